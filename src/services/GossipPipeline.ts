@@ -1,0 +1,62 @@
+/**
+ * GossipPipeline: every gossip message a peer sends passes here before it may touch the graph. BOLT 7 receive
+ * rules, cheap duplicate/staleness checks before any signature work, signature checks on a worker pool, batched
+ * writes to the GraphStore, per-peer misbehaviour accounting and bans.
+ */
+import type { Effect, Scope, Stream } from "effect"
+import { Context } from "effect"
+import type { GossipMessage } from "../domain/Messages.js"
+import type { GraphStoreError } from "./GraphStore.js"
+
+/** Why a message was rejected; every reason names the rule. */
+export type InvalidReason =
+  | "WrongChain"
+  | "NodeIdsNotOrdered"
+  | "BadNodeSignature"
+  | "BadBitcoinSignature"
+  | "BadSignature"
+  | "UnknownEvenFeature"
+  | "MalformedAddresses"
+  | "FundingOutputInvalid"
+  | "ZeroTimestamp"
+
+export type Verdict =
+  | { readonly _tag: "Accepted" }
+  /** Already held with the same (or a newer) timestamp: no signature work was spent. */
+  | { readonly _tag: "Duplicate" }
+  /** Older than the prune horizon (two weeks) or too far in the future. */
+  | { readonly _tag: "Stale"; readonly reason: "TooOld" | "InFuture" }
+  /** Held in a bounded cache until its channel (update) or a channel of its node (node announcement) arrives. */
+  | { readonly _tag: "Premature" }
+  | { readonly _tag: "Invalid"; readonly reason: InvalidReason }
+
+export interface AcceptedGossip {
+  readonly message: GossipMessage
+  /** Node id hex of the peer it came from (so live forwarding does not echo it back, GS-46). */
+  readonly fromPeer: string
+}
+
+export interface BanEvent {
+  readonly nodeIdHex: string
+  readonly untilMillis: number
+  readonly reason: string
+}
+
+export interface GossipPipelineService {
+  /** Enqueue gossip from a peer; waits while the pipeline is full (backpressure reaches the peer's socket). */
+  readonly submit: (fromPeer: string, messages: ReadonlyArray<GossipMessage>) => Effect.Effect<void>
+  /** Validate and write now, returning one verdict per message, in order. */
+  readonly process: (
+    fromPeer: string,
+    messages: ReadonlyArray<GossipMessage>
+  ) => Effect.Effect<ReadonlyArray<Verdict>, GraphStoreError>
+  /** Completes once everything submitted before the call has been written or rejected. */
+  readonly flush: Effect.Effect<void, GraphStoreError>
+  /** Accepted gossip, for live forwarding (GS-46). Bounded: a subscriber that falls behind loses the oldest. */
+  readonly accepted: Effect.Effect<Stream.Stream<AcceptedGossip>, never, Scope.Scope>
+  /** Peers that crossed the misbehaviour threshold; the node wiring disconnects and refuses them. */
+  readonly bans: Effect.Effect<Stream.Stream<BanEvent>, never, Scope.Scope>
+  readonly isBanned: (nodeIdHex: string) => Effect.Effect<boolean>
+}
+
+export class GossipPipeline extends Context.Tag("lnsync/GossipPipeline")<GossipPipeline, GossipPipelineService>() {}

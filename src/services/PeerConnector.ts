@@ -1,0 +1,45 @@
+/**
+ * PeerConnector: owns every connection (dialed and accepted), reconnects dialed peers with capped exponential
+ * backoff, and publishes connect/disconnect events. The SyncManager's wiring turns those events into
+ * InitSyncState / PruneSyncState.
+ */
+import type { Effect, Scope, Stream } from "effect"
+import { Context, Data } from "effect"
+import type { PublicKey } from "../domain/Messages.js"
+import type { Peer } from "./Peer.js"
+
+/** `<node_id hex>@<host>:<port>`, the form lnd and CLN print. */
+export interface PeerAddress {
+  readonly nodeId: PublicKey
+  readonly host: string
+  readonly port: number
+}
+
+export class PeerConnectError extends Data.TaggedError("PeerConnectError")<{
+  readonly address: string
+  readonly reason: string
+}> {}
+
+export type PeerEvent =
+  | { readonly _tag: "Connected"; readonly peer: Peer }
+  | { readonly _tag: "Disconnected"; readonly nodeIdHex: string; readonly reason: string }
+
+export interface PeerConnectorService {
+  /**
+   * Connect/disconnect events. Each subscription sees every event published after it was made, in order; a
+   * `Connected` for a peer is always followed by its `Disconnected` before another `Connected` for it.
+   */
+  readonly events: Effect.Effect<Stream.Stream<PeerEvent>, never, Scope.Scope>
+  /** Peers connected now, keyed by node id hex. */
+  readonly connected: Effect.Effect<ReadonlyMap<string, Peer>>
+  /** Dial once (no reconnects); the connection is owned by the connector. */
+  readonly connect: (address: PeerAddress) => Effect.Effect<Peer, PeerConnectError>
+  /** Dial and keep the connection up: reconnect with capped exponential backoff until the connector closes. */
+  readonly keepConnected: (address: PeerAddress) => Effect.Effect<void>
+  /** Close the connection to a peer, if any (and stop reconnecting to it until `keepConnected` is called again). */
+  readonly disconnect: (nodeIdHex: string, reason: string) => Effect.Effect<void>
+  /** Refuse this peer until `untilMillis` (epoch ms): disconnect it now, reject its inbound connections, skip dials. */
+  readonly ban: (nodeIdHex: string, untilMillis: number, reason: string) => Effect.Effect<void>
+}
+
+export class PeerConnector extends Context.Tag("lnsync/PeerConnector")<PeerConnector, PeerConnectorService>() {}
