@@ -70,11 +70,15 @@ export interface Ping {
   readonly _tag: "Ping"
   readonly numPongBytes: number
   readonly ignored: Uint8Array
+  /** Extension TLV records (unknown odd types) when the sender added any; kept so re-encoding is exact. */
+  readonly unknownTlvs?: ReadonlyArray<TlvRecord>
 }
 
 export interface Pong {
   readonly _tag: "Pong"
   readonly ignored: Uint8Array
+  /** Extension TLV records (unknown odd types) when the sender added any; kept so re-encoding is exact. */
+  readonly unknownTlvs?: ReadonlyArray<TlvRecord>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -170,6 +174,8 @@ export interface ReplyShortChannelIdsEnd {
   readonly _tag: "ReplyShortChannelIdsEnd"
   readonly chainHash: ChainHash
   readonly fullInformation: number
+  /** Extension TLV records (unknown odd types) when the sender added any; kept so re-encoding is exact. */
+  readonly unknownTlvs?: ReadonlyArray<TlvRecord>
 }
 
 export interface QueryChannelRange {
@@ -213,6 +219,8 @@ export interface GossipTimestampFilter {
   readonly chainHash: ChainHash
   readonly firstTimestamp: number
   readonly timestampRange: number
+  /** Extension TLV records (unknown odd types) when the sender added any; kept so re-encoding is exact. */
+  readonly unknownTlvs?: ReadonlyArray<TlvRecord>
 }
 
 /** A message type we do not know. Only odd types decode to this (BOLT 1: unknown even types are an error). */
