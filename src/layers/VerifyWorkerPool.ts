@@ -1,0 +1,247 @@
+/**
+ * SignatureVerifier layers: a pool of worker threads (one per core) and an in-thread verifier.
+ *
+ * A full mainnet sync is ~340k secp256k1 verifications, so they leave the main thread: the pool packs a batch into
+ * transferable buffers (one postMessage per chunk of `chunkSize` signatures, not per signature) and spreads the
+ * chunks over the least busy workers. The workers are plain JavaScript (`verify-worker.mjs`, loaded via
+ * `import.meta.url`) so they start the same under tsx, vitest and plain node. The pool lives in a Scope: closing it
+ * terminates every thread and waits for their exit.
+ */
+import * as os from "node:os"
+import { Worker } from "node:worker_threads"
+import { Effect, Layer, Runtime } from "effect"
+import type { Scope } from "effect"
+import secp256k1 from "secp256k1"
+import type { SignatureVerifierService, VerifyItem } from "../services/SignatureVerifier.js"
+import { SignatureVerifier } from "../services/SignatureVerifier.js"
+
+const HASH = 32
+const SIG = 64
+const KEY = 33
+/** Packed item layout shared with verify-worker.mjs: [32 hash][64 signature][33 public key]. */
+export const ITEM_SIZE = HASH + SIG + KEY
+
+const HALF_ORDER = Uint8Array.from(
+  Buffer.from("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0", "hex")
+)
+
+const isHighS = (sig: Uint8Array): boolean => {
+  for (let i = 0; i < 32; i++) {
+    const a = sig[32 + i]
+    const b = HALF_ORDER[i]
+    if (a !== b) return a > b
+  }
+  return false
+}
+
+/**
+ * The same check the workers run. libsecp256k1 rejects high-S signatures; BOLT 7 does not ask for low-S and lnd
+ * accepts both, so a failing high-S signature is normalised and tried once more. Malformed input is `false`.
+ */
+export const verifySignatureInThread = (hash: Uint8Array, sig: Uint8Array, pubkey: Uint8Array): boolean => {
+  if (hash.length !== HASH || sig.length !== SIG || pubkey.length !== KEY) return false
+  try {
+    if (secp256k1.ecdsaVerify(sig, hash, pubkey)) return true
+    if (!isHighS(sig)) return false
+    return secp256k1.ecdsaVerify(secp256k1.signatureNormalize(Uint8Array.from(sig)), hash, pubkey)
+  } catch {
+    return false
+  }
+}
+
+/** Packs `items[start, end)` into one transferable buffer. Wrong-sized fields are zero-filled (and then fail). */
+export const packItems = (items: ReadonlyArray<VerifyItem>, start: number, end: number): ArrayBuffer => {
+  const buf = new ArrayBuffer((end - start) * ITEM_SIZE)
+  const bytes = new Uint8Array(buf)
+  for (let i = start, o = 0; i < end; i++, o += ITEM_SIZE) {
+    const it = items[i]
+    if (it.hash.length === HASH && it.sig.length === SIG && it.pubkey.length === KEY) {
+      bytes.set(it.hash, o)
+      bytes.set(it.sig, o + HASH)
+      bytes.set(it.pubkey, o + HASH + SIG)
+    }
+  }
+  return buf
+}
+
+/** The in-thread verifier: same results as the pool, no threads. */
+export const makeInThreadVerifier = (): SignatureVerifierService => ({
+  parallelism: 1,
+  verifyBatch: (items) =>
+    Effect.sync(() => items.map((it) => verifySignatureInThread(it.hash, it.sig, it.pubkey)))
+})
+
+export const SignatureVerifierInThread: Layer.Layer<SignatureVerifier> = Layer.succeed(
+  SignatureVerifier,
+  makeInThreadVerifier()
+)
+
+export interface VerifyWorkerPoolOptions {
+  /** Worker threads; default `os.availableParallelism()`. */
+  readonly threads?: number
+  /** Most signatures per postMessage; default 512 (amortises the message cost, keeps every worker fed). */
+  readonly chunkSize?: number
+}
+
+export interface VerifyWorkerPoolHandle {
+  readonly verifier: SignatureVerifierService
+  /** The live worker threads (for observation: tests watch their `exit` events). */
+  readonly workers: () => ReadonlyArray<Worker>
+}
+
+interface PoolWorker {
+  readonly worker: Worker
+  alive: boolean
+  /** Signatures handed to this worker and not answered yet. */
+  inflight: number
+}
+
+interface PendingChunk {
+  readonly owner: PoolWorker
+  readonly items: ReadonlyArray<VerifyItem>
+  readonly start: number
+  readonly end: number
+  readonly out: Array<boolean>
+  readonly done: () => void
+}
+
+interface WorkerReply {
+  readonly id: number
+  readonly buf: ArrayBuffer
+}
+
+const isWorkerReply = (u: unknown): u is WorkerReply =>
+  typeof u === "object" && u !== null && typeof (u as WorkerReply).id === "number" &&
+  (u as WorkerReply).buf instanceof ArrayBuffer
+
+const workerUrl = new URL("./verify-worker.mjs", import.meta.url)
+
+/**
+ * Starts the pool in the current Scope. Closing the scope terminates every worker and waits for its exit. A worker
+ * that dies on its own is not restarted: its chunks (and later ones, if none is left) are checked in-thread, and the
+ * death is logged.
+ */
+export const makeVerifyWorkerPool = (
+  options: VerifyWorkerPoolOptions = {}
+): Effect.Effect<VerifyWorkerPoolHandle, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const threads = Math.max(1, options.threads ?? os.availableParallelism())
+    const maxChunk = Math.max(1, options.chunkSize ?? 512)
+    const runtime = yield* Effect.runtime<never>()
+    const logError = (message: string) => Runtime.runFork(runtime)(Effect.logError(message))
+    const pending = new Map<number, PendingChunk>()
+    let nextId = 1
+    let closing = false
+
+    const finishInThread = (chunk: PendingChunk) => {
+      for (let i = chunk.start; i < chunk.end; i++) {
+        const it = chunk.items[i]
+        chunk.out[i] = verifySignatureInThread(it.hash, it.sig, it.pubkey)
+      }
+      chunk.done()
+    }
+
+    const spawn = (): PoolWorker => {
+      const worker = new Worker(workerUrl)
+      const pw: PoolWorker = { worker, alive: true, inflight: 0 }
+      worker.on("message", (msg: unknown) => {
+        if (!isWorkerReply(msg)) return
+        const chunk = pending.get(msg.id)
+        if (chunk === undefined) return // its caller was interrupted
+        pending.delete(msg.id)
+        pw.inflight -= chunk.end - chunk.start
+        const res = new Uint8Array(msg.buf)
+        for (let i = chunk.start; i < chunk.end; i++) chunk.out[i] = res[i - chunk.start] === 1
+        chunk.done()
+      })
+      worker.on("error", (err) => {
+        if (!closing) logError(`signature worker ${worker.threadId} failed: ${String(err)}`)
+      })
+      worker.on("exit", (code) => {
+        pw.alive = false
+        if (closing) return
+        logError(`signature worker exited unexpectedly (code ${code}); its signatures are checked in-thread`)
+        for (const [id, chunk] of pending) {
+          if (chunk.owner !== pw) continue
+          pending.delete(id)
+          finishInThread(chunk)
+        }
+      })
+      return pw
+    }
+
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => Array.from({ length: threads }, spawn)),
+      (ws) =>
+        Effect.promise(() => {
+          closing = true
+          // terminate() settles once the thread has emitted 'exit' (at once if it already has).
+          return Promise.all(ws.map((w) => w.worker.terminate().then(() => undefined, () => undefined)))
+        })
+    )
+
+    const leastBusy = (): PoolWorker | undefined => {
+      let best: PoolWorker | undefined
+      for (const w of pool) if (w.alive && (best === undefined || w.inflight < best.inflight)) best = w
+      return best
+    }
+
+    const verifyBatch = (items: ReadonlyArray<VerifyItem>): Effect.Effect<ReadonlyArray<boolean>> => {
+      const n = items.length
+      if (n === 0) return Effect.succeed([])
+      return Effect.async<ReadonlyArray<boolean>>((resume) => {
+        const out = new Array<boolean>(n)
+        const live = pool.reduce((k, w) => (w.alive ? k + 1 : k), 0)
+        if (live === 0) {
+          for (let i = 0; i < n; i++) out[i] = verifySignatureInThread(items[i].hash, items[i].sig, items[i].pubkey)
+          resume(Effect.succeed(out))
+          return
+        }
+        // Small batches still use every worker; large ones go in chunks of at most `maxChunk`.
+        const size = Math.max(1, Math.min(maxChunk, Math.ceil(n / live)))
+        let remaining = Math.ceil(n / size)
+        const ids: Array<number> = []
+        const done = () => {
+          remaining -= 1
+          if (remaining === 0) resume(Effect.succeed(out))
+        }
+        for (let start = 0; start < n; start += size) {
+          const end = Math.min(n, start + size)
+          const owner = leastBusy()
+          const chunk: PendingChunk = { owner: owner ?? pool[0], items, start, end, out, done }
+          if (owner === undefined) {
+            finishInThread(chunk)
+            continue
+          }
+          const id = nextId++
+          const buf = packItems(items, start, end)
+          pending.set(id, chunk)
+          ids.push(id)
+          owner.inflight += end - start
+          owner.worker.postMessage({ id, buf, count: end - start }, [buf])
+        }
+        return Effect.sync(() => {
+          for (const id of ids) {
+            const chunk = pending.get(id)
+            if (chunk === undefined) continue
+            pending.delete(id)
+            chunk.owner.inflight -= chunk.end - chunk.start
+          }
+        })
+      })
+    }
+
+    return {
+      verifier: { verifyBatch, parallelism: threads },
+      workers: () => pool.filter((w) => w.alive).map((w) => w.worker)
+    }
+  })
+
+/** The pool as the SignatureVerifier, one worker per core (or `options.threads`), scoped to the layer. */
+export const VerifyWorkerPoolLayer = (options: VerifyWorkerPoolOptions = {}): Layer.Layer<SignatureVerifier> =>
+  Layer.scoped(
+    SignatureVerifier,
+    Effect.map(makeVerifyWorkerPool(options), (h) => h.verifier)
+  )
+
+export const VerifyWorkerPoolLive: Layer.Layer<SignatureVerifier> = VerifyWorkerPoolLayer()

@@ -1,0 +1,28 @@
+/**
+ * SignatureVerifier: batch secp256k1 ECDSA checks. The gossip pipeline's hot path; the live layer spreads a batch
+ * over one worker thread per core (`src/layers/VerifyWorkerPool.ts`), an in-thread layer serves tests and small runs.
+ */
+import type { Effect } from "effect"
+import { Context } from "effect"
+
+/** One signature to check: the 32-byte message hash, the 64-byte compact (r || s) signature, the 33-byte key. */
+export interface VerifyItem {
+  readonly hash: Uint8Array
+  readonly sig: Uint8Array
+  readonly pubkey: Uint8Array
+}
+
+export interface SignatureVerifierService {
+  /**
+   * One boolean per item, in order. A malformed key or signature is `false`, never a failure: the input is
+   * untrusted peer data, and the verdict is all the caller needs.
+   */
+  readonly verifyBatch: (items: ReadonlyArray<VerifyItem>) => Effect.Effect<ReadonlyArray<boolean>>
+  /** How many threads share the work (1 for the in-thread verifier). */
+  readonly parallelism: number
+}
+
+export class SignatureVerifier extends Context.Tag("lnsync/SignatureVerifier")<
+  SignatureVerifier,
+  SignatureVerifierService
+>() {}
