@@ -21,29 +21,14 @@ const KEY = 33
 /** Packed item layout shared with verify-worker.mjs: [32 hash][64 signature][33 public key]. */
 export const ITEM_SIZE = HASH + SIG + KEY
 
-const HALF_ORDER = Uint8Array.from(
-  Buffer.from("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0", "hex")
-)
-
-const isHighS = (sig: Uint8Array): boolean => {
-  for (let i = 0; i < 32; i++) {
-    const a = sig[32 + i]
-    const b = HALF_ORDER[i]
-    if (a !== b) return a > b
-  }
-  return false
-}
-
 /**
- * The same check the workers run. libsecp256k1 rejects high-S signatures; BOLT 7 does not ask for low-S and lnd
- * accepts both, so a failing high-S signature is normalised and tried once more. Malformed input is `false`.
+ * The check the workers run, here on the calling thread (same semantics as `Signatures.verifySignature`:
+ * libsecp256k1 accepts low-S signatures only; malformed keys or signatures are `false`).
  */
 export const verifySignatureInThread = (hash: Uint8Array, sig: Uint8Array, pubkey: Uint8Array): boolean => {
   if (hash.length !== HASH || sig.length !== SIG || pubkey.length !== KEY) return false
   try {
-    if (secp256k1.ecdsaVerify(sig, hash, pubkey)) return true
-    if (!isHighS(sig)) return false
-    return secp256k1.ecdsaVerify(secp256k1.signatureNormalize(Uint8Array.from(sig)), hash, pubkey)
+    return secp256k1.ecdsaVerify(sig, hash, pubkey)
   } catch {
     return false
   }

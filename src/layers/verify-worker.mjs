@@ -12,27 +12,11 @@ const SIG = 64
 const KEY = 33
 const ITEM_SIZE = HASH + SIG + KEY
 
-// secp256k1 group order n / 2, big-endian: a compact signature whose s exceeds it is "high-S".
-const HALF_ORDER = Uint8Array.from(
-  Buffer.from("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0", "hex")
-)
-
-const isHighS = (sig) => {
-  for (let i = 0; i < 32; i++) {
-    const a = sig[32 + i]
-    const b = HALF_ORDER[i]
-    if (a !== b) return a > b
-  }
-  return false
-}
-
-// libsecp256k1 rejects high-S signatures; BOLT 7 does not require low-S and lnd (btcec) accepts both, so a
-// failed high-S signature is normalised and checked once more. Malformed keys/signatures are invalid, not errors.
+// Same semantics as Signatures.verifySignature: libsecp256k1 accepts only low-S signatures (as Core Lightning
+// does); malformed keys or signatures are invalid, not errors.
 const verifyOne = (hash, sig, key) => {
   try {
-    if (secp256k1.ecdsaVerify(sig, hash, key)) return true
-    if (!isHighS(sig)) return false
-    return secp256k1.ecdsaVerify(secp256k1.signatureNormalize(Uint8Array.from(sig)), hash, key)
+    return secp256k1.ecdsaVerify(sig, hash, key)
   } catch {
     return false
   }
