@@ -1,0 +1,563 @@
+/**
+ * GraphStore over `@effect/sql`'s SqlClient, in portable SQL (SQLite today; `GraphStoreSqlite.layerSqlite` wires
+ * the file, PRAGMAs and the client). Where Postgres (`@effect/sql-pg`) would differ is named in `// PG:` comments:
+ * the statements themselves (row-value keyset comparisons, `ON CONFLICT ... DO UPDATE`, `excluded.`) run on both.
+ *
+ * Design:
+ * - Tables: `channels` (scid primary key, endpoints, raw announcement), `channel_updates` (latest update per
+ *   (scid, direction) with its timestamp and checksum), `nodes` (latest announcement per node), `zombies`.
+ *   Every message's raw signed bytes are stored and served as they are.
+ * - Range queries walk the scid primary key; horizon queries walk `channel_updates (timestamp, scid, direction)`
+ *   and `nodes (timestamp, node_id)` with keyset pagination, a page at a time, so a stream never holds more
+ *   than a page of rows.
+ * - `applyBatch` reads what it needs, plans with GraphStoreRules (the same planner as the in-memory store) and
+ *   writes in one transaction: all or nothing.
+ * - Integers are read as bigint (`SafeIntegers`): scids above 2^53 (every mainnet scid) round-trip exactly.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { Fragment } from "@effect/sql/Statement"
+import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
+import { toHex } from "../domain/Hex.js"
+import type { PublicKey } from "../domain/Messages.js"
+import type { ShortChannelId } from "../domain/ShortChannelId.js"
+import type {
+  BatchOutcome,
+  ChannelState,
+  GraphBatch,
+  GraphCounts,
+  GraphStoreService,
+  NodeState,
+  StoredGossip
+} from "../services/GraphStore.js"
+import { GraphStore, GraphStoreError } from "../services/GraphStore.js"
+import {
+  batchKeys,
+  blockRangeToScids,
+  chunksOf,
+  isStorableScid,
+  planBatch
+} from "../services/GraphStoreRules.js"
+
+/** Rows (channels or nodes) per stream page and ids per `IN` list. */
+const PAGE = 256
+/** Rows per multi-row INSERT (5 columns: well under SQLite's bound-parameter limit). */
+const INSERT_ROWS = 128
+
+/** Integers as drivers return them: bigint (SQLite with SafeIntegers), number, or string (PG: BIGINT as text). */
+type SqlInt = bigint | number | string
+
+const toBig = (v: SqlInt): bigint => (typeof v === "bigint" ? v : BigInt(v))
+const toNum = (v: SqlInt | null): number => (v === null ? 0 : Number(v))
+/** Drivers hand back Buffers (better-sqlite3, pg); a plain view keeps the bytes without copying. */
+const toBytes = (v: Uint8Array): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Schema
+
+/**
+ * Migration 1: the graph. PG differences: INTEGER columns holding scids, timestamps and checksums become BIGINT
+ * (PG INTEGER is 32-bit signed; u32 timestamps/CRCs overflow it), BLOB becomes BYTEA, and `scid INTEGER PRIMARY
+ * KEY` (a SQLite rowid alias: range scans read the table b-tree directly) becomes `scid BIGINT PRIMARY KEY`.
+ */
+const migration1 = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE channels (
+    scid INTEGER PRIMARY KEY NOT NULL,
+    node_id1 BLOB NOT NULL,
+    node_id2 BLOB NOT NULL,
+    raw BLOB NOT NULL
+  )`
+  // "does this node still have a channel" (node announcement rule, pruning) and per-node lookups
+  yield* sql`CREATE INDEX channels_node_id1 ON channels (node_id1)`
+  yield* sql`CREATE INDEX channels_node_id2 ON channels (node_id2)`
+  yield* sql`CREATE TABLE channel_updates (
+    scid INTEGER NOT NULL,
+    direction INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    checksum INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    PRIMARY KEY (scid, direction)
+  )`
+  // GS-44: horizon walk in (timestamp, scid, direction) order
+  yield* sql`CREATE INDEX channel_updates_time ON channel_updates (timestamp, scid, direction)`
+  yield* sql`CREATE TABLE nodes (
+    node_id BLOB PRIMARY KEY NOT NULL,
+    timestamp INTEGER NOT NULL,
+    raw BLOB NOT NULL
+  )`
+  yield* sql`CREATE INDEX nodes_time ON nodes (timestamp, node_id)`
+  yield* sql`CREATE TABLE zombies (
+    scid INTEGER PRIMARY KEY NOT NULL,
+    node_id1 BLOB NOT NULL,
+    node_id2 BLOB NOT NULL
+  )`
+})
+
+/** In-code loader (no glob/dynamic import), so it runs the same under tsx, vitest and a bundle. */
+const runMigrations = Migrator.make({})({
+  loader: Migrator.fromRecord({ "1_graph": migration1 }),
+  table: "lnsync_migrations"
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rows
+
+interface ChannelStateRow {
+  readonly scid: SqlInt
+  readonly node_id1: Uint8Array
+  readonly node_id2: Uint8Array
+  readonly timestamp1: SqlInt | null
+  readonly checksum1: SqlInt | null
+  readonly timestamp2: SqlInt | null
+  readonly checksum2: SqlInt | null
+}
+
+interface ChannelRawRow {
+  readonly scid: SqlInt
+  readonly node_id1: Uint8Array
+  readonly node_id2: Uint8Array
+  readonly raw: Uint8Array
+}
+
+interface UpdateRow {
+  readonly scid: SqlInt
+  readonly direction: SqlInt
+  readonly timestamp: SqlInt
+  readonly raw: Uint8Array
+}
+
+interface NodeRow {
+  readonly node_id: Uint8Array
+  readonly timestamp: SqlInt
+  readonly raw: Uint8Array
+}
+
+interface HorizonRow {
+  readonly scid: SqlInt
+  readonly direction: SqlInt
+  readonly timestamp: SqlInt
+  readonly ann_raw: Uint8Array
+  readonly raw: Uint8Array
+  readonly other_timestamp: SqlInt | null
+  readonly other_raw: Uint8Array | null
+}
+
+const channelState = (row: ChannelStateRow): ChannelState => ({
+  shortChannelId: toBig(row.scid),
+  nodeId1: toBytes(row.node_id1),
+  nodeId2: toBytes(row.node_id2),
+  timestamp1: toNum(row.timestamp1),
+  timestamp2: toNum(row.timestamp2),
+  checksum1: toNum(row.checksum1),
+  checksum2: toNum(row.checksum2)
+})
+
+/**
+ * Pads an `IN` list to a power-of-two length by repeating its last item, so that a handful of statement texts
+ * (and prepared statements) serve every list length.
+ */
+const padded = <A>(items: ReadonlyArray<A>): ReadonlyArray<A> => {
+  let size = 1
+  while (size < items.length) size *= 2
+  if (size === items.length) return items
+  const out = items.slice()
+  while (out.length < size) out.push(items[items.length - 1])
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service
+
+/** Builds the store over the ambient SqlClient, creating or upgrading the schema first. */
+export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  /** Every statement reads integers as bigint and fails with GraphStoreError. */
+  const run = <A, E extends SqlError | GraphStoreError, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.provideService(SqlClient.SafeIntegers, true),
+      Effect.mapError((cause) =>
+        cause instanceof GraphStoreError ? cause : new GraphStoreError({ operation, cause })
+      )
+    )
+
+  yield* run("migrate", runMigrations.pipe(Effect.mapError((cause) => new GraphStoreError({ operation: "migrate", cause }))))
+
+  const storable = (ids: ReadonlyArray<ShortChannelId>) => ids.filter(isStorableScid)
+
+  const selectChannelStates = (where: Fragment) => sql<ChannelStateRow>`
+    SELECT c.scid, c.node_id1, c.node_id2,
+      u1.timestamp AS timestamp1, u1.checksum AS checksum1,
+      u2.timestamp AS timestamp2, u2.checksum AS checksum2
+    FROM channels c
+    LEFT JOIN channel_updates u1 ON u1.scid = c.scid AND u1.direction = 0
+    LEFT JOIN channel_updates u2 ON u2.scid = c.scid AND u2.direction = 1
+    WHERE ${where}
+    ORDER BY c.scid`
+
+  const highestChannelId = run(
+    "highestChannelId",
+    Effect.map(sql<{ readonly scid: SqlInt | null }>`SELECT MAX(scid) AS scid FROM channels`, (rows) =>
+      Option.map(Option.fromNullable(rows[0]?.scid ?? null), toBig)
+    )
+  )
+
+  // GS-33: one walk of the scid primary key.
+  const channelRange = (firstBlock: number, lastBlock: number) => {
+    const range = blockRangeToScids(firstBlock, lastBlock)
+    if (range === undefined) return Effect.succeed([] as ReadonlyArray<ChannelState>)
+    return run(
+      "channelRange",
+      Effect.map(
+        selectChannelStates(sql`c.scid BETWEEN ${range.low} AND ${range.high}`),
+        (rows): ReadonlyArray<ChannelState> => rows.map(channelState)
+      )
+    )
+  }
+
+  const channels = (ids: ReadonlyArray<ShortChannelId>) =>
+    run(
+      "channels",
+      Effect.gen(function*() {
+        const out = new Map<ShortChannelId, ChannelState>()
+        for (const page of chunksOf(storable(ids), PAGE)) {
+          const rows = yield* selectChannelStates(sql`c.scid IN ${sql.in(padded(page))}`)
+          for (const row of rows) {
+            const state = channelState(row)
+            out.set(state.shortChannelId, state)
+          }
+        }
+        return out as ReadonlyMap<ShortChannelId, ChannelState>
+      })
+    )
+
+  const zombies = (ids: ReadonlyArray<ShortChannelId>) =>
+    run(
+      "zombies",
+      Effect.gen(function*() {
+        const out = new Set<ShortChannelId>()
+        for (const page of chunksOf(storable(ids), PAGE)) {
+          const rows = yield* sql<{ readonly scid: SqlInt }>`SELECT scid FROM zombies WHERE scid IN ${sql.in(padded(page))}`
+          for (const row of rows) out.add(toBig(row.scid))
+        }
+        return out as ReadonlySet<ShortChannelId>
+      })
+    )
+
+  /** Which of `nodeIds` (one page) are endpoints of a held channel, as hex. */
+  const nodesWithChannel = (nodeIds: ReadonlyArray<PublicKey>) =>
+    Effect.map(
+      sql<{ readonly node_id: Uint8Array }>`
+        SELECT node_id1 AS node_id FROM channels WHERE node_id1 IN ${sql.in(padded(nodeIds))}
+        UNION
+        SELECT node_id2 AS node_id FROM channels WHERE node_id2 IN ${sql.in(padded(nodeIds))}`,
+      (rows) => new Set(rows.map((r) => toHex(r.node_id)))
+    )
+
+  const nodeRows = (nodeIds: ReadonlyArray<PublicKey>) =>
+    sql<NodeRow>`SELECT node_id, timestamp, raw FROM nodes WHERE node_id IN ${sql.in(padded(nodeIds))}`
+
+  const nodes = (nodeIds: ReadonlyArray<PublicKey>) =>
+    run(
+      "nodes",
+      Effect.gen(function*() {
+        const out = new Map<string, NodeState>()
+        for (const page of chunksOf(nodeIds, PAGE)) {
+          const withChannel = yield* nodesWithChannel(page)
+          const announced = new Map((yield* nodeRows(page)).map((r) => [toHex(r.node_id), r] as const))
+          for (const nodeId of page) {
+            const hex = toHex(nodeId)
+            const row = announced.get(hex)
+            const hasChannel = withChannel.has(hex)
+            if (row !== undefined || hasChannel) {
+              out.set(hex, { nodeId, timestamp: row === undefined ? 0 : toNum(row.timestamp), hasChannel })
+            }
+          }
+        }
+        return out as ReadonlyMap<string, NodeState>
+      })
+    )
+
+  // GS-40: per held channel in `ids` order: announcement, updates (direction 0, 1), endpoints' node
+  // announcements once per call; one page of ids (three indexed lookups) per step.
+  const gossipForChannels = (ids: ReadonlyArray<ShortChannelId>) =>
+    Stream.suspend(() => {
+      const sentNodes = new Set<string>()
+      const page = (scids: ReadonlyArray<ShortChannelId>) =>
+        run(
+          "gossipForChannels",
+          Effect.gen(function*() {
+            const wanted = storable(scids)
+            if (wanted.length === 0) return Chunk.empty<StoredGossip>()
+            const channelRows = yield* sql<ChannelRawRow>`
+              SELECT scid, node_id1, node_id2, raw FROM channels WHERE scid IN ${sql.in(padded(wanted))}`
+            if (channelRows.length === 0) return Chunk.empty<StoredGossip>()
+            const held = new Map(channelRows.map((r) => [toBig(r.scid), r] as const))
+            const updateRows = yield* sql<UpdateRow>`
+              SELECT scid, direction, timestamp, raw FROM channel_updates
+              WHERE scid IN ${sql.in(padded([...held.keys()]))}`
+            const updates = new Map<ShortChannelId, [UpdateRow | undefined, UpdateRow | undefined]>()
+            for (const r of updateRows) {
+              const scid = toBig(r.scid)
+              const pair = updates.get(scid) ?? [undefined, undefined]
+              pair[toNum(r.direction) === 0 ? 0 : 1] = r
+              updates.set(scid, pair)
+            }
+            const endpoints = new Map<string, PublicKey>()
+            for (const r of channelRows) {
+              for (const nodeId of [r.node_id1, r.node_id2]) {
+                const hex = toHex(nodeId)
+                if (!sentNodes.has(hex)) endpoints.set(hex, nodeId)
+              }
+            }
+            const announced = new Map<string, NodeRow>()
+            for (const nodePage of chunksOf([...endpoints.values()], PAGE)) {
+              for (const r of yield* nodeRows(nodePage)) announced.set(toHex(r.node_id), r)
+            }
+            const out: Array<StoredGossip> = []
+            for (const scid of scids) {
+              const channel = held.get(scid)
+              if (channel === undefined) continue
+              const pair = updates.get(scid) ?? [undefined, undefined]
+              out.push({
+                kind: "ChannelAnnouncement",
+                timestamp: Math.max(toNum(pair[0]?.timestamp ?? null), toNum(pair[1]?.timestamp ?? null)),
+                raw: toBytes(channel.raw)
+              })
+              for (const u of pair) {
+                if (u !== undefined) out.push({ kind: "ChannelUpdate", timestamp: toNum(u.timestamp), raw: toBytes(u.raw) })
+              }
+              for (const nodeId of [channel.node_id1, channel.node_id2]) {
+                const hex = toHex(nodeId)
+                const node = announced.get(hex)
+                if (node !== undefined && !sentNodes.has(hex)) {
+                  sentNodes.add(hex)
+                  out.push({ kind: "NodeAnnouncement", timestamp: toNum(node.timestamp), raw: toBytes(node.raw) })
+                }
+              }
+            }
+            return Chunk.unsafeFromArray(out)
+          })
+        )
+      return Stream.fromIterable(chunksOf(ids, PAGE)).pipe(Stream.mapConcatChunkEffect(page))
+    })
+
+  // GS-44/45: keyset walk of channel_updates by (timestamp, scid, direction) over [start, end). A channel is
+  // emitted at its earliest in-window update (the WHERE drops the row when the other direction's update is in
+  // the window and comes first), so every channel appears once without a per-stream set of sent ids:
+  // announcement, then its in-window updates, oldest first. Then node announcements by (timestamp, node_id).
+  // Pages are separate reads (no transaction held across a slow peer), so a write landing mid-stream may show
+  // up or not; what is read is always whole rows.
+  const gossipInHorizon = (start: number, end: number) => {
+    type UpdateCursor = readonly [timestamp: number, scid: bigint, direction: number]
+    const channelPage = (cursor: UpdateCursor) =>
+      run(
+        "gossipInHorizon",
+        Effect.map(
+          sql<HorizonRow>`
+            SELECT u.scid, u.direction, u.timestamp, c.raw AS ann_raw, u.raw,
+              o.timestamp AS other_timestamp, o.raw AS other_raw
+            FROM channel_updates u
+            JOIN channels c ON c.scid = u.scid
+            LEFT JOIN channel_updates o ON o.scid = u.scid AND o.direction = 1 - u.direction
+            WHERE (u.timestamp, u.scid, u.direction) > (${cursor[0]}, ${cursor[1]}, ${cursor[2]})
+              AND u.timestamp < ${end}
+              AND NOT (o.timestamp IS NOT NULL AND o.timestamp >= ${start} AND o.timestamp < ${end}
+                AND (o.timestamp < u.timestamp OR (o.timestamp = u.timestamp AND o.direction < u.direction)))
+            ORDER BY u.timestamp, u.scid, u.direction
+            LIMIT ${PAGE}`,
+          (rows) => {
+            const out: Array<StoredGossip> = []
+            for (const r of rows) {
+              const timestamp = toNum(r.timestamp)
+              const other = r.other_timestamp === null ? undefined : toNum(r.other_timestamp)
+              out.push(
+                { kind: "ChannelAnnouncement", timestamp: Math.max(timestamp, other ?? 0), raw: toBytes(r.ann_raw) },
+                { kind: "ChannelUpdate", timestamp, raw: toBytes(r.raw) }
+              )
+              if (other !== undefined && other >= start && other < end && r.other_raw !== null) {
+                out.push({ kind: "ChannelUpdate", timestamp: other, raw: toBytes(r.other_raw) })
+              }
+            }
+            const last = rows[rows.length - 1]
+            const next: Option.Option<UpdateCursor> =
+              rows.length < PAGE || last === undefined
+                ? Option.none()
+                : Option.some([toNum(last.timestamp), toBig(last.scid), toNum(last.direction)] as const)
+            return [Chunk.unsafeFromArray(out), next] as const
+          }
+        )
+      )
+    type NodeCursor = readonly [timestamp: number, nodeId: Uint8Array]
+    const nodePage = (cursor: NodeCursor) =>
+      run(
+        "gossipInHorizon",
+        Effect.map(
+          sql<NodeRow>`
+            SELECT node_id, timestamp, raw FROM nodes
+            WHERE (timestamp, node_id) > (${cursor[0]}, ${cursor[1]}) AND timestamp < ${end}
+            ORDER BY timestamp, node_id
+            LIMIT ${PAGE}`,
+          (rows) => {
+            const out = rows.map((r): StoredGossip => ({
+              kind: "NodeAnnouncement",
+              timestamp: toNum(r.timestamp),
+              raw: toBytes(r.raw)
+            }))
+            const last = rows[rows.length - 1]
+            const next: Option.Option<NodeCursor> =
+              rows.length < PAGE || last === undefined
+                ? Option.none()
+                : Option.some([toNum(last.timestamp), toBytes(last.node_id)] as const)
+            return [Chunk.unsafeFromArray(out), next] as const
+          }
+        )
+      )
+    if (!(end > start)) return Stream.empty
+    // (start, -1, -1) sorts before every row at `start`; so does the empty blob before every node id.
+    return Stream.concat(
+      Stream.paginateChunkEffect([start, -1n, -1] as UpdateCursor, channelPage),
+      Stream.paginateChunkEffect([start, new Uint8Array(0)] as NodeCursor, nodePage)
+    )
+  }
+
+  const applyBatch = (batch: GraphBatch) =>
+    run(
+      "applyBatch",
+      sql.withTransaction(
+        Effect.gen(function*() {
+          const keys = batchKeys(batch)
+          const heldChannels = new Set<ShortChannelId>()
+          const heldUpdates = new Map<string, number>()
+          for (const page of chunksOf(keys.scids, PAGE)) {
+            const list = sql.in(padded(page))
+            for (const r of yield* sql<{ readonly scid: SqlInt }>`SELECT scid FROM channels WHERE scid IN ${list}`) {
+              heldChannels.add(toBig(r.scid))
+            }
+            if (batch.updates.length > 0) {
+              const rows = yield* sql<{ readonly scid: SqlInt; readonly direction: SqlInt; readonly timestamp: SqlInt }>`
+                SELECT scid, direction, timestamp FROM channel_updates WHERE scid IN ${list}`
+              for (const r of rows) heldUpdates.set(`${toBig(r.scid)}:${toNum(r.direction)}`, toNum(r.timestamp))
+            }
+          }
+          const withChannel = new Set<string>()
+          const nodeTimestamps = new Map<string, number>()
+          for (const page of chunksOf(keys.nodeIds, PAGE)) {
+            for (const hex of yield* nodesWithChannel(page)) withChannel.add(hex)
+            for (const r of yield* nodeRows(page)) nodeTimestamps.set(toHex(r.node_id), toNum(r.timestamp))
+          }
+          const plan = planBatch(batch, {
+            hasChannel: (scid) => heldChannels.has(scid),
+            updateTimestamp: (scid, direction) => heldUpdates.get(`${scid}:${direction}`),
+            nodeHasChannel: (hex) => withChannel.has(hex),
+            nodeTimestamp: (hex) => nodeTimestamps.get(hex)
+          })
+          if (Either.isLeft(plan)) return yield* plan.left
+          const { channels: added, nodes: nodeWrites, outcome, updates } = plan.right
+
+          for (const rows of chunksOf(added, INSERT_ROWS)) {
+            yield* sql`INSERT INTO channels ${sql.insert(
+              rows.map((c) => ({ scid: c.shortChannelId, node_id1: c.nodeId1, node_id2: c.nodeId2, raw: c.raw }))
+            )}`
+            // a fresh announcement revives a zombie
+            yield* sql`DELETE FROM zombies WHERE scid IN ${sql.in(rows.map((c) => c.shortChannelId))}`
+          }
+          // The planner already kept only newer updates; the WHERE keeps newest-wins true even against a
+          // concurrent writer. (Upsert syntax is shared by SQLite >= 3.24 and PG.)
+          for (const rows of chunksOf(updates, INSERT_ROWS)) {
+            yield* sql`INSERT INTO channel_updates ${sql.insert(
+              rows.map((u) => ({
+                scid: u.shortChannelId,
+                direction: u.direction,
+                timestamp: u.timestamp,
+                checksum: u.checksum,
+                raw: u.raw
+              }))
+            )}
+              ON CONFLICT (scid, direction) DO UPDATE
+              SET timestamp = excluded.timestamp, checksum = excluded.checksum, raw = excluded.raw
+              WHERE excluded.timestamp > channel_updates.timestamp`
+          }
+          for (const rows of chunksOf(nodeWrites, INSERT_ROWS)) {
+            yield* sql`INSERT INTO nodes ${sql.insert(
+              rows.map((n) => ({ node_id: n.nodeId, timestamp: n.timestamp, raw: n.raw }))
+            )}
+              ON CONFLICT (node_id) DO UPDATE
+              SET timestamp = excluded.timestamp, raw = excluded.raw
+              WHERE excluded.timestamp > nodes.timestamp`
+          }
+          return outcome satisfies BatchOutcome
+        })
+      )
+    )
+
+  // BOLT 7: a channel whose newest update (0 without any) is older than `olderThan` is pruned and remembered as a
+  // zombie; node announcements of nodes left without a channel go too. Relies on the invariant "no zombie is a
+  // held channel" (an announcement clears the mark), so the zombie table names exactly what to delete.
+  const prune = (olderThan: number) =>
+    run(
+      "prune",
+      sql.withTransaction(
+        Effect.gen(function*() {
+          const stale = sql`COALESCE((SELECT MAX(u.timestamp) FROM channel_updates u WHERE u.scid = c.scid), 0) < ${olderThan}`
+          const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels c WHERE ${stale}`
+          const channelsPruned = toNum(row?.n ?? 0)
+          if (channelsPruned === 0) return { channelsPruned }
+          yield* sql`INSERT INTO zombies (scid, node_id1, node_id2)
+            SELECT c.scid, c.node_id1, c.node_id2 FROM channels c WHERE ${stale}
+            ON CONFLICT (scid) DO NOTHING`
+          yield* sql`DELETE FROM channel_updates WHERE scid IN (SELECT scid FROM zombies)`
+          yield* sql`DELETE FROM channels WHERE scid IN (SELECT scid FROM zombies)`
+          yield* sql`DELETE FROM nodes
+            WHERE NOT EXISTS (SELECT 1 FROM channels c WHERE c.node_id1 = nodes.node_id)
+              AND NOT EXISTS (SELECT 1 FROM channels c WHERE c.node_id2 = nodes.node_id)`
+          return { channelsPruned }
+        })
+      )
+    )
+
+  const counts = run(
+    "counts",
+    Effect.map(
+      sql<{
+        readonly channels: SqlInt
+        readonly updates: SqlInt
+        readonly nodes: SqlInt
+        readonly zombies: SqlInt
+        readonly newest_update: SqlInt | null
+        readonly newest_node: SqlInt | null
+      }>`SELECT
+        (SELECT COUNT(*) FROM channels) AS channels,
+        (SELECT COUNT(*) FROM channel_updates) AS updates,
+        (SELECT COUNT(*) FROM nodes) AS nodes,
+        (SELECT COUNT(*) FROM zombies) AS zombies,
+        (SELECT MAX(timestamp) FROM channel_updates) AS newest_update,
+        (SELECT MAX(timestamp) FROM nodes) AS newest_node`,
+      ([r]): GraphCounts => ({
+        channels: toNum(r.channels),
+        updates: toNum(r.updates),
+        nodes: toNum(r.nodes),
+        zombies: toNum(r.zombies),
+        newestTimestamp: Math.max(toNum(r.newest_update), toNum(r.newest_node))
+      })
+    )
+  )
+
+  return {
+    highestChannelId,
+    channelRange,
+    channels,
+    zombies,
+    nodes,
+    gossipForChannels,
+    gossipInHorizon,
+    applyBatch,
+    prune,
+    counts
+  } satisfies GraphStoreService
+})
+
+/** GraphStore over the ambient SqlClient (schema migrated on build). */
+export const layer: Layer.Layer<GraphStore, GraphStoreError, SqlClient.SqlClient> = Layer.effect(GraphStore, make)
