@@ -7,7 +7,7 @@
  * lower-S signatures: a high-S (malleated) signature fails, as in lnd (btcec) and Core Lightning. libsecp256k1
  * signing always produces low-S, so everything we sign verifies.
  */
-import { createHash } from "node:crypto"
+import { hash as oneShotHash } from "node:crypto"
 import secp256k1 from "secp256k1"
 import { encodeAddresses } from "./Addresses.js"
 import { encodeMessage } from "./Codec.js"
@@ -21,7 +21,8 @@ const SIG = 64
 /** Where the signed part starts in the raw wire message (type included). */
 export const signedOffset = (kind: SignedKind): number => (kind === "ChannelAnnouncement" ? TYPE + 4 * SIG : TYPE + SIG)
 
-const sha256 = (data: Uint8Array): Buffer => createHash("sha256").update(data).digest()
+/** One-shot `crypto.hash` (Node >= 20.12): about half the cost of createHash().update().digest() per call. */
+const sha256 = (data: Uint8Array): Buffer => oneShotHash("sha256", data, "buffer")
 
 /** BOLT 7 signed-data hash: SHA-256(SHA-256(raw[signedOffset..])). `raw` is a decoded message's `raw`. */
 export const signedHash = (kind: SignedKind, raw: Uint8Array): Uint8Array => {
