@@ -13,6 +13,7 @@
  * - `applyBatch` reads what it needs, plans with GraphStoreRules (the same planner as the in-memory store) and
  *   writes in one transaction: all or nothing.
  * - Integers are read as bigint (`SafeIntegers`): scids above 2^53 (every mainnet scid) round-trip exactly.
+ *   PG: `@effect/sql-pg` returns BIGINT as strings by default; `toBig`/`toNum` below take either form.
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
