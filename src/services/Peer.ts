@@ -8,11 +8,14 @@
 import type { Effect, Stream } from "effect"
 import { Data } from "effect"
 import type { Init, Message, PublicKey } from "../domain/Messages.js"
+import type { PeerFailure } from "./PeerConnection.js"
 
 /** The connection is gone (remote closed, local close, transport failure); `reason` says which. */
 export class PeerDisconnected extends Data.TaggedError("PeerDisconnected")<{
   readonly nodeId: string
   readonly reason: string
+  /** The typed protocol/transport error when the connection ended abnormally (bad MAC, pong timeout, …). */
+  readonly failure?: PeerFailure | undefined
 }> {}
 
 export interface Peer {
@@ -32,8 +35,10 @@ export interface Peer {
   /** Sends an already-encoded wire message (type included), e.g. stored signed gossip served as-is. */
   readonly sendRaw: (wire: Uint8Array) => Effect.Effect<void, PeerDisconnected>
   /**
-   * Inbound messages except ping/pong. One consumer. Ends when the peer disconnects. The queue behind it is
-   * bounded: a slow consumer stops the socket being read.
+   * Inbound messages except ping/pong. One consumer. Ends when the peer disconnects (after the messages already
+   * queued): it simply ends on a clean close (remote EOF at a frame boundary, local disconnect) and fails with
+   * `PeerDisconnected` (its `failure` set) on an abnormal one. The queue behind it is bounded: a slow consumer stops
+   * the socket being read.
    */
   readonly messages: Stream.Stream<Message, PeerDisconnected>
   /** Closes the connection (idempotent). */
