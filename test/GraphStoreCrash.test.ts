@@ -83,7 +83,7 @@ const reopenAndCheck = (filename: string, committed: ReadonlyArray<number>) =>
   }).pipe(Effect.provide(layerSqliteWithClient({ filename })))
 
 describe("GraphStore SQLite crash safety", () => {
-  it.effect("SIGKILL while writing continuously loses at most the batch in flight", () =>
+  it.effect("Safety: SIGKILL while writing continuously loses at most the batch in flight", () =>
     Effect.gen(function*() {
       const filename = path.join(dir, "continuous.db")
       const lines = yield* runWriterUntil([filename, "continuous"], (line) => line === "committed 15")
@@ -95,7 +95,7 @@ describe("GraphStore SQLite crash safety", () => {
       expect(present === last || present === last + 1).toBe(true)
     }))
 
-  it.effect("SIGKILL inside an open transaction leaves none of its rows", () =>
+  it.effect("Safety: SIGKILL inside an open transaction leaves none of its rows", () =>
     Effect.gen(function*() {
       const filename = path.join(dir, "hang.db")
       const lines = yield* runWriterUntil([filename, "hang", "6"], (line) => line === "uncommitted 6")

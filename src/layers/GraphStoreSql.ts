@@ -184,7 +184,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       )
     )
 
-  yield* run("migrate", runMigrations.pipe(Effect.mapError((cause) => new GraphStoreError({ operation: "migrate", cause }))))
+  yield* Effect.mapError(runMigrations, (cause) => new GraphStoreError({ operation: "migrate", cause }))
 
   const storable = (ids: ReadonlyArray<ShortChannelId>) => ids.filter(isStorableScid)
 

@@ -33,7 +33,7 @@ export const updateDirection = (update: ChannelUpdate): 0 | 1 => ((update.channe
 export interface BatchKeys {
   /** Scids of the batch's announcements and (storable) updates, deduplicated. */
   readonly scids: ReadonlyArray<ShortChannelId>
-  /** Node ids of the batch's node announcements, deduplicated, with their hex keys. */
+  /** Node ids of the batch's node announcements, deduplicated. */
   readonly nodeIds: ReadonlyArray<PublicKey>
 }
 
