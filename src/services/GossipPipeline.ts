@@ -19,6 +19,8 @@ export type InvalidReason =
   | "MalformedAddresses"
   | "FundingOutputInvalid"
   | "ZeroTimestamp"
+  /** Wrong field lengths, or decoded fields that disagree with the raw bytes the signatures cover (lnd#10835). */
+  | "Malformed"
 
 export type Verdict =
   | { readonly _tag: "Accepted" }

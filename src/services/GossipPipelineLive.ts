@@ -1,0 +1,776 @@
+/**
+ * The gossip validation pipeline (GossipPipeline): BOLT 7 receive rules, duplicate and staleness checks before any
+ * signature work, batched signature checks on the SignatureVerifier (a worker pool in production), batched writes
+ * to the GraphStore, per-peer misbehaviour accounting (SM-33).
+ *
+ * Two fibers, joined by a one-slot queue so validation of batch N+1 overlaps the write of batch N:
+ *
+ *   submit/process ─▶ inbox (bounded by `queueBound` messages) ─▶ validator ─▶ writer ─▶ GraphStore.applyBatch
+ *                                                                             └─▶ accepted PubSub, verdicts
+ *
+ * The validator reads the store plus an overlay of what it accepted but the writer has not written yet, so a
+ * message accepted a moment ago is already a Duplicate. Within a batch, one candidate per key (channel, channel
+ * direction, node) is verified at a time — the newest; the rest resolve from its verdict without signature work.
+ */
+import { Clock, Deferred, Effect, Either, Layer, Metric, PubSub, Queue, Stream } from "effect"
+import type { Scope } from "effect"
+import { toHex } from "../domain/Hex.js"
+import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement, PublicKey } from "../domain/Messages.js"
+import type { ShortChannelId } from "../domain/ShortChannelId.js"
+import { ChainSource } from "./ChainSource.js"
+import type { FundingCheck } from "./ChainSource.js"
+import type { AcceptedGossip, BanEvent, GossipPipelineService, InvalidReason, Verdict } from "./GossipPipeline.js"
+import { GossipPipeline } from "./GossipPipeline.js"
+import { GossipPipelineConfig } from "./GossipPipelineConfig.js"
+import type { GossipPipelineConfigValues } from "./GossipPipelineConfig.js"
+import { directionKey, InFlight, Misbehaviour, PrematureNodes, PrematureUpdates, sameBytes } from "./GossipPipelineState.js"
+import { isOffence, signedHash, statelessVerdict } from "./GossipRules.js"
+import type { RuleContext } from "./GossipRules.js"
+import type { BatchOutcome, ChannelState, GraphBatch, GraphStoreError, NodeState } from "./GraphStore.js"
+import { GraphStore } from "./GraphStore.js"
+import { SignatureVerifier } from "./SignatureVerifier.js"
+import type { VerifyItem } from "./SignatureVerifier.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Metrics
+
+/** Pipeline counters (Effect `Metric`); invalid and stale are tagged with their `reason`. */
+export const GossipPipelineMetrics = {
+  accepted: Metric.counter("lnsync_gossip_accepted", { description: "gossip messages written to the graph" }),
+  duplicate: Metric.counter("lnsync_gossip_duplicate", { description: "gossip already held (no signature work)" }),
+  stale: Metric.counter("lnsync_gossip_stale", { description: "gossip too old or too far in the future" }),
+  invalid: Metric.counter("lnsync_gossip_invalid", { description: "gossip rejected by a BOLT 7 rule" }),
+  premature: Metric.counter("lnsync_gossip_premature", { description: "gossip held until its channel is known" }),
+  bans: Metric.counter("lnsync_gossip_bans", { description: "peers banned for invalid gossip (SM-33)" })
+} as const
+
+// ---------------------------------------------------------------------------------------------------------------
+// Jobs
+
+interface MessagesJob {
+  readonly _tag: "Messages"
+  readonly peer: string
+  readonly messages: ReadonlyArray<GossipMessage>
+  readonly reply: Deferred.Deferred<ReadonlyArray<Verdict>, GraphStoreError> | undefined
+}
+
+interface FlushJob {
+  readonly _tag: "Flush"
+  readonly reply: Deferred.Deferred<void, GraphStoreError>
+}
+
+type Job = MessagesJob | FlushJob
+
+/** A validated batch, handed from the validator to the writer. */
+interface WriteJob {
+  readonly seq: number
+  readonly batch: GraphBatch
+  readonly accepted: ReadonlyArray<AcceptedGossip>
+  readonly replies: ReadonlyArray<{ readonly reply: Deferred.Deferred<ReadonlyArray<Verdict>, GraphStoreError>; readonly verdicts: ReadonlyArray<Verdict> }>
+  readonly flushes: ReadonlyArray<Deferred.Deferred<void, GraphStoreError>>
+  /** Queue permits to give back once written. */
+  readonly permits: number
+  /** Whether some of it came through `submit` (no caller to tell of a write failure but `flush`). */
+  readonly submitted: boolean
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation of one batch
+
+interface Cand<M extends GossipMessage> {
+  readonly msg: M
+  readonly peer: string
+  /** Index of its verdict, or -1 for a message taken back out of a premature cache (its verdict was given). */
+  readonly slot: number
+  hash: Uint8Array | undefined
+}
+
+interface AnnGroup {
+  readonly scid: ShortChannelId
+  pending: Array<Cand<ChannelAnnouncement>>
+  accepted: ChannelAnnouncement | undefined
+  zombie: boolean
+}
+
+interface UpdGroup {
+  readonly scid: ShortChannelId
+  readonly direction: 0 | 1
+  baseline: number
+  pending: Array<Cand<ChannelUpdate>>
+}
+
+interface NodeGroup {
+  readonly hex: string
+  readonly nodeId: PublicKey
+  readonly storeHasChannel: boolean
+  baseline: number
+  pending: Array<Cand<NodeAnnouncement>>
+}
+
+const ACCEPTED: Verdict = { _tag: "Accepted" }
+const DUPLICATE: Verdict = { _tag: "Duplicate" }
+const PREMATURE: Verdict = { _tag: "Premature" }
+const TOO_OLD: Verdict = { _tag: "Stale", reason: "TooOld" }
+const invalid = (reason: InvalidReason): Verdict => ({ _tag: "Invalid", reason })
+
+const newestIndex = <M extends ChannelUpdate | NodeAnnouncement>(pending: ReadonlyArray<Cand<M>>): number => {
+  let best = 0
+  for (let i = 1; i < pending.length; i++) if (pending[i].msg.timestamp > pending[best].msg.timestamp) best = i
+  return best
+}
+
+const hashOf = <M extends GossipMessage>(c: Cand<M>): Uint8Array => (c.hash ??= signedHash(c.msg))
+
+/** Verdict tallies of one batch, for the metrics. */
+interface Tally {
+  duplicate: number
+  premature: number
+  stale: Map<string, number>
+  invalid: Map<string, number>
+}
+
+const bump = (m: Map<string, number>, k: string): void => {
+  m.set(k, (m.get(k) ?? 0) + 1)
+}
+
+/** Builds the pipeline in the current Scope (its two fibers live there). */
+export const make: Effect.Effect<
+  GossipPipelineService,
+  never,
+  GraphStore | SignatureVerifier | ChainSource | GossipPipelineConfig | Scope.Scope
+> = Effect.gen(function* () {
+  const config = yield* GossipPipelineConfig
+  const store = yield* GraphStore
+  const verifier = yield* SignatureVerifier
+  const chain = yield* ChainSource
+  return yield* makeWith(config, store, verifier, chain)
+})
+
+const makeWith = (
+  config: GossipPipelineConfigValues,
+  store: GraphStore["Type"],
+  verifier: SignatureVerifier["Type"],
+  chain: ChainSource["Type"]
+): Effect.Effect<GossipPipelineService, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const inbox = yield* Effect.acquireRelease(Queue.unbounded<Job>(), Queue.shutdown)
+    /** Messages admitted and not yet written: `submit` waits here when the pipeline is behind. */
+    const permits = yield* Effect.makeSemaphore(config.queueBound)
+    const toWriter = yield* Effect.acquireRelease(Queue.bounded<WriteJob>(1), Queue.shutdown)
+    const acceptedHub = yield* Effect.acquireRelease(
+      PubSub.sliding<AcceptedGossip>(config.acceptedBuffer),
+      PubSub.shutdown
+    )
+    const banHub = yield* Effect.acquireRelease(PubSub.sliding<BanEvent>(1024), PubSub.shutdown)
+
+    const prematureUpdates = new PrematureUpdates(
+      config.prematureUpdates,
+      config.prematureUpdatesPerChannel,
+      config.prematureTtlMillis
+    )
+    const prematureNodes = new PrematureNodes(config.prematureNodes, config.prematureTtlMillis)
+    const inFlight = new InFlight()
+    const misbehaviour = new Misbehaviour({
+      threshold: config.banThreshold,
+      banDurationMillis: config.banDurationMillis,
+      scoreResetMillis: config.scoreResetMillis,
+      maxTrackedPeers: config.maxTrackedPeers
+    })
+    let nextSeq = 1
+    let writtenSeq = 0
+    /** First write failure of `submit`ted gossip since the last flush; `flush` reports it. */
+    let submitFailure: GraphStoreError | undefined
+    /** Callers waiting on a reply: interrupted if the pipeline closes under them. */
+    const waiting = new Set<Effect.Effect<boolean>>()
+
+    yield* Effect.addFinalizer(() => Effect.forEach([...waiting], (stop) => stop, { discard: true }))
+
+    // -----------------------------------------------------------------------------------------------------------
+    // One batch: rules, store pre-checks, signature rounds
+
+    const validate = (
+      items: ReadonlyArray<{ readonly peer: string; readonly msg: GossipMessage }>,
+      seq: number
+    ): Effect.Effect<{ readonly verdicts: Array<Verdict>; readonly batch: GraphBatch; readonly accepted: Array<AcceptedGossip> }, GraphStoreError> =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const ctx: RuleContext = {
+          chainHash: config.chainHash,
+          nowSeconds: Math.floor(now / 1000),
+          staleSeconds: config.staleSeconds,
+          maxFutureSeconds: config.maxFutureSeconds
+        }
+        const verdicts = new Array<Verdict>(items.length)
+        const tally: Tally = { duplicate: 0, premature: 0, stale: new Map(), invalid: new Map() }
+        const offences = new Map<string, { count: number; reason: string }>()
+        const bans: Array<BanEvent> = []
+
+        const offend = (peer: string, reason: string) => {
+          const o = offences.get(peer)
+          if (o === undefined) offences.set(peer, { count: 1, reason })
+          else {
+            o.count += 1
+            o.reason = reason
+          }
+        }
+        /** Records a verdict (or, for a cache extra, only its consequences). */
+        const give = (peer: string, slot: number, v: Verdict, countsAsOffence = true) => {
+          if (slot >= 0) verdicts[slot] = v
+          switch (v._tag) {
+            case "Duplicate":
+              if (slot >= 0) tally.duplicate += 1
+              break
+            case "Premature":
+              if (slot >= 0) tally.premature += 1
+              break
+            case "Stale":
+              bump(tally.stale, v.reason)
+              break
+            case "Invalid":
+              bump(tally.invalid, v.reason)
+              break
+          }
+          if (countsAsOffence && isOffence(v)) offend(peer, v._tag === "Invalid" ? v.reason : "InFuture")
+        }
+
+        // 1. Rules that need nothing but the message (BOLT 7 receive requirements), before any I/O.
+        const anns: Array<Cand<ChannelAnnouncement>> = []
+        const upds: Array<Cand<ChannelUpdate>> = []
+        const nodeAnns: Array<Cand<NodeAnnouncement>> = []
+        for (let i = 0; i < items.length; i++) {
+          const { msg, peer } = items[i]
+          const v = statelessVerdict(msg, ctx)
+          if (v !== undefined) {
+            give(peer, i, v)
+            continue
+          }
+          switch (msg._tag) {
+            case "ChannelAnnouncement":
+              anns.push({ msg, peer, slot: i, hash: undefined })
+              break
+            case "ChannelUpdate":
+              upds.push({ msg, peer, slot: i, hash: undefined })
+              break
+            case "NodeAnnouncement":
+              nodeAnns.push({ msg, peer, slot: i, hash: undefined })
+              break
+          }
+        }
+
+        // 2. What the store holds for these keys (plus the nodes whose held announcements a new channel may free).
+        const scidSet = new Set<ShortChannelId>()
+        for (const c of anns) scidSet.add(c.msg.shortChannelId)
+        for (const c of upds) scidSet.add(c.msg.shortChannelId)
+        const annScids = [...new Set(anns.map((c) => c.msg.shortChannelId))]
+        const nodeKeys = new Map<string, PublicKey>()
+        for (const c of nodeAnns) nodeKeys.set(toHex(c.msg.nodeId), c.msg.nodeId)
+        for (const c of anns) {
+          for (const id of [c.msg.nodeId1, c.msg.nodeId2]) {
+            const hex = toHex(id)
+            if (prematureNodes.has(hex)) nodeKeys.set(hex, id)
+          }
+        }
+        const [held, zombies, heldNodes] = yield* Effect.all([
+          scidSet.size === 0 ? Effect.succeed(new Map<ShortChannelId, ChannelState>()) : store.channels([...scidSet]),
+          annScids.length === 0 ? Effect.succeed(new Set<ShortChannelId>()) : store.zombies(annScids),
+          nodeKeys.size === 0 ? Effect.succeed(new Map<string, NodeState>()) : store.nodes([...nodeKeys.values()])
+        ])
+
+        /** Endpoints of a channel we hold or have accepted (this batch or an unwritten one). */
+        const acceptedHere = new Map<ShortChannelId, ChannelAnnouncement>()
+        const acceptedNodes = new Set<string>()
+        const knownChannel = (scid: ShortChannelId): { readonly nodeId1: PublicKey; readonly nodeId2: PublicKey } | undefined =>
+          held.get(scid) ?? inFlight.channels.get(scid) ?? acceptedHere.get(scid)
+
+        // 3. Group by key; anything not newer than what we hold is a Duplicate, with no signature work (CLN#7972).
+        const annGroups = new Map<ShortChannelId, AnnGroup>()
+        for (const c of anns) {
+          const scid = c.msg.shortChannelId
+          if (knownChannel(scid) !== undefined) {
+            give(c.peer, c.slot, DUPLICATE)
+            continue
+          }
+          let g = annGroups.get(scid)
+          if (g === undefined) {
+            g = { scid, pending: [], accepted: undefined, zombie: zombies.has(scid) }
+            annGroups.set(scid, g)
+          }
+          g.pending.push(c)
+        }
+
+        const updGroups = new Map<bigint, UpdGroup>()
+        const addUpdate = (c: Cand<ChannelUpdate>) => {
+          const scid = c.msg.shortChannelId
+          const direction = (c.msg.channelFlags & 1) as 0 | 1
+          const key = directionKey(scid, direction)
+          let g = updGroups.get(key)
+          if (g === undefined) {
+            const h = held.get(scid)
+            const stored = h === undefined ? 0 : direction === 0 ? h.timestamp1 : h.timestamp2
+            g = { scid, direction, baseline: Math.max(stored, inFlight.updates.get(key)?.timestamp ?? 0), pending: [] }
+            updGroups.set(key, g)
+          }
+          // BOLT 7: "if timestamp is lower than [or equal to] that of the last-received channel_update ...: ignore"
+          if (c.msg.timestamp <= g.baseline) give(c.peer, c.slot, DUPLICATE)
+          else g.pending.push(c)
+        }
+        for (const c of upds) addUpdate(c)
+        // Updates held for channels announced in this batch join it (lnd applies premature updates the same way).
+        for (const scid of annGroups.keys()) {
+          for (const h of prematureUpdates.take(scid, now)) addUpdate({ msg: h.msg, peer: h.peer, slot: -1, hash: undefined })
+        }
+        // A zombie (pruned) channel comes back only with a fresh update; its announcement alone is stale.
+        for (const g of annGroups.values()) {
+          if (!g.zombie) continue
+          const fresh =
+            (updGroups.get(directionKey(g.scid, 0))?.pending.length ?? 0) +
+              (updGroups.get(directionKey(g.scid, 1))?.pending.length ?? 0) > 0
+          if (fresh) continue
+          for (const c of g.pending) give(c.peer, c.slot, TOO_OLD)
+          g.pending = []
+        }
+
+        const nodeGroups = new Map<string, NodeGroup>()
+        const addNode = (c: Cand<NodeAnnouncement>, hex: string) => {
+          let g = nodeGroups.get(hex)
+          if (g === undefined) {
+            const h = heldNodes.get(hex)
+            g = {
+              hex,
+              nodeId: c.msg.nodeId,
+              storeHasChannel: h?.hasChannel ?? false,
+              baseline: Math.max(h?.timestamp ?? 0, inFlight.nodes.get(hex)?.timestamp ?? 0),
+              pending: []
+            }
+            nodeGroups.set(hex, g)
+          }
+          // BOLT 7: "if timestamp is NOT greater than the last-received node_announcement ...: SHOULD ignore"
+          if (c.msg.timestamp <= g.baseline) give(c.peer, c.slot, DUPLICATE)
+          else g.pending.push(c)
+        }
+        for (const c of nodeAnns) addNode(c, toHex(c.msg.nodeId))
+        /** For each node, the announcement groups of this batch that would give it a channel. */
+        const nodeAnnRefs = new Map<string, Array<AnnGroup>>()
+        for (const g of annGroups.values()) {
+          if (g.pending.length === 0) continue
+          const seen = new Set<string>()
+          for (const c of g.pending) {
+            for (const id of [c.msg.nodeId1, c.msg.nodeId2]) {
+              const hex = toHex(id)
+              if (seen.has(hex)) continue
+              seen.add(hex)
+              const refs = nodeAnnRefs.get(hex)
+              if (refs === undefined) nodeAnnRefs.set(hex, [g])
+              else refs.push(g)
+              const heldAnn = prematureNodes.take(hex, now)
+              if (heldAnn !== undefined) addNode({ msg: heldAnn.msg, peer: heldAnn.peer, slot: -1, hash: undefined }, hex)
+            }
+          }
+        }
+
+        // 4. Signature rounds. Each round verifies one candidate per key; an update (node announcement) whose
+        // channel is only being announced in this batch is verified speculatively in the same round and its
+        // result kept only if that announcement passes. Each round settles at least one message.
+        const acceptedUpdates: Array<Cand<ChannelUpdate>> = []
+        const acceptedNodeAnns: Array<Cand<NodeAnnouncement>> = []
+        const acceptedAnns: Array<Cand<ChannelAnnouncement>> = []
+
+        const rejectWithTwins = <M extends GossipMessage>(
+          pending: Array<Cand<M>>,
+          index: number,
+          v: Verdict,
+          countsAsOffence = true
+        ): Array<Cand<M>> => {
+          const raw = pending[index].msg.raw
+          const rest: Array<Cand<M>> = []
+          for (let i = 0; i < pending.length; i++) {
+            // The same bytes carry the same (bad) signature: same verdict, no second check.
+            if (i === index || sameBytes(pending[i].msg.raw, raw)) give(pending[i].peer, pending[i].slot, v, countsAsOffence)
+            else rest.push(pending[i])
+          }
+          return rest
+        }
+
+        const holdUpdates = (g: UpdGroup) => {
+          for (const c of g.pending) {
+            if (c.slot >= 0) give(c.peer, c.slot, PREMATURE)
+            prematureUpdates.add(c.msg, c.peer, now)
+          }
+          g.pending = []
+        }
+        const holdNodes = (g: NodeGroup) => {
+          for (const c of g.pending) {
+            if (c.slot >= 0) give(c.peer, c.slot, PREMATURE)
+            prematureNodes.add(g.hex, c.msg, c.peer, now)
+          }
+          g.pending = []
+        }
+
+        for (;;) {
+          const sigs: Array<VerifyItem> = []
+          const annTasks: Array<{ readonly g: AnnGroup; readonly at: number }> = []
+          const updTasks: Array<{ readonly g: UpdGroup; readonly index: number; readonly at: number; readonly spec: AnnGroup | undefined }> = []
+          const nodeTasks: Array<{ readonly g: NodeGroup; readonly index: number; readonly at: number; readonly spec: ReadonlyArray<AnnGroup> | undefined }> = []
+          const inRound = new Set<AnnGroup>()
+
+          for (const g of annGroups.values()) {
+            if (g.accepted !== undefined || g.pending.length === 0) continue
+            const c = g.pending[0]
+            const hash = hashOf(c)
+            annTasks.push({ g, at: sigs.length })
+            inRound.add(g)
+            // BOLT 7: all four signatures over the same hash
+            sigs.push(
+              { hash, sig: c.msg.nodeSignature1, pubkey: c.msg.nodeId1 },
+              { hash, sig: c.msg.nodeSignature2, pubkey: c.msg.nodeId2 },
+              { hash, sig: c.msg.bitcoinSignature1, pubkey: c.msg.bitcoinKey1 },
+              { hash, sig: c.msg.bitcoinSignature2, pubkey: c.msg.bitcoinKey2 }
+            )
+          }
+          for (const g of updGroups.values()) {
+            if (g.pending.length === 0) continue
+            let endpoints = knownChannel(g.scid)
+            let spec: AnnGroup | undefined
+            if (endpoints === undefined) {
+              const ag = annGroups.get(g.scid)
+              if (ag !== undefined && inRound.has(ag)) {
+                spec = ag
+                endpoints = ag.pending[0].msg
+              }
+            }
+            if (endpoints === undefined) {
+              // BOLT 7: an update for a channel we have not seen yet waits (bounded) for its announcement
+              holdUpdates(g)
+              continue
+            }
+            const index = newestIndex(g.pending)
+            const c = g.pending[index]
+            updTasks.push({ g, index, at: sigs.length, spec })
+            // BOLT 7: signed by node_id_1 when the direction bit is 0, node_id_2 when 1
+            sigs.push({ hash: hashOf(c), sig: c.msg.signature, pubkey: g.direction === 0 ? endpoints.nodeId1 : endpoints.nodeId2 })
+          }
+          for (const g of nodeGroups.values()) {
+            if (g.pending.length === 0) continue
+            const definite = g.storeHasChannel || inFlight.nodesWithChannel.has(g.hex) || acceptedNodes.has(g.hex)
+            let spec: ReadonlyArray<AnnGroup> | undefined
+            if (!definite) {
+              const mentioning = (nodeAnnRefs.get(g.hex) ?? []).filter((ag) => {
+                if (!inRound.has(ag)) return false
+                const m = ag.pending[0].msg
+                return sameBytes(m.nodeId1, g.nodeId) || sameBytes(m.nodeId2, g.nodeId)
+              })
+              if (mentioning.length === 0) {
+                // BOLT 7: "if node_id is NOT previously known from a channel_announcement: SHOULD ignore" — held briefly
+                holdNodes(g)
+                continue
+              }
+              spec = mentioning
+            }
+            const index = newestIndex(g.pending)
+            const c = g.pending[index]
+            nodeTasks.push({ g, index, at: sigs.length, spec })
+            sigs.push({ hash: hashOf(c), sig: c.msg.signature, pubkey: c.msg.nodeId })
+          }
+          if (sigs.length === 0) break
+
+          const ok = yield* verifier.verifyBatch(sigs)
+
+          // Funding outputs (ChainSource) only for announcements whose four signatures hold.
+          const signedAnns = annTasks.filter((t) => ok[t.at] && ok[t.at + 1] && ok[t.at + 2] && ok[t.at + 3])
+          const funding: Either.Either<ReadonlyArray<FundingCheck>, unknown> =
+            signedAnns.length === 0
+              ? Either.right([])
+              : yield* Effect.either(chain.checkFunding(signedAnns.map((t) => t.g.pending[0].msg)))
+          if (Either.isLeft(funding)) {
+            yield* Effect.logWarning("chain source failed; announcements rejected without blame", funding.left)
+          }
+          const fundingOf = new Map<AnnGroup, FundingCheck | undefined>()
+          signedAnns.forEach((t, i) => fundingOf.set(t.g, Either.isRight(funding) ? funding.right[i] : undefined))
+
+          for (const t of annTasks) {
+            const g = t.g
+            if (!(ok[t.at] && ok[t.at + 1])) {
+              g.pending = rejectWithTwins(g.pending, 0, invalid("BadNodeSignature"))
+              continue
+            }
+            if (!(ok[t.at + 2] && ok[t.at + 3])) {
+              g.pending = rejectWithTwins(g.pending, 0, invalid("BadBitcoinSignature"))
+              continue
+            }
+            const f = fundingOf.get(g)
+            if (f === undefined) {
+              // our chain backend failed: not the peer's fault
+              g.pending = rejectWithTwins(g.pending, 0, invalid("FundingOutputInvalid"), false)
+              continue
+            }
+            if (f._tag === "Invalid") {
+              // BOLT 7: funding output not a matching unspent P2WSH: "MUST ignore the message"
+              g.pending = rejectWithTwins(g.pending, 0, invalid("FundingOutputInvalid"))
+              continue
+            }
+            const c = g.pending[0]
+            g.accepted = c.msg
+            give(c.peer, c.slot, ACCEPTED)
+            acceptedAnns.push(c)
+            acceptedHere.set(g.scid, c.msg)
+            acceptedNodes.add(toHex(c.msg.nodeId1))
+            acceptedNodes.add(toHex(c.msg.nodeId2))
+            // other announcements of the same channel: the first valid one wins
+            for (let i = 1; i < g.pending.length; i++) give(g.pending[i].peer, g.pending[i].slot, DUPLICATE)
+            g.pending = []
+          }
+          for (const t of updTasks) {
+            if (t.spec !== undefined && t.spec.accepted === undefined) continue // its announcement failed: retry
+            const g = t.g
+            const c = g.pending[t.index]
+            if (!ok[t.at]) {
+              g.pending = rejectWithTwins(g.pending, t.index, invalid("BadSignature"))
+              continue
+            }
+            give(c.peer, c.slot, ACCEPTED)
+            acceptedUpdates.push(c)
+            g.baseline = c.msg.timestamp
+            // the rest are not newer than the one just accepted
+            for (let i = 0; i < g.pending.length; i++) if (i !== t.index) give(g.pending[i].peer, g.pending[i].slot, DUPLICATE)
+            g.pending = []
+          }
+          for (const t of nodeTasks) {
+            if (t.spec !== undefined && !t.spec.some((ag) => ag.accepted !== undefined)) continue
+            const g = t.g
+            const c = g.pending[t.index]
+            if (!ok[t.at]) {
+              g.pending = rejectWithTwins(g.pending, t.index, invalid("BadNodeSignature"))
+              continue
+            }
+            give(c.peer, c.slot, ACCEPTED)
+            acceptedNodeAnns.push(c)
+            g.baseline = c.msg.timestamp
+            for (let i = 0; i < g.pending.length; i++) if (i !== t.index) give(g.pending[i].peer, g.pending[i].slot, DUPLICATE)
+            g.pending = []
+          }
+        }
+
+        // 5. Remember what is accepted until the writer has written it.
+        for (const c of acceptedAnns) {
+          inFlight.channels.set(c.msg.shortChannelId, { nodeId1: c.msg.nodeId1, nodeId2: c.msg.nodeId2, seq })
+          inFlight.nodesWithChannel.set(toHex(c.msg.nodeId1), seq)
+          inFlight.nodesWithChannel.set(toHex(c.msg.nodeId2), seq)
+        }
+        for (const c of acceptedUpdates) {
+          inFlight.updates.set(directionKey(c.msg.shortChannelId, c.msg.channelFlags & 1), { timestamp: c.msg.timestamp, seq })
+        }
+        for (const c of acceptedNodeAnns) inFlight.nodes.set(toHex(c.msg.nodeId), { timestamp: c.msg.timestamp, seq })
+
+        // 6. Misbehaviour (SM-33) and metrics for everything but acceptance (counted once written).
+        for (const [peer, o] of offences) {
+          yield* Effect.logDebug("invalid gossip from peer").pipe(
+            Effect.annotateLogs({ peer, count: o.count, lastReason: o.reason })
+          )
+          const ban = misbehaviour.offend(peer, o.count, o.reason, now)
+          if (ban !== undefined) bans.push(ban)
+        }
+        for (const ban of bans) {
+          yield* Effect.logWarning("peer banned for invalid gossip").pipe(
+            Effect.annotateLogs({ peer: ban.nodeIdHex, until: new Date(ban.untilMillis).toISOString(), reason: ban.reason })
+          )
+          yield* Metric.increment(GossipPipelineMetrics.bans)
+        }
+        if (bans.length > 0) yield* PubSub.publishAll(banHub, bans)
+        if (tally.duplicate > 0) yield* Metric.incrementBy(GossipPipelineMetrics.duplicate, tally.duplicate)
+        if (tally.premature > 0) yield* Metric.incrementBy(GossipPipelineMetrics.premature, tally.premature)
+        for (const [reason, n] of tally.stale) {
+          yield* Metric.incrementBy(Metric.tagged(GossipPipelineMetrics.stale, "reason", reason), n)
+        }
+        for (const [reason, n] of tally.invalid) {
+          yield* Metric.incrementBy(Metric.tagged(GossipPipelineMetrics.invalid, "reason", reason), n)
+        }
+
+        const accepted: Array<AcceptedGossip> = []
+        for (const c of acceptedAnns) accepted.push({ message: c.msg, fromPeer: c.peer })
+        for (const c of acceptedUpdates) accepted.push({ message: c.msg, fromPeer: c.peer })
+        for (const c of acceptedNodeAnns) accepted.push({ message: c.msg, fromPeer: c.peer })
+        return {
+          verdicts,
+          accepted,
+          // the store applies announcements, then updates, then node announcements
+          batch: {
+            channels: acceptedAnns.map((c) => c.msg),
+            updates: acceptedUpdates.map((c) => c.msg),
+            nodes: acceptedNodeAnns.map((c) => c.msg)
+          }
+        }
+      })
+
+    // -----------------------------------------------------------------------------------------------------------
+    // The two fibers
+
+    const validator = Effect.gen(function* () {
+      for (;;) {
+        const jobs: Array<Job> = [yield* Queue.take(inbox)]
+        let count = jobs[0]._tag === "Messages" ? jobs[0].messages.length : 0
+        while (count < config.batchSize) {
+          const next = yield* Queue.poll(inbox)
+          if (next._tag === "None") break
+          jobs.push(next.value)
+          if (next.value._tag === "Messages") count += next.value.messages.length
+        }
+        // Entries of batches the writer has finished are in the store now.
+        inFlight.release(writtenSeq)
+        const seq = nextSeq++
+        const items: Array<{ readonly peer: string; readonly msg: GossipMessage }> = []
+        for (const j of jobs) if (j._tag === "Messages") for (const msg of j.messages) items.push({ peer: j.peer, msg })
+        const result = yield* Effect.either(validate(items, seq))
+        const replies: Array<WriteJob["replies"][number]> = []
+        const flushes: Array<Deferred.Deferred<void, GraphStoreError>> = []
+        if (Either.isLeft(result)) {
+          // a store read failed: nothing of this batch was checked; callers hear about it
+          for (const j of jobs) {
+            if (j._tag === "Flush") flushes.push(j.reply)
+            else if (j.reply !== undefined) yield* Deferred.fail(j.reply, result.left)
+          }
+          if (jobs.some((j) => j._tag === "Messages" && j.reply === undefined)) submitFailure ??= result.left
+          yield* Queue.offer(toWriter, {
+            seq,
+            batch: { channels: [], updates: [], nodes: [] },
+            accepted: [],
+            replies: [],
+            flushes,
+            permits: count,
+            submitted: false
+          })
+          continue
+        }
+        let at = 0
+        for (const j of jobs) {
+          if (j._tag === "Flush") {
+            flushes.push(j.reply)
+            continue
+          }
+          const verdicts = result.right.verdicts.slice(at, at + j.messages.length)
+          at += j.messages.length
+          if (j.reply !== undefined) replies.push({ reply: j.reply, verdicts })
+        }
+        yield* Queue.offer(toWriter, {
+          seq,
+          batch: result.right.batch,
+          accepted: result.right.accepted,
+          replies,
+          flushes,
+          permits: count,
+          submitted: jobs.some((j) => j._tag === "Messages" && j.reply === undefined)
+        })
+      }
+    })
+
+    const isEmpty = (b: GraphBatch) => b.channels.length === 0 && b.updates.length === 0 && b.nodes.length === 0
+    const NOTHING: BatchOutcome = {
+      channelsAdded: 0,
+      channelsKnown: 0,
+      updatesApplied: 0,
+      updatesIgnored: 0,
+      nodesApplied: 0,
+      nodesIgnored: 0
+    }
+
+    const writer = Effect.gen(function* () {
+      for (;;) {
+        const job = yield* Queue.take(toWriter)
+        const written = yield* Effect.either(isEmpty(job.batch) ? Effect.succeed(NOTHING) : store.applyBatch(job.batch))
+        writtenSeq = job.seq
+        if (Either.isRight(written)) {
+          if (job.accepted.length > 0) {
+            yield* Metric.incrementBy(GossipPipelineMetrics.accepted, job.accepted.length)
+            yield* PubSub.publishAll(acceptedHub, job.accepted)
+          }
+          for (const r of job.replies) yield* Deferred.succeed(r.reply, r.verdicts)
+        } else {
+          yield* Effect.logError("gossip batch write failed", written.left)
+          for (const r of job.replies) yield* Deferred.fail(r.reply, written.left)
+          if (job.submitted) submitFailure ??= written.left
+        }
+        for (const f of job.flushes) {
+          if (submitFailure === undefined) yield* Deferred.succeed(f, undefined)
+          else yield* Deferred.fail(f, submitFailure)
+        }
+        if (job.flushes.length > 0) submitFailure = undefined
+        yield* permits.release(job.permits)
+      }
+    })
+
+    yield* Effect.forkScoped(validator)
+    yield* Effect.forkScoped(writer)
+
+    // -----------------------------------------------------------------------------------------------------------
+    // The service
+
+    const chunks = (messages: ReadonlyArray<GossipMessage>): Array<ReadonlyArray<GossipMessage>> => {
+      const out: Array<ReadonlyArray<GossipMessage>> = []
+      for (let i = 0; i < messages.length; i += config.batchSize) out.push(messages.slice(i, i + config.batchSize))
+      return out
+    }
+
+    /** Admits one chunk: waits for queue room (backpressure), then enqueues. */
+    const enqueue = (
+      peer: string,
+      messages: ReadonlyArray<GossipMessage>,
+      reply: MessagesJob["reply"]
+    ): Effect.Effect<void> =>
+      Effect.uninterruptibleMask((restore) =>
+        restore(permits.take(messages.length)).pipe(
+          Effect.zipRight(Queue.offer(inbox, { _tag: "Messages", peer, messages, reply })),
+          Effect.asVoid
+        )
+      )
+
+    const awaitReply = <A>(d: Deferred.Deferred<A, GraphStoreError>): Effect.Effect<A, GraphStoreError> =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          const stop = Deferred.interrupt(d)
+          waiting.add(stop)
+          return stop
+        }),
+        () => Deferred.await(d),
+        (stop) => Effect.sync(() => waiting.delete(stop))
+      )
+
+    const submit = (fromPeer: string, messages: ReadonlyArray<GossipMessage>): Effect.Effect<void> =>
+      Effect.forEach(chunks(messages), (c) => enqueue(fromPeer, c, undefined), { discard: true })
+
+    const process = (
+      fromPeer: string,
+      messages: ReadonlyArray<GossipMessage>
+    ): Effect.Effect<ReadonlyArray<Verdict>, GraphStoreError> =>
+      Effect.gen(function* () {
+        const replies: Array<Deferred.Deferred<ReadonlyArray<Verdict>, GraphStoreError>> = []
+        for (const c of chunks(messages)) {
+          const d = yield* Deferred.make<ReadonlyArray<Verdict>, GraphStoreError>()
+          replies.push(d)
+          yield* enqueue(fromPeer, c, d)
+        }
+        const out: Array<Verdict> = []
+        for (const d of replies) out.push(...(yield* awaitReply(d)))
+        return out
+      })
+
+    const flush: Effect.Effect<void, GraphStoreError> = Effect.gen(function* () {
+      const d = yield* Deferred.make<void, GraphStoreError>()
+      yield* Queue.offer(inbox, { _tag: "Flush", reply: d })
+      yield* awaitReply(d)
+    })
+
+    return {
+      submit,
+      process,
+      flush,
+      accepted: Stream.fromPubSub(acceptedHub, { scoped: true }),
+      bans: Stream.fromPubSub(banHub, { scoped: true }),
+      isBanned: (nodeIdHex: string) => Effect.map(Clock.currentTimeMillis, (now) => misbehaviour.isBanned(nodeIdHex, now))
+    }
+  })
+
+/** The pipeline layer: needs a GraphStore, a SignatureVerifier, a ChainSource and its config. */
+export const GossipPipelineLive: Layer.Layer<
+  GossipPipeline,
+  never,
+  GraphStore | SignatureVerifier | ChainSource | GossipPipelineConfig
+> = Layer.scoped(GossipPipeline, make)

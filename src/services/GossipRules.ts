@@ -1,0 +1,202 @@
+/**
+ * BOLT 7 receive rules that need nothing but the message and the clock: structure, chain, key order, feature bits,
+ * addresses, timestamps. Plain functions, run on every message before any store read or signature work.
+ */
+import { hash } from "node:crypto"
+import { Either } from "effect"
+import { decodeAddresses } from "../domain/Addresses.js"
+import { sameChain } from "../domain/Chain.js"
+import * as Features from "../domain/Features.js"
+import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement } from "../domain/Messages.js"
+import { MessageType } from "../domain/Messages.js"
+import { signedOffset } from "../domain/Signatures.js"
+import type { Verdict } from "./GossipPipeline.js"
+
+const TYPE = 2
+const SIG = 64
+const KEY = 33
+const CHAIN = 32
+const SCID = 8
+
+/**
+ * BOLT 7 signed-data hash: double SHA-256 of the raw message as received, from the field after the signature(s) to
+ * the end, trailing bytes included — never a re-encoding (lnd#10835). Same value as `Signatures.signedHash`, with
+ * node's one-shot `crypto.hash` (half the cost of two `createHash` objects on the hot path).
+ */
+export const signedHash = (msg: GossipMessage): Uint8Array => {
+  const inner = hash("sha256", msg.raw.subarray(signedOffset(msg._tag)), "buffer")
+  const outer = hash("sha256", inner, "buffer")
+  return new Uint8Array(outer.buffer, outer.byteOffset, outer.byteLength)
+}
+
+/** Lexicographic order of two byte strings (-1, 0, 1). */
+export const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1
+}
+
+const equalAt = (raw: Uint8Array, at: number, field: Uint8Array): boolean => {
+  if (at + field.length > raw.length) return false
+  for (let i = 0; i < field.length; i++) if (raw[at + i] !== field[i]) return false
+  return true
+}
+
+const u16 = (raw: Uint8Array, at: number): number => (raw[at] << 8) | raw[at + 1]
+const u32 = (raw: Uint8Array, at: number): number =>
+  ((raw[at] << 24) | (raw[at + 1] << 16) | (raw[at + 2] << 8) | raw[at + 3]) >>> 0
+const readScid = (raw: Uint8Array, at: number): bigint =>
+  new DataView(raw.buffer, raw.byteOffset + at, SCID).getBigUint64(0, false)
+
+/**
+ * The decoded fields the pipeline acts on (keys, ids, timestamps, direction) are exactly the bytes the signatures
+ * cover, and every fixed-size field has its size. The codec guarantees this for what it decodes; the pipeline
+ * checks it anyway because it stores `raw` and indexes by the decoded fields (lnd#10835).
+ */
+export const wellFormed = (msg: GossipMessage): boolean => {
+  const raw = msg.raw
+  switch (msg._tag) {
+    case "ChannelAnnouncement": {
+      const m = msg
+      if (raw.length < TYPE + 4 * SIG + 2 || u16(raw, 0) !== MessageType.ChannelAnnouncement) return false
+      if (
+        !equalAt(raw, TYPE, m.nodeSignature1) || m.nodeSignature1.length !== SIG ||
+        !equalAt(raw, TYPE + SIG, m.nodeSignature2) || m.nodeSignature2.length !== SIG ||
+        !equalAt(raw, TYPE + 2 * SIG, m.bitcoinSignature1) || m.bitcoinSignature1.length !== SIG ||
+        !equalAt(raw, TYPE + 3 * SIG, m.bitcoinSignature2) || m.bitcoinSignature2.length !== SIG
+      ) return false
+      let at = TYPE + 4 * SIG
+      const flen = u16(raw, at)
+      at += 2
+      if (m.features.length !== flen || !equalAt(raw, at, m.features)) return false
+      at += flen
+      if (raw.length < at + CHAIN + SCID + 4 * KEY) return false
+      if (m.chainHash.length !== CHAIN || !equalAt(raw, at, m.chainHash)) return false
+      at += CHAIN
+      if (readScid(raw, at) !== m.shortChannelId) return false
+      at += SCID
+      for (const key of [m.nodeId1, m.nodeId2, m.bitcoinKey1, m.bitcoinKey2]) {
+        if (key.length !== KEY || !equalAt(raw, at, key)) return false
+        at += KEY
+      }
+      return true
+    }
+    case "NodeAnnouncement": {
+      const m = msg
+      if (raw.length < TYPE + SIG + 2 || u16(raw, 0) !== MessageType.NodeAnnouncement) return false
+      if (m.signature.length !== SIG || !equalAt(raw, TYPE, m.signature)) return false
+      let at = TYPE + SIG
+      const flen = u16(raw, at)
+      at += 2
+      if (m.features.length !== flen || !equalAt(raw, at, m.features)) return false
+      at += flen
+      if (raw.length < at + 4 + KEY + 3 + 32 + 2) return false
+      if (u32(raw, at) !== m.timestamp) return false
+      at += 4
+      if (m.nodeId.length !== KEY || !equalAt(raw, at, m.nodeId)) return false
+      at += KEY + 3 + 32
+      const alen = u16(raw, at)
+      at += 2
+      return m.addressBytes.length === alen && equalAt(raw, at, m.addressBytes)
+    }
+    case "ChannelUpdate": {
+      const m = msg
+      const fixed = TYPE + SIG + CHAIN + SCID + 4 + 1 + 1 + 2 + 8 + 4 + 4
+      if (raw.length < fixed || u16(raw, 0) !== MessageType.ChannelUpdate) return false
+      if (m.signature.length !== SIG || !equalAt(raw, TYPE, m.signature)) return false
+      let at = TYPE + SIG
+      if (m.chainHash.length !== CHAIN || !equalAt(raw, at, m.chainHash)) return false
+      at += CHAIN
+      if (readScid(raw, at) !== m.shortChannelId) return false
+      at += SCID
+      if (u32(raw, at) !== m.timestamp) return false
+      at += 4
+      return raw[at] === m.messageFlags && raw[at + 1] === m.channelFlags
+    }
+  }
+}
+
+/**
+ * BOLT 9 even bits we understand in a node_announcement: the named pairs plus option_anchor_outputs (20),
+ * option_provide_storage (42), option_simple_close (60) and option_splice (62).
+ */
+export const KNOWN_NODE_FEATURES: ReadonlyArray<Features.FeaturePair | number> = [...Features.NAMED, 20, 42, 60, 62]
+/** BOLT 9 assigns no channel_announcement ("C" context) feature yet: every even bit there is unknown. */
+export const KNOWN_CHANNEL_FEATURES: ReadonlyArray<Features.FeaturePair | number> = []
+
+/**
+ * BOLT 7 addresses: every descriptor of a known type complete ("addrlen insufficient" is malformed), hostnames
+ * ASCII ("MUST be ASCII"), at most one DNS hostname (more: "MUST not forward" — storing it would serve it).
+ */
+export const addressesWellFormed = (addressBytes: Uint8Array): boolean => {
+  const decoded = decodeAddresses(addressBytes)
+  if (Either.isLeft(decoded)) return false
+  let dns = 0
+  for (const a of decoded.right) {
+    if (a._tag !== "DnsHostname") continue
+    dns += 1
+    if (dns > 1) return false
+    for (let i = 0; i < a.hostname.length; i++) if (a.hostname.charCodeAt(i) > 0x7f) return false
+  }
+  return true
+}
+
+export interface RuleContext {
+  readonly chainHash: Uint8Array
+  readonly nowSeconds: number
+  readonly staleSeconds: number
+  readonly maxFutureSeconds: number
+}
+
+const invalid = (reason: Extract<Verdict, { _tag: "Invalid" }>["reason"]): Verdict => ({ _tag: "Invalid", reason })
+const TOO_OLD: Verdict = { _tag: "Stale", reason: "TooOld" }
+const IN_FUTURE: Verdict = { _tag: "Stale", reason: "InFuture" }
+
+/** BOLT 7 pruning horizon and "unreasonably far in the future". */
+export const timestampVerdict = (timestamp: number, ctx: RuleContext): Verdict | undefined =>
+  timestamp < ctx.nowSeconds - ctx.staleSeconds
+    ? TOO_OLD
+    : timestamp > ctx.nowSeconds + ctx.maxFutureSeconds
+    ? IN_FUTURE
+    : undefined
+
+const channelAnnouncementVerdict = (m: ChannelAnnouncement, ctx: RuleContext): Verdict | undefined => {
+  // BOLT 7: "if the specified chain_hash is unknown to the receiver: MUST ignore the message"
+  if (!sameChain(m.chainHash, ctx.chainHash)) return invalid("WrongChain")
+  // BOLT 7: node_id_1 is the lexicographically-lesser of the two compressed keys (equal keys are no channel)
+  if (compareBytes(m.nodeId1, m.nodeId2) >= 0) return invalid("NodeIdsNotOrdered")
+  // BOLT 7 / BOLT 9: unknown even ("required") bits — the channel is unusable; we do not keep it
+  if (Features.unknownEvenBits(m.features, KNOWN_CHANNEL_FEATURES).length > 0) return invalid("UnknownEvenFeature")
+  return undefined
+}
+
+const nodeAnnouncementVerdict = (m: NodeAnnouncement, ctx: RuleContext): Verdict | undefined => {
+  if (Features.unknownEvenBits(m.features, KNOWN_NODE_FEATURES).length > 0) return invalid("UnknownEvenFeature")
+  if (!addressesWellFormed(m.addressBytes)) return invalid("MalformedAddresses")
+  return timestampVerdict(m.timestamp, ctx)
+}
+
+const channelUpdateVerdict = (m: ChannelUpdate, ctx: RuleContext): Verdict | undefined => {
+  // BOLT 7: "if the specified chain_hash value is unknown ...: MUST ignore the channel update"
+  if (!sameChain(m.chainHash, ctx.chainHash)) return invalid("WrongChain")
+  // BOLT 7: the origin "MUST set timestamp to greater than 0"; lnd scores a zero timestamp as an offence (SM-33)
+  if (m.timestamp === 0) return invalid("ZeroTimestamp")
+  return timestampVerdict(m.timestamp, ctx)
+}
+
+/** The verdict the message gets without looking at the graph or any signature, or undefined to go on. */
+export const statelessVerdict = (msg: GossipMessage, ctx: RuleContext): Verdict | undefined => {
+  if (!wellFormed(msg)) return invalid("Malformed")
+  switch (msg._tag) {
+    case "ChannelAnnouncement":
+      return channelAnnouncementVerdict(msg, ctx)
+    case "NodeAnnouncement":
+      return nodeAnnouncementVerdict(msg, ctx)
+    case "ChannelUpdate":
+      return channelUpdateVerdict(msg, ctx)
+  }
+}
+
+/** SM-33: the verdicts that cost the sending peer a point (lnd's ban manager). */
+export const isOffence = (v: Verdict): boolean =>
+  (v._tag === "Invalid") || (v._tag === "Stale" && v.reason === "InFuture")
