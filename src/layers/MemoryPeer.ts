@@ -1,0 +1,125 @@
+/**
+ * Two connected in-memory `Peer`s: each side's `send` lands in the other side's `messages`, through one bounded
+ * queue per direction (a slow reader makes the writer wait, as a socket would). No transport: by default every
+ * message is encoded and decoded with the real codec on the way, so two lnsync nodes exchange exactly what they
+ * would over BOLT 8, and `sendRaw` bytes arrive decoded.
+ *
+ * The pair lives in the caller's Scope. Closing it, or `disconnect` on either side, ends both streams and fails
+ * every later send with PeerDisconnected. Ping/pong belongs to the Peer layer below `messages` (BOLT 1): pings sent
+ * here are answered at once by that layer and never reach a stream, so they are simply dropped.
+ */
+import { Deferred, Effect, Either, Queue, Stream } from "effect"
+import type { Scope } from "effect"
+import { decodeMessage, encodeMessage } from "../domain/Codec.js"
+import * as Features from "../domain/Features.js"
+import { toHex } from "../domain/Hex.js"
+import type { Init, Message, PublicKey } from "../domain/Messages.js"
+import type { Peer } from "../services/Peer.js"
+import { PeerDisconnected } from "../services/Peer.js"
+
+export interface MemoryPeerSide {
+  /** This node's static key (33 bytes); the other side sees it as `nodeId`. */
+  readonly nodeId: PublicKey
+  /** `init` features; default: gossip_queries and gossip_queries_ex, optional bits (7, 11). */
+  readonly features?: Uint8Array
+}
+
+export interface PeerPairOptions {
+  /** The dialing side. */
+  readonly local: MemoryPeerSide
+  readonly remote: MemoryPeerSide
+  /** Capacity of each direction's queue (default 64 messages). */
+  readonly queueSize?: number
+  /** Encode and decode every message with the codec (default true). Off: values are passed as they are. */
+  readonly wire?: boolean
+}
+
+export const defaultFeatures: Uint8Array = Features.fromBits([Features.GOSSIP_QUERIES.odd, Features.GOSSIP_QUERIES_EX.odd])
+
+const initFor = (features: Uint8Array): Init => ({
+  _tag: "Init",
+  globalFeatures: new Uint8Array(0),
+  features,
+  networks: undefined,
+  remoteAddr: undefined,
+  unknownTlvs: []
+})
+
+/**
+ * Returns `[local, remote]`: `local` is the local node's view of the remote node (what the local syncer uses),
+ * `remote` the remote node's view of the local one.
+ */
+export const makePeerPair = (
+  options: PeerPairOptions
+): Effect.Effect<readonly [Peer, Peer], never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const capacity = options.queueSize ?? 64
+    const wire = options.wire ?? true
+    const toRemote = yield* Queue.bounded<Message>(capacity)
+    const toLocal = yield* Queue.bounded<Message>(capacity)
+    const closed = yield* Deferred.make<string>()
+    const close = (reason: string) => Effect.asVoid(Deferred.succeed(closed, reason))
+    yield* Effect.addFinalizer(() => close("connection scope closed"))
+
+    const localInit = initFor(options.local.features ?? defaultFeatures)
+    const remoteInit = initFor(options.remote.features ?? defaultFeatures)
+
+    const side = (
+      self: MemoryPeerSide,
+      selfInit: Init,
+      other: MemoryPeerSide,
+      otherInit: Init,
+      direction: "outbound" | "inbound",
+      outbox: Queue.Queue<Message>,
+      inbox: Queue.Queue<Message>
+    ): Peer => {
+      const otherHex = toHex(other.nodeId)
+      const disconnected = (reason: string) => new PeerDisconnected({ nodeId: otherHex, reason })
+      const whenClosed: Effect.Effect<never, PeerDisconnected> = Effect.flatMap(Deferred.await(closed), (reason) =>
+        Effect.fail(disconnected(reason))
+      )
+      /** What the other side would decode; a message the codec rejects closes the connection (BOLT 1). */
+      const deliver = (message: Message | Uint8Array): Effect.Effect<void, PeerDisconnected> =>
+        Effect.gen(function* () {
+          if (yield* Deferred.isDone(closed)) return yield* whenClosed
+          let value: Message
+          if (message instanceof Uint8Array) {
+            const decoded = decodeMessage(message)
+            if (Either.isLeft(decoded)) {
+              yield* close(`peer sent an undecodable message: ${decoded.left.reason}`)
+              return yield* whenClosed
+            }
+            value = decoded.right
+          } else if (wire) {
+            const decoded = decodeMessage(encodeMessage(message))
+            if (Either.isLeft(decoded)) {
+              yield* close(`message did not survive the codec: ${decoded.left.reason}`)
+              return yield* whenClosed
+            }
+            value = decoded.right
+          } else {
+            value = message
+          }
+          if (value._tag === "Ping" || value._tag === "Pong") return
+          yield* Effect.raceFirst(Queue.offer(outbox, value), whenClosed)
+        })
+      return {
+        nodeId: other.nodeId,
+        nodeIdHex: otherHex,
+        direction,
+        localInit: selfInit,
+        remoteInit: otherInit,
+        gossipQueries: Features.supports(otherInit.features, Features.GOSSIP_QUERIES),
+        gossipQueriesEx: Features.supports(otherInit.features, Features.GOSSIP_QUERIES_EX),
+        send: (message) => deliver(message),
+        sendRaw: (raw) => deliver(raw),
+        messages: Stream.fromQueue(inbox).pipe(Stream.interruptWhen(Deferred.await(closed))),
+        disconnect: close,
+        closed: Effect.map(Deferred.await(closed), disconnected)
+      }
+    }
+
+    const local = side(options.local, localInit, options.remote, remoteInit, "outbound", toRemote, toLocal)
+    const remote = side(options.remote, remoteInit, options.local, localInit, "inbound", toLocal, toRemote)
+    return [local, remote] as const
+  })
