@@ -636,7 +636,11 @@ export const makeGossipSyncer = (
      * Beyond lnd: the peer did not answer a SCID query (LDK never does). Ask for its whole graph with
      * gossip_timestamp_filter(0, 0xFFFFFFFF), as CLN does with its first peer, and wait for the dump.
      */
-    const dumpFallback = (wanted: ReadonlyArray<Wanted>, timeoutMillis: number) =>
+    const dumpFallback = (
+      wanted: ReadonlyArray<Wanted>,
+      timeoutMillis: number,
+      alreadyAnnounced: ReadonlySet<ShortChannelId>
+    ) =>
       Effect.gen(function* () {
         yield* Ref.set(ignoresScidQueries, true)
         yield* Effect.logWarning(
@@ -644,6 +648,7 @@ export const makeGossipSyncer = (
         )
         const started = yield* nowMillis
         const t = newTracker(wanted, started)
+        for (const scid of alreadyAnnounced) t.pendingAnnouncements.delete(scid)
         yield* Ref.set(tracker, t)
         yield* sendHorizon({ firstTimestamp: 0, timestampRange: U32_MAX })
         const quiet = Duration.toMillis(settings.dumpQuietPeriod)
@@ -668,7 +673,8 @@ export const makeGossipSyncer = (
             }
             wait = timeoutMillis - (now - started)
           }
-          yield* nextEvent(wait) // drains stray replies too
+          // the router does not wake us on progress: look again at least every quiet period (no busy loop)
+          yield* nextEvent(Math.min(wait, Math.max(quiet, 1000))) // drains stray replies too
         }
       }).pipe(
         // a passive syncer must not keep the dump horizon open (GS-26)
@@ -705,8 +711,9 @@ export const makeGossipSyncer = (
         yield* Ref.set(tracker, undefined)
         if (!answered && Option.isSome(replyTimeoutMillis)) {
           const rest = items.slice(next)
+          const announced = new Set([...t.scids].filter((scid) => !t.pendingAnnouncements.has(scid)))
           yield* Ref.set(pending, { items: [], next: 0 })
-          return yield* dumpFallback(rest, replyTimeoutMillis.value)
+          return yield* dumpFallback(rest, replyTimeoutMillis.value, announced)
         }
       }
     })
