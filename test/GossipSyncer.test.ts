@@ -218,6 +218,19 @@ describe("GossipSyncer state machine", () => {
     })
   )
 
+  it.scoped("GS-8: a non-historical range query (initial state syncingChans) starts 144 blocks below our highest channel", () =>
+    Effect.gen(function* () {
+      const donor = yield* startSyncer({ id: 77 })
+      yield* seed(donor.store, { channels: [channelAnnouncement(scid(700_000, 5, 1), nodeId(1), nodeId(2))] })
+      const h = yield* startSyncer({ store: donor.store, initialState: "syncingChans", keepClock: true })
+      const q = asRange(yield* h.sp.nextMessage)
+      expect([q.firstBlocknum, q.numberOfBlocks]).toEqual([700_000 - 144, BEST_HEIGHT - (700_000 - 144)])
+      yield* h.sp.push(rangeReply(q.firstBlocknum, q.numberOfBlocks, []))
+      yield* awaitState(h, "chansSynced")
+      expect(yield* h.graphSynced).toBe(1)
+    })
+  )
+
   it.scoped("GS-9: bestHeight 0 asks for one block", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer({ settings: { bestHeight: Effect.succeed(0) } })

@@ -10,6 +10,7 @@ import { defaultSettings } from "../src/services/GossipSyncerLive.js"
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { U32_MAX } from "../src/services/GossipSyncerRules.js"
+import { layerSyncManagerConfig } from "../src/services/SyncManagerConfig.js"
 import { CHAIN, channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId } from "./support/gossip.js"
 import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
 import type { ScriptedPeer } from "./support/ScriptedPeer.js"
@@ -76,6 +77,7 @@ describe("GossipSyncer timeouts (GS-51)", () => {
       defaultSettings.staleAfterSeconds
     ]).toEqual([8000, 500, 500, 100_000, 50, 5, 144, 14 * 24 * 3600])
     expect([defaultSettings.peerBytesPerSecond, defaultSettings.peerBurstBytes]).toEqual([51_200, 102_400])
+    expect([defaultSettings.globalBytesPerSecond, defaultSettings.globalBurstBytes]).toEqual([1_024_000, 2_048_000])
   })
 
   it.scoped("GS-51 (lnd mode): with no reply timeout a silent peer leaves the syncer waiting, and a late reply still completes", () =>
@@ -276,6 +278,28 @@ describe("GossipSyncer with real peers that deviate", () => {
 })
 
 describe("GossipSyncerLive.layer", () => {
+  it.effect("SM-30/SM-31/GS-48: configLayerFromSyncManager takes the shared limits from the SyncManagerConfig", () =>
+    Effect.gen(function* () {
+      const settings = yield* GossipSyncerLive.GossipSyncerConfig.pipe(
+        Effect.provide(
+          GossipSyncerLive.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(1) }).pipe(
+            Layer.provide(
+              layerSyncManagerConfig({ filterConcurrency: 2, msgBytesPerSecond: 70_000, msgBytesBurst: 140_000, peerMsgBytesPerSecond: 9000 })
+            )
+          )
+        )
+      )
+      expect([
+        settings.filterConcurrency,
+        settings.globalBytesPerSecond,
+        settings.globalBurstBytes,
+        settings.peerBytesPerSecond,
+        settings.peerBurstBytes
+      ]).toEqual([2, 70_000, 140_000, 9000, 18_000])
+      expect(Duration.toMillis(settings.transitionTimeout)).toBe(5000)
+    })
+  )
+
   it.scoped("SM-30/SM-31: the factory makes syncers that share one filter semaphore; run ends with the peer", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(TEST_NOW * 1000)

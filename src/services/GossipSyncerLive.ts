@@ -106,6 +106,7 @@ import {
 } from "./GossipSyncerRules.js"
 import type { PeerDisconnected, Peer } from "./Peer.js"
 import type { ByteRateLimiter } from "./RateLimiter.js"
+import { SyncManagerConfig, SyncManagerDefaults } from "./SyncManagerConfig.js"
 import * as RateLimiter from "./RateLimiter.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -171,11 +172,11 @@ export const defaultSettings: Omit<GossipSyncerSettings, "chainHash" | "bestHeig
   staleAfterSeconds: DEFAULT_STALE_AFTER_SECONDS,
   noTimestampQueries: false,
   ignoreHistoricalFilters: false,
-  filterConcurrency: 5,
-  peerBytesPerSecond: 50 * 1024,
-  peerBurstBytes: 100 * 1024,
-  globalBytesPerSecond: 100 * 1024,
-  globalBurstBytes: 200 * 1024,
+  peerBytesPerSecond: SyncManagerDefaults.peerMsgBytesPerSecond,
+  peerBurstBytes: 2 * SyncManagerDefaults.peerMsgBytesPerSecond,
+  filterConcurrency: SyncManagerDefaults.filterConcurrency,
+  globalBytesPerSecond: SyncManagerDefaults.msgBytesPerSecond,
+  globalBurstBytes: SyncManagerDefaults.msgBytesBurst,
   maxHeldAnnouncements: 1024
 }
 
@@ -187,6 +188,27 @@ export const makeSettings = (input: GossipSyncerConfigInput): GossipSyncerSettin
 /** A config layer: the chain and best height are required, everything else defaults per the spec. */
 export const configLayer = (input: GossipSyncerConfigInput): Layer.Layer<GossipSyncerConfig> =>
   Layer.succeed(GossipSyncerConfig, makeSettings(input))
+
+/**
+ * A config layer whose shared outbound limits (SM-30 global bucket, SM-31 filter semaphore, GS-48 per-peer bucket)
+ * come from the SyncManagerConfig, so the manager and the factory read the same validated numbers.
+ */
+export const configLayerFromSyncManager = (
+  input: GossipSyncerConfigInput
+): Layer.Layer<GossipSyncerConfig, never, SyncManagerConfig> =>
+  Layer.effect(
+    GossipSyncerConfig,
+    Effect.map(SyncManagerConfig, (sm) =>
+      makeSettings({
+        ...input,
+        filterConcurrency: sm.filterConcurrency,
+        globalBytesPerSecond: sm.msgBytesPerSecond,
+        globalBurstBytes: sm.msgBytesBurst,
+        peerBytesPerSecond: sm.peerMsgBytesPerSecond,
+        peerBurstBytes: sm.peerMsgBytesBurst
+      })
+    )
+  )
 
 // ---------------------------------------------------------------------------------------------------------------
 // Internal types
@@ -281,8 +303,6 @@ const nodeAnnouncementId = (raw: Uint8Array): string => {
   const flen = u16(raw, 2 + 64)
   return toHex(raw.subarray(2 + 64 + 2 + flen + 4, 2 + 64 + 2 + flen + 4 + 33))
 }
-
-const compareScids = (a: Wanted, b: Wanted): number => (a.scid < b.scid ? -1 : a.scid > b.scid ? 1 : 0)
 
 const STORE_LOOKUP_CHUNK = 8000
 
@@ -898,7 +918,10 @@ export const makeGossipSyncer = (
 
     // --- the peer's gossip_timestamp_filter (GS-42..45)
 
-    /** GS-44: the stored gossip in the window, pulled lazily and sent one by one. */
+    /**
+     * GS-44: the stored gossip in the window, pulled lazily and sent one by one. A store error ends the stream
+     * (an Effect stream cannot resume past a failure), so it is logged and the backlog stops there.
+     */
     const backlog = (start: number, end: number) =>
       Effect.scoped(
         Effect.gen(function* () {
