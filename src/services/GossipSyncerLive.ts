@@ -702,7 +702,9 @@ export const makeGossipSyncer = (
           Effect.gen(function* () {
             yield* Ref.set(tracker, undefined)
             if (!isActiveSync(yield* Ref.get(syncType))) {
-              yield* sendHorizon("passive").pipe(Effect.catchAll(() => Effect.void))
+              yield* sendHorizon("passive").pipe(
+                Effect.catchAll((e) => Effect.logWarning(`could not close the dump horizon: ${e.reason}`))
+              )
             }
           })
         )
