@@ -12,7 +12,7 @@
  * message accepted a moment ago is already a Duplicate. Within a batch, one candidate per key (channel, channel
  * direction, node) is verified at a time — the newest; the rest resolve from its verdict without signature work.
  */
-import { Clock, Deferred, Effect, Either, Layer, Metric, PubSub, Queue, Stream } from "effect"
+import { Clock, Deferred, Effect, Either, Fiber, Layer, Metric, Option, PubSub, Queue, Stream } from "effect"
 import type { Scope } from "effect"
 import { toHex } from "../domain/Hex.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement, PublicKey } from "../domain/Messages.js"
@@ -119,6 +119,17 @@ const newestIndex = <M extends ChannelUpdate | NodeAnnouncement>(pending: Readon
   return best
 }
 
+/** Hex of a node id, computed once per key object (a node id is looked up several times per batch). */
+const hexCache = new WeakMap<PublicKey, string>()
+const hexOf = (id: PublicKey): string => {
+  let hex = hexCache.get(id)
+  if (hex === undefined) {
+    hex = toHex(id)
+    hexCache.set(id, hex)
+  }
+  return hex
+}
+
 const hashOf = <M extends GossipMessage>(c: Cand<M>): Uint8Array => (c.hash ??= signedHash(c.msg))
 
 /** Verdict tallies of one batch, for the metrics. */
@@ -188,10 +199,47 @@ const makeWith = (
     // -----------------------------------------------------------------------------------------------------------
     // One batch: rules, store pre-checks, signature rounds
 
-    const validate = (
-      items: ReadonlyArray<{ readonly peer: string; readonly msg: GossipMessage }>,
-      seq: number
-    ): Effect.Effect<{ readonly verdicts: Array<Verdict>; readonly batch: GraphBatch; readonly accepted: Array<AcceptedGossip> }, GraphStoreError> =>
+    /** Verdicts of one batch and their side effects (tallies for the metrics, offences for SM-33). */
+    const makeRecorder = (size: number) => {
+      const verdicts = new Array<Verdict>(size)
+      const tally: Tally = { duplicate: 0, premature: 0, stale: new Map(), invalid: new Map() }
+      const offences = new Map<string, { count: number; reason: string }>()
+      const offend = (peer: string, reason: string) => {
+        const o = offences.get(peer)
+        if (o === undefined) offences.set(peer, { count: 1, reason })
+        else {
+          o.count += 1
+          o.reason = reason
+        }
+      }
+      /** Records a verdict (or, for a cache extra, only its consequences). */
+      const give = (peer: string, slot: number, v: Verdict, countsAsOffence = true) => {
+        if (slot >= 0) verdicts[slot] = v
+        switch (v._tag) {
+          case "Duplicate":
+            if (slot >= 0) tally.duplicate += 1
+            break
+          case "Premature":
+            if (slot >= 0) tally.premature += 1
+            break
+          case "Stale":
+            bump(tally.stale, v.reason)
+            break
+          case "Invalid":
+            bump(tally.invalid, v.reason)
+            break
+        }
+        if (countsAsOffence && isOffence(v)) offend(peer, v._tag === "Invalid" ? v.reason : "InFuture")
+      }
+      return { verdicts, tally, offences, give }
+    }
+
+    /**
+     * The part of a batch's validation that depends on no earlier batch's outcome: the stateless rules, the
+     * signed-data hashes and the store reads. It runs while the previous batch's signatures are being checked.
+     * `snapshotSeq`: every batch up to it was written before the reads began.
+     */
+    const prepare = (items: ReadonlyArray<{ readonly peer: string; readonly msg: GossipMessage }>, snapshotSeq: number) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const ctx: RuleContext = {
@@ -200,38 +248,7 @@ const makeWith = (
           staleSeconds: config.staleSeconds,
           maxFutureSeconds: config.maxFutureSeconds
         }
-        const verdicts = new Array<Verdict>(items.length)
-        const tally: Tally = { duplicate: 0, premature: 0, stale: new Map(), invalid: new Map() }
-        const offences = new Map<string, { count: number; reason: string }>()
-        const bans: Array<BanEvent> = []
-
-        const offend = (peer: string, reason: string) => {
-          const o = offences.get(peer)
-          if (o === undefined) offences.set(peer, { count: 1, reason })
-          else {
-            o.count += 1
-            o.reason = reason
-          }
-        }
-        /** Records a verdict (or, for a cache extra, only its consequences). */
-        const give = (peer: string, slot: number, v: Verdict, countsAsOffence = true) => {
-          if (slot >= 0) verdicts[slot] = v
-          switch (v._tag) {
-            case "Duplicate":
-              if (slot >= 0) tally.duplicate += 1
-              break
-            case "Premature":
-              if (slot >= 0) tally.premature += 1
-              break
-            case "Stale":
-              bump(tally.stale, v.reason)
-              break
-            case "Invalid":
-              bump(tally.invalid, v.reason)
-              break
-          }
-          if (countsAsOffence && isOffence(v)) offend(peer, v._tag === "Invalid" ? v.reason : "InFuture")
-        }
+        const recorder = makeRecorder(items.length)
 
         // 1. Rules that need nothing but the message (BOLT 7 receive requirements), before any I/O.
         const anns: Array<Cand<ChannelAnnouncement>> = []
@@ -241,18 +258,18 @@ const makeWith = (
           const { msg, peer } = items[i]
           const v = statelessVerdict(msg, ctx)
           if (v !== undefined) {
-            give(peer, i, v)
+            recorder.give(peer, i, v)
             continue
           }
           switch (msg._tag) {
             case "ChannelAnnouncement":
-              anns.push({ msg, peer, slot: i, hash: undefined })
+              anns.push({ msg, peer, slot: i, hash: signedHash(msg) })
               break
             case "ChannelUpdate":
-              upds.push({ msg, peer, slot: i, hash: undefined })
+              upds.push({ msg, peer, slot: i, hash: signedHash(msg) })
               break
             case "NodeAnnouncement":
-              nodeAnns.push({ msg, peer, slot: i, hash: undefined })
+              nodeAnns.push({ msg, peer, slot: i, hash: signedHash(msg) })
               break
           }
         }
@@ -263,10 +280,10 @@ const makeWith = (
         for (const c of upds) scidSet.add(c.msg.shortChannelId)
         const annScids = [...new Set(anns.map((c) => c.msg.shortChannelId))]
         const nodeKeys = new Map<string, PublicKey>()
-        for (const c of nodeAnns) nodeKeys.set(toHex(c.msg.nodeId), c.msg.nodeId)
+        for (const c of nodeAnns) nodeKeys.set(hexOf(c.msg.nodeId), c.msg.nodeId)
         for (const c of anns) {
           for (const id of [c.msg.nodeId1, c.msg.nodeId2]) {
-            const hex = toHex(id)
+            const hex = hexOf(id)
             if (prematureNodes.has(hex)) nodeKeys.set(hex, id)
           }
         }
@@ -275,6 +292,47 @@ const makeWith = (
           annScids.length === 0 ? Effect.succeed(new Set<ShortChannelId>()) : store.zombies(annScids),
           nodeKeys.size === 0 ? Effect.succeed(new Map<string, NodeState>()) : store.nodes([...nodeKeys.values()])
         ])
+        return {
+          now,
+          snapshotSeq,
+          recorder,
+          anns,
+          upds,
+          nodeAnns,
+          held,
+          zombies,
+          heldNodes: new Map(heldNodes),
+          nodeKeys: new Set(nodeKeys.keys())
+        }
+      })
+
+    type Prepared = Effect.Effect.Success<ReturnType<typeof prepare>>
+
+    /** The rest, strictly in batch order: grouping against store ∪ overlay, signature rounds, outcome. */
+    const settle = (
+      prepared: Prepared,
+      seq: number,
+      /** Run once, just before the first signatures go to the verifier (so the caller may overlap other work). */
+      dispatched: Effect.Effect<unknown>
+    ): Effect.Effect<{ readonly verdicts: Array<Verdict>; readonly batch: GraphBatch; readonly accepted: Array<AcceptedGossip> }, GraphStoreError> =>
+      Effect.gen(function* () {
+        const { now, recorder, anns, upds, nodeAnns, held, zombies, heldNodes } = prepared
+        const { verdicts, tally, offences, give } = recorder
+        const bans: Array<BanEvent> = []
+        // Batches up to the snapshot are in the store reads above: the overlay no longer needs them.
+        inFlight.release(prepared.snapshotSeq)
+        // Node announcements held since the reads began (by the batch before) need their node's state too.
+        const missing: Array<PublicKey> = []
+        for (const c of anns) {
+          for (const id of [c.msg.nodeId1, c.msg.nodeId2]) {
+            const hex = hexOf(id)
+            if (!prepared.nodeKeys.has(hex) && prematureNodes.has(hex)) {
+              prepared.nodeKeys.add(hex)
+              missing.push(id)
+            }
+          }
+        }
+        if (missing.length > 0) for (const [k, v] of yield* store.nodes(missing)) heldNodes.set(k, v)
 
         /** Endpoints of a channel we hold or have accepted (this batch or an unwritten one). */
         const acceptedHere = new Map<ShortChannelId, ChannelAnnouncement>()
@@ -348,7 +406,7 @@ const makeWith = (
           if (c.msg.timestamp <= g.baseline) give(c.peer, c.slot, DUPLICATE)
           else g.pending.push(c)
         }
-        for (const c of nodeAnns) addNode(c, toHex(c.msg.nodeId))
+        for (const c of nodeAnns) addNode(c, hexOf(c.msg.nodeId))
         /** For each node, the announcement groups of this batch that would give it a channel. */
         const nodeAnnRefs = new Map<string, Array<AnnGroup>>()
         for (const g of annGroups.values()) {
@@ -356,7 +414,7 @@ const makeWith = (
           const seen = new Set<string>()
           for (const c of g.pending) {
             for (const id of [c.msg.nodeId1, c.msg.nodeId2]) {
-              const hex = toHex(id)
+              const hex = hexOf(id)
               if (seen.has(hex)) continue
               seen.add(hex)
               const refs = nodeAnnRefs.get(hex)
@@ -473,6 +531,7 @@ const makeWith = (
           }
           if (sigs.length === 0) break
 
+          yield* dispatched
           const ok = yield* verifier.verifyBatch(sigs)
 
           // Funding outputs (ChainSource) only for announcements whose four signatures hold.
@@ -513,8 +572,8 @@ const makeWith = (
             give(c.peer, c.slot, ACCEPTED)
             acceptedAnns.push(c)
             acceptedHere.set(g.scid, c.msg)
-            acceptedNodes.add(toHex(c.msg.nodeId1))
-            acceptedNodes.add(toHex(c.msg.nodeId2))
+            acceptedNodes.add(hexOf(c.msg.nodeId1))
+            acceptedNodes.add(hexOf(c.msg.nodeId2))
             // other announcements of the same channel: the first valid one wins
             for (let i = 1; i < g.pending.length; i++) give(g.pending[i].peer, g.pending[i].slot, DUPLICATE)
             g.pending = []
@@ -553,13 +612,13 @@ const makeWith = (
         // 5. Remember what is accepted until the writer has written it.
         for (const c of acceptedAnns) {
           inFlight.channels.set(c.msg.shortChannelId, { nodeId1: c.msg.nodeId1, nodeId2: c.msg.nodeId2, seq })
-          inFlight.nodesWithChannel.set(toHex(c.msg.nodeId1), seq)
-          inFlight.nodesWithChannel.set(toHex(c.msg.nodeId2), seq)
+          inFlight.nodesWithChannel.set(hexOf(c.msg.nodeId1), seq)
+          inFlight.nodesWithChannel.set(hexOf(c.msg.nodeId2), seq)
         }
         for (const c of acceptedUpdates) {
           inFlight.updates.set(directionKey(c.msg.shortChannelId, c.msg.channelFlags & 1), { timestamp: c.msg.timestamp, seq })
         }
-        for (const c of acceptedNodeAnns) inFlight.nodes.set(toHex(c.msg.nodeId), { timestamp: c.msg.timestamp, seq })
+        for (const c of acceptedNodeAnns) inFlight.nodes.set(hexOf(c.msg.nodeId), { timestamp: c.msg.timestamp, seq })
 
         // 6. Misbehaviour (SM-33) and metrics for everything but acceptance (counted once written).
         for (const [peer, o] of offences) {
@@ -604,32 +663,29 @@ const makeWith = (
     // -----------------------------------------------------------------------------------------------------------
     // The two fibers
 
-    const validator = Effect.gen(function* () {
-      for (;;) {
-        const jobs: Array<Job> = [yield* Queue.take(inbox)]
-        let count = jobs[0]._tag === "Messages" ? jobs[0].messages.length : 0
-        while (count < config.batchSize) {
-          const next = yield* Queue.poll(inbox)
-          if (next._tag === "None") break
-          jobs.push(next.value)
-          if (next.value._tag === "Messages") count += next.value.messages.length
-        }
-        // Entries of batches the writer has finished are in the store now.
-        inFlight.release(writtenSeq)
-        const seq = nextSeq++
-        const items: Array<{ readonly peer: string; readonly msg: GossipMessage }> = []
-        for (const j of jobs) if (j._tag === "Messages") for (const msg of j.messages) items.push({ peer: j.peer, msg })
-        const result = yield* Effect.either(validate(items, seq))
+    /** Settles a prepared batch into the writer's job (or, if its store reads failed, reports that). */
+    const finish = (
+      jobs: ReadonlyArray<Job>,
+      count: number,
+      seq: number,
+      prepared: Either.Either<Prepared, GraphStoreError>,
+      dispatched: Effect.Effect<unknown>
+    ): Effect.Effect<WriteJob> =>
+      Effect.gen(function* () {
+        const result = yield* Effect.either(
+          Either.isLeft(prepared) ? Effect.fail(prepared.left) : settle(prepared.right, seq, dispatched)
+        )
         const replies: Array<WriteJob["replies"][number]> = []
         const flushes: Array<Deferred.Deferred<void, GraphStoreError>> = []
+        const submitted = jobs.some((j) => j._tag === "Messages" && j.reply === undefined)
         if (Either.isLeft(result)) {
           // a store read failed: nothing of this batch was checked; callers hear about it
           for (const j of jobs) {
             if (j._tag === "Flush") flushes.push(j.reply)
             else if (j.reply !== undefined) yield* Deferred.fail(j.reply, result.left)
           }
-          if (jobs.some((j) => j._tag === "Messages" && j.reply === undefined)) submitFailure ??= result.left
-          yield* Queue.offer(toWriter, {
+          if (submitted) submitFailure ??= result.left
+          return {
             seq,
             batch: { channels: [], updates: [], nodes: [] },
             accepted: [],
@@ -637,8 +693,7 @@ const makeWith = (
             flushes,
             permits: count,
             submitted: false
-          })
-          continue
+          }
         }
         let at = 0
         for (const j of jobs) {
@@ -650,15 +705,65 @@ const makeWith = (
           at += j.messages.length
           if (j.reply !== undefined) replies.push({ reply: j.reply, verdicts })
         }
-        yield* Queue.offer(toWriter, {
+        return {
           seq,
           batch: result.right.batch,
           accepted: result.right.accepted,
           replies,
           flushes,
           permits: count,
-          submitted: jobs.some((j) => j._tag === "Messages" && j.reply === undefined)
-        })
+          submitted
+        }
+      }).pipe(Effect.ensuring(dispatched))
+
+    /**
+     * Takes batches in order and keeps the workers fed. Everything on this thread is arranged around batch N's
+     * signature checks: while they run, batch N-1 is written and batch N+1 prepared (rules, hashes, store reads).
+     * Then N is settled, N+1's signatures are dispatched, and only then is N handed to the writer. Settling stays
+     * strictly in batch order.
+     */
+    const validator = Effect.gen(function* () {
+      let settling: Fiber.RuntimeFiber<WriteJob> | undefined
+      let ready: WriteJob | undefined
+      const handOff = Effect.suspend(() => {
+        const job = ready
+        ready = undefined
+        return job === undefined ? Effect.void : Queue.offer(toWriter, job)
+      })
+      for (;;) {
+        const polled = yield* Queue.poll(inbox)
+        let first: Job
+        if (Option.isSome(polled)) first = polled.value
+        else {
+          // nothing waiting: finish what is in flight before blocking
+          yield* handOff
+          if (settling !== undefined) {
+            ready = yield* Fiber.join(settling)
+            settling = undefined
+            yield* handOff
+          }
+          first = yield* Queue.take(inbox)
+        }
+        const jobs: Array<Job> = [first]
+        let count = first._tag === "Messages" ? first.messages.length : 0
+        while (count < config.batchSize) {
+          const next = yield* Queue.poll(inbox)
+          if (next._tag === "None") break
+          jobs.push(next.value)
+          if (next.value._tag === "Messages") count += next.value.messages.length
+        }
+        const seq = nextSeq++
+        const items: Array<{ readonly peer: string; readonly msg: GossipMessage }> = []
+        for (const j of jobs) if (j._tag === "Messages") for (const msg of j.messages) items.push({ peer: j.peer, msg })
+        const prepared = yield* Effect.either(prepare(items, writtenSeq))
+        if (settling !== undefined) {
+          yield* handOff
+          ready = yield* Fiber.join(settling)
+        }
+        const dispatched = yield* Deferred.make<void>()
+        settling = yield* Effect.fork(finish(jobs, count, seq, prepared, Deferred.succeed(dispatched, undefined)))
+        yield* Deferred.await(dispatched)
+        yield* handOff
       }
     })
 

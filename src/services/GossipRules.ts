@@ -124,6 +124,22 @@ export const KNOWN_NODE_FEATURES: ReadonlyArray<Features.FeaturePair | number> =
 /** BOLT 9 assigns no channel_announcement ("C" context) feature yet: every even bit there is unknown. */
 export const KNOWN_CHANNEL_FEATURES: ReadonlyArray<Features.FeaturePair | number> = []
 
+const bitSet = (known: ReadonlyArray<Features.FeaturePair | number>): ReadonlySet<number> =>
+  new Set(known.flatMap((k) => (typeof k === "number" ? [k] : [k.even, k.odd])))
+const KNOWN_NODE_BITS = bitSet(KNOWN_NODE_FEATURES)
+const KNOWN_CHANNEL_BITS = bitSet(KNOWN_CHANNEL_FEATURES)
+
+/** Whether `features` sets an even bit not in `known` (same answer as `Features.unknownEvenBits`, no allocation). */
+export const hasUnknownEvenBit = (features: Uint8Array, known: ReadonlySet<number>): boolean => {
+  for (let i = 0; i < features.length; i++) {
+    const byte = features[i] & 0x55 // even bits of this byte
+    if (byte === 0) continue
+    const base = (features.length - 1 - i) * 8
+    for (let k = 0; k < 8; k += 2) if (byte & (1 << k) && !known.has(base + k)) return true
+  }
+  return false
+}
+
 /**
  * BOLT 7 addresses: every descriptor of a known type complete ("addrlen insufficient" is malformed), hostnames
  * ASCII ("MUST be ASCII"), at most one DNS hostname (more: "MUST not forward" — storing it would serve it).
@@ -166,12 +182,12 @@ const channelAnnouncementVerdict = (m: ChannelAnnouncement, ctx: RuleContext): V
   // BOLT 7: node_id_1 is the lexicographically-lesser of the two compressed keys (equal keys are no channel)
   if (compareBytes(m.nodeId1, m.nodeId2) >= 0) return invalid("NodeIdsNotOrdered")
   // BOLT 7 / BOLT 9: unknown even ("required") bits — the channel is unusable; we do not keep it
-  if (Features.unknownEvenBits(m.features, KNOWN_CHANNEL_FEATURES).length > 0) return invalid("UnknownEvenFeature")
+  if (hasUnknownEvenBit(m.features, KNOWN_CHANNEL_BITS)) return invalid("UnknownEvenFeature")
   return undefined
 }
 
 const nodeAnnouncementVerdict = (m: NodeAnnouncement, ctx: RuleContext): Verdict | undefined => {
-  if (Features.unknownEvenBits(m.features, KNOWN_NODE_FEATURES).length > 0) return invalid("UnknownEvenFeature")
+  if (hasUnknownEvenBit(m.features, KNOWN_NODE_BITS)) return invalid("UnknownEvenFeature")
   if (!addressesWellFormed(m.addressBytes)) return invalid("MalformedAddresses")
   return timestampVerdict(m.timestamp, ctx)
 }
