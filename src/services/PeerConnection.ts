@@ -622,11 +622,12 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       }
     })
 
-    // --- keepalive
+    // --- keepalive: a ping every `pingInterval` (or every `pongTimeout`, if that is longer)
     const pongTimeoutMillis = millis(config.pongTimeout)
+    const afterCheckMillis = millis(config.pingInterval) - pongTimeoutMillis
     const keepalive: Effect.Effect<void> = Effect.gen(function* () {
+      yield* Effect.sleep(config.pingInterval)
       for (;;) {
-        yield* Effect.sleep(config.pingInterval)
         const numPongBytes = yield* Random.nextIntBetween(0, 64)
         awaitingPong = numPongBytes
         queueControl(pingWire(numPongBytes))
@@ -640,6 +641,7 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
             false
           )
         }
+        if (afterCheckMillis > 0) yield* Effect.sleep(Duration.millis(afterCheckMillis))
       }
     })
 
