@@ -42,6 +42,11 @@ const countingVerifier = () => {
       Effect.suspend(() => {
         state.checked += items.length
         return inner.verifyBatch(items)
+      }),
+    verifyPacked: (packed, count) =>
+      Effect.suspend(() => {
+        state.checked += count
+        return inner.verifyPacked(packed, count)
       })
   })
   return { state, layer }

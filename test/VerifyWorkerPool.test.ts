@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto"
 import * as os from "node:os"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import secp256k1 from "secp256k1"
 import type { VerifyItem } from "../src/services/SignatureVerifier.js"
 import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
 import {
   makeInThreadVerifier,
   makeVerifyWorkerPool,
+  packItems,
   SignatureVerifierInThread,
   VerifyWorkerPoolLive
 } from "../src/layers/VerifyWorkerPool.js"
@@ -93,6 +94,13 @@ describe("SignatureVerifier", () => {
       })
       expect(a).toEqual(expected.slice(0, 500))
       expect(b).toEqual(expected.slice(500, 1300))
+      // the packed form: same answers, one byte each, input untouched
+      const packed = packItems(items)
+      const copy = Uint8Array.from(packed)
+      const bytes = yield* v.verifyPacked(packed, items.length)
+      expect(Array.from(bytes, (x) => x === 1)).toEqual(expected)
+      expect(packed).toEqual(copy)
+      expect(Array.from(yield* makeInThreadVerifier().verifyPacked(packed, items.length), (x) => x === 1)).toEqual(expected)
     }).pipe(Effect.provide(VerifyWorkerPoolLive)))
 
   it.effect("closing the pool's scope terminates every worker thread", () =>
@@ -109,4 +117,17 @@ describe("SignatureVerifier", () => {
       expect(exited.length).toBe(3)
       expect(pool.workers().length).toBe(0)
     }))
+
+  it.effect("a worker that dies is not a crash: its work (and later work) is checked in-thread", () =>
+    Effect.gen(function* () {
+      const { items, expected } = fixture(300)
+      const pool = yield* makeVerifyWorkerPool({ threads: 2, chunkSize: 50 })
+      const [first, second] = pool.workers()
+      yield* Effect.promise(() => first.terminate())
+      expect(pool.workers().length).toBe(1)
+      expect(yield* pool.verifier.verifyBatch(items)).toEqual(expected)
+      yield* Effect.promise(() => second.terminate())
+      expect(pool.workers().length).toBe(0)
+      expect(yield* pool.verifier.verifyBatch(items)).toEqual(expected)
+    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.None)))
 })

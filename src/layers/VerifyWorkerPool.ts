@@ -13,13 +13,13 @@ import { Effect, Layer, Runtime } from "effect"
 import type { Scope } from "effect"
 import secp256k1 from "secp256k1"
 import type { SignatureVerifierService, VerifyItem } from "../services/SignatureVerifier.js"
-import { SignatureVerifier } from "../services/SignatureVerifier.js"
+import { PACKED_ITEM_SIZE, SignatureVerifier } from "../services/SignatureVerifier.js"
 
 const HASH = 32
 const SIG = 64
 const KEY = 33
 /** Packed item layout shared with verify-worker.mjs: [32 hash][64 signature][33 public key]. */
-export const ITEM_SIZE = HASH + SIG + KEY
+export const ITEM_SIZE = PACKED_ITEM_SIZE
 
 /**
  * The check the workers run, here on the calling thread (same semantics as `Signatures.verifySignature`:
@@ -34,11 +34,10 @@ export const verifySignatureInThread = (hash: Uint8Array, sig: Uint8Array, pubke
   }
 }
 
-/** Packs `items[start, end)` into one transferable buffer. Wrong-sized fields are zero-filled (and then fail). */
-export const packItems = (items: ReadonlyArray<VerifyItem>, start: number, end: number): ArrayBuffer => {
-  const buf = new ArrayBuffer((end - start) * ITEM_SIZE)
-  const bytes = new Uint8Array(buf)
-  for (let i = start, o = 0; i < end; i++, o += ITEM_SIZE) {
+/** Packs items into the shared layout. Wrong-sized fields are left zero (and then fail). */
+export const packItems = (items: ReadonlyArray<VerifyItem>): Uint8Array => {
+  const bytes = new Uint8Array(items.length * ITEM_SIZE)
+  for (let i = 0, o = 0; i < items.length; i++, o += ITEM_SIZE) {
     const it = items[i]
     if (it.hash.length === HASH && it.sig.length === SIG && it.pubkey.length === KEY) {
       bytes.set(it.hash, o)
@@ -46,14 +45,35 @@ export const packItems = (items: ReadonlyArray<VerifyItem>, start: number, end: 
       bytes.set(it.pubkey, o + HASH + SIG)
     }
   }
-  return buf
+  return bytes
 }
+
+/** Checks packed items `[start, end)` on this thread into `out`. */
+const verifyPackedInThread = (packed: Uint8Array, start: number, end: number, out: Uint8Array): void => {
+  for (let i = start, o = start * ITEM_SIZE; i < end; i++, o += ITEM_SIZE) {
+    out[i] = verifySignatureInThread(
+      packed.subarray(o, o + HASH),
+      packed.subarray(o + HASH, o + HASH + SIG),
+      packed.subarray(o + HASH + SIG, o + ITEM_SIZE)
+    )
+      ? 1
+      : 0
+  }
+}
+
+const toBooleans = (res: Uint8Array): ReadonlyArray<boolean> => Array.from(res, (b) => b === 1)
 
 /** The in-thread verifier: same results as the pool, no threads. */
 export const makeInThreadVerifier = (): SignatureVerifierService => ({
   parallelism: 1,
   verifyBatch: (items) =>
-    Effect.sync(() => items.map((it) => verifySignatureInThread(it.hash, it.sig, it.pubkey)))
+    Effect.sync(() => items.map((it) => verifySignatureInThread(it.hash, it.sig, it.pubkey))),
+  verifyPacked: (packed, count) =>
+    Effect.sync(() => {
+      const out = new Uint8Array(count)
+      verifyPackedInThread(packed, 0, count, out)
+      return out
+    })
 })
 
 export const SignatureVerifierInThread: Layer.Layer<SignatureVerifier> = Layer.succeed(
@@ -83,10 +103,11 @@ interface PoolWorker {
 
 interface PendingChunk {
   readonly owner: PoolWorker
-  readonly items: ReadonlyArray<VerifyItem>
+  /** The caller's packed items (chunks travel as copies, so this stays readable for an in-thread fallback). */
+  readonly packed: Uint8Array
   readonly start: number
   readonly end: number
-  readonly out: Array<boolean>
+  readonly out: Uint8Array
   readonly done: () => void
 }
 
@@ -119,10 +140,7 @@ export const makeVerifyWorkerPool = (
     let closing = false
 
     const finishInThread = (chunk: PendingChunk) => {
-      for (let i = chunk.start; i < chunk.end; i++) {
-        const it = chunk.items[i]
-        chunk.out[i] = verifySignatureInThread(it.hash, it.sig, it.pubkey)
-      }
+      verifyPackedInThread(chunk.packed, chunk.start, chunk.end, chunk.out)
       chunk.done()
     }
 
@@ -135,8 +153,7 @@ export const makeVerifyWorkerPool = (
         if (chunk === undefined) return // its caller was interrupted
         pending.delete(msg.id)
         pw.inflight -= chunk.end - chunk.start
-        const res = new Uint8Array(msg.buf)
-        for (let i = chunk.start; i < chunk.end; i++) chunk.out[i] = res[i - chunk.start] === 1
+        chunk.out.set(new Uint8Array(msg.buf), chunk.start)
         chunk.done()
       })
       worker.on("error", (err) => {
@@ -171,35 +188,34 @@ export const makeVerifyWorkerPool = (
       return best
     }
 
-    const verifyBatch = (items: ReadonlyArray<VerifyItem>): Effect.Effect<ReadonlyArray<boolean>> => {
-      const n = items.length
-      if (n === 0) return Effect.succeed([])
-      return Effect.async<ReadonlyArray<boolean>>((resume) => {
-        const out = new Array<boolean>(n)
+    const verifyPacked = (packed: Uint8Array, count: number): Effect.Effect<Uint8Array> => {
+      if (count === 0) return Effect.succeed(new Uint8Array(0))
+      return Effect.async<Uint8Array>((resume) => {
+        const out = new Uint8Array(count)
         const live = pool.reduce((k, w) => (w.alive ? k + 1 : k), 0)
         if (live === 0) {
-          for (let i = 0; i < n; i++) out[i] = verifySignatureInThread(items[i].hash, items[i].sig, items[i].pubkey)
+          verifyPackedInThread(packed, 0, count, out)
           resume(Effect.succeed(out))
           return
         }
         // Small batches still use every worker; large ones go in chunks of at most `maxChunk`.
-        const size = Math.max(1, Math.min(maxChunk, Math.ceil(n / live)))
-        let remaining = Math.ceil(n / size)
+        const size = Math.max(1, Math.min(maxChunk, Math.ceil(count / live)))
+        let remaining = Math.ceil(count / size)
         const ids: Array<number> = []
         const done = () => {
           remaining -= 1
           if (remaining === 0) resume(Effect.succeed(out))
         }
-        for (let start = 0; start < n; start += size) {
-          const end = Math.min(n, start + size)
+        for (let start = 0; start < count; start += size) {
+          const end = Math.min(count, start + size)
           const owner = leastBusy()
-          const chunk: PendingChunk = { owner: owner ?? pool[0], items, start, end, out, done }
+          const chunk: PendingChunk = { owner: owner ?? pool[0], packed, start, end, out, done }
           if (owner === undefined) {
             finishInThread(chunk)
             continue
           }
           const id = nextId++
-          const buf = packItems(items, start, end)
+          const buf = packed.slice(start * ITEM_SIZE, end * ITEM_SIZE).buffer
           pending.set(id, chunk)
           ids.push(id)
           owner.inflight += end - start
@@ -216,8 +232,11 @@ export const makeVerifyWorkerPool = (
       })
     }
 
+    const verifyBatch = (items: ReadonlyArray<VerifyItem>): Effect.Effect<ReadonlyArray<boolean>> =>
+      items.length === 0 ? Effect.succeed([]) : Effect.map(verifyPacked(packItems(items), items.length), toBooleans)
+
     return {
-      verifier: { verifyBatch, parallelism: threads },
+      verifier: { verifyBatch, verifyPacked, parallelism: threads },
       workers: () => pool.filter((w) => w.alive).map((w) => w.worker)
     }
   })

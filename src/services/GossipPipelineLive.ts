@@ -28,8 +28,7 @@ import { isOffence, signedHash, statelessVerdict } from "./GossipRules.js"
 import type { RuleContext } from "./GossipRules.js"
 import type { BatchOutcome, ChannelState, GraphBatch, GraphStoreError, NodeState } from "./GraphStore.js"
 import { GraphStore } from "./GraphStore.js"
-import { SignatureVerifier } from "./SignatureVerifier.js"
-import type { VerifyItem } from "./SignatureVerifier.js"
+import { PACKED_ITEM_SIZE, SignatureVerifier } from "./SignatureVerifier.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Metrics
@@ -128,6 +127,28 @@ const hexOf = (id: PublicKey): string => {
     hexCache.set(id, hex)
   }
   return hex
+}
+
+/** Signatures of one round, packed back to back for the verifier (no per-signature objects). */
+class SigPacker {
+  private readonly buf: Uint8Array
+  count = 0
+  constructor(capacity: number) {
+    this.buf = new Uint8Array(capacity * PACKED_ITEM_SIZE)
+  }
+  /** Field sizes were checked by the rules (`wellFormed`); a stored key of another size would simply fail. */
+  put(hash: Uint8Array, sig: Uint8Array, key: Uint8Array): void {
+    const o = this.count * PACKED_ITEM_SIZE
+    if (hash.length === 32 && sig.length === 64 && key.length === 33) {
+      this.buf.set(hash, o)
+      this.buf.set(sig, o + 32)
+      this.buf.set(key, o + 96)
+    }
+    this.count += 1
+  }
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.count * PACKED_ITEM_SIZE)
+  }
 }
 
 const hashOf = <M extends GossipMessage>(c: Cand<M>): Uint8Array => (c.hash ??= signedHash(c.msg))
@@ -465,7 +486,7 @@ const makeWith = (
         }
 
         for (;;) {
-          const sigs: Array<VerifyItem> = []
+          const sigs = new SigPacker(4 * annGroups.size + updGroups.size + nodeGroups.size)
           const annTasks: Array<{ readonly g: AnnGroup; readonly at: number }> = []
           const updTasks: Array<{ readonly g: UpdGroup; readonly index: number; readonly at: number; readonly spec: AnnGroup | undefined }> = []
           const nodeTasks: Array<{ readonly g: NodeGroup; readonly index: number; readonly at: number; readonly spec: ReadonlyArray<AnnGroup> | undefined }> = []
@@ -475,15 +496,13 @@ const makeWith = (
             if (g.accepted !== undefined || g.pending.length === 0) continue
             const c = g.pending[0]
             const hash = hashOf(c)
-            annTasks.push({ g, at: sigs.length })
+            annTasks.push({ g, at: sigs.count })
             inRound.add(g)
             // BOLT 7: all four signatures over the same hash
-            sigs.push(
-              { hash, sig: c.msg.nodeSignature1, pubkey: c.msg.nodeId1 },
-              { hash, sig: c.msg.nodeSignature2, pubkey: c.msg.nodeId2 },
-              { hash, sig: c.msg.bitcoinSignature1, pubkey: c.msg.bitcoinKey1 },
-              { hash, sig: c.msg.bitcoinSignature2, pubkey: c.msg.bitcoinKey2 }
-            )
+            sigs.put(hash, c.msg.nodeSignature1, c.msg.nodeId1)
+            sigs.put(hash, c.msg.nodeSignature2, c.msg.nodeId2)
+            sigs.put(hash, c.msg.bitcoinSignature1, c.msg.bitcoinKey1)
+            sigs.put(hash, c.msg.bitcoinSignature2, c.msg.bitcoinKey2)
           }
           for (const g of updGroups.values()) {
             if (g.pending.length === 0) continue
@@ -503,9 +522,9 @@ const makeWith = (
             }
             const index = newestIndex(g.pending)
             const c = g.pending[index]
-            updTasks.push({ g, index, at: sigs.length, spec })
+            updTasks.push({ g, index, at: sigs.count, spec })
             // BOLT 7: signed by node_id_1 when the direction bit is 0, node_id_2 when 1
-            sigs.push({ hash: hashOf(c), sig: c.msg.signature, pubkey: g.direction === 0 ? endpoints.nodeId1 : endpoints.nodeId2 })
+            sigs.put(hashOf(c), c.msg.signature, g.direction === 0 ? endpoints.nodeId1 : endpoints.nodeId2)
           }
           for (const g of nodeGroups.values()) {
             if (g.pending.length === 0) continue
@@ -526,16 +545,17 @@ const makeWith = (
             }
             const index = newestIndex(g.pending)
             const c = g.pending[index]
-            nodeTasks.push({ g, index, at: sigs.length, spec })
-            sigs.push({ hash: hashOf(c), sig: c.msg.signature, pubkey: c.msg.nodeId })
+            nodeTasks.push({ g, index, at: sigs.count, spec })
+            sigs.put(hashOf(c), c.msg.signature, c.msg.nodeId)
           }
-          if (sigs.length === 0) break
+          if (sigs.count === 0) break
 
           yield* dispatched
-          const ok = yield* verifier.verifyBatch(sigs)
+          const valid = yield* verifier.verifyPacked(sigs.bytes(), sigs.count)
+          const ok = (i: number): boolean => valid[i] === 1
 
           // Funding outputs (ChainSource) only for announcements whose four signatures hold.
-          const signedAnns = annTasks.filter((t) => ok[t.at] && ok[t.at + 1] && ok[t.at + 2] && ok[t.at + 3])
+          const signedAnns = annTasks.filter((t) => ok(t.at) && ok(t.at + 1) && ok(t.at + 2) && ok(t.at + 3))
           const funding: Either.Either<ReadonlyArray<FundingCheck>, unknown> =
             signedAnns.length === 0
               ? Either.right([])
@@ -548,11 +568,11 @@ const makeWith = (
 
           for (const t of annTasks) {
             const g = t.g
-            if (!(ok[t.at] && ok[t.at + 1])) {
+            if (!(ok(t.at) && ok(t.at + 1))) {
               g.pending = rejectWithTwins(g.pending, 0, invalid("BadNodeSignature"))
               continue
             }
-            if (!(ok[t.at + 2] && ok[t.at + 3])) {
+            if (!(ok(t.at + 2) && ok(t.at + 3))) {
               g.pending = rejectWithTwins(g.pending, 0, invalid("BadBitcoinSignature"))
               continue
             }
@@ -582,7 +602,7 @@ const makeWith = (
             if (t.spec !== undefined && t.spec.accepted === undefined) continue // its announcement failed: retry
             const g = t.g
             const c = g.pending[t.index]
-            if (!ok[t.at]) {
+            if (!ok(t.at)) {
               g.pending = rejectWithTwins(g.pending, t.index, invalid("BadSignature"))
               continue
             }
@@ -597,7 +617,7 @@ const makeWith = (
             if (t.spec !== undefined && !t.spec.some((ag) => ag.accepted !== undefined)) continue
             const g = t.g
             const c = g.pending[t.index]
-            if (!ok[t.at]) {
+            if (!ok(t.at)) {
               g.pending = rejectWithTwins(g.pending, t.index, invalid("BadNodeSignature"))
               continue
             }
