@@ -49,6 +49,8 @@ const DEFAULT_POLICY: Policy = {
 }
 const FIRST_BLOCK = 500_000
 const BLOCK_SPAN = 420_000
+/** Above every generated channel's block: a best height under which a full range query finds them all. */
+export const GENERATED_TIP = FIRST_BLOCK + BLOCK_SPAN + 1
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 /** A valid secp256k1 private key derived from a label: SHA-256, re-hashed in the (≈2^-128) case it is out of range. */
