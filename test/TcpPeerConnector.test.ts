@@ -18,7 +18,13 @@ import * as Chain from "../src/domain/Chain.js"
 import { encodeMessage } from "../src/domain/Codec.js"
 import { fromHex, toHex } from "../src/domain/Hex.js"
 import type { GossipTimestampFilter, Message } from "../src/domain/Messages.js"
-import { encryptFrame, generatePrivateKey, publicKeyOf } from "../src/domain/Noise.js"
+import {
+  encryptFrame,
+  generatePrivateKey,
+  initiatorActOne,
+  initiatorActTwo,
+  publicKeyOf
+} from "../src/domain/Noise.js"
 import type { Peer } from "../src/services/Peer.js"
 import { handshakeOutbound } from "../src/services/PeerConnection.js"
 import type { PeerEvent } from "../src/services/PeerConnector.js"
@@ -234,6 +240,48 @@ describe("TCP peers over loopback", () => {
       const dial = yield* Effect.either(server.connect(addressOf(client)))
       expect(Either.isLeft(dial) && dial.left.reason).toMatch(/^banned until/)
       expect((yield* server.connected).size).toBe(0)
+    })
+  )
+})
+
+describe("PeerConnector limits and duplicates", () => {
+  it.scopedLive("PeerConnector: inbound connections beyond maxPendingInbound are closed on arrival", () =>
+    Effect.gen(function* () {
+      const server = yield* listening(generatePrivateKey(), { maxPendingInbound: 1 })
+      const address = addressOf(server)
+      // the first connection gets act two back (so it was accepted) and then sits in its handshake, holding the
+      // only slot
+      const first = yield* dialTcp(address.host, address.port, "5 seconds", "1 second")
+      const { actOne, state } = initiatorActOne(generatePrivateKey(), server.nodeId)
+      yield* first.write(actOne)
+      let actTwo = new Uint8Array(0)
+      while (actTwo.length < 50) actTwo = Buffer.concat([actTwo, Option.getOrThrow(yield* first.read)])
+      const second = yield* dialTcp(address.host, address.port, "5 seconds", "1 second")
+      expect(Option.isNone(yield* second.read)).toBe(true)
+      // the first is unaffected: its act two is valid
+      expect(Either.isRight(initiatorActTwo(state, actTwo))).toBe(true)
+    })
+  )
+
+  it.scopedLive("PeerConnector: a second connection from the same node replaces the first, Disconnected before Connected", () =>
+    Effect.gen(function* () {
+      const server = yield* listening()
+      const events = yield* eventPuller(server)
+      const sharedKey = generatePrivateKey()
+      const c1 = yield* dialOnly(sharedKey)
+      const c2 = yield* dialOnly(sharedKey)
+      const p1 = yield* c1.connect(addressOf(server))
+      const e1 = yield* events
+      expect(e1._tag).toBe("Connected")
+      yield* c2.connect(addressOf(server))
+      expect(yield* events).toMatchObject({ _tag: "Disconnected", reason: "replaced by a new connection" })
+      const e3 = yield* events
+      expect(e3._tag).toBe("Connected")
+      if (e1._tag === "Connected" && e3._tag === "Connected") expect(e3.peer).not.toBe(e1.peer)
+      // the replaced connection really is closed, and only one is registered
+      yield* p1.closed
+      const now = yield* server.connected
+      expect([...now.keys()]).toEqual([toHex(publicKeyOf(sharedKey))])
     })
   )
 })
