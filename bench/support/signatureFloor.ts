@@ -1,0 +1,61 @@
+/**
+ * The signature floor benches compare against: every signature of a gossip set (4 per channel announcement, 1 per
+ * update or node announcement, same hashes and keys as the pipeline checks) through raw `secp256k1.ecdsaVerify`
+ * on one worker thread per core — the least time any validator of that gossip could take on this machine.
+ */
+import { Effect, Either } from "effect"
+import { decodeMessage } from "../../src/domain/Codec.js"
+import type { ChannelAnnouncement, GossipMessage } from "../../src/domain/Messages.js"
+import { isGossipMessage } from "../../src/domain/Messages.js"
+import type { VerifyWorkerPoolHandle } from "../../src/layers/VerifyWorkerPool.js"
+import { packItems } from "../../src/layers/VerifyWorkerPool.js"
+import { signedHash } from "../../src/services/GossipRules.js"
+import type { VerifyItem } from "../../src/services/SignatureVerifier.js"
+
+export const decodeAll = (raws: ReadonlyArray<Uint8Array>): Array<GossipMessage> =>
+  raws.map((raw) => {
+    const m = decodeMessage(raw)
+    if (Either.isLeft(m) || !isGossipMessage(m.right)) throw new Error("the bench graph holds a message that is not gossip")
+    return m.right
+  })
+
+/** Every signature the graph carries, as the pipeline checks them (same hash, same key). */
+export const signatureItems = (messages: ReadonlyArray<GossipMessage>): Array<VerifyItem> => {
+  const anns = new Map<bigint, ChannelAnnouncement>()
+  for (const m of messages) if (m._tag === "ChannelAnnouncement") anns.set(m.shortChannelId, m)
+  const items: Array<VerifyItem> = []
+  for (const m of messages) {
+    const hash = signedHash(m)
+    switch (m._tag) {
+      case "ChannelAnnouncement":
+        items.push(
+          { hash, sig: m.nodeSignature1, pubkey: m.nodeId1 },
+          { hash, sig: m.nodeSignature2, pubkey: m.nodeId2 },
+          { hash, sig: m.bitcoinSignature1, pubkey: m.bitcoinKey1 },
+          { hash, sig: m.bitcoinSignature2, pubkey: m.bitcoinKey2 }
+        )
+        break
+      case "ChannelUpdate": {
+        const ann = anns.get(m.shortChannelId)
+        if (ann === undefined) throw new Error("update without its announcement in the bench graph")
+        items.push({ hash, sig: m.signature, pubkey: (m.channelFlags & 1) === 0 ? ann.nodeId1 : ann.nodeId2 })
+        break
+      }
+      case "NodeAnnouncement":
+        items.push({ hash, sig: m.signature, pubkey: m.nodeId })
+    }
+  }
+  return items
+}
+
+/** One floor run over `items` on `pool`: wall milliseconds. Dies if any signature fails (the data is ours). */
+export const floorRun = (pool: VerifyWorkerPoolHandle, items: ReadonlyArray<VerifyItem>) => {
+  const packed = packItems(items)
+  return Effect.gen(function* () {
+    const s = performance.now()
+    const ok = yield* pool.verifier.verifyPacked(packed, items.length)
+    const ms = performance.now() - s
+    if (ok.some((v) => v !== 1)) return yield* Effect.dieMessage("a bench signature failed to verify")
+    return ms
+  })
+}
