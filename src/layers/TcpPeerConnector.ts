@@ -421,6 +421,7 @@ export const makeTcpPeerConnector = (
             new PeerConnectError({ address: label, reason: `banned until ${new Date(banned.value).toISOString()}` })
           )
         }
+        // already connected (either direction): that connection is the one to use
         const existing = peers.get(hex)
         if (existing !== undefined) return existing.peer
         const scope = yield* Scope.fork(connectorScope, ExecutionStrategy.sequential)

@@ -531,8 +531,11 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
           if (message.numPongBytes <= MAX_PONG_BYTES_ANSWERED) queueControl(pongWire(message.numPongBytes))
           return Effect.void
         case "Pong":
-          if (awaitingPong !== undefined && message.ignored.length === awaitingPong) awaitingPong = undefined
-          else return Effect.logDebug(`unsolicited or mis-sized pong (${message.ignored.length} bytes) ignored`)
+          // BOLT 1: a pong answers our ping only with exactly the byteslen we asked for
+          if (awaitingPong === undefined || message.ignored.length !== awaitingPong) {
+            return Effect.logDebug(`unsolicited or mis-sized pong (${message.ignored.length} bytes) ignored`)
+          }
+          awaitingPong = undefined
           return Effect.void
         case "Error":
           return onError(message)
