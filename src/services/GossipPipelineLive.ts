@@ -82,6 +82,10 @@ interface Cand<M extends GossipMessage> {
   /** Index of its verdict, or -1 for a message taken back out of a premature cache (its verdict was given). */
   readonly slot: number
   hash: Uint8Array | undefined
+  /** Index of its signature(s) in the batch's early check (see `prepare`), or -1. */
+  pre: number
+  /** For a channel_update checked early: the key it was checked against. */
+  preKey: PublicKey | undefined
 }
 
 interface AnnGroup {
@@ -210,6 +214,8 @@ const makeWith = (
     })
     let nextSeq = 1
     let writtenSeq = 0
+    /** Keys of the batch being settled (see `prepare`'s early check); undefined between batches. */
+    let settlingKeys: { readonly scids: ReadonlySet<ShortChannelId>; readonly nodes: ReadonlySet<string> } | undefined
     /** First write failure of `submit`ted gossip since the last flush; `flush` reports it. */
     let submitFailure: GraphStoreError | undefined
     /** Callers waiting on a reply: interrupted if the pipeline closes under them. */
@@ -284,13 +290,13 @@ const makeWith = (
           }
           switch (msg._tag) {
             case "ChannelAnnouncement":
-              anns.push({ msg, peer, slot: i, hash: signedHash(msg) })
+              anns.push({ msg, peer, slot: i, hash: signedHash(msg), pre: -1, preKey: undefined })
               break
             case "ChannelUpdate":
-              upds.push({ msg, peer, slot: i, hash: signedHash(msg) })
+              upds.push({ msg, peer, slot: i, hash: signedHash(msg), pre: -1, preKey: undefined })
               break
             case "NodeAnnouncement":
-              nodeAnns.push({ msg, peer, slot: i, hash: signedHash(msg) })
+              nodeAnns.push({ msg, peer, slot: i, hash: signedHash(msg), pre: -1, preKey: undefined })
               break
           }
         }
@@ -313,6 +319,66 @@ const makeWith = (
           annScids.length === 0 ? Effect.succeed(new Set<ShortChannelId>()) : store.zombies(annScids),
           nodeKeys.size === 0 ? Effect.succeed(new Map<string, NodeState>()) : store.nodes([...nodeKeys.values()])
         ])
+
+        // 3. Early check: the signatures whose verdict cannot depend on the batch being settled right now go to
+        // the workers at once, so they never wait between batches. Only the candidate `settle` will check (the
+        // first announcement per channel, the newest update per direction and announcement per node), only if
+        // nothing held makes it a duplicate, and nothing the settling batch touches: duplicates still cost no
+        // signature work.
+        const busy = settlingKeys
+        const pre = new SigPacker(4 * anns.length + upds.length + nodeAnns.length)
+        const firstAnn = new Map<ShortChannelId, Cand<ChannelAnnouncement>>()
+        const preNodes = new Set<string>()
+        for (const c of anns) {
+          const scid = c.msg.shortChannelId
+          if (firstAnn.has(scid)) continue
+          firstAnn.set(scid, c)
+          if (held.has(scid) || zombies.has(scid) || inFlight.channels.has(scid) || busy?.scids.has(scid) === true) continue
+          const hash = hashOf(c)
+          c.pre = pre.count
+          pre.put(hash, c.msg.nodeSignature1, c.msg.nodeId1)
+          pre.put(hash, c.msg.nodeSignature2, c.msg.nodeId2)
+          pre.put(hash, c.msg.bitcoinSignature1, c.msg.bitcoinKey1)
+          pre.put(hash, c.msg.bitcoinSignature2, c.msg.bitcoinKey2)
+          preNodes.add(hexOf(c.msg.nodeId1))
+          preNodes.add(hexOf(c.msg.nodeId2))
+        }
+        const newestUpdates = new Map<bigint, Cand<ChannelUpdate>>()
+        for (const c of upds) {
+          const key = directionKey(c.msg.shortChannelId, c.msg.channelFlags & 1)
+          const cur = newestUpdates.get(key)
+          if (cur === undefined || c.msg.timestamp > cur.msg.timestamp) newestUpdates.set(key, c)
+        }
+        for (const [key, c] of newestUpdates) {
+          const scid = c.msg.shortChannelId
+          if (busy?.scids.has(scid) === true) continue
+          const h = held.get(scid)
+          const ann = firstAnn.get(scid)
+          const ends = h ?? inFlight.channels.get(scid) ?? (ann !== undefined && ann.pre >= 0 ? ann.msg : undefined)
+          if (ends === undefined) continue
+          const direction = c.msg.channelFlags & 1
+          const stored = h === undefined ? 0 : direction === 0 ? h.timestamp1 : h.timestamp2
+          if (c.msg.timestamp <= Math.max(stored, inFlight.updates.get(key)?.timestamp ?? 0)) continue
+          c.pre = pre.count
+          c.preKey = direction === 0 ? ends.nodeId1 : ends.nodeId2
+          pre.put(hashOf(c), c.msg.signature, c.preKey)
+        }
+        const newestNodes = new Map<string, Cand<NodeAnnouncement>>()
+        for (const c of nodeAnns) {
+          const hex = hexOf(c.msg.nodeId)
+          const cur = newestNodes.get(hex)
+          if (cur === undefined || c.msg.timestamp > cur.msg.timestamp) newestNodes.set(hex, c)
+        }
+        for (const [hex, c] of newestNodes) {
+          if (busy?.nodes.has(hex) === true) continue
+          const h = heldNodes.get(hex)
+          if (c.msg.timestamp <= Math.max(h?.timestamp ?? 0, inFlight.nodes.get(hex)?.timestamp ?? 0)) continue
+          if (!(h?.hasChannel === true || inFlight.nodesWithChannel.has(hex) || preNodes.has(hex))) continue
+          c.pre = pre.count
+          pre.put(hashOf(c), c.msg.signature, c.msg.nodeId)
+        }
+        const early = pre.count === 0 ? undefined : yield* Effect.fork(verifier.verifyPacked(pre.bytes(), pre.count))
+
         return {
           now,
           snapshotSeq,
@@ -323,7 +389,8 @@ const makeWith = (
           held,
           zombies,
           heldNodes: new Map(heldNodes),
-          nodeKeys: new Set(nodeKeys.keys())
+          nodeKeys: new Set(nodeKeys.keys()),
+          early
         }
       })
 
@@ -340,6 +407,25 @@ const makeWith = (
         const { now, recorder, anns, upds, nodeAnns, held, zombies, heldNodes } = prepared
         const { verdicts, tally, offences, give } = recorder
         const bans: Array<BanEvent> = []
+        // Keys this batch may touch: the next batch's early check leaves them alone until this one is settled.
+        const busyScids = new Set<ShortChannelId>()
+        const busyNodes = new Set<string>()
+        for (const c of anns) {
+          busyScids.add(c.msg.shortChannelId)
+          busyNodes.add(hexOf(c.msg.nodeId1))
+          busyNodes.add(hexOf(c.msg.nodeId2))
+        }
+        for (const c of upds) busyScids.add(c.msg.shortChannelId)
+        for (const c of nodeAnns) busyNodes.add(hexOf(c.msg.nodeId))
+        settlingKeys = { scids: busyScids, nodes: busyNodes }
+        // this batch's early signatures are already on the workers
+        if (prepared.early !== undefined) yield* dispatched
+        let earlyResults: Uint8Array | undefined
+        const early = Effect.suspend(() =>
+          earlyResults !== undefined || prepared.early === undefined
+            ? Effect.succeed(earlyResults ?? new Uint8Array(0))
+            : Effect.map(Fiber.join(prepared.early), (r) => (earlyResults = r))
+        )
         // Batches up to the snapshot are in the store reads above: the overlay no longer needs them.
         inFlight.release(prepared.snapshotSeq)
         // Node announcements held since the reads began (by the batch before) need their node's state too.
@@ -396,7 +482,7 @@ const makeWith = (
         for (const c of upds) addUpdate(c)
         // Updates held for channels announced in this batch join it (lnd applies premature updates the same way).
         for (const scid of annGroups.keys()) {
-          for (const h of prematureUpdates.take(scid, now)) addUpdate({ msg: h.msg, peer: h.peer, slot: -1, hash: undefined })
+          for (const h of prematureUpdates.take(scid, now)) addUpdate({ msg: h.msg, peer: h.peer, slot: -1, hash: undefined, pre: -1, preKey: undefined })
         }
         // A zombie (pruned) channel comes back only with a fresh update; its announcement alone is stale.
         for (const g of annGroups.values()) {
@@ -442,7 +528,7 @@ const makeWith = (
               if (refs === undefined) nodeAnnRefs.set(hex, [g])
               else refs.push(g)
               const heldAnn = prematureNodes.take(hex, now)
-              if (heldAnn !== undefined) addNode({ msg: heldAnn.msg, peer: heldAnn.peer, slot: -1, hash: undefined }, hex)
+              if (heldAnn !== undefined) addNode({ msg: heldAnn.msg, peer: heldAnn.peer, slot: -1, hash: undefined, pre: -1, preKey: undefined }, hex)
             }
           }
         }
@@ -487,17 +573,22 @@ const makeWith = (
 
         for (;;) {
           const sigs = new SigPacker(4 * annGroups.size + updGroups.size + nodeGroups.size)
-          const annTasks: Array<{ readonly g: AnnGroup; readonly at: number }> = []
-          const updTasks: Array<{ readonly g: UpdGroup; readonly index: number; readonly at: number; readonly spec: AnnGroup | undefined }> = []
-          const nodeTasks: Array<{ readonly g: NodeGroup; readonly index: number; readonly at: number; readonly spec: ReadonlyArray<AnnGroup> | undefined }> = []
+          // `at`: index of the task's first signature in this round's batch, or in the early check's when `early`
+          const annTasks: Array<{ readonly g: AnnGroup; readonly at: number; readonly early: boolean }> = []
+          const updTasks: Array<{ readonly g: UpdGroup; readonly index: number; readonly at: number; readonly early: boolean; readonly spec: AnnGroup | undefined }> = []
+          const nodeTasks: Array<{ readonly g: NodeGroup; readonly index: number; readonly at: number; readonly early: boolean; readonly spec: ReadonlyArray<AnnGroup> | undefined }> = []
           const inRound = new Set<AnnGroup>()
 
           for (const g of annGroups.values()) {
             if (g.accepted !== undefined || g.pending.length === 0) continue
             const c = g.pending[0]
-            const hash = hashOf(c)
-            annTasks.push({ g, at: sigs.count })
             inRound.add(g)
+            if (c.pre >= 0) {
+              annTasks.push({ g, at: c.pre, early: true })
+              continue
+            }
+            const hash = hashOf(c)
+            annTasks.push({ g, at: sigs.count, early: false })
             // BOLT 7: all four signatures over the same hash
             sigs.put(hash, c.msg.nodeSignature1, c.msg.nodeId1)
             sigs.put(hash, c.msg.nodeSignature2, c.msg.nodeId2)
@@ -522,9 +613,14 @@ const makeWith = (
             }
             const index = newestIndex(g.pending)
             const c = g.pending[index]
-            updTasks.push({ g, index, at: sigs.count, spec })
             // BOLT 7: signed by node_id_1 when the direction bit is 0, node_id_2 when 1
-            sigs.put(hashOf(c), c.msg.signature, g.direction === 0 ? endpoints.nodeId1 : endpoints.nodeId2)
+            const signer = g.direction === 0 ? endpoints.nodeId1 : endpoints.nodeId2
+            if (c.pre >= 0 && c.preKey !== undefined && sameBytes(c.preKey, signer)) {
+              updTasks.push({ g, index, at: c.pre, early: true, spec })
+              continue
+            }
+            updTasks.push({ g, index, at: sigs.count, early: false, spec })
+            sigs.put(hashOf(c), c.msg.signature, signer)
           }
           for (const g of nodeGroups.values()) {
             if (g.pending.length === 0) continue
@@ -545,17 +641,23 @@ const makeWith = (
             }
             const index = newestIndex(g.pending)
             const c = g.pending[index]
-            nodeTasks.push({ g, index, at: sigs.count, spec })
+            if (c.pre >= 0) {
+              nodeTasks.push({ g, index, at: c.pre, early: true, spec })
+              continue
+            }
+            nodeTasks.push({ g, index, at: sigs.count, early: false, spec })
             sigs.put(hashOf(c), c.msg.signature, c.msg.nodeId)
           }
-          if (sigs.count === 0) break
+          if (annTasks.length + updTasks.length + nodeTasks.length === 0) break
 
           yield* dispatched
-          const valid = yield* verifier.verifyPacked(sigs.bytes(), sigs.count)
-          const ok = (i: number): boolean => valid[i] === 1
+          const valid = sigs.count === 0 ? new Uint8Array(0) : yield* verifier.verifyPacked(sigs.bytes(), sigs.count)
+          const checkedEarly = yield* early
+          const ok = (t: { readonly at: number; readonly early: boolean }, k = 0): boolean =>
+            (t.early ? checkedEarly : valid)[t.at + k] === 1
 
           // Funding outputs (ChainSource) only for announcements whose four signatures hold.
-          const signedAnns = annTasks.filter((t) => ok(t.at) && ok(t.at + 1) && ok(t.at + 2) && ok(t.at + 3))
+          const signedAnns = annTasks.filter((t) => ok(t) && ok(t, 1) && ok(t, 2) && ok(t, 3))
           const funding: Either.Either<ReadonlyArray<FundingCheck>, unknown> =
             signedAnns.length === 0
               ? Either.right([])
@@ -568,11 +670,11 @@ const makeWith = (
 
           for (const t of annTasks) {
             const g = t.g
-            if (!(ok(t.at) && ok(t.at + 1))) {
+            if (!(ok(t) && ok(t, 1))) {
               g.pending = rejectWithTwins(g.pending, 0, invalid("BadNodeSignature"))
               continue
             }
-            if (!(ok(t.at + 2) && ok(t.at + 3))) {
+            if (!(ok(t, 2) && ok(t, 3))) {
               g.pending = rejectWithTwins(g.pending, 0, invalid("BadBitcoinSignature"))
               continue
             }
@@ -602,7 +704,7 @@ const makeWith = (
             if (t.spec !== undefined && t.spec.accepted === undefined) continue // its announcement failed: retry
             const g = t.g
             const c = g.pending[t.index]
-            if (!ok(t.at)) {
+            if (!ok(t)) {
               g.pending = rejectWithTwins(g.pending, t.index, invalid("BadSignature"))
               continue
             }
@@ -617,7 +719,7 @@ const makeWith = (
             if (t.spec !== undefined && !t.spec.some((ag) => ag.accepted !== undefined)) continue
             const g = t.g
             const c = g.pending[t.index]
-            if (!ok(t.at)) {
+            if (!ok(t)) {
               g.pending = rejectWithTwins(g.pending, t.index, invalid("BadNodeSignature"))
               continue
             }
@@ -695,6 +797,8 @@ const makeWith = (
         const result = yield* Effect.either(
           Either.isLeft(prepared) ? Effect.fail(prepared.left) : settle(prepared.right, seq, dispatched)
         )
+        // its outcome is in the overlay now (or it failed): later batches may check its keys early again
+        settlingKeys = undefined
         const replies: Array<WriteJob["replies"][number]> = []
         const flushes: Array<Deferred.Deferred<void, GraphStoreError>> = []
         const submitted = jobs.some((j) => j._tag === "Messages" && j.reply === undefined)
