@@ -122,13 +122,17 @@ const newestIndex = <M extends ChannelUpdate | NodeAnnouncement>(pending: Readon
   return best
 }
 
-/** Hex of a node id, computed once per key object (a node id is looked up several times per batch). */
-const hexCache = new WeakMap<PublicKey, string>()
+/**
+ * Hex of a node id, computed once per key object while it is being validated (a node id is looked up several times
+ * per batch). A plain Map, cleared when large: bounded, and cheaper than a WeakMap's ephemeron bookkeeping.
+ */
+const hexMemo = new Map<PublicKey, string>()
 const hexOf = (id: PublicKey): string => {
-  let hex = hexCache.get(id)
+  let hex = hexMemo.get(id)
   if (hex === undefined) {
+    if (hexMemo.size >= 65_536) hexMemo.clear()
     hex = toHex(id)
-    hexCache.set(id, hex)
+    hexMemo.set(id, hex)
   }
   return hex
 }
@@ -140,20 +144,30 @@ class SigPacker {
   constructor(capacity: number) {
     this.buf = new Uint8Array(capacity * PACKED_ITEM_SIZE)
   }
-  /** Field sizes were checked by the rules (`wellFormed`); a stored key of another size would simply fail. */
-  put(hash: Uint8Array, sig: Uint8Array, key: Uint8Array): void {
+  /**
+   * One signature: 64 bytes of `src` at `sigAt` (the raw message: what is verified is what was received), checked
+   * against 33 bytes of `keySrc` at `keyAt`. Offsets come from messages the rules found well formed.
+   */
+  put(hash: Uint8Array, src: Uint8Array, sigAt: number, keySrc: Uint8Array, keyAt: number): void {
+    const buf = this.buf
     const o = this.count * PACKED_ITEM_SIZE
-    if (hash.length === 32 && sig.length === 64 && key.length === 33) {
-      this.buf.set(hash, o)
-      this.buf.set(sig, o + 32)
-      this.buf.set(key, o + 96)
-    }
+    buf.set(hash, o)
+    for (let i = 0; i < 64; i++) buf[o + 32 + i] = src[sigAt + i]
+    for (let i = 0; i < 33; i++) buf[o + 96 + i] = keySrc[keyAt + i]
     this.count += 1
+  }
+  /** The four signatures of a channel_announcement (BOLT 7: node 1, node 2, bitcoin 1, bitcoin 2, over one hash). */
+  putAnnouncement(hash: Uint8Array, raw: Uint8Array): void {
+    const keysAt = announcementKeysOffset(raw)
+    for (let k = 0; k < 4; k++) this.put(hash, raw, 2 + 64 * k, raw, keysAt + 33 * k)
   }
   bytes(): Uint8Array {
     return this.buf.subarray(0, this.count * PACKED_ITEM_SIZE)
   }
 }
+
+/** Offset of node_id_1 in a raw channel_announcement (then node_id_2, bitcoin_key_1, bitcoin_key_2). */
+const announcementKeysOffset = (raw: Uint8Array): number => 2 + 256 + 2 + ((raw[258] << 8) | raw[259]) + 32 + 8
 
 const hashOf = <M extends GossipMessage>(c: Cand<M>): Uint8Array => (c.hash ??= signedHash(c.msg))
 
@@ -336,10 +350,7 @@ const makeWith = (
           if (held.has(scid) || zombies.has(scid) || inFlight.channels.has(scid) || busy?.scids.has(scid) === true) continue
           const hash = hashOf(c)
           c.pre = pre.count
-          pre.put(hash, c.msg.nodeSignature1, c.msg.nodeId1)
-          pre.put(hash, c.msg.nodeSignature2, c.msg.nodeId2)
-          pre.put(hash, c.msg.bitcoinSignature1, c.msg.bitcoinKey1)
-          pre.put(hash, c.msg.bitcoinSignature2, c.msg.bitcoinKey2)
+          pre.putAnnouncement(hash, c.msg.raw)
           preNodes.add(hexOf(c.msg.nodeId1))
           preNodes.add(hexOf(c.msg.nodeId2))
         }
@@ -361,7 +372,7 @@ const makeWith = (
           if (c.msg.timestamp <= Math.max(stored, inFlight.updates.get(key)?.timestamp ?? 0)) continue
           c.pre = pre.count
           c.preKey = direction === 0 ? ends.nodeId1 : ends.nodeId2
-          pre.put(hashOf(c), c.msg.signature, c.preKey)
+          pre.put(hashOf(c), c.msg.raw, 2, c.preKey, 0)
         }
         const newestNodes = new Map<string, Cand<NodeAnnouncement>>()
         for (const c of nodeAnns) {
@@ -375,7 +386,7 @@ const makeWith = (
           if (c.msg.timestamp <= Math.max(h?.timestamp ?? 0, inFlight.nodes.get(hex)?.timestamp ?? 0)) continue
           if (!(h?.hasChannel === true || inFlight.nodesWithChannel.has(hex) || preNodes.has(hex))) continue
           c.pre = pre.count
-          pre.put(hashOf(c), c.msg.signature, c.msg.nodeId)
+          pre.put(hashOf(c), c.msg.raw, 2, c.msg.nodeId, 0)
         }
         const early = pre.count === 0 ? undefined : yield* Effect.fork(verifier.verifyPacked(pre.bytes(), pre.count))
 
@@ -590,10 +601,7 @@ const makeWith = (
             const hash = hashOf(c)
             annTasks.push({ g, at: sigs.count, early: false })
             // BOLT 7: all four signatures over the same hash
-            sigs.put(hash, c.msg.nodeSignature1, c.msg.nodeId1)
-            sigs.put(hash, c.msg.nodeSignature2, c.msg.nodeId2)
-            sigs.put(hash, c.msg.bitcoinSignature1, c.msg.bitcoinKey1)
-            sigs.put(hash, c.msg.bitcoinSignature2, c.msg.bitcoinKey2)
+            sigs.putAnnouncement(hash, c.msg.raw)
           }
           for (const g of updGroups.values()) {
             if (g.pending.length === 0) continue
@@ -620,7 +628,7 @@ const makeWith = (
               continue
             }
             updTasks.push({ g, index, at: sigs.count, early: false, spec })
-            sigs.put(hashOf(c), c.msg.signature, signer)
+            sigs.put(hashOf(c), c.msg.raw, 2, signer, 0)
           }
           for (const g of nodeGroups.values()) {
             if (g.pending.length === 0) continue
@@ -646,7 +654,7 @@ const makeWith = (
               continue
             }
             nodeTasks.push({ g, index, at: sigs.count, early: false, spec })
-            sigs.put(hashOf(c), c.msg.signature, c.msg.nodeId)
+            sigs.put(hashOf(c), c.msg.raw, 2, c.msg.nodeId, 0)
           }
           if (annTasks.length + updTasks.length + nodeTasks.length === 0) break
 

@@ -49,9 +49,10 @@ const readScid = (raw: Uint8Array, at: number): bigint =>
   new DataView(raw.buffer, raw.byteOffset + at, SCID).getBigUint64(0, false)
 
 /**
- * The decoded fields the pipeline acts on (keys, ids, timestamps, direction) are exactly the bytes the signatures
- * cover, and every fixed-size field has its size. The codec guarantees this for what it decodes; the pipeline
- * checks it anyway because it stores `raw` and indexes by the decoded fields (lnd#10835).
+ * The decoded fields the pipeline acts on (chain, short channel id, node ids, timestamps, direction, features,
+ * addresses) are exactly the bytes the signatures cover, and `raw` is long enough for every fixed-size field. The
+ * codec guarantees this for what it decodes; the pipeline checks it anyway because it stores `raw` and indexes by
+ * the decoded fields. Signatures and bitcoin keys are read from `raw` itself when verifying (lnd#10835).
  */
 export const wellFormed = (msg: GossipMessage): boolean => {
   const raw = msg.raw
@@ -59,12 +60,6 @@ export const wellFormed = (msg: GossipMessage): boolean => {
     case "ChannelAnnouncement": {
       const m = msg
       if (raw.length < TYPE + 4 * SIG + 2 || u16(raw, 0) !== MessageType.ChannelAnnouncement) return false
-      if (
-        !equalAt(raw, TYPE, m.nodeSignature1) || m.nodeSignature1.length !== SIG ||
-        !equalAt(raw, TYPE + SIG, m.nodeSignature2) || m.nodeSignature2.length !== SIG ||
-        !equalAt(raw, TYPE + 2 * SIG, m.bitcoinSignature1) || m.bitcoinSignature1.length !== SIG ||
-        !equalAt(raw, TYPE + 3 * SIG, m.bitcoinSignature2) || m.bitcoinSignature2.length !== SIG
-      ) return false
       let at = TYPE + 4 * SIG
       const flen = u16(raw, at)
       at += 2
@@ -75,16 +70,12 @@ export const wellFormed = (msg: GossipMessage): boolean => {
       at += CHAIN
       if (readScid(raw, at) !== m.shortChannelId) return false
       at += SCID
-      for (const key of [m.nodeId1, m.nodeId2, m.bitcoinKey1, m.bitcoinKey2]) {
-        if (key.length !== KEY || !equalAt(raw, at, key)) return false
-        at += KEY
-      }
-      return true
+      // node ids index the graph; the bitcoin keys (like the signatures) are read from `raw` when verifying
+      return m.nodeId1.length === KEY && equalAt(raw, at, m.nodeId1) && m.nodeId2.length === KEY && equalAt(raw, at + KEY, m.nodeId2)
     }
     case "NodeAnnouncement": {
       const m = msg
       if (raw.length < TYPE + SIG + 2 || u16(raw, 0) !== MessageType.NodeAnnouncement) return false
-      if (m.signature.length !== SIG || !equalAt(raw, TYPE, m.signature)) return false
       let at = TYPE + SIG
       const flen = u16(raw, at)
       at += 2
@@ -103,7 +94,6 @@ export const wellFormed = (msg: GossipMessage): boolean => {
       const m = msg
       const fixed = TYPE + SIG + CHAIN + SCID + 4 + 1 + 1 + 2 + 8 + 4 + 4
       if (raw.length < fixed || u16(raw, 0) !== MessageType.ChannelUpdate) return false
-      if (m.signature.length !== SIG || !equalAt(raw, TYPE, m.signature)) return false
       let at = TYPE + SIG
       if (m.chainHash.length !== CHAIN || !equalAt(raw, at, m.chainHash)) return false
       at += CHAIN
