@@ -360,6 +360,21 @@ describe("GossipPipeline", () => {
       expect(raws).toContain(toHex(extended.raw))
     }).pipe(Effect.provide(harness())))
 
+  it.effect("lnd#10835: the signature checked is the one in the raw bytes, not the decoded field", () =>
+    Effect.gen(function* () {
+      yield* start
+      const p = yield* GossipPipeline
+      const { ann, n1, n2 } = channel(node(42), node(44), scid(800_081))
+      const good = update(ann.shortChannelId, 0, NOW - 10, n1)
+      const badRaw = corrupt(update(ann.shortChannelId, 1, NOW - 10, n2))
+      const verdicts = yield* p.process(PEER, [
+        ann,
+        { ...good, signature: new Uint8Array(64) }, // decoded field spoiled, raw intact
+        { ...badRaw, signature: update(ann.shortChannelId, 1, NOW - 10, n2).signature } // raw spoiled
+      ])
+      expect(tags(verdicts)).toEqual(["Accepted", "Accepted", "Invalid:BadSignature"])
+    }).pipe(Effect.provide(harness())))
+
   it.effect("BOLT 7/9: unknown even feature bits are rejected, unknown odd bits are fine", () =>
     Effect.gen(function* () {
       yield* start
