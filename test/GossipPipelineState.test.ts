@@ -57,15 +57,19 @@ describe("GossipPipeline bounded state", () => {
 
   it("the in-flight overlay forgets written batches only", () => {
     const f = new InFlight()
-    f.channels.set(1n, { nodeId1: c.n1.pub, nodeId2: c.n2.pub, seq: 1 })
-    f.channels.set(2n, { nodeId1: c.n1.pub, nodeId2: c.n2.pub, seq: 2 })
-    f.nodes.set("a", { timestamp: 1, seq: 1 })
-    f.nodesWithChannel.set("a", 2)
+    f.addChannel(1n, c.n1.pub, c.n2.pub, "a", "b", 1)
+    f.addChannel(2n, c.n1.pub, c.n2.pub, "a", "c", 2) // "a" re-set by batch 2
+    f.addNode("a", 1, 1)
+    f.addUpdate(5n, 10, 1)
+    f.addUpdate(5n, 20, 3) // newer, by batch 3
     f.release(1)
     expect([...f.channels.keys()]).toEqual([2n])
     expect(f.nodes.size).toBe(0)
-    expect(f.nodesWithChannel.size).toBe(1)
+    expect([...f.nodesWithChannel.keys()].sort()).toEqual(["a", "c"])
+    expect(f.updates.get(5n)?.timestamp).toBe(20)
     f.release(2)
+    expect(f.channels.size + f.nodesWithChannel.size).toBe(0)
+    f.release(3)
     expect(f.size).toBe(0)
   })
 })

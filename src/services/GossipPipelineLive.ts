@@ -741,14 +741,13 @@ const makeWith = (
 
         // 5. Remember what is accepted until the writer has written it.
         for (const c of acceptedAnns) {
-          inFlight.channels.set(c.msg.shortChannelId, { nodeId1: c.msg.nodeId1, nodeId2: c.msg.nodeId2, seq })
-          inFlight.nodesWithChannel.set(hexOf(c.msg.nodeId1), seq)
-          inFlight.nodesWithChannel.set(hexOf(c.msg.nodeId2), seq)
+          const m = c.msg
+          inFlight.addChannel(m.shortChannelId, m.nodeId1, m.nodeId2, hexOf(m.nodeId1), hexOf(m.nodeId2), seq)
         }
         for (const c of acceptedUpdates) {
-          inFlight.updates.set(directionKey(c.msg.shortChannelId, c.msg.channelFlags & 1), { timestamp: c.msg.timestamp, seq })
+          inFlight.addUpdate(directionKey(c.msg.shortChannelId, c.msg.channelFlags & 1), c.msg.timestamp, seq)
         }
-        for (const c of acceptedNodeAnns) inFlight.nodes.set(hexOf(c.msg.nodeId), { timestamp: c.msg.timestamp, seq })
+        for (const c of acceptedNodeAnns) inFlight.addNode(hexOf(c.msg.nodeId), c.msg.timestamp, seq)
 
         // 6. Misbehaviour (SM-33) and metrics for everything but acceptance (counted once written).
         for (const [peer, o] of offences) {

@@ -124,13 +124,48 @@ export class InFlight {
   readonly updates = new Map<bigint, { readonly timestamp: number; readonly seq: number }>()
   readonly nodes = new Map<string, { readonly timestamp: number; readonly seq: number }>()
   readonly nodesWithChannel = new Map<string, number>()
+  /** Keys written per batch, so releasing a batch touches only its own entries. */
+  private readonly bySeq = new Map<number, { channels: Array<ShortChannelId>; updates: Array<bigint>; nodes: Array<string>; withChannel: Array<string> }>()
+
+  private keysOf(seq: number) {
+    let k = this.bySeq.get(seq)
+    if (k === undefined) {
+      k = { channels: [], updates: [], nodes: [], withChannel: [] }
+      this.bySeq.set(seq, k)
+    }
+    return k
+  }
+
+  addChannel(scid: ShortChannelId, nodeId1: PublicKey, nodeId2: PublicKey, hex1: string, hex2: string, seq: number): void {
+    this.channels.set(scid, { nodeId1, nodeId2, seq })
+    this.nodesWithChannel.set(hex1, seq)
+    this.nodesWithChannel.set(hex2, seq)
+    const k = this.keysOf(seq)
+    k.channels.push(scid)
+    k.withChannel.push(hex1, hex2)
+  }
+
+  addUpdate(key: bigint, timestamp: number, seq: number): void {
+    this.updates.set(key, { timestamp, seq })
+    this.keysOf(seq).updates.push(key)
+  }
+
+  addNode(hex: string, timestamp: number, seq: number): void {
+    this.nodes.set(hex, { timestamp, seq })
+    this.keysOf(seq).nodes.push(hex)
+  }
 
   /** Forgets entries of batches `<= seq` (written, or failed: either way the store now tells the truth). */
   release(seq: number): void {
-    for (const [k, v] of this.channels) if (v.seq <= seq) this.channels.delete(k)
-    for (const [k, v] of this.updates) if (v.seq <= seq) this.updates.delete(k)
-    for (const [k, v] of this.nodes) if (v.seq <= seq) this.nodes.delete(k)
-    for (const [k, v] of this.nodesWithChannel) if (v <= seq) this.nodesWithChannel.delete(k)
+    for (const [s, k] of this.bySeq) {
+      if (s > seq) continue
+      this.bySeq.delete(s)
+      // an entry re-set by a later batch carries that batch's seq and stays
+      for (const id of k.channels) if ((this.channels.get(id)?.seq ?? Infinity) <= seq) this.channels.delete(id)
+      for (const id of k.updates) if ((this.updates.get(id)?.seq ?? Infinity) <= seq) this.updates.delete(id)
+      for (const id of k.nodes) if ((this.nodes.get(id)?.seq ?? Infinity) <= seq) this.nodes.delete(id)
+      for (const id of k.withChannel) if ((this.nodesWithChannel.get(id) ?? Infinity) <= seq) this.nodesWithChannel.delete(id)
+    }
   }
 
   get size(): number {
