@@ -3,14 +3,18 @@
  * signature work, batched signature checks on the SignatureVerifier (a worker pool in production), batched writes
  * to the GraphStore, per-peer misbehaviour accounting (SM-33).
  *
- * Two fibers, joined by a one-slot queue so validation of batch N+1 overlaps the write of batch N:
+ *   submit/process ─▶ inbox (≤ `queueBound` messages unwritten) ─▶ validator ─▶ writer ─▶ GraphStore.applyBatch
+ *                                                                              └─▶ accepted PubSub, verdicts
  *
- *   submit/process ─▶ inbox (bounded by `queueBound` messages) ─▶ validator ─▶ writer ─▶ GraphStore.applyBatch
- *                                                                             └─▶ accepted PubSub, verdicts
+ * Everything on the main thread is arranged around the signature checks on the workers: while batch N's signatures
+ * are checked, batch N-1 is written and batch N+1 prepared (stateless rules, hashes, store reads, and an early
+ * dispatch of the signatures that cannot depend on N). Settling — grouping against store ∪ overlay, signature
+ * rounds, verdicts — is strictly in batch order.
  *
- * The validator reads the store plus an overlay of what it accepted but the writer has not written yet, so a
- * message accepted a moment ago is already a Duplicate. Within a batch, one candidate per key (channel, channel
- * direction, node) is verified at a time — the newest; the rest resolve from its verdict without signature work.
+ * The overlay holds what was accepted but not yet written, so a message accepted a moment ago is already a
+ * Duplicate. Within a batch one candidate per key (channel, channel direction, node) is checked at a time — the
+ * first announcement, the newest update or node announcement; the rest resolve from its verdict with no signature
+ * work (CLN#7972).
  */
 import { Clock, Deferred, Effect, Either, Fiber, Layer, Metric, Option, PubSub, Queue, Stream } from "effect"
 import type { Scope } from "effect"
