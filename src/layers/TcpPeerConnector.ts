@@ -326,7 +326,9 @@ export const makeTcpPeerConnector = (
   Effect.gen(function* () {
     if (!isPrivateKey(config.nodePrivateKey)) return yield* Effect.dieMessage("nodePrivateKey is not a valid key")
     const ourId = publicKeyOf(config.nodePrivateKey)
-    const connectorScope = yield* Effect.scope
+    // Connections live in their own child scope, made before the reconnect supervisors: scopes close in reverse,
+    // so on shutdown the supervisors stop first and a closing connection is never taken for a dropped one.
+    const connectorScope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const peers = new Map<string, Entry>()
     const bans = new Map<string, number>()
     const lock = yield* Effect.makeSemaphore(1)
