@@ -13,67 +13,27 @@
  * shared, so floor and pipeline runs alternate (floor, then `BENCH_ROUNDS` × (pipeline, floor)) and each keeps its
  * best; R = best pipeline wall time / best floor.
  */
-import { Effect, Either, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { decodeMessage } from "../src/domain/Codec.js"
-import type { ChannelAnnouncement, GossipMessage } from "../src/domain/Messages.js"
-import { isGossipMessage } from "../src/domain/Messages.js"
 import { ChainSourceNone } from "../src/layers/ChainSourceNone.js"
 import { layerSqlite } from "../src/layers/GraphStoreSqlite.js"
-import { makeVerifyWorkerPool, packItems } from "../src/layers/VerifyWorkerPool.js"
+import { makeVerifyWorkerPool } from "../src/layers/VerifyWorkerPool.js"
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
 import { GossipPipelineLive } from "../src/services/GossipPipelineLive.js"
-import { signedHash } from "../src/services/GossipRules.js"
 import { GraphStore } from "../src/services/GraphStore.js"
-import type { VerifyItem } from "../src/services/SignatureVerifier.js"
 import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
 import { mainnetGraph } from "./support/mainnetGraph.js"
+import { decodeAll, floorRun as makeFloorRun, signatureItems } from "./support/signatureFloor.js"
 
 const CHUNK = 1_000
 /** Pipeline runs (each between two floor runs); the best of each is compared. `BENCH_ROUNDS` overrides. */
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 2))
 const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "out")
-
-const decodeAll = (raws: ReadonlyArray<Uint8Array>): Array<GossipMessage> =>
-  raws.map((raw) => {
-    const m = decodeMessage(raw)
-    if (Either.isLeft(m) || !isGossipMessage(m.right)) throw new Error("the bench graph holds a message that is not gossip")
-    return m.right
-  })
-
-/** Every signature the graph carries, as the pipeline checks them (same hash, same key). */
-const signatureItems = (messages: ReadonlyArray<GossipMessage>): Array<VerifyItem> => {
-  const anns = new Map<bigint, ChannelAnnouncement>()
-  for (const m of messages) if (m._tag === "ChannelAnnouncement") anns.set(m.shortChannelId, m)
-  const items: Array<VerifyItem> = []
-  for (const m of messages) {
-    const hash = signedHash(m)
-    switch (m._tag) {
-      case "ChannelAnnouncement":
-        items.push(
-          { hash, sig: m.nodeSignature1, pubkey: m.nodeId1 },
-          { hash, sig: m.nodeSignature2, pubkey: m.nodeId2 },
-          { hash, sig: m.bitcoinSignature1, pubkey: m.bitcoinKey1 },
-          { hash, sig: m.bitcoinSignature2, pubkey: m.bitcoinKey2 }
-        )
-        break
-      case "ChannelUpdate": {
-        const ann = anns.get(m.shortChannelId)
-        if (ann === undefined) throw new Error("update without its announcement in the bench graph")
-        items.push({ hash, sig: m.signature, pubkey: (m.channelFlags & 1) === 0 ? ann.nodeId1 : ann.nodeId2 })
-        break
-      }
-      case "NodeAnnouncement":
-        items.push({ hash, sig: m.signature, pubkey: m.nodeId })
-    }
-  }
-  return items
-}
 
 const seconds = (ms: number) => (ms / 1000).toFixed(2)
 
@@ -94,14 +54,7 @@ const program = Effect.gen(function* () {
   // One pool for the floor and the pipeline: the same threads do both.
   const pool = yield* makeVerifyWorkerPool({ threads })
   const items = signatureItems(messages)
-  const packed = packItems(items)
-  const floorRun = Effect.gen(function* () {
-    const s = performance.now()
-    const ok = yield* pool.verifier.verifyPacked(packed, items.length)
-    const ms = performance.now() - s
-    if (ok.some((v) => v !== 1)) return yield* Effect.dieMessage("a bench signature failed to verify")
-    return ms
-  })
+  const floorRun = makeFloorRun(pool, items)
 
   fs.mkdirSync(outDir, { recursive: true })
   const filename = path.join(outDir, "validate.sqlite")
