@@ -140,7 +140,7 @@ const buildStream = () => {
 
   // The oracle: what must land.
   const landed = new Set<number>()
-  chans.forEach((c, i) => {
+  chans.forEach((_, i) => {
     const annIndex = base.findIndex((b) => b.kind === "ann" && b.chan === i)
     if (!corruptBase.has(annIndex)) landed.add(i)
   })

@@ -6,7 +6,7 @@ import type { GossipSyncer, SyncerState } from "../src/services/GossipSyncer.js"
 import { isActiveSync } from "../src/services/GossipSyncer.js"
 import { U32_MAX } from "../src/services/GossipSyncerRules.js"
 import type { ScriptedPeer } from "./support/ScriptedPeer.js"
-import { CHAIN, channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId } from "./support/gossip.js"
+import { CHAIN, channelAnnouncement, channelUpdate, nodeId } from "./support/gossip.js"
 import {
   awaitSleeper,
   awaitState,

@@ -65,7 +65,6 @@ export const makePeerPair = (
     const remoteInit = initFor(options.remote.features ?? defaultFeatures)
 
     const side = (
-      self: MemoryPeerSide,
       selfInit: Init,
       other: MemoryPeerSide,
       otherInit: Init,
@@ -119,7 +118,7 @@ export const makePeerPair = (
       }
     }
 
-    const local = side(options.local, localInit, options.remote, remoteInit, "outbound", toRemote, toLocal)
-    const remote = side(options.remote, remoteInit, options.local, localInit, "inbound", toLocal, toRemote)
+    const local = side(localInit, options.remote, remoteInit, "outbound", toRemote, toLocal)
+    const remote = side(remoteInit, options.local, localInit, "inbound", toLocal, toRemote)
     return [local, remote] as const
   })
