@@ -5,7 +5,7 @@
  * historical sync (with the first peer, SM-16) and one historical tick (SM-26) the local graph is their union.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Layer, Random, Ref, Stream, TestClock } from "effect"
+import { Chunk, Context, Effect, Layer, Option, Random, Ref, Stream, TestClock } from "effect"
 import { generateGraph } from "../src/domain/GraphGenerator.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { ChannelAnnouncement, Message } from "../src/domain/Messages.js"
@@ -13,6 +13,7 @@ import { ChainSourceNone } from "../src/layers/ChainSourceNone.js"
 import * as GraphStoreMemory from "../src/layers/GraphStoreMemory.js"
 import { makePeerPair } from "../src/layers/MemoryPeer.js"
 import * as SyncNode from "../src/layers/SyncNode.js"
+import * as Reconciler from "../src/services/Reconciler.js"
 import { SignatureVerifierInThread } from "../src/layers/VerifyWorkerPool.js"
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
 import { GossipPipelineConfigDefault } from "../src/services/GossipPipelineConfig.js"
@@ -54,8 +55,11 @@ const everything = (store: GraphStoreService) =>
 
 const LOCAL = nodeId(1000)
 
-describe("SyncNode end to end", () => {
-  it.scoped("SM-16/SM-19/SM-26: three in-memory peers with different parts of a graph → the local graph is their union", () =>
+/**
+ * The local node composed from its layers as a program would (optionally with the Reconciler), and three remote
+ * lnsync peers holding A∪B, B∪C, C∪A attached to it; counts each peer's query_channel_range from us.
+ */
+const threePeerNode = (withReconciler: boolean) =>
     Effect.gen(function*() {
       yield* TestClock.setTime(TEST_NOW * 1000)
       const connector = yield* makeMemoryPeerConnector
@@ -82,6 +86,8 @@ describe("SyncNode end to end", () => {
       const manager = Context.get(context, SyncManager)
       const store = Context.get(context, GraphStore)
       const pipeline = Context.get(context, GossipPipeline)
+      // subscribed before any peer connects, as the node's layer would
+      const reconciler = withReconciler ? Option.some(yield* Effect.provide(Reconciler.make, context)) : Option.none()
 
       // Three remote lnsync peers, each answering from its own store.
       const parts = [part([0, 1]), part([1, 2]), part([2, 0])]
@@ -116,6 +122,21 @@ describe("SyncNode end to end", () => {
         })
       }
 
+      return { manager, store, pipeline, parts, rangeQueries, reconciler }
+    })
+
+/** Every channel, update and node announcement of the generated graph, as a store would hold them. */
+const unionOfAll = Effect.gen(function*() {
+  const reference = yield* GraphStoreMemory.make
+  yield* seed(reference, { channels: graph.channelAnnouncements, updates: graph.channelUpdates, nodes: graph.nodeAnnouncements })
+  return yield* everything(reference)
+})
+
+describe("SyncNode end to end", () => {
+  it.scoped("SM-16/SM-19/SM-26: three in-memory peers with different parts of a graph → the local graph is their union", () =>
+    Effect.gen(function*() {
+      const { manager, store, pipeline, parts, rangeQueries } = yield* threePeerNode(false)
+
       // Initial historical sync: with the first peer only (SM-16.2), the others wait passive (SM-21).
       yield* manager.awaitGraphSynced
       yield* Effect.orDie(pipeline.flush)
@@ -138,16 +159,25 @@ describe("SyncNode end to end", () => {
       expect(ticked[1] + ticked[2]).toBe(1)
 
       // The union: every channel, update and node announcement, byte for byte.
-      const reference = yield* GraphStoreMemory.make
-      yield* seed(reference, {
-        channels: graph.channelAnnouncements,
-        updates: graph.channelUpdates,
-        nodes: graph.nodeAnnouncements
-      })
-      const [local, union] = [yield* everything(store), yield* everything(reference)]
+      const [local, union] = [yield* everything(store), yield* unionOfAll]
       expect(union.counts.channels).toBe(150)
       expect(local.counts).toEqual(union.counts)
       expect(local.channels).toEqual(union.channels)
+      expect(local.raw).toEqual(union.raw)
+    }))
+
+  it.scoped("Reconciler: after the initial sync every peer is reconciled once, without waiting for a tick → the union", () =>
+    Effect.gen(function*() {
+      const { manager, store, pipeline, rangeQueries, reconciler: built } = yield* threePeerNode(true)
+      const reconciler = Option.getOrThrow(built)
+      yield* reconciler.awaitIdle
+      yield* Effect.orDie(pipeline.flush)
+      // the initial syncer's range query, then one reconciliation each; no clock advanced, so no ticker fired
+      expect(yield* Effect.forEach(rangeQueries, Ref.get)).toEqual([2, 1, 1])
+      expect(yield* reconciler.reconciled).toBe(3)
+      expect(yield* manager.isGraphSynced).toBe(true)
+      const [local, union] = [yield* everything(store), yield* unionOfAll]
+      expect(local.counts).toEqual(union.counts)
       expect(local.raw).toEqual(union.raw)
     }))
 })
