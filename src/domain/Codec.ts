@@ -1,7 +1,7 @@
 /**
  * BOLT 1 / BOLT 7 wire codec: `Uint8Array` in, a `Message` or a typed `DecodeError` out, and back.
  *
- * Decoding is total: any byte string gives a value or a `DecodeError` naming the message type, the field and the
+ * Decoding is total: every byte string gives a value or a `DecodeError` naming the message type, the field and the
  * offset; nothing is thrown and nothing is allocated from an untrusted length beyond what the input holds (zlib
  * inflation is capped). Every decoded message re-encodes to exactly the bytes it came from: trailing bytes of the
  * signed gossip types, unknown odd TLV records, raw address descriptors and received zlib bytes are kept verbatim.

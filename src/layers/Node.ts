@@ -43,7 +43,7 @@ export interface NodeSettings {
   readonly chain: ChainHash
   /** Our BOLT 8 static key (32 bytes). */
   readonly nodePrivateKey: Uint8Array
-  /** Accept inbound peers here (port 0: any free port). */
+  /** Accept inbound peers here (port 0 picks a free port). */
   readonly listen?: { readonly host: string; readonly port: number } | undefined
   /** Where the graph lives: `layerSqlite({ filename })` or `GraphStoreMemory.layer`. */
   readonly store: Layer.Layer<GraphStore, GraphStoreError>
