@@ -92,7 +92,10 @@ const syncCommand = Command.make(
       Options.withDefault(3),
       Options.withDescription("how many peers send us live gossip (lnd's numgraphsyncpeers)")
     ),
-    pinned: Options.text("pin").pipe(Options.repeated, Options.withDescription("node id of a peer always synced actively")),
+    pinned: Options.text("pin").pipe(
+      Options.repeated,
+      Options.withDescription("node id of a peer always synced actively (repeat; env LNSYNC_PINNED, comma-separated)")
+    ),
     keyFile: Options.text("key-file").pipe(
       Options.withFallbackConfig(Config.string(env("KEY_FILE"))),
       Options.withDefault("./lnsync-node.key"),
@@ -106,8 +109,13 @@ const syncCommand = Command.make(
   },
   (o) =>
     Effect.gen(function* () {
-      const envPeers = yield* Config.string(env("PEERS")).pipe(Config.withDefault(""))
-      const texts = [...o.peers, ...envPeers.split(",").filter((p) => p.trim().length > 0)]
+      const list = (name: string) =>
+        Config.string(env(name)).pipe(
+          Config.withDefault(""),
+          Config.map((v) => v.split(",").map((p) => p.trim()).filter((p) => p.length > 0))
+        )
+      const texts = [...o.peers, ...(yield* list("PEERS"))]
+      const pinned = [...o.pinned, ...(yield* list("PINNED"))].map((p) => p.toLowerCase())
       if (texts.length === 0 && Option.isNone(o.listen)) {
         return yield* new CliError({ reason: "nothing to sync from: give at least one --peer (or --listen)" })
       }
@@ -121,7 +129,7 @@ const syncCommand = Command.make(
         listen,
         store: layerSqlite({ filename: o.db }),
         bestHeight: Effect.sync(() => Node.estimateMainnetHeight(Date.now())),
-        syncManager: { numActiveSyncers: o.active, pinnedPeers: o.pinned.map((p) => p.toLowerCase()) }
+        syncManager: { numActiveSyncers: o.active, pinnedPeers: pinned }
       })
       const app = Layer.provideMerge(Reconciler.layer, node)
       yield* Effect.gen(function* () {
