@@ -83,20 +83,26 @@ export const batchKeys = (batch: GraphBatch): BatchKeys => {
 }
 
 /**
- * Plans a batch against what is held. Fails (before anything is written) when an announcement carries a scid no
- * store can hold; an update with such a scid is simply for an unknown channel.
+ * The error for a batch carrying an announcement whose scid no store can hold (the whole batch is refused before
+ * anything is written), undefined when every announcement is storable. An update with such a scid is simply for
+ * an unknown channel.
  */
-export const planBatch = (batch: GraphBatch, held: HeldState): Either.Either<BatchPlan, GraphStoreError> => {
+export const unstorableAnnouncement = (batch: GraphBatch): GraphStoreError | undefined => {
   for (const c of batch.channels) {
     if (!isStorableScid(c.shortChannelId)) {
-      return Either.left(
-        new GraphStoreError({
-          operation: "applyBatch",
-          cause: new RangeError(`short channel id ${c.shortChannelId} is beyond block 2^23-1 and cannot be stored`)
-        })
-      )
+      return new GraphStoreError({
+        operation: "applyBatch",
+        cause: new RangeError(`short channel id ${c.shortChannelId} is beyond block 2^23-1 and cannot be stored`)
+      })
     }
   }
+  return undefined
+}
+
+/** Plans a batch against what is held. Fails (before anything is written) as `unstorableAnnouncement` says. */
+export const planBatch = (batch: GraphBatch, held: HeldState): Either.Either<BatchPlan, GraphStoreError> => {
+  const unstorable = unstorableAnnouncement(batch)
+  if (unstorable !== undefined) return Either.left(unstorable)
 
   let channelsAdded = 0
   let channelsKnown = 0
