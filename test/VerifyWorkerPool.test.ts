@@ -10,7 +10,8 @@ import {
   makeVerifyWorkerPool,
   packItems,
   SignatureVerifierInThread,
-  VerifyWorkerPoolLive
+  VerifyWorkerPoolLive,
+  workerExecArgv
 } from "../src/layers/VerifyWorkerPool.js"
 
 const sha = (s: string) => new Uint8Array(createHash("sha256").update(s).digest())
@@ -130,4 +131,23 @@ describe("SignatureVerifier", () => {
       expect(pool.workers().length).toBe(0)
       expect(yield* pool.verifier.verifyBatch(items)).toEqual(expected)
     }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.None)))
+
+  it("workers start without the process's module loaders (tsx) or process-wide flags, keeping its profiler flags", () => {
+    expect(
+      workerExecArgv([
+        "--import",
+        "tsx",
+        "--cpu-prof",
+        "--cpu-prof-dir",
+        "out/prof",
+        "--require=./hook.cjs",
+        "--expose-gc",
+        "--max-old-space-size=512",
+        "--heap-prof-interval=4096",
+        "--loader",
+        "ts-node/esm"
+      ])
+    ).toEqual(["--cpu-prof", "--cpu-prof-dir", "out/prof", "--heap-prof-interval=4096"])
+    expect(workerExecArgv([])).toEqual([])
+  })
 })

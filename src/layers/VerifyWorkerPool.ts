@@ -122,6 +122,29 @@ const isWorkerReply = (u: unknown): u is WorkerReply =>
 
 const workerUrl = new URL("./verify-worker.mjs", import.meta.url)
 
+/** Per-thread profiler flags (`--cpu-prof`, `--heap-prof` and their `-dir`/`-name`/`-interval` options). */
+const PROFILER_FLAG = /^--(cpu|heap)-prof(-dir|-name|-interval)?$/
+const TAKES_VALUE = /-(dir|name|interval)$/
+
+/**
+ * The node flags a verify worker starts with: only the process's per-thread profiler flags. Inheriting the whole
+ * `execArgv` (node's default) would load the process's module loaders into every worker — `--import tsx` under
+ * `npm run`/`bin/lnsync.js` costs ~10 MB per thread for a worker that is plain JavaScript — and naming
+ * process-wide flags (`--expose-gc`, heap limits) explicitly is refused by `new Worker`.
+ */
+export const workerExecArgv = (execArgv: ReadonlyArray<string>): Array<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]
+    const eq = arg.indexOf("=")
+    const flag = eq < 0 ? arg : arg.slice(0, eq)
+    if (!PROFILER_FLAG.test(flag)) continue
+    out.push(arg)
+    if (eq < 0 && TAKES_VALUE.test(flag) && i + 1 < execArgv.length) out.push(execArgv[++i])
+  }
+  return out
+}
+
 /**
  * Starts the pool in the current Scope. Closing the scope terminates every worker and waits for its exit. A worker
  * that dies on its own is not restarted: its chunks (and later ones, if none is left) are checked in-thread, and the
@@ -145,7 +168,7 @@ export const makeVerifyWorkerPool = (
     }
 
     const spawn = (): PoolWorker => {
-      const worker = new Worker(workerUrl)
+      const worker = new Worker(workerUrl, { execArgv: workerExecArgv(process.execArgv) })
       const pw: PoolWorker = { worker, alive: true, inflight: 0 }
       worker.on("message", (msg: unknown) => {
         if (!isWorkerReply(msg)) return
