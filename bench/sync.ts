@@ -30,18 +30,48 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, "out")
 const channels = Number(process.env.BENCH_CHANNELS ?? 54_000)
 
+/** User + system CPU seconds a child has used so far (Linux /proc; NaN elsewhere). */
+const processCpuSeconds = (pid: number | undefined): number => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    // fields after the parenthesised command name: state is field 3, utime 14, stime 15 (in clock ticks, 100/s)
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
 /** Starts the serving peer and waits for its READY line (it generates the graph on first use: not timed). */
 const startServer = () =>
   Effect.acquireRelease(
-    Effect.async<{ readonly nodeIdHex: string; readonly port: number; readonly kill: () => void }, Error>((resume) => {
-      const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "support", "servePeer.ts")], {
+    Effect.async<
+      { readonly nodeIdHex: string; readonly port: number; readonly cpuSeconds: () => number; readonly kill: () => void },
+      Error
+    >((resume) => {
+      // BENCH_SERVER_NODE_ARGS: extra node flags for the serving peer (e.g. "--cpu-prof --cpu-prof-dir bench/out/prof")
+      const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+      const child = spawn(process.execPath, [...extra, "--import", "tsx", path.join(here, "support", "servePeer.ts")], {
         stdio: ["ignore", "pipe", "inherit"],
         env: { ...process.env, BENCH_CHANNELS: String(channels) }
       })
       const lines = readline.createInterface({ input: child.stdout })
       lines.on("line", (line) => {
         const m = /^READY ([0-9a-f]{66}) (\d+)$/.exec(line)
-        if (m !== null) resume(Effect.succeed({ nodeIdHex: m[1]!, port: Number(m[2]), kill: () => child.kill("SIGKILL") }))
+        if (m !== null) {
+          resume(
+            Effect.succeed({
+              nodeIdHex: m[1]!,
+              port: Number(m[2]),
+              cpuSeconds: () => processCpuSeconds(child.pid),
+              kill: () => {
+                // SIGTERM lets it exit normally (profiles get written); SIGKILL if it lingers
+                child.kill("SIGTERM")
+                setTimeout(() => child.kill("SIGKILL"), 5000).unref()
+              }
+            })
+          )
+        }
       })
       child.on("exit", (code) => resume(Effect.fail(new Error(`serving peer exited with ${code}`))))
     }),
@@ -60,6 +90,8 @@ const program = Effect.gen(function* () {
     store: layerSqlite({ filename }),
     bestHeight: Effect.succeed(GENERATED_TIP)
   })
+  const serverCpuBefore = server.cpuSeconds()
+  const cpuBefore = process.cpuUsage()
   const started = performance.now()
   const report = yield* runSync([{ nodeId: fromHex(server.nodeIdHex), host: "127.0.0.1", port: server.port }], {
     untilSynced: true,
@@ -67,6 +99,12 @@ const program = Effect.gen(function* () {
   }).pipe(Effect.provide(Layer.provideMerge(Reconciler.layer, node)), Effect.scoped)
   const wallMs = performance.now() - started
   const peakRssMb = process.resourceUsage().maxRSS / 1024
+  const cpu = process.cpuUsage(cpuBefore)
+  const serverCpu = server.cpuSeconds() - serverCpuBefore
+  // the serving peer shares the cores: what it used bounds what the syncing side could have had
+  console.log(
+    `cpu during sync: syncing process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (all threads), serving peer ${serverCpu.toFixed(1)} s, of ${((wallMs / 1000) * os.availableParallelism()).toFixed(1)} s available`
+  )
   const msgs = report.counts.channels + report.counts.updates + report.counts.nodes
   console.log(
     `synced ${report.counts.channels} channels, ${report.counts.updates} updates, ${report.counts.nodes} nodes in ${(wallMs / 1000).toFixed(2)} s (${Math.round(msgs / (wallMs / 1000))} msg/s)`

@@ -23,6 +23,9 @@ for (const raw of graph.messages) {
   else if (m.right._tag === "NodeAnnouncement") nodes.push(m.right)
 }
 
+// a normal exit on SIGTERM, so diagnostics such as --cpu-prof are written
+process.on("SIGTERM", () => process.exit(0))
+
 Effect.runPromise(
   Effect.scoped(
     Effect.gen(function* () {
