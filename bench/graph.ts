@@ -112,12 +112,17 @@ const measureFloor = (filename: string, graph: ReturnType<typeof generate>) => {
   const insChannel = db.prepare("INSERT INTO channels (scid, node_id1, node_id2, raw) VALUES (?, ?, ?, ?)")
   const insUpdate = db.prepare("INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw) VALUES (?, ?, ?, ?, ?)")
   const insNode = db.prepare("INSERT INTO nodes (node_id, timestamp, raw) VALUES (?, ?, ?)")
+  // the schema keeps the set of nodes with a channel beside the channels: part of storing an announcement
+  const insEndpoints = db.prepare("INSERT INTO channel_endpoints (node_id) VALUES (?), (?) ON CONFLICT DO NOTHING")
   const t0 = performance.now()
   const inBatches = <A>(items: ReadonlyArray<A>, write: (a: A) => void) => {
     const tx = db.transaction((chunk: ReadonlyArray<A>) => chunk.forEach(write))
     for (let i = 0; i < items.length; i += BATCH) tx(items.slice(i, i + BATCH))
   }
-  inBatches(graph.channels, (c) => insChannel.run(c.shortChannelId, c.nodeId1, c.nodeId2, c.raw))
+  inBatches(graph.channels, (c) => {
+    insChannel.run(c.shortChannelId, c.nodeId1, c.nodeId2, c.raw)
+    insEndpoints.run(c.nodeId1, c.nodeId2)
+  })
   inBatches(graph.updates, (u) => insUpdate.run(u.shortChannelId, u.channelFlags & 1, u.timestamp, 0, u.raw))
   inBatches(graph.nodes, (n) => insNode.run(n.nodeId, n.timestamp, n.raw))
   const insertMs = ms(t0)

@@ -4,8 +4,9 @@ import { Chunk, Effect, Either, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { channelUpdateChecksum } from "../src/domain/Checksum.js"
 import { toHex } from "../src/domain/Hex.js"
-import { layerSqlite, layerSqliteWithClient } from "../src/layers/GraphStoreSqlite.js"
+import { clientLayer, layerSqlite, layerSqliteWithClient } from "../src/layers/GraphStoreSqlite.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { graphStoreContract } from "./GraphStore.contract.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "./support/gossip.js"
@@ -46,6 +47,88 @@ describe("GraphStore SQLite file", () => {
       expect(reopened.mode).toBe("wal")
       expect(reopened.counts).toEqual({ channels: 1, updates: 1, nodes: 1, zombies: 0, newestTimestamp: 1_700_000_123 })
       expect(reopened.gossip).toEqual([c, u, a].map((m) => toHex(m.raw)))
+    }))
+
+  it.effect("BOLT 7: a file written with schema version 1 is upgraded in place, every message kept", () =>
+    Effect.gen(function*() {
+      const filename = path.join(dir, "v1.db")
+      const id = scid(700_123, 4, 1)
+      const c = channelAnnouncement(id, nodeId(1), nodeId(2))
+      const u0 = channelUpdate(id, 0, 1_700_000_100)
+      const u1 = channelUpdate(id, 1, 1_700_000_200)
+      const a = nodeAnnouncement(nodeId(2), 1_700_000_300)
+      // schema version 1 exactly as its migration created it, with one of each message
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE lnsync_migrations (
+            migration_id integer PRIMARY KEY NOT NULL,
+            created_at datetime NOT NULL DEFAULT current_timestamp,
+            name VARCHAR(255) NOT NULL)`
+          yield* sql`INSERT INTO lnsync_migrations (migration_id, name) VALUES (1, 'graph')`
+          yield* sql`CREATE TABLE channels (scid INTEGER PRIMARY KEY NOT NULL, node_id1 BLOB NOT NULL,
+            node_id2 BLOB NOT NULL, raw BLOB NOT NULL)`
+          yield* sql`CREATE INDEX channels_node_id1 ON channels (node_id1)`
+          yield* sql`CREATE INDEX channels_node_id2 ON channels (node_id2)`
+          yield* sql`CREATE TABLE channel_updates (scid INTEGER NOT NULL, direction INTEGER NOT NULL,
+            timestamp INTEGER NOT NULL, checksum INTEGER NOT NULL, raw BLOB NOT NULL, PRIMARY KEY (scid, direction))`
+          yield* sql`CREATE INDEX channel_updates_time ON channel_updates (timestamp, scid, direction)`
+          yield* sql`CREATE TABLE nodes (node_id BLOB PRIMARY KEY NOT NULL, timestamp INTEGER NOT NULL, raw BLOB NOT NULL)`
+          yield* sql`CREATE INDEX nodes_time ON nodes (timestamp, node_id)`
+          yield* sql`CREATE TABLE zombies (scid INTEGER PRIMARY KEY NOT NULL, node_id1 BLOB NOT NULL, node_id2 BLOB NOT NULL)`
+          yield* sql`INSERT INTO channels ${sql.insert({ scid: id, node_id1: c.nodeId1, node_id2: c.nodeId2, raw: c.raw })}`
+          for (const u of [u0, u1]) {
+            yield* sql`INSERT INTO channel_updates ${sql.insert({
+              scid: id,
+              direction: u.channelFlags & 1,
+              timestamp: u.timestamp,
+              checksum: channelUpdateChecksum(u.raw),
+              raw: u.raw
+            })}`
+          }
+          yield* sql`INSERT INTO nodes ${sql.insert({ node_id: a.nodeId, timestamp: a.timestamp, raw: a.raw })}`
+        }),
+        clientLayer({ filename })
+      )
+      const upgraded = yield* Effect.provide(
+        Effect.gen(function*() {
+          const store = yield* GraphStore
+          const sql = yield* SqlClient.SqlClient
+          const gossip = yield* Stream.runCollect(store.gossipForChannels([id]))
+          const [range] = yield* store.channelRange(700_123, 700_123)
+          const nodes = yield* store.nodes([nodeId(1), nodeId(2), nodeId(3)])
+          // the endpoint set came from the channels held: a newer announcement of an endpoint applies
+          const outcome = yield* store.applyBatch({
+            channels: [],
+            updates: [],
+            nodes: [nodeAnnouncement(nodeId(1), 1_700_000_400), nodeAnnouncement(nodeId(3), 1_700_000_400)]
+          })
+          return {
+            integrity: yield* sql`PRAGMA integrity_check`,
+            gossip: Chunk.toReadonlyArray(gossip).map((g) => toHex(g.raw)),
+            range,
+            nodes: [...nodes.values()].map((n) => [toHex(n.nodeId), n.timestamp, n.hasChannel]),
+            outcome,
+            counts: yield* store.counts
+          }
+        }),
+        layerSqliteWithClient({ filename })
+      )
+      expect(upgraded.integrity).toEqual([{ integrity_check: "ok" }])
+      expect(upgraded.gossip).toEqual([c, u0, u1, a].map((m) => toHex(m.raw)))
+      expect(upgraded.range).toMatchObject({
+        shortChannelId: id,
+        timestamp1: u0.timestamp,
+        timestamp2: u1.timestamp,
+        checksum1: channelUpdateChecksum(u0.raw),
+        checksum2: channelUpdateChecksum(u1.raw)
+      })
+      expect(upgraded.nodes).toEqual([
+        [toHex(nodeId(1)), 0, true],
+        [toHex(nodeId(2)), 1_700_000_300, true]
+      ])
+      expect(upgraded.outcome).toMatchObject({ nodesApplied: 1, nodesIgnored: 1 })
+      expect(upgraded.counts).toEqual({ channels: 1, updates: 2, nodes: 2, zombies: 0, newestTimestamp: 1_700_000_400 })
     }))
 
   it.effect("Safety: a statement failing late in a batch rolls the whole batch back, as a GraphStoreError", () =>

@@ -1,7 +1,7 @@
 /**
- * The store-side rules every GraphStore layer applies to a batch, as one pure planner so the in-memory and SQL
- * layers cannot drift apart: a layer looks up what it holds for the keys `batchKeys` names, asks `planBatch` what
- * to write, and writes it in one transaction (or one synchronous step in memory).
+ * The store-side rules every GraphStore layer applies to a batch, and `planBatch`, a pure planner for them: the
+ * in-memory layer asks it what to write given what it holds. The SQL layer states the same rules as conditional
+ * writes (so nothing is read before writing); the shared contract suite holds both layers to the same outcomes.
  *
  * Rules (the store never decodes or verifies; the pipeline did that):
  * - announcements first, then updates, then node announcements (so one batch may carry a channel and its gossip);
@@ -29,15 +29,7 @@ export const isStorableScid = (scid: ShortChannelId): boolean => scid >= 0n && s
 /** BOLT 7: channel_flags bit 0 is the direction (0: node_id_1 signed it). */
 export const updateDirection = (update: ChannelUpdate): 0 | 1 => ((update.channelFlags & 1) === 0 ? 0 : 1)
 
-/** What a layer must look up before planning a batch. */
-export interface BatchKeys {
-  /** Scids of the batch's announcements and (storable) updates, deduplicated. */
-  readonly scids: ReadonlyArray<ShortChannelId>
-  /** Node ids of the batch's node announcements, deduplicated. */
-  readonly nodeIds: ReadonlyArray<PublicKey>
-}
-
-/** What the layer holds for the batch's keys. */
+/** What the layer holds, as `planBatch` asks it. */
 export interface HeldState {
   readonly hasChannel: (scid: ShortChannelId) => boolean
   /** Timestamp of the stored update for that direction, undefined if none. */
@@ -71,15 +63,6 @@ export interface BatchPlan {
   readonly updates: ReadonlyArray<PlannedUpdate>
   /** The winning announcement per node, to upsert. */
   readonly nodes: ReadonlyArray<PlannedNode>
-}
-
-export const batchKeys = (batch: GraphBatch): BatchKeys => {
-  const scids = new Set<ShortChannelId>()
-  for (const c of batch.channels) if (isStorableScid(c.shortChannelId)) scids.add(c.shortChannelId)
-  for (const u of batch.updates) if (isStorableScid(u.shortChannelId)) scids.add(u.shortChannelId)
-  const nodes = new Map<string, PublicKey>()
-  for (const n of batch.nodes) nodes.set(toHex(n.nodeId), n.nodeId)
-  return { scids: [...scids], nodeIds: [...nodes.values()] }
 }
 
 /**
