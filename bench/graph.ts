@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement } from "../src/domain/Messages.js"
-import { layerSqlite } from "../src/layers/GraphStoreSqlite.js"
+import { layerSqlite, PRAGMAS } from "../src/layers/GraphStoreSqlite.js"
 import type { GraphBatch } from "../src/services/GraphStore.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "../test/support/gossip.js"
@@ -107,8 +107,7 @@ const Database = createRequire(import.meta.url)("better-sqlite3") as new (filena
 const measureFloor = (filename: string, graph: ReturnType<typeof generate>) => {
   const db = new Database(filename)
   db.pragma("journal_mode = WAL")
-  db.pragma("synchronous = NORMAL")
-  db.pragma("cache_size = -32768")
+  for (const pragma of PRAGMAS) db.pragma(pragma)
   const insChannel = db.prepare("INSERT INTO channels (scid, node_id1, node_id2, raw) VALUES (?, ?, ?, ?)")
   const insUpdate = db.prepare("INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw) VALUES (?, ?, ?, ?, ?)")
   const insNode = db.prepare("INSERT INTO nodes (node_id, timestamp, raw) VALUES (?, ?, ?)")

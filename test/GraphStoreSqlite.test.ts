@@ -35,9 +35,13 @@ describe("GraphStore SQLite file", () => {
           const store = yield* GraphStore
           const sql = yield* SqlClient.SqlClient
           const [mode] = yield* sql<{ readonly journal_mode: string }>`PRAGMA journal_mode`
+          const [sync] = yield* sql<{ readonly synchronous: number }>`PRAGMA synchronous`
+          const [checkpoint] = yield* sql<{ readonly wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`
           const gossip = yield* Stream.runCollect(store.gossipForChannels([id]))
           return {
             mode: mode?.journal_mode,
+            synchronous: sync?.synchronous,
+            walAutocheckpoint: checkpoint?.wal_autocheckpoint,
             counts: yield* store.counts,
             gossip: Chunk.toReadonlyArray(gossip).map((g) => toHex(g.raw))
           }
@@ -45,6 +49,8 @@ describe("GraphStore SQLite file", () => {
         layerSqliteWithClient({ filename })
       )
       expect(reopened.mode).toBe("wal")
+      expect(reopened.synchronous).toBe(1) // NORMAL
+      expect(reopened.walAutocheckpoint).toBe(4096)
       expect(reopened.counts).toEqual({ channels: 1, updates: 1, nodes: 1, zombies: 0, newestTimestamp: 1_700_000_123 })
       expect(reopened.gossip).toEqual([c, u, a].map((m) => toHex(m.raw)))
     }))

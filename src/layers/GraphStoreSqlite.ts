@@ -7,6 +7,11 @@
  * - `synchronous = NORMAL`: in WAL mode a commit survives a process crash; only a power loss may drop the last
  *   commits, which a gossip store can re-fetch from peers. It roughly halves commit cost against FULL.
  * - `busy_timeout`: an operator reading the file (sqlite3 CLI) makes us wait briefly instead of failing.
+ * - `wal_autocheckpoint = 4096` pages (16 MiB of WAL, SQLite's default is 1000): a checkpoint runs inside the
+ *   commit that crosses the limit, on our (main) thread, and copies every page written since the last one back
+ *   into the file with two fsyncs. During a sync each batch rewrites many of the same index pages, so fewer,
+ *   larger checkpoints write each page fewer times (bench:graph: ~7% less insert time; a 64 MiB limit gains
+ *   only a few % more for four times the WAL file).
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -21,6 +26,14 @@ export interface SqliteOptions {
   readonly filename: string
 }
 
+/** What every connection to a graph file sets (after the client's `journal_mode = WAL`); see the module doc. */
+export const PRAGMAS: ReadonlyArray<string> = [
+  "synchronous = NORMAL",
+  "busy_timeout = 5000",
+  "cache_size = -32768", // 32 MiB page cache: a mainnet graph's tables and indices stay in memory
+  "wal_autocheckpoint = 4096"
+]
+
 /**
  * The SqlClient (and SqliteClient) for `filename` with lnsync's PRAGMAs applied. Exposed for tools and tests that
  * need the same connection as the store (e.g. `PRAGMA integrity_check`).
@@ -34,11 +47,9 @@ export const clientLayer = (
       const client = yield* SqliteClient.make({ filename: options.filename }).pipe(
         Effect.catchAllDefect((cause) => new GraphStoreError({ operation: "open", cause }))
       )
-      yield* Effect.all([
-        client`PRAGMA synchronous = NORMAL`,
-        client`PRAGMA busy_timeout = 5000`,
-        client`PRAGMA cache_size = -32768` // 32 MiB page cache: a mainnet graph's indices stay hot
-      ]).pipe(Effect.mapError((cause) => new GraphStoreError({ operation: "open", cause })))
+      yield* Effect.forEach(PRAGMAS, (pragma) => client.unsafe(`PRAGMA ${pragma}`), { discard: true }).pipe(
+        Effect.mapError((cause) => new GraphStoreError({ operation: "open", cause }))
+      )
       return Context.make(SqliteClient.SqliteClient, client).pipe(Context.add(SqlClient.SqlClient, client))
     })
   ).pipe(Layer.provide(Reactivity.layer))
