@@ -741,11 +741,15 @@ export const makeGossipSyncer = (
     })
 
     const syncChannels = Effect.gen(function* () {
-      const acc = yield* sendRangeQuery
-      const infos = yield* collectRangeReplies(acc)
-      yield* Ref.set(rangeAcc, undefined) // GS-20: per-query state released before the next phase
-      yield* enter("queryNewChannels")
-      const wanted = yield* selectWanted(infos)
+      // in a frame of its own: the range replies (a ChannelInfo per channel of the peer's graph) are garbage once the
+      // wanted list is made, not live for the whole SCID phase
+      const wanted = yield* Effect.gen(function* () {
+        const acc = yield* sendRangeQuery
+        const infos = yield* collectRangeReplies(acc)
+        yield* Ref.set(rangeAcc, undefined) // GS-20: per-query state released before the next phase
+        yield* enter("queryNewChannels")
+        return yield* selectWanted(infos)
+      })
       if (wanted.length === 0) return
       if (yield* Ref.get(ignoresScidQueries)) {
         return yield* aborted(
