@@ -46,6 +46,8 @@ import {
 
 /** Rows (channels or nodes) per stream page and ids per `IN` list. */
 const PAGE = 256
+/** Rows per multi-row write at most (5 columns: well under SQLite's 32766 bound parameters). */
+const ROWS = 256
 
 /** Integers as drivers return them: bigint (SQLite with SafeIntegers), number, or string (PG: BIGINT as text). */
 type SqlInt = bigint | number | string
@@ -474,72 +476,146 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     )
   }
 
-  // applyBatch: one prepared statement per message kind, run once per message on the transaction's connection.
+  // applyBatch: a few multi-row statements per message kind and batch, on the transaction's connection.
   // The rules (GraphStoreRules' header) are stated in SQL, so nothing is read before writing:
-  // - a new announcement is inserted (`DO NOTHING` on a held scid: counted known), and clears the zombie mark;
+  // - new announcements are inserted (`DO NOTHING` on a held scid: counted known) with their endpoints, and
+  //   clear their zombie marks (a held channel is never a zombie, so clearing every announced scid is the same);
   // - an update is inserted only if its channel is held (announcements of this batch were written first), and
   //   replaces the stored one for its direction only if strictly newer (BOLT 7); likewise a node announcement,
   //   only for an endpoint of a held channel.
-  // A statement changes one row exactly when the message was applied, so the driver's change count makes the
-  // outcome's counts exact (cheaper than `RETURNING`, which SQLite buffers per statement). The texts are compiled
-  // once for the client's dialect and passed to `Connection.execute*` directly: no per-row compilation or tracing
-  // span, and the driver's prepared-statement cache serves every row from the same statement.
-  const text = (statement: Statement<unknown>) => statement.compile()[0].replace(/\s+/g, " ").trim()
-  const insertChannel = text(sql`
-    INSERT INTO channels (scid, node_id1, node_id2, raw) VALUES (${0}, ${0}, ${0}, ${0})
+  // A row changes exactly when its message is applied, so the driver's change count per statement makes the
+  // outcome's counts exact. No statement carries the same key twice (a repeat starts the next statement), so
+  // messages for one key apply in batch order whatever order a statement visits its rows in (and PG's rule that
+  // an upsert may not touch a row twice holds). Statement sizes are powers of two up to ROWS: a few texts per kind,
+  // compiled once for the client's dialect and prepared once by the driver, run through `Connection.executeRaw`
+  // directly (no per-statement compilation or tracing span).
+  const statementTexts = (build: (rows: number) => Statement<unknown>) => {
+    const texts = new Map<number, string>()
+    return (rows: number) => {
+      let text = texts.get(rows)
+      if (text === undefined) {
+        text = build(rows).compile()[0].replace(/\s+/g, " ").trim()
+        texts.set(rows, text)
+      }
+      return text
+    }
+  }
+  /** `(?, ?), (?, ?), ...`: `rows` tuples of `columns` parameters. */
+  const tuples = (rows: number, columns: number) => {
+    const tuple = sql`(${sql.csv(Array.from({ length: columns }, () => sql`${0}`))})`
+    return sql.csv(Array.from({ length: rows }, () => tuple))
+  }
+  const insertChannels = statementTexts((rows) => sql`
+    INSERT INTO channels (scid, node_id1, node_id2, raw) VALUES ${tuples(rows, 4)}
     ON CONFLICT (scid) DO NOTHING`)
-  // every end of a held channel is in channel_endpoints (migration 2)
-  const insertEndpoints = text(sql`
-    INSERT INTO channel_endpoints (node_id) VALUES (${0}), (${0})
+  /** `(?, ?, ...)`: an `IN` list of `rows` parameters. */
+  const list = (rows: number) => sql`(${sql.csv(Array.from({ length: rows }, () => sql`${0}`))})`
+  // Every end of a held channel is in channel_endpoints (migration 2). The ends are read back from the stored
+  // channels: an announcement counted known may name other nodes than the one held.
+  const insertEndpoints = statementTexts((rows) => sql`
+    INSERT INTO channel_endpoints (node_id)
+    SELECT node_id1 FROM channels WHERE scid IN ${list(rows)}
+    UNION SELECT node_id2 FROM channels WHERE scid IN ${list(rows)}
     ON CONFLICT (node_id) DO NOTHING`)
-  const anyZombie = text(sql`SELECT 1 AS one FROM zombies LIMIT 1`)
-  const deleteZombie = text(sql`DELETE FROM zombies WHERE scid = ${0}`)
-  // PG: untyped `SELECT $1, ...` parameters need casts (`$1::bigint, $2::int, $3::bigint, $4::bigint, $5::bytea`).
-  const upsertUpdate = text(sql`
+  const clearZombies = statementTexts((rows) => sql`DELETE FROM zombies WHERE scid IN ${list(rows)}`)
+  // PG: the VALUES columns need casts (`$1::bigint, $2::int, $3::bigint, $4::bigint, $5::bytea` in the first row).
+  const upsertUpdates = statementTexts((rows) => sql`
     INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw)
-    SELECT ${0}, ${0}, ${0}, ${0}, ${0} WHERE EXISTS (SELECT 1 FROM channels WHERE scid = ${0})
+    SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM (VALUES ${tuples(rows, 5)}) AS v
+    WHERE EXISTS (SELECT 1 FROM channels c WHERE c.scid = v.column1)
     ON CONFLICT (scid, direction) DO UPDATE
     SET timestamp = excluded.timestamp, checksum = excluded.checksum, raw = excluded.raw
     WHERE excluded.timestamp > channel_updates.timestamp`)
   // PG: casts as above (`$1::bytea, $2::bigint, $3::bytea`).
-  const upsertNode = text(sql`
+  const upsertNodes = statementTexts((rows) => sql`
     INSERT INTO nodes (node_id, timestamp, raw)
-    SELECT ${0}, ${0}, ${0}
-    WHERE EXISTS (SELECT 1 FROM channel_endpoints WHERE node_id = ${0})
+    SELECT v.column1, v.column2, v.column3 FROM (VALUES ${tuples(rows, 3)}) AS v
+    WHERE EXISTS (SELECT 1 FROM channel_endpoints e WHERE e.node_id = v.column1)
     ON CONFLICT (node_id) DO UPDATE
     SET timestamp = excluded.timestamp, raw = excluded.raw
     WHERE excluded.timestamp > nodes.timestamp`)
 
-  /** Runs a write on `conn` and returns how many rows it changed (0 or 1 for the statements above). */
-  const write = (conn: Connection, statement: string, params: ReadonlyArray<unknown>) =>
-    Effect.flatMap(conn.executeRaw(statement, params), (result) => {
-      const changed = changedRows(result)
-      return changed === undefined
-        ? Effect.fail(new GraphStoreError({ operation: "applyBatch", cause: new Error("no change count from the driver") }))
-        : Effect.succeed(changed)
+  /**
+   * Writes rows (each `columns` parameters long, flattened in `params`) with `texts(size)` statements of
+   * power-of-two sizes, each statement binding its slice `repeat` times; returns the rows changed.
+   */
+  const writeRows = (
+    conn: Connection,
+    texts: (rows: number) => string,
+    columns: number,
+    params: ReadonlyArray<unknown>,
+    repeat = 1
+  ) =>
+    Effect.gen(function*() {
+      let changed = 0
+      let at = 0
+      let left = params.length / columns
+      while (left > 0) {
+        let rows = ROWS
+        while (rows > left) rows >>>= 1
+        const slice = params.slice(at, at + rows * columns)
+        const result = yield* conn.executeRaw(texts(rows), repeat === 1 ? slice : Array(repeat).fill(slice).flat())
+        const n = changedRows(result)
+        if (n === undefined) {
+          return yield* new GraphStoreError({ operation: "applyBatch", cause: new Error("no change count from the driver") })
+        }
+        changed += n
+        at += rows * columns
+        left -= rows
+      }
+      return changed
     })
+
+  /**
+   * Groups a batch's messages into runs holding each key at most once, in batch order: a message whose key is
+   * already in the current run starts the next one.
+   */
+  const runsOf = <A, K>(items: ReadonlyArray<A>, key: (a: A) => K): Array<Array<A>> => {
+    const runs: Array<Array<A>> = []
+    let run: Array<A> = []
+    const seen = new Set<K>()
+    for (const item of items) {
+      const k = key(item)
+      if (seen.has(k)) {
+        runs.push(run)
+        run = []
+        seen.clear()
+      }
+      seen.add(k)
+      run.push(item)
+    }
+    if (run.length > 0) runs.push(run)
+    return runs
+  }
 
   const writeBatch = (conn: Connection, batch: GraphBatch) =>
     Effect.gen(function*() {
       let channelsAdded = 0
-      // the zombie table is empty during a sync: one probe per batch instead of a delete per channel
-      const zombiesHeld = batch.channels.length > 0 && (yield* conn.execute(anyZombie, [], undefined)).length > 0
-      for (const c of batch.channels) {
-        if ((yield* write(conn, insertChannel, [c.shortChannelId, c.nodeId1, c.nodeId2, c.raw])) === 0) continue
-        channelsAdded++
-        yield* write(conn, insertEndpoints, [c.nodeId1, c.nodeId2])
-        if (zombiesHeld) yield* write(conn, deleteZombie, [c.shortChannelId]) // a fresh announcement revives a zombie
+      for (const run of runsOf(batch.channels, (c) => c.shortChannelId)) {
+        const params: Array<unknown> = []
+        const scids: Array<unknown> = []
+        for (const c of run) {
+          params.push(c.shortChannelId, c.nodeId1, c.nodeId2, c.raw)
+          scids.push(c.shortChannelId)
+        }
+        channelsAdded += yield* writeRows(conn, insertChannels, 4, params)
+        yield* writeRows(conn, insertEndpoints, 1, scids, 2)
+        yield* writeRows(conn, clearZombies, 1, scids)
       }
       let updatesApplied = 0
-      for (const u of batch.updates) {
-        const scid = u.shortChannelId
-        if (!isStorableScid(scid)) continue // never held: ignored
-        const params = [scid, updateDirection(u), u.timestamp, channelUpdateChecksum(u.raw), u.raw, scid]
-        updatesApplied += yield* write(conn, upsertUpdate, params)
+      const storable = batch.updates.filter((u) => isStorableScid(u.shortChannelId)) // others are never held: ignored
+      for (const run of runsOf(storable, (u) => (u.shortChannelId << 1n) | BigInt(updateDirection(u)))) {
+        const params: Array<unknown> = []
+        for (const u of run) {
+          params.push(u.shortChannelId, updateDirection(u), u.timestamp, channelUpdateChecksum(u.raw), u.raw)
+        }
+        updatesApplied += yield* writeRows(conn, upsertUpdates, 5, params)
       }
       let nodesApplied = 0
-      for (const n of batch.nodes) {
-        nodesApplied += yield* write(conn, upsertNode, [n.nodeId, n.timestamp, n.raw, n.nodeId])
+      for (const run of runsOf(batch.nodes, (n) => toHex(n.nodeId))) {
+        const params: Array<unknown> = []
+        for (const n of run) params.push(n.nodeId, n.timestamp, n.raw)
+        nodesApplied += yield* writeRows(conn, upsertNodes, 3, params)
       }
       return {
         channelsAdded,
