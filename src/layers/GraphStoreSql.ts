@@ -515,7 +515,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const insertEndpoints = statementTexts((rows) => sql`
     INSERT INTO channel_endpoints (node_id)
     SELECT node_id1 FROM channels WHERE scid IN ${list(rows)}
-    UNION SELECT node_id2 FROM channels WHERE scid IN ${list(rows)}
+    UNION ALL SELECT node_id2 FROM channels WHERE scid IN ${list(rows)}
     ON CONFLICT (node_id) DO NOTHING`)
   const clearZombies = statementTexts((rows) => sql`DELETE FROM zombies WHERE scid IN ${list(rows)}`)
   // PG: the VALUES columns need casts (`$1::bigint, $2::int, $3::bigint, $4::bigint, $5::bytea` in the first row).
