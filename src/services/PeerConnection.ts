@@ -524,19 +524,20 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
     }
 
     // --- reader
-    const handle = (message: Message): Effect.Effect<void> => {
+    /** What to do with one decoded message: `undefined` when it was dealt with on the spot (the common case). */
+    const handle = (message: Message): Effect.Effect<void> | undefined => {
       switch (message._tag) {
         case "Ping":
           // BOLT 1: answer with num_pong_bytes zero bytes unless it asks for 65532 or more
           if (message.numPongBytes <= MAX_PONG_BYTES_ANSWERED) queueControl(pongWire(message.numPongBytes))
-          return Effect.void
+          return undefined
         case "Pong":
           // BOLT 1: a pong answers our ping only with exactly the byteslen we asked for
           if (awaitingPong === undefined || message.ignored.length !== awaitingPong) {
             return Effect.logDebug(`unsolicited or mis-sized pong (${message.ignored.length} bytes) ignored`)
           }
           awaitingPong = undefined
-          return Effect.void
+          return undefined
         case "Error":
           return onError(message)
         case "Warning":
@@ -545,7 +546,7 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
         case "Init":
           return Effect.logDebug("second init ignored")
         default:
-          if (inbound.unsafeOffer(message)) return Effect.void
+          if (inbound.unsafeOffer(message)) return undefined
           // full: stop reading the channel until the consumer makes room (backpressure to the socket)
           readerPaused = true
           return inbound.offer(message).pipe(
@@ -569,20 +570,36 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       return Effect.logWarning(`peer error for unknown channel ignored: ${text}`)
     }
 
+    /**
+     * Decrypts, decodes and delivers the whole frames already received, in a plain loop: a socket chunk holds
+     * hundreds of gossip messages, and a fiber step per message was most of the reader's cost. Returns the first
+     * thing that needs an effect (a full inbound queue, a log line, a disconnect), or `undefined` once the decoder
+     * needs more bytes.
+     */
+    const pump = (): Effect.Effect<void> | undefined => {
+      for (;;) {
+        const next = decoder.next()
+        if (Either.isLeft(next)) return shutdown(`transport: ${next.left.detail}`, next.left, false)
+        if (next.right === undefined) return undefined
+        const decoded = decodeMessage(next.right)
+        if (Either.isLeft(decoded)) {
+          const e = decoded.left
+          // BOLT 1: unknown even type / malformed message — warn the peer, then fail the connection
+          queueControl(encodeMessage(warningFor(`${e.field}: ${e.reason}`)))
+          return shutdown(`bad message (type ${e.messageType}): ${e.field}: ${e.reason}`, e, true)
+        }
+        const effect = handle(decoded.right)
+        if (effect !== undefined) return effect
+      }
+    }
+
     const reader: Effect.Effect<void> = Effect.gen(function* () {
       for (;;) {
         for (;;) {
-          const next = decoder.next()
-          if (Either.isLeft(next)) return yield* shutdown(`transport: ${next.left.detail}`, next.left, false)
-          if (next.right === undefined) break
-          const decoded = decodeMessage(next.right)
-          if (Either.isLeft(decoded)) {
-            const e = decoded.left
-            // BOLT 1: unknown even type / malformed message — warn the peer, then fail the connection
-            queueControl(encodeMessage(warningFor(`${e.field}: ${e.reason}`)))
-            return yield* shutdown(`bad message (type ${e.messageType}): ${e.field}: ${e.reason}`, e, true)
-          }
-          yield* handle(decoded.right)
+          const effect = pump()
+          if (effect === undefined) break
+          yield* effect
+          // a decode failure, a remote error or a local disconnect ended the connection
           if (isClosed) return
         }
         const chunk = yield* Effect.either(channel.read)
@@ -681,6 +698,11 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       Effect.suspend(() => {
         if (wire.length < MIN_MESSAGE_SIZE || wire.length > MAX_MESSAGE_SIZE) {
           return Effect.dieMessage(`cannot send a ${wire.length}-byte message (BOLT 8 allows 2..65535)`)
+        }
+        // room in the queue (the common case): no suspension, no fiber step
+        if (outbound.unsafeOffer(wire)) {
+          wake.unsafeOffer(undefined)
+          return Effect.void
         }
         return Effect.flatMap(outbound.offer(wire), (accepted) => {
           if (accepted) {

@@ -6,7 +6,7 @@
  * without a lock held across the wait. If the wait is interrupted (peer gone, syncer stopped) the reservation is
  * refunded, so a cancelled message costs nothing.
  */
-import { Clock, Duration, Effect, Ref } from "effect"
+import { Clock, Duration, Effect } from "effect"
 
 export interface ByteRateLimiterConfig {
   /** Sustained rate; `Infinity` disables the limiter. */
@@ -22,11 +22,6 @@ export interface ByteRateLimiter {
   readonly balance: Effect.Effect<number>
 }
 
-interface Bucket {
-  readonly tokens: number
-  readonly at: number
-}
-
 /** A limiter that never waits. */
 export const unlimited: ByteRateLimiter = { take: () => Effect.void, balance: Effect.succeed(Infinity) }
 
@@ -37,38 +32,39 @@ export const make = (config: ByteRateLimiterConfig): Effect.Effect<ByteRateLimit
     return Effect.dieMessage(`rate limiter needs a positive rate and burst (got ${rate}/${config.burstBytes})`)
   }
   const burst = config.burstBytes
-  return Effect.gen(function* () {
-    const start = yield* Clock.currentTimeMillis
-    const bucket = yield* Ref.make<Bucket>({ tokens: burst, at: start })
-    const refill = (b: Bucket, now: number): number => Math.min(burst, b.tokens + ((now - b.at) * rate) / 1000)
-
-    const reserve = (bytes: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.modify(bucket, (b) => {
-          const tokens = refill(b, now) - bytes
-          const waitMillis = tokens >= 0 ? 0 : Math.ceil((-tokens * 1000) / rate)
-          return [waitMillis, { tokens, at: now }] as const
-        })
-      )
+  return Effect.map(Clock.currentTimeMillis, (start) => {
+    // one bucket per limiter, touched only in synchronous steps: every outbound message passes here, so a send
+    // that needs no wait costs one clock read, not a Ref round trip
+    let tokens = burst
+    let at = start
+    const refill = (now: number): number => Math.min(burst, tokens + ((now - at) * rate) / 1000)
 
     const refund = (bytes: number) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.update(bucket, (b) => ({ tokens: Math.min(burst, refill(b, now) + bytes), at: now }))
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const now = clock.unsafeCurrentTimeMillis()
+          tokens = Math.min(burst, refill(now) + bytes)
+          at = now
+        })
       )
 
     const take = (bytes: number): Effect.Effect<void> => {
       const cost = Math.min(Math.max(0, bytes), burst)
       if (cost === 0) return Effect.void
       return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(reserve(cost), (waitMillis) =>
-          waitMillis === 0
-            ? Effect.void
-            : restore(Effect.sleep(Duration.millis(waitMillis))).pipe(Effect.onInterrupt(() => refund(cost)))
-        )
+        Effect.clockWith((clock) => {
+          // reserve at once (the balance may go negative), then wait for the refill to bring it back to zero
+          const now = clock.unsafeCurrentTimeMillis()
+          tokens = refill(now) - cost
+          at = now
+          if (tokens >= 0) return Effect.void
+          const waitMillis = Math.ceil((-tokens * 1000) / rate)
+          return restore(Effect.sleep(Duration.millis(waitMillis))).pipe(Effect.onInterrupt(() => refund(cost)))
+        })
       )
     }
 
-    const balance = Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(bucket), (b) => refill(b, now)))
+    const balance = Effect.clockWith((clock) => Effect.sync(() => refill(clock.unsafeCurrentTimeMillis())))
     return { take, balance }
   })
 }
