@@ -9,7 +9,7 @@ import fc from "fast-check"
 import { readFileSync } from "node:fs"
 import * as path from "node:path"
 import { deflateSync } from "node:zlib"
-import { decodeAddresses, encodeAddresses } from "../src/domain/Addresses.js"
+import { decodeAddresses, encodeAddresses, scanAddresses } from "../src/domain/Addresses.js"
 import * as BigSize from "../src/domain/BigSize.js"
 import { DecodeError, decodeMessage, encodeMessage } from "../src/domain/Codec.js"
 import { fromHex } from "../src/domain/Hex.js"
@@ -249,6 +249,29 @@ describe("Codec properties", () => {
         expect(Buffer.from(encodeAddresses(addresses)).equals(Buffer.from(field))).toBe(true)
       }),
       { seed: SEED, numRuns: 300 }
+    )
+  })
+
+  it("BOLT 7: scanning an addresses field agrees with decoding it (malformed, DNS hostname count, ASCII), valid or cut", () => {
+    const field = fc.oneof(
+      addressField,
+      // cut anywhere or followed by junk: truncated descriptors, unknown types, bad DNS lengths
+      fc.tuple(addressField, fc.nat(), fc.uint8Array({ maxLength: 8 })).map(([f, cut, junk]) =>
+        Uint8Array.from([...f.subarray(0, cut % (f.length + 1)), ...junk])
+      )
+    )
+    fc.assert(
+      fc.property(field, (bytes) => {
+        const decoded = decodeAddresses(bytes)
+        const scan = scanAddresses(bytes)
+        if (Either.isLeft(decoded)) {
+          expect(scan).toBeUndefined()
+          return
+        }
+        const dns = decoded.right.flatMap((a) => (a._tag === "DnsHostname" ? [a.hostname] : []))
+        expect(scan).toEqual({ dnsHostnames: dns.length, asciiHostnames: dns.every((h) => /^[\x00-\x7f]*$/.test(h)) })
+      }),
+      { seed: SEED, numRuns: 1000 }
     )
   })
 

@@ -14,21 +14,25 @@ export class AddressError extends Data.TaggedError("AddressError")<{
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
+const BASE32_CODES = Uint8Array.from(BASE32, (c) => c.charCodeAt(0))
+
+/** RFC 4648 base32, lower case, no padding; one string allocation (node announcements carry many onions). */
 const base32 = (bytes: Uint8Array): string => {
-  let out = ""
+  const out = new Uint8Array(Math.ceil((bytes.length * 8) / 5))
+  let o = 0
   let acc = 0
   let n = 0
-  for (const b of bytes) {
-    acc = (acc << 8) | b
+  for (let i = 0; i < bytes.length; i++) {
+    acc = (acc << 8) | bytes[i]
     n += 8
     while (n >= 5) {
-      out += BASE32[(acc >>> (n - 5)) & 31]
+      out[o++] = BASE32_CODES[(acc >>> (n - 5)) & 31]
       n -= 5
     }
     acc &= (1 << n) - 1
   }
-  if (n > 0) out += BASE32[(acc << (5 - n)) & 31]
-  return out
+  if (n > 0) out[o++] = BASE32_CODES[(acc << (5 - n)) & 31]
+  return Buffer.from(out.buffer, 0, o).toString("latin1")
 }
 
 const unbase32 = (text: string, length: number): Uint8Array | undefined => {
@@ -140,7 +144,11 @@ export const decodeAddresses = (bytes: Uint8Array): Either.Either<ReadonlyArray<
     }
     switch (type) {
       case 1:
-        out.push({ _tag: "IPv4", address: Array.from(bytes.subarray(body, body + 4)).join("."), port: port(bytes, body + 4) })
+        out.push({
+          _tag: "IPv4",
+          address: `${bytes[body]}.${bytes[body + 1]}.${bytes[body + 2]}.${bytes[body + 3]}`,
+          port: port(bytes, body + 4)
+        })
         break
       case 2:
         out.push({ _tag: "IPv6", address: formatIPv6(bytes.subarray(body, body + 16)), port: port(bytes, body + 16) })
@@ -154,6 +162,44 @@ export const decodeAddresses = (bytes: Uint8Array): Either.Either<ReadonlyArray<
     pos = end
   }
   return Either.right(out)
+}
+
+/** What `scanAddresses` learns without building the descriptors. */
+export interface AddressScan {
+  /** DNS hostname descriptors (BOLT 7 allows one). */
+  readonly dnsHostnames: number
+  /** Every DNS hostname is ASCII (BOLT 7: "MUST be ASCII"). */
+  readonly asciiHostnames: boolean
+}
+
+/**
+ * Checks the `addresses` field the way `decodeAddresses` reads it (known descriptors complete; the first unknown
+ * type ends it) without allocating a descriptor per address: `undefined` when malformed. The validation pipeline
+ * runs this on every node announcement it receives.
+ */
+export const scanAddresses = (bytes: Uint8Array): AddressScan | undefined => {
+  let dnsHostnames = 0
+  let asciiHostnames = true
+  let pos = 0
+  while (pos < bytes.length) {
+    const type = bytes[pos]
+    const body = pos + 1
+    if (type === 5) {
+      if (body >= bytes.length) return undefined
+      const len = bytes[body]
+      const end = body + 1 + len + 2
+      if (end > bytes.length) return undefined
+      dnsHostnames += 1
+      for (let i = body + 1; i < body + 1 + len; i++) if (bytes[i] > 0x7f) asciiHostnames = false
+      pos = end
+      continue
+    }
+    const fixed = FIXED[type]
+    if (fixed === undefined) break // BOLT 7: an unknown type ends what can be read
+    if (body + fixed > bytes.length) return undefined
+    pos = body + fixed
+  }
+  return { dnsHostnames, asciiHostnames }
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { hash } from "node:crypto"
 import { Either } from "effect"
-import { decodeAddresses } from "../domain/Addresses.js"
+import { scanAddresses } from "../domain/Addresses.js"
 import { sameChain } from "../domain/Chain.js"
 import * as Features from "../domain/Features.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement } from "../domain/Messages.js"
@@ -135,16 +135,8 @@ export const hasUnknownEvenBit = (features: Uint8Array, known: ReadonlySet<numbe
  * ASCII ("MUST be ASCII"), at most one DNS hostname (more: "MUST not forward" — storing it would serve it).
  */
 export const addressesWellFormed = (addressBytes: Uint8Array): boolean => {
-  const decoded = decodeAddresses(addressBytes)
-  if (Either.isLeft(decoded)) return false
-  let dns = 0
-  for (const a of decoded.right) {
-    if (a._tag !== "DnsHostname") continue
-    dns += 1
-    if (dns > 1) return false
-    for (let i = 0; i < a.hostname.length; i++) if (a.hostname.charCodeAt(i) > 0x7f) return false
-  }
-  return true
+  const scan = scanAddresses(addressBytes)
+  return scan !== undefined && scan.dnsHostnames <= 1 && scan.asciiHostnames
 }
 
 export interface RuleContext {
