@@ -1,12 +1,15 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Chunk, Effect, Either, Stream } from "effect"
+import type { Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { channelUpdateChecksum } from "../src/domain/Checksum.js"
 import { toHex } from "../src/domain/Hex.js"
 import { clientLayer, layerSqlite, layerSqliteWithClient } from "../src/layers/GraphStoreSqlite.js"
+import * as GraphStoreMemory from "../src/layers/GraphStoreMemory.js"
+import type { BatchOutcome, GraphBatch, GraphStoreError } from "../src/services/GraphStore.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { graphStoreContract } from "./GraphStore.contract.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "./support/gossip.js"
@@ -135,6 +138,67 @@ describe("GraphStore SQLite file", () => {
       ])
       expect(upgraded.outcome).toMatchObject({ nodesApplied: 1, nodesIgnored: 1 })
       expect(upgraded.counts).toEqual({ channels: 1, updates: 2, nodes: 2, zombies: 0, newestTimestamp: 1_700_000_400 })
+    }))
+
+  it.effect("BOLT 7: large batches with repeated keys (many multi-row statements) land exactly as in the memory store", () =>
+    Effect.gen(function*() {
+      // seeded xorshift32: the same batches every run
+      let seed = 7
+      const next = (n: number) => {
+        seed ^= seed << 13
+        seed >>>= 0
+        seed ^= seed >>> 17
+        seed ^= seed << 5
+        seed >>>= 0
+        return seed % n
+      }
+      const ids = Array.from({ length: 400 }, (_, i) => scid(600_000 + (i >> 2), i, 0))
+      const batches: Array<GraphBatch> = Array.from({ length: 3 }, () => ({
+        // repeated scids with other endpoints (counted known), updates and node announcements repeated many times
+        // per key in both orders, some for channels or nodes that are not held
+        channels: Array.from({ length: 700 }, () => channelAnnouncement(ids[next(300)], nodeId(next(150)), nodeId(next(150)))),
+        updates: Array.from({ length: 1500 }, () =>
+          channelUpdate(ids[next(400)], next(2) as 0 | 1, 1_700_000_000 + next(50), { feeBaseMsat: next(1000) })),
+        nodes: Array.from({ length: 600 }, () => nodeAnnouncement(nodeId(next(200)), 1_700_000_000 + next(50), `n${next(9)}`))
+      }))
+      // and one with every key once (runs longer than a statement): shuffled ids, both directions, every node
+      const shuffled = <A>(items: ReadonlyArray<A>) => {
+        const out = items.slice()
+        for (let i = out.length - 1; i > 0; i--) {
+          const j = next(i + 1)
+          ;[out[i], out[j]] = [out[j], out[i]]
+        }
+        return out
+      }
+      batches.push({
+        channels: shuffled(ids).map((id) => channelAnnouncement(id, nodeId(next(150)), nodeId(next(150)))),
+        updates: shuffled(ids.flatMap((id) => [0, 1].map((d) => channelUpdate(id, d as 0 | 1, 1_700_000_000 + next(60))))),
+        nodes: shuffled(Array.from({ length: 200 }, (_, i) => nodeAnnouncement(nodeId(i), 1_700_000_000 + next(60))))
+      })
+      const run = (layer: Layer.Layer<GraphStore, GraphStoreError>) =>
+        Effect.provide(
+          Effect.gen(function*() {
+            const store = yield* GraphStore
+            const outcomes: Array<BatchOutcome> = []
+            for (const b of batches) outcomes.push(yield* store.applyBatch(b))
+            const nodes = yield* store.nodes(Array.from({ length: 200 }, (_, i) => nodeId(i)))
+            return {
+              outcomes,
+              range: yield* store.channelRange(0, 0xffffff),
+              nodes: [...nodes.entries()].map(([hex, n]) => [hex, n.timestamp, n.hasChannel]).sort(),
+              horizon: Chunk.toReadonlyArray(yield* Stream.runCollect(store.gossipInHorizon(0, 2 ** 32)))
+                .map((g) => `${g.kind}@${g.timestamp}:${toHex(g.raw)}`),
+              counts: yield* store.counts
+            }
+          }),
+          layer
+        )
+      const sqlite = yield* run(layerSqlite({ filename: path.join(dir, "large.db") }))
+      const memory = yield* run(GraphStoreMemory.layer)
+      expect(sqlite.outcomes[0].updatesApplied).toBeGreaterThan(300) // the batches do exercise the rules
+      expect(sqlite.outcomes[0].updatesIgnored).toBeGreaterThan(300)
+      expect(sqlite.outcomes[0].nodesIgnored).toBeGreaterThan(100)
+      expect(sqlite).toEqual(memory)
     }))
 
   it.effect("Safety: a statement failing late in a batch rolls the whole batch back, as a GraphStoreError", () =>
