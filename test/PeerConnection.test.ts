@@ -605,6 +605,27 @@ describe("connection lifecycle", () => {
     })
   )
 
+  it.scoped("sendRawAll: many messages through a small outbound queue arrive complete and in order", () =>
+    Effect.gen(function* () {
+      const tight = { ...config, outboundQueueSize: 3 }
+      const [a, b] = yield* makePeerPairInMemory({ configA: tight, configB: config, channelCapacity: 2 })
+      const total = 40
+      const wires = Array.from({ length: total }, (_, i) => encodeMessage(filter(i)))
+      const sending = yield* Effect.fork(a.sendRawAll!(wires))
+      const got = yield* b.messages.pipe(
+        Stream.take(total),
+        Stream.map((m) => (m._tag === "GossipTimestampFilter" ? m.firstTimestamp : -1)),
+        Stream.runCollect
+      )
+      expect(Chunk.toReadonlyArray(got)).toEqual(Array.from({ length: total }, (_, i) => i))
+      yield* Fiber.join(sending)
+      // after a disconnect it fails like sendRaw
+      yield* a.disconnect("done")
+      const late = yield* Effect.either(a.sendRawAll!(wires.slice(0, 2)))
+      expect(Either.isLeft(late) && late.left._tag).toBe("PeerDisconnected")
+    })
+  )
+
   it.scoped("makePeerPairInMemory: two real peers; closing one side ends the other's stream", () =>
     Effect.gen(function* () {
       const [a, b] = yield* makePeerPairInMemory()

@@ -83,6 +83,47 @@ describe("RateLimiter (GS-48, SM-30)", () => {
     })
   )
 
+  it.effect("GS-40/48: paceAll hands items over in order, each paced as its own take would be", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.make({ bytesPerSecond: 1000, burstBytes: 1000 })
+      const groups: Array<{ readonly at: number; readonly items: ReadonlyArray<number> }> = []
+      const emit = (ready: ReadonlyArray<number>) =>
+        Effect.flatMap(TestClock.currentTimeMillis, (at) => Effect.sync(() => groups.push({ at, items: [...ready] })))
+      // 400 + 400 fit the burst; the third takes the bucket to -200 (200 ms), the fourth to -400 (400 ms more)
+      const pacing = yield* Effect.fork(RateLimiter.paceAll(limiter, [400, 400, 400, 400, 100], (n) => n, emit))
+      for (let ms = 0; ms < 1200; ms += 50) {
+        yield* Effect.repeatN(Effect.yieldNow(), 5)
+        yield* TestClock.adjust(Duration.millis(50))
+      }
+      yield* Fiber.join(pacing)
+      expect(groups).toEqual([
+        { at: 0, items: [400, 400] },
+        { at: 200, items: [400] },
+        { at: 600, items: [400] },
+        { at: 700, items: [100] }
+      ])
+      expect(yield* limiter.balance).toBe(500) // refilled to 500 by 1200 ms
+    })
+  )
+
+  it.effect("GS-48/SM-30: paceAll through chained buckets waits for the slower one; interrupting a wait refunds it", () =>
+    Effect.gen(function* () {
+      const global = yield* RateLimiter.make({ bytesPerSecond: 1000, burstBytes: 1000 })
+      const peer = yield* RateLimiter.make({ bytesPerSecond: 100, burstBytes: 500 })
+      const sent: Array<number> = []
+      const emit = (ready: ReadonlyArray<number>) => Effect.sync(() => sent.push(...ready))
+      const pacing = yield* Effect.fork(RateLimiter.paceAll(RateLimiter.chain(peer, global), [300, 200, 100], (n) => n, emit))
+      yield* awaitSleeper
+      // the per-peer bucket (500) lets the first two through; the third waits 1 s for it, and the global one is
+      // charged for what went out only
+      expect(sent).toEqual([300, 200])
+      expect(yield* global.balance).toBe(500)
+      yield* Fiber.interrupt(pacing)
+      expect(yield* peer.balance).toBe(0)
+      expect(sent).toEqual([300, 200])
+    })
+  )
+
   it.effect("a message larger than the burst waits for a full bucket instead of failing", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.make({ bytesPerSecond: 1000, burstBytes: 1000 })

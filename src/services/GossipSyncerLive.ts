@@ -368,6 +368,11 @@ export const makeGossipSyncer = (
       Effect.zipRight(limiter.take(wireSize(message)), peer.send(message))
     const sendRaw = (raw: Uint8Array): Effect.Effect<void, PeerDisconnected> =>
       Effect.zipRight(limiter.take(raw.length), peer.sendRaw(raw))
+    const emitRaw =
+      peer.sendRawAll ?? ((raws: ReadonlyArray<Uint8Array>) => Effect.forEach(raws, peer.sendRaw, { discard: true }))
+    /** GS-40/48: stored messages in order, each paced through the limiters as `sendRaw` would, in few effects. */
+    const sendRawAll = (raws: ReadonlyArray<Uint8Array>): Effect.Effect<void, PeerDisconnected> =>
+      raws.length === 0 ? Effect.void : RateLimiter.paceAll(limiter, raws, (r) => r.length, emitRaw)
 
     const timestampFilter = (firstTimestamp: number, timestampRange: number): GossipTimestampFilter => ({
       _tag: "GossipTimestampFilter",
@@ -903,9 +908,13 @@ export const makeGossipSyncer = (
         if (q.shortIds.ids.length === 0) return yield* send(end(chainHash, 1)) // GS-39 (port decision: BOLT)
         const served = yield* Effect.gen(function* () {
           const accept = yield* flagFilter(q)
-          const stream = store.gossipForChannels(q.shortIds.ids)
-          yield* (accept === undefined ? stream : Stream.filter(stream, accept)).pipe(
-            Stream.runForEach((g) => sendRaw(g.raw)) // GS-40: each one through the limiters
+          yield* store.gossipForChannels(q.shortIds.ids).pipe(
+            // GS-40: each one through the limiters (paced per message, handed over a page at a time)
+            Stream.runForEachChunk((page) => {
+              const raws: Array<Uint8Array> = []
+              for (const g of page) if (accept === undefined || accept(g)) raws.push(g.raw)
+              return sendRawAll(raws)
+            })
           )
         }).pipe(
           Effect.as(1),
@@ -940,7 +949,7 @@ export const makeGossipSyncer = (
               }
               return
             }
-            for (const g of next.right) yield* sendRaw(g.raw)
+            yield* sendRawAll(Chunk.toReadonlyArray(next.right).map((g) => g.raw))
           }
         })
       )

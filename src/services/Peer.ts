@@ -35,6 +35,11 @@ export interface Peer {
   /** Sends an already-encoded wire message (type included), e.g. stored signed gossip served as-is. */
   readonly sendRaw: (wire: Uint8Array) => Effect.Effect<void, PeerDisconnected>
   /**
+   * `sendRaw` for many messages, in order, in one effect (waits while the outbound queue is full). Optional: a peer
+   * without it is sent to one `sendRaw` at a time.
+   */
+  readonly sendRawAll?: ((wires: ReadonlyArray<Uint8Array>) => Effect.Effect<void, PeerDisconnected>) | undefined
+  /**
    * Inbound messages except ping/pong. One consumer. Ends when the peer disconnects (after the messages already
    * queued): it simply ends on a clean close (remote EOF at a frame boundary, local disconnect) and fails with
    * `PeerDisconnected` (its `failure` set) on an abnormal one. The queue behind it is bounded: a slow consumer stops

@@ -713,6 +713,24 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
         })
       })
 
+    /** What fits goes into the queue at once (one wake-up for the writer); a full queue is waited out one message at a time. */
+    const sendRawAll = (wires: ReadonlyArray<Uint8Array>): Effect.Effect<void, PeerDisconnected> => {
+      const from = (start: number): Effect.Effect<void, PeerDisconnected> =>
+        Effect.suspend(() => {
+          let i = start
+          while (i < wires.length) {
+            const wire = wires[i]
+            if (wire.length < MIN_MESSAGE_SIZE || wire.length > MAX_MESSAGE_SIZE) break // sendRaw dies on it
+            if (!outbound.unsafeOffer(wire)) break
+            i++
+          }
+          if (i > start) wake.unsafeOffer(undefined)
+          if (i === wires.length) return Effect.void
+          return Effect.zipRight(sendRaw(wires[i]), from(i + 1))
+        })
+      return from(0)
+    }
+
     const send = (message: Message): Effect.Effect<void, PeerDisconnected> =>
       Effect.flatMap(
         Effect.try({ try: () => encodeMessage(message), catch: (e) => e }).pipe(Effect.orDie),
@@ -730,6 +748,7 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       gossipQueriesEx: Features.supports(features, Features.GOSSIP_QUERIES_EX),
       send,
       sendRaw,
+      sendRawAll,
       messages: Mailbox.toStream(inbound),
       disconnect: (reason) =>
         shutdown(`local: ${reason}`, undefined, true).pipe(Effect.zipRight(Deferred.await(closeDone))),
