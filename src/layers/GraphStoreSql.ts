@@ -105,11 +105,11 @@ const migration1 = Effect.gen(function*() {
  * transaction dirties is written to the WAL at commit and again at checkpoint).
  * - "Which nodes have a channel" becomes the table `channel_endpoints` (one row per node, ~17k) instead of two
  *   indices on `channels` (one entry per channel end, ~108k): a batch of announcements dirties a few hundred
- *   narrow pages instead of most pages of two wide indices (bench:graph: the announcement writes cost ~3x the
+ *   narrow pages instead of most pages of two wide indices (mainnet-size, raw SQLite: announcement writes cost ~3x the
  *   table insert alone with the indices, ~1.5x with the set). Pruning rebuilds the set from the channels left.
  * - `channel_updates` and `nodes` become WITHOUT ROWID tables clustered on their primary key: one b-tree less per
  *   row written (the rowid table plus a separate primary-key index before). PG: there is no WITHOUT ROWID (a
- *   heap table with its primary-key index); the rebuild below is then a no-op to skip.
+ *   heap table with its primary-key index): there, skip the two table rebuilds.
  */
 const migration2 = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
