@@ -69,6 +69,9 @@ const CHAIN = 32
 // ---------------------------------------------------------------------------------------------------------------
 // Reading
 
+/** Zero-length, so immutable: safe to share. */
+const NOTHING = new Uint8Array(0)
+
 /** Cursor over one message; failures leave through `fail` and are turned into `Either.left` at the entry point. */
 class Reader {
   pos = 2
@@ -120,6 +123,8 @@ class Reader {
     return this.bytes(len, field)
   }
   rest(): Uint8Array {
+    // nothing left (every gossip message today): one shared empty array, not a view object per message
+    if (this.pos >= this.buf.length) return NOTHING
     const v = this.buf.subarray(this.pos)
     this.pos = this.buf.length
     return v
