@@ -30,8 +30,8 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, "out")
 const channels = Number(process.env.BENCH_CHANNELS ?? 54_000)
 
-/** User + system CPU seconds a child has used so far (Linux /proc; NaN elsewhere). */
-const processCpuSeconds = (pid: number | undefined): number => {
+/** User + system CPU seconds a process (`"<pid>"`) or thread (`"<pid>/task/<tid>"`) has used (Linux /proc; NaN elsewhere). */
+const processCpuSeconds = (pid: number | string | undefined): number => {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
     // fields after the parenthesised command name: state is field 3, utime 14, stime 15 (in clock ticks, 100/s)
@@ -90,6 +90,8 @@ const program = Effect.gen(function* () {
     store: layerSqlite({ filename }),
     bestHeight: Effect.succeed(GENERATED_TIP)
   })
+  const mainThread = `${process.pid}/task/${process.pid}`
+  const mainCpuBefore = processCpuSeconds(mainThread)
   const serverCpuBefore = server.cpuSeconds()
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
@@ -101,9 +103,10 @@ const program = Effect.gen(function* () {
   const peakRssMb = process.resourceUsage().maxRSS / 1024
   const cpu = process.cpuUsage(cpuBefore)
   const serverCpu = server.cpuSeconds() - serverCpuBefore
+  const mainCpu = processCpuSeconds(mainThread) - mainCpuBefore
   // the serving peer shares the cores: what it used bounds what the syncing side could have had
   console.log(
-    `cpu during sync: syncing process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (all threads), serving peer ${serverCpu.toFixed(1)} s, of ${((wallMs / 1000) * os.availableParallelism()).toFixed(1)} s available`
+    `cpu during sync: syncing process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (all threads; main thread ${mainCpu.toFixed(1)} s), serving peer ${serverCpu.toFixed(1)} s, of ${((wallMs / 1000) * os.availableParallelism()).toFixed(1)} s available`
   )
   const msgs = report.counts.channels + report.counts.updates + report.counts.nodes
   console.log(
