@@ -483,9 +483,47 @@ describe("GossipSyncer state machine", () => {
       )
       const q = asScids(yield* h.sp.nextMessage)
       expect(q.shortIds.ids).toEqual([known, unknown])
-      expect(q.queryFlags).toEqual({ encoding: 0, flags: [4n, 31n] })
+      // node announcements are asked for later, by the channels whose announcement arrives (none here)
+      expect(q.queryFlags).toEqual({ encoding: 0, flags: [4n, 7n] })
       yield* h.sp.push(scidEnd())
       yield* signal
+    })
+  )
+})
+
+describe("GossipSyncer node announcements over extended queries", () => {
+  it.scoped("BOLT 7 query_flags: each node's announcement is asked for once, one query late, by a channel announced to us", () =>
+    Effect.gen(function* () {
+      const h = yield* startSyncer({ gossipQueriesEx: true })
+      const [s1, s2, s3] = [scid(10, 0, 0), scid(11, 0, 0), scid(12, 0, 0)]
+      const { signal } = yield* startHistorical(h)
+      const day = { timestamp1: TEST_NOW - DAY, timestamp2: TEST_NOW - DAY }
+      yield* h.sp.push(
+        rangeReply(0, BEST_HEIGHT, [s1, s2, s3], {
+          timestamps: { encoding: 0, entries: [day, day, day] },
+          checksums: [
+            { checksum1: 1, checksum2: 2 },
+            { checksum1: 1, checksum2: 2 },
+            { checksum1: 1, checksum2: 2 }
+          ]
+        })
+      )
+      const first = asScids(yield* h.sp.nextMessage)
+      expect(first.shortIds.ids).toEqual([s1, s2, s3])
+      expect(first.queryFlags?.flags).toEqual([7n, 7n, 7n]) // announcement and both updates, no node yet
+      // the peer has announcements for s1 (nodes 1, 2) and s2 (nodes 1, 3), not for s3
+      yield* h.sp.push(channelAnnouncement(s1, nodeId(1), nodeId(2)))
+      yield* h.sp.push(channelAnnouncement(s2, nodeId(1), nodeId(3)))
+      yield* h.sp.push(scidEnd())
+      const second = asScids(yield* h.sp.nextMessage)
+      expect(second.shortIds.ids).toEqual([s1, s2])
+      // node 1 by s1 only; node 3 by s2
+      expect(second.queryFlags?.flags).toEqual([24n, 16n])
+      yield* settle
+      expect(yield* h.sp.drain).toEqual([]) // GS-22: one query outstanding
+      yield* h.sp.push(scidEnd())
+      yield* signal
+      expect(yield* h.sp.drain).toEqual([]) // nothing announced in reply to a node query: done
     })
   )
 })

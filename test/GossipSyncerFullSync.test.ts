@@ -65,7 +65,20 @@ const fullSync = (extended: boolean) =>
     })
     // what A puts on the wire, by message type
     const sentByA = yield* Ref.make<ReadonlyArray<string>>([])
-    const countingA = { ...aSeesB, send: (m: Message) => Effect.zipRight(Ref.update(sentByA, (l) => [...l, m._tag]), aSeesB.send(m)) }
+    const scidQuerySizes = yield* Ref.make<ReadonlyArray<number>>([])
+    const nodeAnnouncementsToA = yield* Ref.make(0)
+    const countingA = {
+      ...aSeesB,
+      send: (m: Message) =>
+        Effect.all([
+          Ref.update(sentByA, (l) => [...l, m._tag]),
+          m._tag === "QueryShortChannelIds" ? Ref.update(scidQuerySizes, (l) => [...l, m.shortIds.ids.length]) : Effect.void,
+          aSeesB.send(m)
+        ]),
+      messages: aSeesB.messages.pipe(
+        Stream.tap((m) => (m._tag === "NodeAnnouncement" ? Ref.update(nodeAnnouncementsToA, (n) => n + 1) : Effect.void))
+      )
+    }
     const synced = yield* Ref.make(0)
     const options = { syncType: "PassiveSync" as const, initialState: "chansSynced" as const }
     const a = yield* makeGossipSyncer(
@@ -95,7 +108,18 @@ const fullSync = (extended: boolean) =>
     expect(ea.raw).toEqual(eb.raw) // byte-identical signed gossip
     const sent = yield* Ref.get(sentByA)
     expect(sent.filter((t) => t === "QueryChannelRange").length).toBe(1)
-    expect(sent.filter((t) => t === "QueryShortChannelIds").length).toBe(2) // 1,000 channels in batches of 500
+    const sizes = yield* Ref.get(scidQuerySizes)
+    expect(sizes.every((n) => n <= 500)).toBe(true) // GS-21
+    const nodesReceived = yield* Ref.get(nodeAnnouncementsToA)
+    if (extended) {
+      // node announcements are asked for one query late, each node once: every one arrives exactly once
+      expect(nodesReceived).toBe(countsB.nodes)
+      expect(sizes.reduce((x, y) => x + y, 0)).toBeGreaterThan(1000)
+    } else {
+      // without query_flags B sends a node's announcement with each batch holding one of its channels
+      expect(sizes).toEqual([500, 500]) // 1,000 channels in batches of 500
+      expect(nodesReceived).toBeGreaterThan(countsB.nodes)
+    }
     return { a, b, sentByA }
   })
 

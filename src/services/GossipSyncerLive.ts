@@ -233,6 +233,14 @@ interface Tracker {
   readonly pendingAnnouncements: Set<ShortChannelId>
   lastProgress: number
   progressed: boolean
+  /** Extended SCID queries: endpoints of the queried channels whose announcement arrived (node ids in hex). */
+  readonly announced: Array<Announced> | undefined
+}
+
+interface Announced {
+  readonly scid: ShortChannelId
+  readonly node1: string
+  readonly node2: string
 }
 
 type MachineEvent = ReplyChannelRange | ReplyShortChannelIdsEnd
@@ -629,13 +637,14 @@ export const makeGossipSyncer = (
         return wanted
       })
 
-    const newTracker = (wanted: ReadonlyArray<Wanted>, at: number): Tracker => ({
+    const newTracker = (wanted: ReadonlyArray<Wanted>, at: number, collectEndpoints = false): Tracker => ({
       scids: new Set(wanted.map((w) => w.scid)),
       pendingAnnouncements: new Set(
         wanted.filter((w) => w.flags === undefined || (w.flags & QUERY_FLAG_ANNOUNCEMENT) !== 0n).map((w) => w.scid)
       ),
       lastProgress: at,
-      progressed: false
+      progressed: false,
+      announced: collectEndpoints ? [] : undefined
     })
 
     /**
@@ -715,27 +724,58 @@ export const makeGossipSyncer = (
         )
       )
 
+    /**
+     * Extended queries (beyond lnd): the node announcements of the channels announced in reply to the previous
+     * query, each node asked for once per sync, by one of its channels. The responder dedupes node announcements
+     * only within one reply (BOLT 7), so asking for them with every channel fetched a mainnet node once per batch
+     * it has a channel in: ~54,000 node announcements for ~17,000 nodes, a fifth of the whole transfer. Endpoints
+     * are unknown until a channel's announcement arrives, hence one query late.
+     */
+    const nodeEntries = (announced: ReadonlyArray<Announced>, asked: Set<string>, room: number): Array<Wanted> => {
+      const out: Array<Wanted> = []
+      const byScid = [...announced].sort((a, b) => (a.scid < b.scid ? -1 : a.scid > b.scid ? 1 : 0))
+      for (const a of byScid) {
+        if (out.length === room) break
+        let flags = 0n
+        if (!asked.has(a.node1)) flags |= QUERY_FLAG_NODE_1
+        if (!asked.has(a.node2)) flags |= QUERY_FLAG_NODE_2
+        if (flags === 0n) continue
+        asked.add(a.node1).add(a.node2)
+        out.push({ scid: a.scid, flags })
+      }
+      return out
+    }
+
     /** GS-21/22: one batch outstanding at a time. */
     const queryChannels = Effect.gen(function* () {
+      // nodes asked for in this sync (bounded by the channels accepted from the range replies, GS-16)
+      const nodesAsked = new Set<string>()
+      let announced: ReadonlyArray<Announced> = []
       while (true) {
         yield* enter("queryNewChannels")
         const { items, next } = yield* Ref.get(pending)
-        if (next >= items.length) return
-        const batch = items.slice(next, next + settings.batchSize)
+        // GS-21: node entries share the batch; they come from the previous batch, so the scids stay ascending
+        const nodes = extended ? nodeEntries(announced, nodesAsked, settings.batchSize) : []
+        const batch = items.slice(next, next + settings.batchSize - nodes.length)
+        if (batch.length === 0 && nodes.length === 0) return
         yield* Ref.set(pending, { items, next: next + batch.length })
-        const t = newTracker(batch, yield* nowMillis)
+        const t = newTracker(batch, yield* nowMillis, extended)
         yield* Ref.set(tracker, t)
+        const channelFlags = (w: Wanted): bigint => (w.flags ?? QUERY_FLAGS_ALL) & ~(QUERY_FLAG_NODE_1 | QUERY_FLAG_NODE_2)
         const query: QueryShortChannelIds = {
           _tag: "QueryShortChannelIds",
           chainHash,
-          shortIds: { encoding: 0, ids: batch.map((w) => w.scid) },
-          queryFlags: extended ? { encoding: 0, flags: batch.map((w) => w.flags ?? QUERY_FLAGS_ALL) } : undefined,
+          shortIds: { encoding: 0, ids: [...nodes.map((w) => w.scid), ...batch.map((w) => w.scid)] },
+          queryFlags: extended
+            ? { encoding: 0, flags: [...nodes.map((w) => w.flags ?? 0n), ...batch.map(channelFlags)] }
+            : undefined,
           unknownTlvs: []
         }
         yield* enter("waitingQueryChanReply") // GS-21: before the send
         yield* send(query)
         const answered = yield* awaitScidReplyEnd(t)
         yield* Ref.set(tracker, undefined)
+        announced = t.announced ?? []
         if (!answered && Option.isSome(replyTimeoutMillis)) {
           const rest = items.slice(next)
           const announced = new Set([...t.scids].filter((scid) => !t.pendingAnnouncements.has(scid)))
@@ -998,6 +1038,8 @@ export const makeGossipSyncer = (
       Effect.gen(function* () {
         const horizon = yield* Ref.get(remoteHorizon)
         if (Option.isNone(horizon)) return
+        // SM-34: remote gossip received while the graph is not synced is not relayed
+        if (options.isGraphSynced !== undefined && !(yield* options.isGraphSynced)) return
         const first = horizon.value.firstTimestamp
         const end = first + horizon.value.timestampRange
         const passes = (t: number) => t === first || (first < t && t < end)
@@ -1064,7 +1106,9 @@ export const makeGossipSyncer = (
           now ??= yield* nowMillis
           t.lastProgress = now
           t.progressed = true
-          if (m._tag === "ChannelAnnouncement") t.pendingAnnouncements.delete(m.shortChannelId)
+          if (m._tag === "ChannelAnnouncement" && t.pendingAnnouncements.delete(m.shortChannelId)) {
+            t.announced?.push({ scid: m.shortChannelId, node1: toHex(m.nodeId1), node2: toHex(m.nodeId2) })
+          }
         }
       })
 
