@@ -486,6 +486,12 @@ describe("GossipSyncer state machine", () => {
       // node announcements are asked for later, by the channels whose announcement arrives (none here)
       expect(q.queryFlags).toEqual({ encoding: 0, flags: [4n, 7n] })
       yield* h.sp.push(scidEnd())
+      // ...and, last, for the known channels whose endpoints we hold no announcement of (nodes 1, 2, 3 here):
+      // a sync cut off between a channel and its nodes is completed by the next one
+      const nodesQuery = asScids(yield* h.sp.nextMessage)
+      expect(nodesQuery.shortIds.ids).toEqual([known, same])
+      expect(nodesQuery.queryFlags).toEqual({ encoding: 0, flags: [24n, 16n] })
+      yield* h.sp.push(scidEnd())
       yield* signal
     })
   )

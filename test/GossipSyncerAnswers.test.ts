@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Option, TestClock } from "effect"
+import { Duration, Effect, Option, Ref, TestClock } from "effect"
 import type { ChannelUpdate, Message, ReplyChannelRange } from "../src/domain/Messages.js"
 import { blockHeight, make as scid } from "../src/domain/ShortChannelId.js"
 import { makeShared } from "../src/services/GossipSyncerLive.js"
@@ -435,6 +435,21 @@ describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
       expect(yield* takeN(h, 3)).toEqual([`upd:10/0@${T}`, `upd:10/1@${T + 99}`, "node:2"])
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
+    })
+  )
+
+  it.scoped("SM-34: remote gossip accepted while the graph is not synced is not relayed; after it is, it is", () =>
+    Effect.gen(function* () {
+      const synced = yield* Ref.make(false)
+      const h = yield* startSyncer({ settings: { ignoreHistoricalFilters: true }, isGraphSynced: Ref.get(synced) })
+      yield* h.sp.push(timestampFilter(0, U32_MAX))
+      yield* settle
+      yield* publish(h, channelUpdate(A, 0, T))
+      yield* settle
+      expect(yield* h.sp.drain).toEqual([])
+      yield* Ref.set(synced, true)
+      yield* publish(h, channelUpdate(B, 0, T))
+      expect(yield* takeN(h, 1)).toEqual([`upd:11/0@${T}`])
     })
   )
 

@@ -63,6 +63,11 @@ export interface GossipSyncerOptions {
   readonly initialState: SyncerState
   /** SM-20: called by any syncer that completes a channel-range sync. */
   readonly markGraphSynced: Effect.Effect<void>
+  /**
+   * SM-34/SM-6: whether the graph is synced. While it is not, gossip received from peers is not relayed to this
+   * peer (it is mostly the historical dump we are catching up on). Absent: always relay.
+   */
+  readonly isGraphSynced?: Effect.Effect<boolean>
 }
 
 /**

@@ -607,7 +607,10 @@ export const makeGossipSyncer = (
         }
       })
 
-    /** GS-20 (+ extended queries): what to fetch among the SCIDs the peer listed. */
+    /**
+     * GS-20 (+ extended queries): what to fetch among the SCIDs the peer listed, and (extended) the known channels
+     * with an endpoint whose node announcement we lack — e.g. a sync cut off between a channel and its nodes.
+     */
     const selectWanted = (infos: ReadonlyArray<ChannelInfo>) =>
       Effect.gen(function* () {
         const byScid = new Map<ShortChannelId, ChannelInfo>()
@@ -616,9 +619,19 @@ export const makeGossipSyncer = (
         const now = yield* nowSeconds
         const window = settings.staleAfterSeconds
         const wanted: Array<Wanted> = []
+        const missingNodes: Array<Announced> = []
         for (let at = 0; at < ids.length; at += STORE_LOOKUP_CHUNK) {
           const chunk = ids.slice(at, at + STORE_LOOKUP_CHUNK)
           const known = yield* fromStore("channel lookup", store.channels(chunk))
+          if (extended && known.size > 0) {
+            const endpoints = [...known.values()].flatMap((c) => [c.nodeId1, c.nodeId2])
+            const held = yield* fromStore("node lookup", store.nodes(endpoints))
+            const lacks = (hex: string) => (held.get(hex)?.timestamp ?? 0) === 0
+            for (const c of known.values()) {
+              const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
+              if (lacks(node1) || lacks(node2)) missingNodes.push({ scid: c.shortChannelId, node1, node2 })
+            }
+          }
           const unknown = chunk.filter((id) => !known.has(id))
           const zombies =
             unknown.length === 0 ? new Set<ShortChannelId>() : yield* fromStore("zombie lookup", store.zombies(unknown))
@@ -634,7 +647,7 @@ export const makeGossipSyncer = (
             }
           }
         }
-        return wanted
+        return { wanted, missingNodes }
       })
 
     const newTracker = (wanted: ReadonlyArray<Wanted>, at: number, collectEndpoints = false): Tracker => ({
@@ -746,18 +759,27 @@ export const makeGossipSyncer = (
       return out
     }
 
-    /** GS-21/22: one batch outstanding at a time. */
-    const queryChannels = Effect.gen(function* () {
+    /**
+     * GS-21/22: one batch outstanding at a time. `missingNodes` (known channels lacking a node announcement) are
+     * asked for after the channels, in node-only queries, so every query's scids stay ascending.
+     */
+    const queryChannels = (missingNodes: ReadonlyArray<Announced>) => Effect.gen(function* () {
       // nodes asked for in this sync (bounded by the channels accepted from the range replies, GS-16)
       const nodesAsked = new Set<string>()
       let announced: ReadonlyArray<Announced> = []
+      let tail = 0
       while (true) {
         yield* enter("queryNewChannels")
         const { items, next } = yield* Ref.get(pending)
         // GS-21: node entries share the batch; they come from the previous batch, so the scids stay ascending
         const nodes = extended ? nodeEntries(announced, nodesAsked, settings.batchSize) : []
         const batch = items.slice(next, next + settings.batchSize - nodes.length)
-        if (batch.length === 0 && nodes.length === 0) return
+        if (batch.length === 0 && nodes.length === 0) {
+          if (tail >= missingNodes.length) return
+          announced = missingNodes.slice(tail, tail + settings.batchSize)
+          tail += settings.batchSize
+          continue
+        }
         yield* Ref.set(pending, { items, next: next + batch.length })
         const t = newTracker(batch, yield* nowMillis, extended)
         yield* Ref.set(tracker, t)
@@ -795,14 +817,14 @@ export const makeGossipSyncer = (
         yield* enter("queryNewChannels")
         return yield* selectWanted(infos)
       })
-      if (wanted.length === 0) return
+      if (wanted.wanted.length === 0 && wanted.missingNodes.length === 0) return
       if (yield* Ref.get(ignoresScidQueries)) {
         return yield* aborted(
-          `peer does not answer query_short_channel_ids (seen on this connection); ${wanted.length} channels not fetched`
+          `peer does not answer query_short_channel_ids (seen on this connection); ${wanted.wanted.length} channels not fetched`
         )
       }
-      yield* Ref.set(pending, { items: wanted, next: 0 })
-      yield* queryChannels
+      yield* Ref.set(pending, { items: wanted.wanted, next: 0 })
+      yield* queryChannels(wanted.missingNodes)
     }).pipe(Effect.ensuring(releaseQueryState))
 
     const runSyncAndSettle = Effect.gen(function* () {

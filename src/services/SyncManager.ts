@@ -353,7 +353,8 @@ export const makeSyncManager: Effect.Effect<
       const { run, syncer } = yield* factory.make(peer, {
         syncType,
         initialState: pinned ? "syncerIdle" : "chansSynced",
-        markGraphSynced
+        markGraphSynced,
+        isGraphSynced
       })
       const entry: Entry = { nodeIdHex, syncer }
       yield* Ref.update(sets, (current) => withEntry(current, bucket, entry))

@@ -48,6 +48,7 @@ export interface HarnessOptions extends ScriptedPeerOptions {
   readonly shared?: SyncerShared
   /** Leave TestClock where it is (default: set to TEST_NOW). */
   readonly keepClock?: boolean
+  readonly isGraphSynced?: GossipSyncerOptions["isGraphSynced"]
 }
 
 export const startSyncer = (options: HarnessOptions = {}): Effect.Effect<Harness, never, Scope.Scope> =>
@@ -64,7 +65,8 @@ export const startSyncer = (options: HarnessOptions = {}): Effect.Effect<Harness
       {
         syncType: options.syncType ?? "PassiveSync",
         initialState: options.initialState ?? "chansSynced",
-        markGraphSynced: Ref.update(synced, (n) => n + 1)
+        markGraphSynced: Ref.update(synced, (n) => n + 1),
+        ...(options.isGraphSynced === undefined ? {} : { isGraphSynced: options.isGraphSynced })
       },
       { settings, store, pipeline: pipeline.service, shared }
     )
