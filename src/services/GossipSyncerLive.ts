@@ -11,7 +11,7 @@
  * - GS-14: replies starting before / ending after our query are clamped (BOLT 7 allows them); LDK's one-block-short
  *   non-final replies are accepted as long as coverage stays contiguous and SCIDs stay ascending.
  * - GS-15: running out of reply budget before the range is covered fails the sync.
- * - GS-17: any failure releases per-query state, moves the syncer to `syncerIdle` (a failed sync is not "synced":
+ * - GS-17: every failure releases per-query state, moves the syncer to `syncerIdle` (a failed sync is not "synced":
  *   `resetSyncedSignal` then waits for a real completion), fails the armed synced signal with HistoricalSyncFailed
  *   and, for an Active/Pinned syncer that has not sent a horizon yet, still sends it (GS-23) so live gossip flows.
  * - GS-51: every waiting state has a reply timeout (`replyTimeout`, 2 min; `Option.none()` reproduces lnd).
