@@ -52,6 +52,7 @@ import type {
   GossipMessage,
   GossipTimestampFilter,
   Message,
+  PublicKey,
   QueryChannelRange,
   QueryShortChannelIds,
   ReplyChannelRange,
@@ -620,16 +621,32 @@ export const makeGossipSyncer = (
         const window = settings.staleAfterSeconds
         const wanted: Array<Wanted> = []
         const missingNodes: Array<Announced> = []
+        // each endpoint looked up once per sync (a mainnet graph: ~17k nodes behind ~108k channel ends)
+        const lookedUp = new Set<string>()
+        const lacking = new Set<string>()
         for (let at = 0; at < ids.length; at += STORE_LOOKUP_CHUNK) {
           const chunk = ids.slice(at, at + STORE_LOOKUP_CHUNK)
           const known = yield* fromStore("channel lookup", store.channels(chunk))
           if (extended && known.size > 0) {
-            const endpoints = [...known.values()].flatMap((c) => [c.nodeId1, c.nodeId2])
-            const held = yield* fromStore("node lookup", store.nodes(endpoints))
-            const lacks = (hex: string) => (held.get(hex)?.timestamp ?? 0) === 0
+            const fresh = new Map<string, PublicKey>()
             for (const c of known.values()) {
-              const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
-              if (lacks(node1) || lacks(node2)) missingNodes.push({ scid: c.shortChannelId, node1, node2 })
+              for (const id of [c.nodeId1, c.nodeId2]) {
+                const hex = toHex(id)
+                if (!lookedUp.has(hex)) fresh.set(hex, id)
+              }
+            }
+            if (fresh.size > 0) {
+              const held = yield* fromStore("node lookup", store.nodes([...fresh.values()]))
+              for (const hex of fresh.keys()) {
+                lookedUp.add(hex)
+                if ((held.get(hex)?.timestamp ?? 0) === 0) lacking.add(hex)
+              }
+            }
+            if (lacking.size > 0) {
+              for (const c of known.values()) {
+                const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
+                if (lacking.has(node1) || lacking.has(node2)) missingNodes.push({ scid: c.shortChannelId, node1, node2 })
+              }
             }
           }
           const unknown = chunk.filter((id) => !known.has(id))
