@@ -24,6 +24,7 @@ import {
   wireSize
 } from "../src/services/GossipSyncerRules.js"
 import { CHAIN, nodeId } from "./support/gossip.js"
+import { rangeReply as reply } from "./support/syncerHarness.js"
 
 const NOW = 1_700_000_000
 const DAY = 24 * 3600
@@ -39,23 +40,6 @@ const query = (first: number, count: number): QueryChannelRange => ({
   unknownTlvs: []
 })
 
-const reply = (
-  first: number,
-  count: number,
-  ids: ReadonlyArray<bigint> = [],
-  extra: Partial<ReplyChannelRange> = {}
-): ReplyChannelRange => ({
-  _tag: "ReplyChannelRange",
-  chainHash: CHAIN,
-  firstBlocknum: first,
-  numberOfBlocks: count,
-  syncComplete: 1,
-  shortIds: { encoding: 0, ids },
-  timestamps: undefined,
-  checksums: undefined,
-  unknownTlvs: [],
-  ...extra
-})
 
 const run = (q: QueryChannelRange, replies: ReadonlyArray<ReplyChannelRange>, lim: RangeReplyLimits = limits) => {
   const acc = newAccumulator(q)

@@ -3,7 +3,6 @@
  * addresses, timestamps. Plain functions, run on every message before any store read or signature work.
  */
 import { hash } from "node:crypto"
-import { Either } from "effect"
 import { scanAddresses } from "../domain/Addresses.js"
 import { sameChain } from "../domain/Chain.js"
 import * as Features from "../domain/Features.js"

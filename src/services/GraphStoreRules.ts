@@ -13,7 +13,7 @@
 import { Either } from "effect"
 import { channelUpdateChecksum } from "../domain/Checksum.js"
 import { toHex } from "../domain/Hex.js"
-import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement, PublicKey } from "../domain/Messages.js"
+import type { ChannelAnnouncement, ChannelUpdate, PublicKey } from "../domain/Messages.js"
 import type { ShortChannelId } from "../domain/ShortChannelId.js"
 import type { BatchOutcome, GraphBatch } from "./GraphStore.js"
 import { GraphStoreError } from "./GraphStore.js"

@@ -59,12 +59,25 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
     const running = yield* SubscriptionRef.make(0)
     const reconciled = yield* Ref.make(0)
 
+    const forget = (nodeIdHex: string) =>
+      Ref.update(queued, (s) => {
+        const next = new Set(s)
+        next.delete(nodeIdHex)
+        return next
+      })
+
     const enqueue = (nodeIdHex: string) =>
-      Ref.modify(queued, (s) => (s.has(nodeIdHex) ? [false, s] : [true, new Set(s).add(nodeIdHex)])).pipe(
-        Effect.flatMap((fresh) =>
-          fresh ? SubscriptionRef.update(running, (n) => n + 1).pipe(Effect.zipRight(Queue.offer(queue, nodeIdHex))) : Effect.void
-        )
-      )
+      Effect.gen(function* () {
+        const fresh = yield* Ref.modify(queued, (s) => (s.has(nodeIdHex) ? [false, s] : [true, new Set(s).add(nodeIdHex)]))
+        if (!fresh) return
+        yield* SubscriptionRef.update(running, (n) => n + 1)
+        // a full queue drops the peer: undo its accounting, or awaitIdle would wait for it forever
+        if (!(yield* Queue.offer(queue, nodeIdHex))) {
+          yield* forget(nodeIdHex)
+          yield* SubscriptionRef.update(running, (n) => n - 1)
+          yield* Effect.logWarning("reconciliation queue full; peer skipped").pipe(Effect.annotateLogs({ peer: nodeIdHex }))
+        }
+      })
 
     // one worker: reconciliations run one after another so they never compete with each other for the pipeline
     yield* Effect.forkScoped(
@@ -77,11 +90,7 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
             yield* reconcileOne(syncer.value)
             yield* Ref.update(reconciled, (n) => n + 1)
           }
-          yield* Ref.update(queued, (s) => {
-            const next = new Set(s)
-            next.delete(nodeIdHex)
-            return next
-          })
+          yield* forget(nodeIdHex)
           yield* SubscriptionRef.update(running, (n) => n - 1)
         })
       )

@@ -94,7 +94,7 @@ export const awaitSleeper: Effect.Effect<void> = Effect.gen(function* () {
 export const rangeReply = (
   first: number,
   count: number,
-  ids: ReadonlyArray<ShortChannelId>,
+  ids: ReadonlyArray<ShortChannelId> = [],
   extra: Partial<Omit<ReplyChannelRange, "_tag" | "firstBlocknum" | "numberOfBlocks">> = {}
 ): ReplyChannelRange => ({
   _tag: "ReplyChannelRange",
