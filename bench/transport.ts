@@ -10,7 +10,7 @@ import { Effect, Logger, LogLevel, Option, Stream } from "effect"
 import * as crypto from "node:crypto"
 import * as Chain from "../src/domain/Chain.js"
 import { generatePrivateKey } from "../src/domain/Noise.js"
-import { makeTcpPeerConnector, makeTcpPeerConnectorConfig } from "../src/layers/TcpPeerConnector.js"
+import { makeTcpPeerConnector, makeTcpPeerConnectorConfig } from "../src/layers/net/TcpPeerConnector.js"
 
 const MESSAGE_SIZE = 200
 const MESSAGES = 100_000

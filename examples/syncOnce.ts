@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { layerSqlite } from "../src/layers/GraphStoreSqlite.js"
+import { layerSqlite } from "../src/layers/graph/GraphStoreSqlite.js"
 import * as Node from "../src/layers/Node.js"
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
 import { GraphStore } from "../src/services/GraphStore.js"

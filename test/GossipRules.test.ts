@@ -1,7 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as Features from "../src/domain/Features.js"
-import { hasUnknownEvenBit, KNOWN_NODE_FEATURES, timestampVerdict } from "../src/services/GossipRules.js"
+import { hasUnknownEvenBit, KNOWN_NODE_FEATURES, timestampVerdict } from "../src/services/internal/gossipPipeline/rules.js"
 
 describe("GossipRules", () => {
   it("BOLT 9: the allocation-free unknown-even-bit check agrees with Features.unknownEvenBits", () => {

@@ -4,7 +4,7 @@ import type { Message, QueryChannelRange, QueryShortChannelIds, ReplyChannelRang
 import { make as scid } from "../src/domain/ShortChannelId.js"
 import type { GossipSyncer, SyncerState } from "../src/services/GossipSyncer.js"
 import { isActiveSync } from "../src/services/GossipSyncer.js"
-import { U32_MAX } from "../src/services/GossipSyncerRules.js"
+import { U32_MAX } from "../src/services/internal/gossipSyncer/rules.js"
 import type { ScriptedPeer } from "./support/ScriptedPeer.js"
 import { CHAIN, channelAnnouncement, channelUpdate, nodeId } from "./support/gossip.js"
 import {

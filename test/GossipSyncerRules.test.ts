@@ -4,7 +4,7 @@ import { encodeMessage } from "../src/domain/Codec.js"
 import type { QueryChannelRange, ReplyChannelRange } from "../src/domain/Messages.js"
 import { make as scid } from "../src/domain/ShortChannelId.js"
 import type { ChannelState } from "../src/services/GraphStore.js"
-import type { RangeReplyLimits } from "../src/services/GossipSyncerRules.js"
+import type { RangeReplyLimits } from "../src/services/internal/gossipSyncer/rules.js"
 import {
   acceptRangeReply,
   chunkLimit,
@@ -22,7 +22,7 @@ import {
   skipByTimestamps,
   U32_MAX,
   wireSize
-} from "../src/services/GossipSyncerRules.js"
+} from "../src/services/internal/gossipSyncer/rules.js"
 import { CHAIN, nodeId } from "./support/gossip.js"
 import { rangeReply as reply } from "./support/syncerHarness.js"
 

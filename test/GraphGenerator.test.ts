@@ -2,10 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
 import { BITCOIN_REGTEST } from "../src/domain/Chain.js"
 import { decodeMessage } from "../src/domain/Codec.js"
-import { generateGraph } from "../src/domain/GraphGenerator.js"
+import { generateGraph } from "../src/testing/GraphGenerator.js"
 import { toHex } from "../src/domain/Hex.js"
 import { verifyChannelAnnouncement, verifyChannelUpdate, verifyNodeAnnouncement } from "../src/domain/Signatures.js"
-import { loadMainnetTopology } from "../src/layers/MainnetTopology.js"
+import { loadMainnetTopology } from "../src/testing/MainnetTopology.js"
 
 const now = 1_780_000_000
 

@@ -12,7 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import { layerSqliteWithClient } from "../src/layers/GraphStoreSqlite.js"
+import { layerSqliteWithClient } from "../src/layers/graph/GraphStoreSqlite.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { CHANNELS_PER_BATCH, crashBatch, crashBatchScids } from "./support/crashBatches.js"
 

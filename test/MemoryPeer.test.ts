@@ -5,7 +5,7 @@ import * as Features from "../src/domain/Features.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { Message } from "../src/domain/Messages.js"
 import { make as scid } from "../src/domain/ShortChannelId.js"
-import { makePeerPair } from "../src/layers/MemoryPeer.js"
+import { makePeerPair } from "../src/testing/MemoryPeer.js"
 import { CHAIN, channelUpdate, nodeId } from "./support/gossip.js"
 
 const filter: Message = { _tag: "GossipTimestampFilter", chainHash: CHAIN, firstTimestamp: 1, timestampRange: 2 }

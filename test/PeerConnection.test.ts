@@ -37,7 +37,7 @@ import {
   makeDuplexPair,
   makePeerPairInMemory,
   type TransportConfig
-} from "../src/services/PeerConnection.js"
+} from "../src/services/internal/peer/connection.js"
 
 const config: TransportConfig = defaultTransportConfig(Chain.BITCOIN_MAINNET)
 const DEFAULT_FOR_TEST_FEATURES = Features.fromBits([Features.GOSSIP_QUERIES.odd, Features.GOSSIP_QUERIES_EX.odd])

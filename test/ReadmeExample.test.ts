@@ -9,8 +9,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { deriveKey, generateGraph } from "../src/domain/GraphGenerator.js"
-import { servingPeer, splitGraph } from "../src/layers/SimulatedNetwork.js"
+import { deriveKey, generateGraph } from "../src/testing/GraphGenerator.js"
+import { servingPeer, splitGraph } from "../src/testing/SimulatedNetwork.js"
 import { syncOnce } from "../examples/syncOnce.js"
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")

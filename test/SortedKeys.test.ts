@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { SortedKeys } from "../src/layers/SortedKeys.js"
+import { SortedKeys } from "../src/services/internal/graphStore/sortedKeys.js"
 
 // The in-memory GraphStore's range (GS-33) and horizon (GS-44) indices: checked against a plain sorted array,
 // with tiny chunks so that splits and chunk removals happen constantly.

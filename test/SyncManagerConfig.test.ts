@@ -6,7 +6,7 @@ import {
   SyncManagerConfig,
   SyncManagerDefaults,
   validateSyncManagerConfig
-} from "../src/services/SyncManagerConfig.js"
+} from "../src/services/internal/syncManager/config.js"
 import { fakeNodeIdHex } from "./support/FakeSyncer.js"
 
 const refused = (input: Parameters<typeof validateSyncManagerConfig>[0]): string => {

@@ -26,7 +26,7 @@ import {
   publicKeyOf
 } from "../src/domain/Noise.js"
 import type { Peer } from "../src/services/Peer.js"
-import { handshakeOutbound } from "../src/services/PeerConnection.js"
+import { handshakeOutbound } from "../src/services/internal/peer/connection.js"
 import type { PeerEvent } from "../src/services/PeerConnector.js"
 import {
   dialTcp,
@@ -35,7 +35,7 @@ import {
   reconnectSchedule,
   type TcpPeerConnectorConfig,
   type TcpPeerConnectorService
-} from "../src/layers/TcpPeerConnector.js"
+} from "../src/layers/net/TcpPeerConnector.js"
 
 const filter = (n: number): GossipTimestampFilter => ({
   _tag: "GossipTimestampFilter",

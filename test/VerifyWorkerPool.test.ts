@@ -12,7 +12,7 @@ import {
   SignatureVerifierInThread,
   VerifyWorkerPoolLive,
   workerExecArgv
-} from "../src/layers/VerifyWorkerPool.js"
+} from "../src/layers/verify/VerifyWorkerPool.js"
 
 const sha = (s: string) => new Uint8Array(createHash("sha256").update(s).digest())
 const key = (i: number) => sha(`key ${i}`)

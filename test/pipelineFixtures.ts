@@ -3,7 +3,7 @@
  */
 import secp256k1 from "secp256k1"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { deriveKey } from "../src/domain/GraphGenerator.js"
+import { deriveKey } from "../src/testing/GraphGenerator.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAddress, NodeAnnouncement, PublicKey } from "../src/domain/Messages.js"
 import type { ShortChannelId } from "../src/domain/ShortChannelId.js"
 import * as Scid from "../src/domain/ShortChannelId.js"

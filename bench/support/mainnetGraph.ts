@@ -6,9 +6,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BITCOIN_MAINNET } from "../../src/domain/Chain.js"
-import { generateGraph } from "../../src/domain/GraphGenerator.js"
-import { readGraphFile, writeGraphFile } from "../../src/layers/GraphFile.js"
-import { loadMainnetTopology } from "../../src/layers/MainnetTopology.js"
+import { generateGraph } from "../../src/testing/GraphGenerator.js"
+import { readGraphFile, writeGraphFile } from "../../src/testing/GraphFile.js"
+import { loadMainnetTopology } from "../../src/testing/MainnetTopology.js"
 
 const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "out")
 

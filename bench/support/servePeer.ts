@@ -8,7 +8,7 @@ import { BITCOIN_MAINNET } from "../../src/domain/Chain.js"
 import { decodeMessage } from "../../src/domain/Codec.js"
 import { toHex } from "../../src/domain/Hex.js"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement } from "../../src/domain/Messages.js"
-import { servingPeer } from "../../src/layers/SimulatedNetwork.js"
+import { servingPeer } from "../../src/testing/SimulatedNetwork.js"
 import { mainnetGraph } from "./mainnetGraph.js"
 
 const graph = mainnetGraph(Number(process.env.BENCH_CHANNELS ?? 54_000))

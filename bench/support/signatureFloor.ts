@@ -7,9 +7,9 @@ import { Effect, Either } from "effect"
 import { decodeMessage } from "../../src/domain/Codec.js"
 import type { ChannelAnnouncement, GossipMessage } from "../../src/domain/Messages.js"
 import { isGossipMessage } from "../../src/domain/Messages.js"
-import type { VerifyWorkerPoolHandle } from "../../src/layers/VerifyWorkerPool.js"
-import { packItems } from "../../src/layers/VerifyWorkerPool.js"
-import { signedHash } from "../../src/services/GossipRules.js"
+import type { VerifyWorkerPoolHandle } from "../../src/layers/verify/VerifyWorkerPool.js"
+import { packItems } from "../../src/layers/verify/VerifyWorkerPool.js"
+import { signedHash } from "../../src/services/internal/gossipPipeline/rules.js"
 import type { VerifyItem } from "../../src/services/SignatureVerifier.js"
 
 export const decodeAll = (raws: ReadonlyArray<Uint8Array>): Array<GossipMessage> =>

@@ -15,8 +15,8 @@
  */
 import type { ConfigError } from "effect"
 import { Config, Effect, Layer, Option } from "effect"
-import type { SyncManagerConfigError, SyncManagerConfigInput } from "../services/SyncManagerConfig.js"
-import { SyncManagerConfig, validateSyncManagerConfig } from "../services/SyncManagerConfig.js"
+import type { SyncManagerConfigError, SyncManagerConfigInput } from "../services/internal/syncManager/config.js"
+import { SyncManagerConfig, validateSyncManagerConfig } from "../services/internal/syncManager/config.js"
 
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
   Config.option(config).pipe(Config.map(Option.getOrUndefined))

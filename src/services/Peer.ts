@@ -8,7 +8,7 @@
 import type { Effect, Stream } from "effect"
 import { Data } from "effect"
 import type { Init, Message, PublicKey } from "../domain/Messages.js"
-import type { PeerFailure } from "./PeerConnection.js"
+import type { PeerFailure } from "./internal/peer/connection.js"
 
 /** The connection is gone (remote closed, local close, transport failure); `reason` says which. */
 export class PeerDisconnected extends Data.TaggedError("PeerDisconnected")<{

@@ -6,7 +6,7 @@
 import { Deferred, Effect, Either, Queue, Ref, Stream } from "effect"
 import type { Scope } from "effect"
 import { decodeMessage } from "../../src/domain/Codec.js"
-import { defaultFeatures } from "../../src/layers/MemoryPeer.js"
+import { defaultFeatures } from "../../src/testing/MemoryPeer.js"
 import type { Message } from "../../src/domain/Messages.js"
 import type { Peer } from "../../src/services/Peer.js"
 import { PeerDisconnected } from "../../src/services/Peer.js"

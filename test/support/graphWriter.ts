@@ -7,7 +7,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
-import { layerSqliteWithClient } from "../../src/layers/GraphStoreSqlite.js"
+import { layerSqliteWithClient } from "../../src/layers/graph/GraphStoreSqlite.js"
 import { GraphStore } from "../../src/services/GraphStore.js"
 import { crashBatch } from "./crashBatches.js"
 

@@ -46,7 +46,7 @@ import {
 } from "effect"
 import * as Data from "effect/Data"
 import type * as Scope from "effect/Scope"
-import { toHex } from "../domain/Hex.js"
+import { toHex } from "../../../domain/Hex.js"
 import type {
   ChainHash,
   GossipMessage,
@@ -57,13 +57,13 @@ import type {
   QueryShortChannelIds,
   ReplyChannelRange,
   ReplyShortChannelIdsEnd
-} from "../domain/Messages.js"
-import { isGossipMessage } from "../domain/Messages.js"
-import { MAX_BLOCK } from "../domain/ShortChannelId.js"
-import type { ShortChannelId } from "../domain/ShortChannelId.js"
-import type { AcceptedGossip, GossipPipelineService } from "./GossipPipeline.js"
-import { GossipPipeline } from "./GossipPipeline.js"
-import type { GossipSyncer, GossipSyncerOptions, SyncerState, SyncType } from "./GossipSyncer.js"
+} from "../../../domain/Messages.js"
+import { isGossipMessage } from "../../../domain/Messages.js"
+import { MAX_BLOCK } from "../../../domain/ShortChannelId.js"
+import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
+import type { AcceptedGossip, GossipPipelineService } from "../../GossipPipeline.js"
+import { GossipPipeline } from "../../GossipPipeline.js"
+import type { GossipSyncer, GossipSyncerOptions, SyncerState, SyncType } from "../../GossipSyncer.js"
 import {
   GossipSyncerExiting,
   GossipSyncerFactory,
@@ -71,10 +71,10 @@ import {
   isActiveSync,
   SyncTransitionFailed,
   SyncTransitionTimeout
-} from "./GossipSyncer.js"
-import type { ChannelState, GraphStoreService, StoredGossip } from "./GraphStore.js"
-import { GraphStore } from "./GraphStore.js"
-import type { ChannelInfo, RangeReplyAccumulator } from "./GossipSyncerRules.js"
+} from "../../GossipSyncer.js"
+import type { ChannelState, GraphStoreService, StoredGossip } from "../../GraphStore.js"
+import { GraphStore } from "../../GraphStore.js"
+import type { ChannelInfo, RangeReplyAccumulator } from "./rules.js"
 import {
   acceptRangeReply,
   chunkLimit,
@@ -104,11 +104,11 @@ import {
   sameChain,
   U32_MAX,
   wireSize
-} from "./GossipSyncerRules.js"
-import type { PeerDisconnected, Peer } from "./Peer.js"
-import type { ByteRateLimiter } from "./RateLimiter.js"
-import { SyncManagerConfig, SyncManagerDefaults } from "./SyncManagerConfig.js"
-import * as RateLimiter from "./RateLimiter.js"
+} from "./rules.js"
+import type { PeerDisconnected, Peer } from "../../Peer.js"
+import type { ByteRateLimiter } from "../../RateLimiter.js"
+import { SyncManagerConfig, SyncManagerDefaults } from "../syncManager/config.js"
+import * as RateLimiter from "../../RateLimiter.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration

@@ -22,10 +22,10 @@ import {
   Scope,
   Stream
 } from "effect"
-import { toHex } from "../domain/Hex.js"
-import type { ChainHash, PublicKey } from "../domain/Messages.js"
-import { isPrivateKey, publicKeyOf } from "../domain/Noise.js"
-import type { Peer } from "../services/Peer.js"
+import { toHex } from "../../domain/Hex.js"
+import type { ChainHash, PublicKey } from "../../domain/Messages.js"
+import { isPrivateKey, publicKeyOf } from "../../domain/Noise.js"
+import type { Peer } from "../../services/Peer.js"
 import {
   type ByteChannel,
   defaultTransportConfig,
@@ -34,14 +34,14 @@ import {
   type PeerEstablishError,
   type TransportConfig,
   TransportIoError
-} from "../services/PeerConnection.js"
+} from "../../services/internal/peer/connection.js"
 import {
   type PeerAddress,
   PeerConnectError,
   PeerConnector,
   type PeerConnectorService,
   type PeerEvent
-} from "../services/PeerConnector.js"
+} from "../../services/PeerConnector.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configuration

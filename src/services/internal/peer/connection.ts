@@ -15,11 +15,11 @@
  */
 import type { Chunk } from "effect"
 import { Data, Deferred, Duration, Effect, Either, Fiber, Mailbox, Option, Random, Scope } from "effect"
-import * as Chain from "../domain/Chain.js"
-import { type DecodeError, decodeMessage, encodeMessage } from "../domain/Codec.js"
-import * as Features from "../domain/Features.js"
-import { toHex } from "../domain/Hex.js"
-import type { ChainHash, ErrorMessage, Init, Message, PublicKey, Warning } from "../domain/Messages.js"
+import * as Chain from "../../../domain/Chain.js"
+import { type DecodeError, decodeMessage, encodeMessage } from "../../../domain/Codec.js"
+import * as Features from "../../../domain/Features.js"
+import { toHex } from "../../../domain/Hex.js"
+import type { ChainHash, ErrorMessage, Init, Message, PublicKey, Warning } from "../../../domain/Messages.js"
 import {
   ACT_ONE_SIZE,
   ACT_THREE_SIZE,
@@ -38,8 +38,8 @@ import {
   publicKeyOf,
   responderActOne,
   responderActThree
-} from "../domain/Noise.js"
-import { type Peer, PeerDisconnected } from "./Peer.js"
+} from "../../../domain/Noise.js"
+import { type Peer, PeerDisconnected } from "../../Peer.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors

@@ -11,12 +11,12 @@
  * - a node announcement is only kept for a node with a channel; newest timestamp wins.
  */
 import { Either } from "effect"
-import { channelUpdateChecksum } from "../domain/Checksum.js"
-import { toHex } from "../domain/Hex.js"
-import type { ChannelAnnouncement, ChannelUpdate, PublicKey } from "../domain/Messages.js"
-import type { ShortChannelId } from "../domain/ShortChannelId.js"
-import type { BatchOutcome, GraphBatch } from "./GraphStore.js"
-import { GraphStoreError } from "./GraphStore.js"
+import { channelUpdateChecksum } from "../../../domain/Checksum.js"
+import { toHex } from "../../../domain/Hex.js"
+import type { ChannelAnnouncement, ChannelUpdate, PublicKey } from "../../../domain/Messages.js"
+import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
+import type { BatchOutcome, GraphBatch } from "../../GraphStore.js"
+import { GraphStoreError } from "../../GraphStore.js"
 
 /**
  * Largest short channel id a store holds: SQL stores scids as signed 64-bit integers (block heights below 2^23,

@@ -23,10 +23,10 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { Fragment, Statement } from "@effect/sql/Statement"
 import { Chunk, Effect, Layer, Option, Stream } from "effect"
-import { channelUpdateChecksum } from "../domain/Checksum.js"
-import { toHex } from "../domain/Hex.js"
-import type { PublicKey } from "../domain/Messages.js"
-import type { ShortChannelId } from "../domain/ShortChannelId.js"
+import { channelUpdateChecksum } from "../../domain/Checksum.js"
+import { toHex } from "../../domain/Hex.js"
+import type { PublicKey } from "../../domain/Messages.js"
+import type { ShortChannelId } from "../../domain/ShortChannelId.js"
 import type {
   BatchOutcome,
   ChannelState,
@@ -35,15 +35,15 @@ import type {
   GraphStoreService,
   NodeState,
   StoredGossip
-} from "../services/GraphStore.js"
-import { GraphStore, GraphStoreError } from "../services/GraphStore.js"
+} from "../../services/GraphStore.js"
+import { GraphStore, GraphStoreError } from "../../services/GraphStore.js"
 import {
   blockRangeToScids,
   chunksOf,
   isStorableScid,
   unstorableAnnouncement,
   updateDirection
-} from "../services/GraphStoreRules.js"
+} from "../../services/internal/graphStore/rules.js"
 
 /** Rows (channels or nodes) per stream page and ids per `IN` list. */
 const PAGE = 256

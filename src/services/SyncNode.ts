@@ -14,11 +14,11 @@
 import type { Scope } from "effect"
 import { Chunk, Effect, FiberMap, Layer, Stream } from "effect"
 import { isGossipMessage } from "../domain/Messages.js"
-import { GossipPipeline } from "../services/GossipPipeline.js"
-import type { Peer } from "../services/Peer.js"
-import type { PeerEvent } from "../services/PeerConnector.js"
-import { PeerConnector } from "../services/PeerConnector.js"
-import { SyncManager } from "../services/SyncManager.js"
+import { GossipPipeline } from "./GossipPipeline.js"
+import type { Peer } from "./Peer.js"
+import type { PeerEvent } from "./PeerConnector.js"
+import { PeerConnector } from "./PeerConnector.js"
+import { SyncManager } from "./SyncManager.js"
 
 interface Tracked {
   readonly peer: Peer

@@ -9,9 +9,9 @@
  */
 import { createHash } from "node:crypto"
 import secp256k1 from "secp256k1"
-import type { ChainHash, ChannelAnnouncement, ChannelUpdate, NodeAddress, NodeAnnouncement, PublicKey } from "./Messages.js"
-import * as Scid from "./ShortChannelId.js"
-import { publicKeyOf, signChannelAnnouncement, signChannelUpdate, signNodeAnnouncement } from "./Signatures.js"
+import type { ChainHash, ChannelAnnouncement, ChannelUpdate, NodeAddress, NodeAnnouncement, PublicKey } from "../domain/Messages.js"
+import * as Scid from "../domain/ShortChannelId.js"
+import { publicKeyOf, signChannelAnnouncement, signChannelUpdate, signNodeAnnouncement } from "../domain/Signatures.js"
 import { prng, syntheticTopology, type Policy, type Topology, type TopologyChannel } from "./Topology.js"
 
 export interface GenerateOptions {

@@ -7,19 +7,19 @@
  * per call, e.g. one per simulated peer).
  */
 import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
-import { toHex } from "../domain/Hex.js"
-import type { PublicKey } from "../domain/Messages.js"
-import type { ShortChannelId } from "../domain/ShortChannelId.js"
+import { toHex } from "../../../domain/Hex.js"
+import type { PublicKey } from "../../../domain/Messages.js"
+import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import type {
   ChannelState,
   GraphCounts,
   GraphStoreService,
   NodeState,
   StoredGossip
-} from "../services/GraphStore.js"
-import { GraphStore } from "../services/GraphStore.js"
-import { blockRangeToScids, chunksOf, planBatch } from "../services/GraphStoreRules.js"
-import { SortedKeys } from "./SortedKeys.js"
+} from "../../GraphStore.js"
+import { GraphStore } from "../../GraphStore.js"
+import { blockRangeToScids, chunksOf, planBatch } from "./rules.js"
+import { SortedKeys } from "./sortedKeys.js"
 
 /** Messages (channels or nodes) per stream page: keeps each step of a lazy stream short and bounded. */
 const PAGE = 256

@@ -12,8 +12,8 @@ import { Worker } from "node:worker_threads"
 import { Effect, Layer, Runtime } from "effect"
 import type { Scope } from "effect"
 import secp256k1 from "secp256k1"
-import type { SignatureVerifierService, VerifyItem } from "../services/SignatureVerifier.js"
-import { PACKED_ITEM_SIZE, SignatureVerifier } from "../services/SignatureVerifier.js"
+import type { SignatureVerifierService, VerifyItem } from "../../services/SignatureVerifier.js"
+import { PACKED_ITEM_SIZE, SignatureVerifier } from "../../services/SignatureVerifier.js"
 
 const HASH = 32
 const SIG = 64

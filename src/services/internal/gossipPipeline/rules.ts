@@ -3,13 +3,13 @@
  * addresses, timestamps. Plain functions, run on every message before any store read or signature work.
  */
 import { hash } from "node:crypto"
-import { scanAddresses } from "../domain/Addresses.js"
-import { sameChain } from "../domain/Chain.js"
-import * as Features from "../domain/Features.js"
-import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement } from "../domain/Messages.js"
-import { MessageType } from "../domain/Messages.js"
-import { signedOffset } from "../domain/Signatures.js"
-import type { Verdict } from "./GossipPipeline.js"
+import { scanAddresses } from "../../../domain/Addresses.js"
+import { sameChain } from "../../../domain/Chain.js"
+import * as Features from "../../../domain/Features.js"
+import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement } from "../../../domain/Messages.js"
+import { MessageType } from "../../../domain/Messages.js"
+import { signedOffset } from "../../../domain/Signatures.js"
+import type { Verdict } from "../../GossipPipeline.js"
 
 const TYPE = 2
 const SIG = 64

@@ -5,15 +5,15 @@
  */
 import type { Scope } from "effect"
 import { Context, Effect, ExecutionStrategy, Exit, Layer, Logger, LogLevel, Scope as ScopeModule } from "effect"
-import type { GeneratedGraph } from "../domain/GraphGenerator.js"
-import { deriveKey } from "../domain/GraphGenerator.js"
+import type { GeneratedGraph } from "./GraphGenerator.js"
+import { deriveKey } from "./GraphGenerator.js"
 import { toHex } from "../domain/Hex.js"
 import type { ChainHash, PublicKey } from "../domain/Messages.js"
 import type { GraphBatch } from "../services/GraphStore.js"
 import { GraphStore } from "../services/GraphStore.js"
 import type { PeerAddress } from "../services/PeerConnector.js"
-import * as GraphStoreMemory from "./GraphStoreMemory.js"
-import * as Node from "./Node.js"
+import * as GraphStoreMemory from "../services/internal/graphStore/memory.js"
+import * as Node from "../layers/Node.js"
 
 /**
  * Channel i goes to peers i mod P and i+1 mod P (with its updates and its endpoints' node announcements): every

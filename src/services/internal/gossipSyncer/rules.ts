@@ -11,10 +11,10 @@ import type {
   ReplyChannelRange,
   UpdateChecksums,
   UpdateTimestamps
-} from "../domain/Messages.js"
-import { blockHeight } from "../domain/ShortChannelId.js"
-import type { ShortChannelId } from "../domain/ShortChannelId.js"
-import type { ChannelState } from "./GraphStore.js"
+} from "../../../domain/Messages.js"
+import { blockHeight } from "../../../domain/ShortChannelId.js"
+import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
+import type { ChannelState } from "../../GraphStore.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // GS-50: limits

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as zlib from "node:zlib"
-import { parseChannelsCsv, type Topology } from "../domain/Topology.js"
+import { parseChannelsCsv, type Topology } from "./Topology.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 

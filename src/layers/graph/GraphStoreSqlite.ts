@@ -17,8 +17,8 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Context, Effect, Layer } from "effect"
-import type { GraphStore } from "../services/GraphStore.js"
-import { GraphStoreError } from "../services/GraphStore.js"
+import type { GraphStore } from "../../services/GraphStore.js"
+import { GraphStoreError } from "../../services/GraphStore.js"
 import * as GraphStoreSql from "./GraphStoreSql.js"
 
 export interface SqliteOptions {
