@@ -1,5 +1,5 @@
 /**
- * BOLT 1 appendix vectors (shared/vectors/bolt01-bigsize-tlv.txt): BigSize decode/encode (A), TLV streams in the
+ * BOLT 1 appendix vectors (test/vectors/bolt01-bigsize-tlv.txt): BigSize decode/encode (A), TLV streams in the
  * spec's example namespaces n1/n2 (B), and `init` message extensions (C). The vectors are parsed from the file, so
  * every case in it is exercised.
  */

@@ -1,5 +1,5 @@
 /**
- * BOLT 7 extended gossip queries vectors (shared/vectors/bolt07-extended-queries.json): every hex decodes to the
+ * BOLT 7 extended gossip queries vectors (test/vectors/bolt07-extended-queries.json): every hex decodes to the
  * listed fields (zlib encodings included) and re-encodes byte-identically.
  */
 import { describe, expect, it } from "@effect/vitest"

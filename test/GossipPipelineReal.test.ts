@@ -1,5 +1,5 @@
 /**
- * The pipeline on the 44 real signed messages (shared/vectors/real-gossip): signatures hashed over the raw bytes,
+ * The pipeline on the 44 real signed messages (test/vectors/real-gossip): signatures hashed over the raw bytes,
  * and no real message tripped by our structure, feature or address rules.
  */
 import { describe, expect, it } from "@effect/vitest"

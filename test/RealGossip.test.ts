@@ -1,5 +1,5 @@
 /**
- * The 44 real signed gossip messages (shared/vectors/real-gossip): decode, byte-identical re-encoding, fields as
+ * The 44 real signed gossip messages (test/vectors/real-gossip): decode, byte-identical re-encoding, fields as
  * recorded, and BOLT 7 signatures over the raw bytes.
  */
 import { describe, expect, it } from "@effect/vitest"

@@ -1,5 +1,5 @@
 /**
- * SyncManager behaviour (SM-n, shared/docs/sync-manager.md) against scripted fake syncers, with TestClock for the
+ * SyncManager behaviour (SM-n, docs/spec/sync-manager.md) against scripted fake syncers, with TestClock for the
  * tickers and a seeded Random for every choice. The limiter and filter semaphore (SM-30/31) are the syncer layer's.
  */
 import { describe, expect, it } from "@effect/vitest"

@@ -94,9 +94,10 @@ const describeMessage = (m: Message, signer: (scid: bigint, direction: number) =
 export const vectorsProgram = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  // shared/ is a sibling of the repository: src/bin -> ../../../shared
-  const shared = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shared")
-  const vectors = path.join(shared, "vectors")
+  // the vectors kept in the repository (test/vectors); the first such folder above this module, src or dist
+  let root = path.dirname(fileURLToPath(import.meta.url))
+  while (!(yield* fs.exists(path.join(root, "test", "vectors"))) && path.dirname(root) !== root) root = path.dirname(root)
+  const vectors = path.join(root, "test", "vectors")
 
   const gossip = (yield* fs.readFileString(path.join(vectors, "real-gossip", "messages.jsonl")))
     .trim()

@@ -1,5 +1,5 @@
 /**
- * GossipSyncer: the BOLT 7 gossip-query state machine for one peer (GS-n in shared/docs/gossip-syncer.md). This
+ * GossipSyncer: the BOLT 7 gossip-query state machine for one peer (GS-n in docs/spec/gossip-syncer.md). This
  * module holds its public face — the types and the handle the SyncManager drives; the state machine itself lives
  * beside it.
  */

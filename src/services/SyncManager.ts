@@ -1,5 +1,5 @@
 /**
- * SyncManager: lnd's `discovery/sync_manager.go` (SM-n in shared/docs/sync-manager.md) as a scoped service.
+ * SyncManager: lnd's `discovery/sync_manager.go` (SM-n in docs/spec/sync-manager.md) as a scoped service.
  *
  * It decides, for every connected peer that speaks `gossip_queries`, whether its GossipSyncer is ActiveSync (we
  * take live gossip from it), PassiveSync or PinnedSync; it runs the initial historical sync and replaces it when

@@ -1,7 +1,7 @@
 /**
- * Loads the real mainnet shape from shared/data (2026-02-03, 17,324 nodes, 50,808 channels). Returns undefined
- * when the data is not beside the repository (e.g. an installed package), so callers can fall back to the
- * synthetic shape.
+ * Loads the real mainnet shape kept in the repository's `data/mainnet-2026-02-03` (17,324 nodes, 50,808 channels;
+ * source in its README). Returns undefined when the files are not there, so a caller that can do without the real
+ * shape may fall back to the synthetic one; the demo and the benches require it.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -11,8 +11,16 @@ import { parseChannelsCsv, type Topology } from "./Topology.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-/** `../shared/data/mainnet-2026-02-03` beside the repository root (src/layers → repo → its parent). */
-export const defaultMainnetDir = path.resolve(here, "..", "..", "..", "shared", "data", "mainnet-2026-02-03")
+/** The first `data/mainnet-2026-02-03` above this module: the same from `src/testing` (tsx) and `dist/...` (compiled). */
+const findUp = (from: string, rel: string): string => {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, rel)
+    if (fs.existsSync(candidate)) return candidate
+    if (path.dirname(dir) === dir) return path.join(from, rel)
+  }
+}
+
+export const defaultMainnetDir = findUp(here, path.join("data", "mainnet-2026-02-03"))
 
 export const loadMainnetTopology = (dir: string = defaultMainnetDir): Topology | undefined => {
   const channelsFile = path.join(dir, "channels.csv.gz")

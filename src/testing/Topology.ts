@@ -1,7 +1,7 @@
 /**
  * A channel-graph shape without keys or signatures: which node pairs have channels, their capacities and
  * per-direction policies. The synthetic graph generator signs such a shape with generated keys; the default shape is
- * the real mainnet topology in shared/data (see layers/MainnetTopology), the fallback a seeded power-law graph.
+ * the real mainnet topology in data/ (see testing/MainnetTopology), the fallback a seeded power-law graph.
  */
 
 export interface Policy {
@@ -28,7 +28,7 @@ export interface Topology {
   readonly channels: ReadonlyArray<TopologyChannel>
 }
 
-/** Parses `channels.csv` of shared/data (header line, then one channel per line; see its README). */
+/** Parses `channels.csv` of data/mainnet-2026-02-03 (header line, then one channel per line; see its README). */
 export const parseChannelsCsv = (text: string, nodeCount: number, name: string): Topology => {
   const lines = text.split("\n")
   const channels: Array<TopologyChannel> = []

@@ -1,5 +1,5 @@
 /**
- * The GossipSyncer's pure rules (GS-n in shared/docs/gossip-syncer.md): query arithmetic, the coverage rules for a
+ * The GossipSyncer's pure rules (GS-n in docs/spec/gossip-syncer.md): query arithmetic, the coverage rules for a
  * peer's `reply_channel_range` stream, timestamp filtering, the extended-query choice of what to ask for, the
  * chunking of our own range replies, and wire sizes for the rate limiters. No Effect services here, so every rule
  * can be tested on plain values; the fibers in GossipSyncerLive call these.

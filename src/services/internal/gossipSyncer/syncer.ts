@@ -1,5 +1,5 @@
 /**
- * The GossipSyncer state machine (GS-n, shared/docs/gossip-syncer.md): one per peer, a small group of fibers in one
+ * The GossipSyncer state machine (GS-n, docs/spec/gossip-syncer.md): one per peer, a small group of fibers in one
  * scope that ends when the peer's message stream ends or when `run` is interrupted.
  *
  * Fibers (GS-4): a router (the only consumer of `peer.messages`: gossip → pipeline, replies → state machine,
