@@ -9,7 +9,7 @@ import type { ChannelAnnouncement, GossipMessage } from "../../src/domain/Messag
 import { isGossipMessage } from "../../src/domain/Messages.js"
 import type { VerifyWorkerPoolHandle } from "../../src/layers/verify/VerifyWorkerPool.js"
 import { packItems } from "../../src/layers/verify/VerifyWorkerPool.js"
-import { signedHash } from "../../src/services/internal/gossipPipeline/rules.js"
+import { signedHash } from "../../src/domain/Signatures.js"
 import type { VerifyItem } from "../../src/services/SignatureVerifier.js"
 
 export const decodeAll = (raws: ReadonlyArray<Uint8Array>): Array<GossipMessage> =>
@@ -25,7 +25,7 @@ export const signatureItems = (messages: ReadonlyArray<GossipMessage>): Array<Ve
   for (const m of messages) if (m._tag === "ChannelAnnouncement") anns.set(m.shortChannelId, m)
   const items: Array<VerifyItem> = []
   for (const m of messages) {
-    const hash = signedHash(m)
+    const hash = signedHash(m._tag, m.raw)
     switch (m._tag) {
       case "ChannelAnnouncement":
         items.push(

@@ -12,19 +12,19 @@ import secp256k1 from "secp256k1"
 import { encodeAddresses } from "./Addresses.js"
 import { encodeMessage } from "./Codec.js"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement, PublicKey, Signature } from "./Messages.js"
+import type { SignedKind } from "./RawGossip.js"
+import { KEY, SIG, signedOffset, TYPE } from "./RawGossip.js"
 
-export type SignedKind = "ChannelAnnouncement" | "NodeAnnouncement" | "ChannelUpdate"
-
-const TYPE = 2
-const SIG = 64
-
-/** Where the signed part starts in the raw wire message (type included). */
-export const signedOffset = (kind: SignedKind): number => (kind === "ChannelAnnouncement" ? TYPE + 4 * SIG : TYPE + SIG)
+export type { SignedKind } from "./RawGossip.js"
 
 /** One-shot `crypto.hash` (Node >= 20.12): about half the cost of createHash().update().digest() per call. */
 const sha256 = (data: Uint8Array): Buffer => oneShotHash("sha256", data, "buffer")
 
-/** BOLT 7 signed-data hash: SHA-256(SHA-256(raw[signedOffset..])). `raw` is a decoded message's `raw`. */
+/**
+ * BOLT 7 signed-data hash: SHA-256(SHA-256(raw[signedOffset..])). `raw` is a decoded message's `raw`, as received
+ * (trailing bytes included, never a re-encoding: lnd#10835). The one hash of the project: the pipeline's hot path
+ * calls it once per message.
+ */
 export const signedHash = (kind: SignedKind, raw: Uint8Array): Uint8Array => {
   const d = sha256(sha256(raw.subarray(signedOffset(kind))))
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
@@ -35,7 +35,7 @@ export const signedHash = (kind: SignedKind, raw: Uint8Array): Uint8Array => {
  * (off-curve point, r or s not below the group order) are not valid signatures: false, not an exception.
  */
 export const verifySignature = (hash: Uint8Array, sig: Signature, pubkey: PublicKey): boolean => {
-  if (hash.length !== 32 || sig.length !== SIG || pubkey.length !== 33) return false
+  if (hash.length !== 32 || sig.length !== SIG || pubkey.length !== KEY) return false
   try {
     return secp256k1.ecdsaVerify(sig, hash, pubkey)
   } catch {

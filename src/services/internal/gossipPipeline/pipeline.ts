@@ -18,7 +18,10 @@
  */
 import { Clock, Deferred, Effect, Either, Fiber, Layer, Metric, Option, PubSub, Queue, Stream } from "effect"
 import type { Scope } from "effect"
+import { sameBytes } from "../../../domain/Bytes.js"
 import { toHex } from "../../../domain/Hex.js"
+import { announcementKeysAt } from "../../../domain/RawGossip.js"
+import { signedHash } from "../../../domain/Signatures.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement, PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import { ChainSource } from "../../ChainSource.js"
@@ -27,8 +30,8 @@ import type { AcceptedGossip, BanEvent, GossipPipelineService, InvalidReason, Ve
 import { GossipPipeline } from "../../GossipPipeline.js"
 import { GossipPipelineConfig } from "../../GossipPipelineConfig.js"
 import type { GossipPipelineConfigValues } from "../../GossipPipelineConfig.js"
-import { directionKey, InFlight, Misbehaviour, PrematureNodes, PrematureUpdates, sameBytes } from "./state.js"
-import { isOffence, signedHash, statelessVerdict } from "./rules.js"
+import { directionKey, InFlight, Misbehaviour, PrematureNodes, PrematureUpdates } from "./state.js"
+import { isOffence, statelessVerdict } from "./rules.js"
 import type { RuleContext } from "./rules.js"
 import type { BatchOutcome, ChannelState, GraphBatch, GraphStoreError, NodeState } from "../../GraphStore.js"
 import { GraphStore } from "../../GraphStore.js"
@@ -166,7 +169,7 @@ class SigPacker {
   }
   /** The four signatures of a channel_announcement (BOLT 7: node 1, node 2, bitcoin 1, bitcoin 2, over one hash). */
   putAnnouncement(hash: Uint8Array, raw: Uint8Array): void {
-    const keysAt = announcementKeysOffset(raw)
+    const keysAt = announcementKeysAt(raw)
     for (let k = 0; k < 4; k++) this.put(hash, raw, 2 + 64 * k, raw, keysAt + 33 * k)
   }
   bytes(): Uint8Array {
@@ -174,10 +177,7 @@ class SigPacker {
   }
 }
 
-/** Offset of node_id_1 in a raw channel_announcement (then node_id_2, bitcoin_key_1, bitcoin_key_2). */
-const announcementKeysOffset = (raw: Uint8Array): number => 2 + 256 + 2 + ((raw[258] << 8) | raw[259]) + 32 + 8
-
-const hashOf = <M extends GossipMessage>(c: Cand<M>): Uint8Array => (c.hash ??= signedHash(c.msg))
+const hashOf = <M extends GossipMessage>(c: Cand<M>): Uint8Array => (c.hash ??= signedHash(c.msg._tag, c.msg.raw))
 
 /** Verdict tallies of one batch, for the metrics. */
 interface Tally {
@@ -312,13 +312,13 @@ const makeWith = (
           }
           switch (msg._tag) {
             case "ChannelAnnouncement":
-              anns.push({ msg, peer, slot: i, hash: signedHash(msg), pre: -1, preKey: undefined })
+              anns.push({ msg, peer, slot: i, hash: signedHash(msg._tag, msg.raw), pre: -1, preKey: undefined })
               break
             case "ChannelUpdate":
-              upds.push({ msg, peer, slot: i, hash: signedHash(msg), pre: -1, preKey: undefined })
+              upds.push({ msg, peer, slot: i, hash: signedHash(msg._tag, msg.raw), pre: -1, preKey: undefined })
               break
             case "NodeAnnouncement":
-              nodeAnns.push({ msg, peer, slot: i, hash: signedHash(msg), pre: -1, preKey: undefined })
+              nodeAnns.push({ msg, peer, slot: i, hash: signedHash(msg._tag, msg.raw), pre: -1, preKey: undefined })
               break
           }
         }

@@ -2,50 +2,14 @@
  * BOLT 7 receive rules that need nothing but the message and the clock: structure, chain, key order, feature bits,
  * addresses, timestamps. Plain functions, run on every message before any store read or signature work.
  */
-import { hash } from "node:crypto"
 import { scanAddresses } from "../../../domain/Addresses.js"
+import { compareBytes, equalAt, u16, u32, u64 } from "../../../domain/Bytes.js"
 import { sameChain } from "../../../domain/Chain.js"
 import * as Features from "../../../domain/Features.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement } from "../../../domain/Messages.js"
 import { MessageType } from "../../../domain/Messages.js"
-import { signedOffset } from "../../../domain/Signatures.js"
+import { ANN_FEATURES_LEN, CHAIN, KEY, NODE_FEATURES_LEN, SCID, UPDATE_CHAIN, UPDATE_FIXED } from "../../../domain/RawGossip.js"
 import type { Verdict } from "../../GossipPipeline.js"
-
-const TYPE = 2
-const SIG = 64
-const KEY = 33
-const CHAIN = 32
-const SCID = 8
-
-/**
- * BOLT 7 signed-data hash: double SHA-256 of the raw message as received, from the field after the signature(s) to
- * the end, trailing bytes included — never a re-encoding (lnd#10835). Same value as `Signatures.signedHash`, with
- * node's one-shot `crypto.hash` (half the cost of two `createHash` objects on the hot path).
- */
-export const signedHash = (msg: GossipMessage): Uint8Array => {
-  const inner = hash("sha256", msg.raw.subarray(signedOffset(msg._tag)), "buffer")
-  const outer = hash("sha256", inner, "buffer")
-  return new Uint8Array(outer.buffer, outer.byteOffset, outer.byteLength)
-}
-
-/** Lexicographic order of two byte strings (-1, 0, 1). */
-export const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1
-  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1
-}
-
-const equalAt = (raw: Uint8Array, at: number, field: Uint8Array): boolean => {
-  if (at + field.length > raw.length) return false
-  for (let i = 0; i < field.length; i++) if (raw[at + i] !== field[i]) return false
-  return true
-}
-
-const u16 = (raw: Uint8Array, at: number): number => (raw[at] << 8) | raw[at + 1]
-const u32 = (raw: Uint8Array, at: number): number =>
-  ((raw[at] << 24) | (raw[at + 1] << 16) | (raw[at + 2] << 8) | raw[at + 3]) >>> 0
-const readScid = (raw: Uint8Array, at: number): bigint =>
-  new DataView(raw.buffer, raw.byteOffset + at, SCID).getBigUint64(0, false)
 
 /**
  * The decoded fields the pipeline acts on (chain, short channel id, node ids, timestamps, direction, features,
@@ -58,8 +22,8 @@ export const wellFormed = (msg: GossipMessage): boolean => {
   switch (msg._tag) {
     case "ChannelAnnouncement": {
       const m = msg
-      if (raw.length < TYPE + 4 * SIG + 2 || u16(raw, 0) !== MessageType.ChannelAnnouncement) return false
-      let at = TYPE + 4 * SIG
+      if (raw.length < ANN_FEATURES_LEN + 2 || u16(raw, 0) !== MessageType.ChannelAnnouncement) return false
+      let at = ANN_FEATURES_LEN
       const flen = u16(raw, at)
       at += 2
       if (m.features.length !== flen || !equalAt(raw, at, m.features)) return false
@@ -67,15 +31,15 @@ export const wellFormed = (msg: GossipMessage): boolean => {
       if (raw.length < at + CHAIN + SCID + 4 * KEY) return false
       if (m.chainHash.length !== CHAIN || !equalAt(raw, at, m.chainHash)) return false
       at += CHAIN
-      if (readScid(raw, at) !== m.shortChannelId) return false
+      if (u64(raw, at) !== m.shortChannelId) return false
       at += SCID
       // node ids index the graph; the bitcoin keys (like the signatures) are read from `raw` when verifying
       return m.nodeId1.length === KEY && equalAt(raw, at, m.nodeId1) && m.nodeId2.length === KEY && equalAt(raw, at + KEY, m.nodeId2)
     }
     case "NodeAnnouncement": {
       const m = msg
-      if (raw.length < TYPE + SIG + 2 || u16(raw, 0) !== MessageType.NodeAnnouncement) return false
-      let at = TYPE + SIG
+      if (raw.length < NODE_FEATURES_LEN + 2 || u16(raw, 0) !== MessageType.NodeAnnouncement) return false
+      let at = NODE_FEATURES_LEN
       const flen = u16(raw, at)
       at += 2
       if (m.features.length !== flen || !equalAt(raw, at, m.features)) return false
@@ -91,12 +55,13 @@ export const wellFormed = (msg: GossipMessage): boolean => {
     }
     case "ChannelUpdate": {
       const m = msg
-      const fixed = TYPE + SIG + CHAIN + SCID + 4 + 1 + 1 + 2 + 8 + 4 + 4
+      // then cltv_expiry_delta 2, htlc_minimum_msat 8, fee_base_msat 4, fee_proportional_millionths 4
+      const fixed = UPDATE_FIXED + 2 + 8 + 4 + 4
       if (raw.length < fixed || u16(raw, 0) !== MessageType.ChannelUpdate) return false
-      let at = TYPE + SIG
+      let at = UPDATE_CHAIN
       if (m.chainHash.length !== CHAIN || !equalAt(raw, at, m.chainHash)) return false
       at += CHAIN
-      if (readScid(raw, at) !== m.shortChannelId) return false
+      if (u64(raw, at) !== m.shortChannelId) return false
       at += SCID
       if (u32(raw, at) !== m.timestamp) return false
       at += 4

@@ -2,15 +2,10 @@
  * The pipeline's bounded in-memory state: premature caches, the in-flight overlay, per-peer misbehaviour scores.
  * Plain mutable structures, owned by the pipeline's single validating fiber (no locking needed).
  */
+import { sameBytes } from "../../../domain/Bytes.js"
 import type { ChannelUpdate, NodeAnnouncement, PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import type { BanEvent } from "../../GossipPipeline.js"
-
-export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 export interface Held<M> {
   readonly msg: M
