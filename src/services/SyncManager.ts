@@ -591,5 +591,3 @@ export class SyncManager extends Context.Tag("lnsync/SyncManager")<SyncManager, 
     makeSyncManager
   )
 }
-
-export const layerSyncManager = SyncManager.layer
