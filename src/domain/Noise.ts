@@ -278,20 +278,33 @@ export const decryptBody = (receiver: CipherState, sealed: Uint8Array): Either.E
 }
 
 /**
- * Incremental frame reader: feed it socket chunks, pull whole decrypted messages. It holds at most the bytes it
- * was given that do not yet form a whole frame, so its memory is bounded by one frame plus one chunk.
+ * Incremental frame reader: feed it socket chunks, pull whole decrypted messages.
+ *
+ * Reassembly costs what was received, whatever the chunking (a 64 KB frame trickled one byte per chunk used to cost
+ * ~2 GB of copying, one concatenation per chunk). A unit (the 18-byte length header, or a body + MAC) that lies
+ * inside the latest chunk is decrypted in place, with no copy. Only a unit that spans chunks is assembled, in `stage`:
+ * sized for that unit once its length is known, so each received byte is copied into it at most a small constant
+ * number of times (compaction and growth are amortised: see `reserve`). When `next` asks for more bytes, the partial
+ * unit is moved out of the caller's chunk, so the decoder never pins a socket buffer: it holds at most one
+ * incomplete frame's bytes (plus whatever was pushed and not yet pulled).
  */
 export class FrameDecoder {
-  private buffer: Buffer = Buffer.alloc(0)
-  private offset = 0
+  /** Owned bytes of the unit in progress, `[stageStart, stageEnd)`; empty (and released) between spanning units. */
+  private stage: Uint8Array = EMPTY
+  private stageStart = 0
+  private stageEnd = 0
+  /** The latest pushed chunk, read from `pos`; its bytes follow the staged ones. */
+  private chunk: Uint8Array = EMPTY
+  private pos = 0
   /** Decrypted length of the frame whose body we are waiting for (the length's nonce is already spent). */
   private pendingLength: number | undefined = undefined
+  private copiedBytes = 0
 
   constructor(private readonly receiver: CipherState) {}
 
   /** Bytes held that are not yet part of a returned message. Non-zero at EOF means the peer vanished mid-frame. */
   get buffered(): number {
-    return this.buffer.length - this.offset
+    return this.stageEnd - this.stageStart + this.chunk.length - this.pos
   }
 
   /** True while part of a frame has been received (a length header, or the start of one). */
@@ -299,32 +312,107 @@ export class FrameDecoder {
     return this.pendingLength !== undefined || this.buffered > 0
   }
 
+  /** Bytes copied for reassembly since construction: the measure that shows framing is linear in what arrived. */
+  get copied(): number {
+    return this.copiedBytes
+  }
+
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return
-    const rest = this.buffer.length - this.offset
-    this.buffer =
-      rest === 0
-        ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-        : Buffer.concat([this.buffer.subarray(this.offset), chunk])
-    this.offset = 0
+    // pushed twice without a `next` in between: the unread rest of the previous chunk joins the stage first
+    if (this.pos < this.chunk.length) {
+      this.stageRest(this.pendingLength === undefined ? LENGTH_HEADER_SIZE : this.pendingLength + MAC_SIZE)
+    }
+    this.chunk = chunk
+    this.pos = 0
   }
 
   /** The next whole message, `undefined` when more bytes are needed, or the error that ends the connection. */
   next(): Either.Either<Uint8Array | undefined, NoiseError> {
     if (this.pendingLength === undefined) {
-      if (this.buffered < LENGTH_HEADER_SIZE) return Either.right(undefined)
-      const header = this.buffer.subarray(this.offset, this.offset + LENGTH_HEADER_SIZE)
-      this.offset += LENGTH_HEADER_SIZE
+      const header = this.take(LENGTH_HEADER_SIZE)
+      if (header === undefined) return Either.right(undefined)
       const length = decryptLength(this.receiver, header)
       if (Either.isLeft(length)) return Either.left(length.left)
       this.pendingLength = length.right
     }
-    const need = this.pendingLength + MAC_SIZE
-    if (this.buffered < need) return Either.right(undefined)
-    const sealed = this.buffer.subarray(this.offset, this.offset + need)
-    this.offset += need
+    const sealed = this.take(this.pendingLength + MAC_SIZE)
+    if (sealed === undefined) return Either.right(undefined)
     this.pendingLength = undefined
     return decryptBody(this.receiver, sealed)
+  }
+
+  /**
+   * The next `n` bytes, or `undefined` (having moved the partial unit into the stage) when fewer are held. The
+   * returned view is only valid until the next call: it is decrypted at once, into a fresh buffer.
+   */
+  private take(n: number): Uint8Array | undefined {
+    const staged = this.stageEnd - this.stageStart
+    const inChunk = this.chunk.length - this.pos
+    if (staged + inChunk < n) {
+      if (inChunk > 0) this.stageRest(n)
+      return undefined
+    }
+    let out: Uint8Array
+    if (staged === 0) {
+      out = this.chunk.subarray(this.pos, this.pos + n)
+      this.pos += n
+    } else if (staged >= n) {
+      out = this.stage.subarray(this.stageStart, this.stageStart + n)
+      this.stageStart += n
+    } else {
+      const from = n - staged
+      this.reserve(n, n)
+      this.copyIn(this.chunk.subarray(this.pos, this.pos + from))
+      this.pos += from
+      out = this.stage.subarray(this.stageStart, this.stageStart + n)
+      this.stageStart += n
+    }
+    if (this.pos === this.chunk.length) {
+      this.chunk = EMPTY // consumed: do not keep the caller's buffer alive
+      this.pos = 0
+    }
+    if (this.stageStart === this.stageEnd) {
+      // released rather than kept: an idle connection holds no reassembly memory
+      this.stage = EMPTY
+      this.stageStart = this.stageEnd = 0
+    }
+    return out
+  }
+
+  /** Moves the unread rest of `chunk` into the stage; `unit` sizes a fresh stage for the whole unit at once. */
+  private stageRest(unit: number): void {
+    const rest = this.chunk.subarray(this.pos)
+    this.reserve(this.stageEnd - this.stageStart + rest.length, unit)
+    this.copyIn(rest)
+    this.chunk = EMPTY
+    this.pos = 0
+  }
+
+  /**
+   * Room for `total` bytes from `stageStart`. Compacts when the consumed prefix is at least as large as what is
+   * live (so the copy is paid for by bytes already consumed), else grows to at least double: either way each
+   * byte is copied O(1) times amortised.
+   */
+  private reserve(total: number, unit: number): void {
+    const live = this.stageEnd - this.stageStart
+    if (this.stageStart + total <= this.stage.length) return
+    if (total <= this.stage.length && this.stageStart >= live) {
+      this.stage.copyWithin(0, this.stageStart, this.stageEnd)
+    } else {
+      const next = new Uint8Array(Math.max(total, unit, this.stage.length * 2))
+      next.set(this.stage.subarray(this.stageStart, this.stageEnd))
+      this.stage = next
+    }
+    this.copiedBytes += live
+    this.stageStart = 0
+    this.stageEnd = live
+  }
+
+  private copyIn(bytes: Uint8Array): void {
+    this.stage.set(bytes, this.stageEnd)
+    this.stageEnd += bytes.length
+    this.copiedBytes += bytes.length
   }
 }
 
