@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement } from "../src/domain/Messages.js"
-import { layerSqlite, PRAGMAS } from "../src/layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import type { GraphBatch } from "../src/services/GraphStore.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "../test/support/gossip.js"
@@ -87,7 +87,7 @@ const measureStore = (filename: string, batches: ReadonlyArray<GraphBatch>, mess
     const horizon = yield* Stream.runFold(store.gossipInHorizon(NOW - DAY, NOW), 0, (n) => n + 1)
     const horizonMs = ms(t2)
     return { insertMs, rangeMs, horizonMs, rangeCount: range.length, horizonCount: horizon }
-  }).pipe(Effect.provide(layerSqlite({ filename })))
+  }).pipe(Effect.provide(GraphStoreSqlite.layer({ filename })))
 
 /** The few better-sqlite3 calls the floor makes (the package ships no type declarations). */
 interface RawStatement {
@@ -107,7 +107,7 @@ const Database = createRequire(import.meta.url)("better-sqlite3") as new (filena
 const measureFloor = (filename: string, graph: ReturnType<typeof generate>) => {
   const db = new Database(filename)
   db.pragma("journal_mode = WAL")
-  for (const pragma of PRAGMAS) db.pragma(pragma)
+  for (const pragma of GraphStoreSqlite.PRAGMAS) db.pragma(pragma)
   const insChannel = db.prepare("INSERT INTO channels (scid, node_id1, node_id2, raw) VALUES (?, ?, ?, ?)")
   const insUpdate = db.prepare("INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw) VALUES (?, ?, ?, ?, ?)")
   const insNode = db.prepare("INSERT INTO nodes (node_id, timestamp, raw) VALUES (?, ?, ?)")
@@ -162,7 +162,7 @@ const main = Effect.gen(function*() {
     )
     // the floor runs on an empty schema the store created (then closed)
     const floorFile = path.join(dir, "floor.db")
-    yield* Effect.provide(Effect.void, layerSqlite({ filename: floorFile }))
+    yield* Effect.provide(Effect.void, GraphStoreSqlite.layer({ filename: floorFile }))
     const floor = measureFloor(floorFile, graph)
     const store = yield* measureStore(path.join(dir, "store.db"), batches, messages)
     if (store.rangeCount !== CHANNELS || floor.rangeCount !== CHANNELS) {

@@ -18,9 +18,9 @@ import { fileURLToPath } from "node:url"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
 import { deriveKey, GENERATED_TIP } from "../src/testing/GraphGenerator.js"
 import { fromHex } from "../src/domain/Hex.js"
-import { layerSqlite } from "../src/layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import * as Node from "../src/layers/Node.js"
-import { makeVerifyWorkerPool } from "../src/layers/verify/VerifyWorkerPool.js"
+import * as VerifyWorkerPool from "../src/layers/verify/VerifyWorkerPool.js"
 import * as Reconciler from "../src/services/Reconciler.js"
 import { runSync } from "../src/bin/run.js"
 import { mainnetGraph } from "./support/mainnetGraph.js"
@@ -87,7 +87,7 @@ const program = Effect.gen(function* () {
   const node = Node.layer({
     chain: BITCOIN_MAINNET,
     nodePrivateKey: deriveKey("lnsync/bench/sync/syncer"),
-    store: layerSqlite({ filename }),
+    store: GraphStoreSqlite.layer({ filename }),
     bestHeight: Effect.succeed(GENERATED_TIP)
   })
   const mainThread = `${process.pid}/task/${process.pid}`
@@ -115,7 +115,7 @@ const program = Effect.gen(function* () {
 
   // the floor, after the peak RSS was read: loading the graph here would otherwise count against the syncer
   const items = signatureItems(decodeAll(mainnetGraph(channels).messages))
-  const pool = yield* makeVerifyWorkerPool({ threads: os.availableParallelism() })
+  const pool = yield* VerifyWorkerPool.make({ threads: os.availableParallelism() })
   const floors = [yield* floorRun(pool, items), yield* floorRun(pool, items)]
   const floorMs = Math.min(...floors)
   console.log(`floor: ${items.length} signatures, raw ecdsaVerify on ${os.availableParallelism()} threads: ${(floorMs / 1000).toFixed(2)} s`)

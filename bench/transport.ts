@@ -10,7 +10,7 @@ import { Effect, Logger, LogLevel, Option, Stream } from "effect"
 import * as crypto from "node:crypto"
 import * as Chain from "../src/domain/Chain.js"
 import { generatePrivateKey } from "../src/domain/Noise.js"
-import { makeTcpPeerConnector, makeTcpPeerConnectorConfig } from "../src/layers/net/TcpPeerConnector.js"
+import * as TcpPeerConnector from "../src/layers/net/TcpPeerConnector.js"
 
 const MESSAGE_SIZE = 200
 const MESSAGES = 100_000
@@ -48,10 +48,10 @@ const rawAead = (n: number): number => {
 // --- transport over loopback -------------------------------------------------------------------------------------
 /** One connected pair; rounds alternate with raw AEAD rounds so machine load affects both alike. */
 const bench = Effect.gen(function* () {
-  const server = yield* makeTcpPeerConnector(
-    makeTcpPeerConnectorConfig(generatePrivateKey(), Chain.BITCOIN_MAINNET, { listen: { host: "127.0.0.1", port: 0 } })
+  const server = yield* TcpPeerConnector.make(
+    TcpPeerConnector.makeConfig(generatePrivateKey(), Chain.BITCOIN_MAINNET, { listen: { host: "127.0.0.1", port: 0 } })
   )
-  const client = yield* makeTcpPeerConnector(makeTcpPeerConnectorConfig(generatePrivateKey(), Chain.BITCOIN_MAINNET))
+  const client = yield* TcpPeerConnector.make(TcpPeerConnector.makeConfig(generatePrivateKey(), Chain.BITCOIN_MAINNET))
   const events = yield* server.events
   const address = Option.getOrThrow(server.listenAddress)
   const out = yield* client.connect({ nodeId: server.nodeId, host: address.host, port: address.port })

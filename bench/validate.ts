@@ -19,12 +19,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { ChainSourceNone } from "../src/layers/chain/ChainSourceNone.js"
-import { layerSqlite } from "../src/layers/graph/GraphStoreSqlite.js"
-import { makeVerifyWorkerPool } from "../src/layers/verify/VerifyWorkerPool.js"
-import { GossipPipeline } from "../src/services/GossipPipeline.js"
+import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
+import * as VerifyWorkerPool from "../src/layers/verify/VerifyWorkerPool.js"
+import * as ChainSource from "../src/services/ChainSource.js"
+import { GossipPipeline, layer as layerGossipPipeline } from "../src/services/GossipPipeline.js"
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
-import { GossipPipelineLive } from "../src/services/internal/gossipPipeline/pipeline.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
 import { mainnetGraph } from "./support/mainnetGraph.js"
@@ -52,7 +51,7 @@ const program = Effect.gen(function* () {
   )
 
   // One pool for the floor and the pipeline: the same threads do both.
-  const pool = yield* makeVerifyWorkerPool({ threads })
+  const pool = yield* VerifyWorkerPool.make({ threads })
   const items = signatureItems(messages)
   const floorRun = makeFloorRun(pool, items)
 
@@ -60,12 +59,12 @@ const program = Effect.gen(function* () {
   const filename = path.join(outDir, "validate.sqlite")
   const pipelineRun = Effect.gen(function* () {
     for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(filename + suffix, { force: true })
-    const layer = GossipPipelineLive.pipe(
+    const layer = layerGossipPipeline.pipe(
       Layer.provideMerge(
         Layer.mergeAll(
-          layerSqlite({ filename }),
+          GraphStoreSqlite.layer({ filename }),
           Layer.succeed(SignatureVerifier, pool.verifier),
-          ChainSourceNone,
+          ChainSource.layerNone,
           layerGossipPipelineConfig({ chainHash: BITCOIN_MAINNET })
         )
       )

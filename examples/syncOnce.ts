@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { layerSqlite } from "../src/layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import * as Node from "../src/layers/Node.js"
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
 import { GraphStore } from "../src/services/GraphStore.js"
@@ -20,7 +20,7 @@ export const syncOnce = (peers: ReadonlyArray<PeerAddress>, filename: string, no
       Node.layer({
         chain: BITCOIN_MAINNET,
         nodePrivateKey,
-        store: layerSqlite({ filename }),
+        store: GraphStoreSqlite.layer({ filename }),
         bestHeight: Effect.succeed(940_000)
       })
     )

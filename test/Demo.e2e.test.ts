@@ -17,7 +17,7 @@ import { toHex } from "../src/domain/Hex.js"
 import { verifyChannelAnnouncement, verifyChannelUpdate, verifyNodeAnnouncement } from "../src/domain/Signatures.js"
 import { runDemo } from "../src/bin/demo.js"
 import { runSync } from "../src/bin/run.js"
-import { layerSqlite, layerSqliteWithClient } from "../src/layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import { loadMainnetTopology } from "../src/testing/MainnetTopology.js"
 import * as Node from "../src/layers/Node.js"
 import { servingPeer, splitGraph } from "../src/testing/SimulatedNetwork.js"
@@ -63,7 +63,7 @@ const readBack = (filename: string) =>
       nodeIds.add(toHex(m.right.nodeId))
     }
     return { channelIds, updates: updates.length, nodeIds }
-  }).pipe(Effect.provide(layerSqliteWithClient({ filename })))
+  }).pipe(Effect.provide(GraphStoreSqlite.layerWithClient({ filename })))
 
 describe("lnsync demo, end to end over loopback BOLT 8", () => {
   it.live("the demo (500 channels, 3 peers) ends with the union graph in SQLite, every message signed", () =>
@@ -99,7 +99,7 @@ describe("lnsync demo, end to end over loopback BOLT 8", () => {
       const node = Node.layer({
         chain: BITCOIN_REGTEST,
         nodePrivateKey: deriveKey("lnsync/e2e/killed/syncer"),
-        store: layerSqlite({ filename: db }),
+        store: GraphStoreSqlite.layer({ filename: db }),
         bestHeight: Effect.succeed(GENERATED_TIP),
       })
       const killedAt = yield* Deferred.make<number>()

@@ -3,19 +3,15 @@ import { Chunk, Deferred, Effect, Fiber, Layer, Metric, Option, Stream, TestCloc
 import { BITCOIN_TESTNET3 } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { GossipMessage } from "../src/domain/Messages.js"
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
-import { ChainSourceNone } from "../src/layers/chain/ChainSourceNone.js"
-import { makeInThreadVerifier } from "../src/layers/verify/VerifyWorkerPool.js"
 import type { FundingCheck } from "../src/services/ChainSource.js"
-import { ChainSource, ChainSourceError } from "../src/services/ChainSource.js"
+import { ChainSource, ChainSourceError, layerNone } from "../src/services/ChainSource.js"
 import type { Verdict } from "../src/services/GossipPipeline.js"
-import { GossipPipeline } from "../src/services/GossipPipeline.js"
+import { GossipPipeline, GossipPipelineMetrics, layer as layerGossipPipeline } from "../src/services/GossipPipeline.js"
 import type { GossipPipelineConfigValues } from "../src/services/GossipPipelineConfig.js"
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
-import { GossipPipelineLive, GossipPipelineMetrics } from "../src/services/internal/gossipPipeline/pipeline.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
-import { GraphStore, GraphStoreError } from "../src/services/GraphStore.js"
-import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
+import { GraphStore, GraphStoreError, layerMemory, makeMemory } from "../src/services/GraphStore.js"
+import { makeInThread, SignatureVerifier } from "../src/services/SignatureVerifier.js"
 import {
   channel,
   corrupt,
@@ -34,7 +30,7 @@ const OTHER = "03" + "bb".repeat(32)
 
 /** An in-thread verifier that counts the signatures it is asked to check. */
 const countingVerifier = () => {
-  const inner = makeInThreadVerifier()
+  const inner = makeInThread()
   const state = { checked: 0 }
   const layer = Layer.succeed(SignatureVerifier, {
     parallelism: 1,
@@ -60,12 +56,12 @@ interface HarnessOptions {
 }
 
 const harness = (options: HarnessOptions = {}) =>
-  GossipPipelineLive.pipe(
+  layerGossipPipeline.pipe(
     Layer.provideMerge(
       Layer.mergeAll(
-        options.store ?? GraphStoreMemory.layer,
+        options.store ?? layerMemory,
         options.verifier ?? countingVerifier().layer,
-        options.chain ?? ChainSourceNone,
+        options.chain ?? layerNone,
         layerGossipPipelineConfig(options.config ?? {})
       )
     )
@@ -515,7 +511,7 @@ describe("GossipPipeline", () => {
       const gate = yield* Deferred.make<void>()
       const slowStore = Layer.effect(
         GraphStore,
-        Effect.map(GraphStoreMemory.make, (inner): GraphStoreService => ({
+        Effect.map(makeMemory, (inner): GraphStoreService => ({
           ...inner,
           applyBatch: (batch) => Effect.zipRight(Deferred.await(gate), inner.applyBatch(batch))
         }))
@@ -539,7 +535,7 @@ describe("GossipPipeline", () => {
   it.effect("flush reports a failed write of submitted gossip; process fails with the store's error", () => {
     const failing = Layer.effect(
       GraphStore,
-      Effect.map(GraphStoreMemory.make, (inner): GraphStoreService => ({
+      Effect.map(makeMemory, (inner): GraphStoreService => ({
         ...inner,
         applyBatch: () => Effect.fail(new GraphStoreError({ operation: "applyBatch", cause: "disk full" }))
       }))

@@ -14,15 +14,13 @@ import type { GossipMessage } from "../src/domain/Messages.js"
 import { isGossipMessage } from "../src/domain/Messages.js"
 import { signedOffset } from "../src/domain/RawGossip.js"
 import * as Sig from "../src/domain/Signatures.js"
-import { ChainSourceNone } from "../src/layers/chain/ChainSourceNone.js"
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
-import { SignatureVerifierInThread, verifySignatureInThread } from "../src/layers/verify/VerifyWorkerPool.js"
-import { GossipPipeline } from "../src/services/GossipPipeline.js"
+import { GossipPipeline, layer as layerGossipPipeline } from "../src/services/GossipPipeline.js"
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
-import { GossipPipelineLive } from "../src/services/internal/gossipPipeline/pipeline.js"
 import { statelessVerdict } from "../src/services/internal/gossipPipeline/rules.js"
-import { GraphStore } from "../src/services/GraphStore.js"
+import { GraphStore, layerMemory } from "../src/services/GraphStore.js"
 import { vectorsDir } from "./shared.js"
+import { layerNone } from "../src/services/ChainSource.js"
+import { layerInThread, verifyInThread } from "../src/services/SignatureVerifier.js"
 
 interface GossipRecord {
   readonly type: string
@@ -54,12 +52,12 @@ describe("GossipPipeline on real gossip", () => {
       const h = Sig.signedHash(msg._tag, msg.raw)
       expect(toHex(h)).toBe(toHex(doubleSha256(msg.raw.subarray(signedOffset(msg._tag)))))
       if (msg._tag === "ChannelAnnouncement") {
-        expect(verifySignatureInThread(h, msg.nodeSignature1, msg.nodeId1)).toBe(true)
-        expect(verifySignatureInThread(h, msg.bitcoinSignature2, msg.bitcoinKey2)).toBe(true)
+        expect(verifyInThread(h, msg.nodeSignature1, msg.nodeId1)).toBe(true)
+        expect(verifyInThread(h, msg.bitcoinSignature2, msg.bitcoinKey2)).toBe(true)
       } else if (msg._tag === "NodeAnnouncement") {
-        expect(verifySignatureInThread(h, msg.signature, msg.nodeId)).toBe(true)
+        expect(verifyInThread(h, msg.signature, msg.nodeId)).toBe(true)
       } else {
-        expect(verifySignatureInThread(h, msg.signature, fromHex(record.signer ?? ""))).toBe(true)
+        expect(verifyInThread(h, msg.signature, fromHex(record.signer ?? ""))).toBe(true)
       }
     }
   })
@@ -100,12 +98,12 @@ describe("GossipPipeline on real gossip", () => {
       expect([counts.channels, counts.updates, counts.nodes]).toEqual([4, 6, 5])
     }).pipe(
       Effect.provide(
-        GossipPipelineLive.pipe(
+        layerGossipPipeline.pipe(
           Layer.provideMerge(
             Layer.mergeAll(
-              GraphStoreMemory.layer,
-              SignatureVerifierInThread,
-              ChainSourceNone,
+              layerMemory,
+              layerInThread,
+              layerNone,
               layerGossipPipelineConfig({ chainHash: BITCOIN_TESTNET3, staleSeconds: TWENTY_YEARS, maxFutureSeconds: TWENTY_YEARS })
             )
           )

@@ -2,17 +2,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Effect, Exit, Layer, Metric, Scope, Stream, TestClock } from "effect"
 import { toHex } from "../src/domain/Hex.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement } from "../src/domain/Messages.js"
-import { ChainSourceNone } from "../src/layers/chain/ChainSourceNone.js"
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
-import { makeVerifyWorkerPool, VerifyWorkerPoolLayer } from "../src/layers/verify/VerifyWorkerPool.js"
+import * as VerifyWorkerPool from "../src/layers/verify/VerifyWorkerPool.js"
 import type { InvalidReason, Verdict } from "../src/services/GossipPipeline.js"
-import { GossipPipeline } from "../src/services/GossipPipeline.js"
+import { GossipPipeline, GossipPipelineMetrics, layer as layerGossipPipeline } from "../src/services/GossipPipeline.js"
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
-import { GossipPipelineLive, GossipPipelineMetrics } from "../src/services/internal/gossipPipeline/pipeline.js"
-import { GraphStore } from "../src/services/GraphStore.js"
+import { GraphStore, layerMemory } from "../src/services/GraphStore.js"
 import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
 import type { Key } from "./pipelineFixtures.js"
 import { channel, corrupt, DAY, node, nodeAnnouncement, NOW, NOW_MILLIS, scid, update } from "./pipelineFixtures.js"
+import { layerNone } from "../src/services/ChainSource.js"
 
 /** mulberry32: a small seeded generator, so the stream is the same on every run. */
 const seeded = (seed: number) => {
@@ -193,12 +191,12 @@ describe("GossipPipeline under load", () => {
     "BOLT 7 + SM-33: 10,000 mixed messages, 5% corrupted: exactly the valid ones land, every invalid one is counted with its reason, the peer is banned",
     () => {
       const s = buildStream()
-      const layer = GossipPipelineLive.pipe(
+      const layer = layerGossipPipeline.pipe(
         Layer.provideMerge(
           Layer.mergeAll(
-            GraphStoreMemory.layer,
-            VerifyWorkerPoolLayer({ threads: 2 }),
-            ChainSourceNone,
+            layerMemory,
+            VerifyWorkerPool.layer({ threads: 2 }),
+            layerNone,
             layerGossipPipelineConfig({ batchSize: 512 })
           )
         )
@@ -275,16 +273,16 @@ describe("GossipPipeline under load", () => {
     Effect.gen(function* () {
       yield* TestClock.setTime(NOW_MILLIS)
       const scope = yield* Scope.make()
-      const pool = yield* makeVerifyWorkerPool({ threads: 2 }).pipe(Scope.extend(scope))
+      const pool = yield* VerifyWorkerPool.make({ threads: 2 }).pipe(Scope.extend(scope))
       const workers = pool.workers()
       const exited: Array<number> = []
       for (const w of workers) w.once("exit", () => exited.push(w.threadId))
-      const layer = GossipPipelineLive.pipe(
+      const layer = layerGossipPipeline.pipe(
         Layer.provideMerge(
           Layer.mergeAll(
-            GraphStoreMemory.layer,
+            layerMemory,
             Layer.succeed(SignatureVerifier, pool.verifier),
-            ChainSourceNone,
+            layerNone,
             layerGossipPipelineConfig({})
           )
         )

@@ -8,19 +8,18 @@ import { Chunk, Effect, Layer, Ref, Stream, TestClock } from "effect"
 import * as Features from "../src/domain/Features.js"
 import { generateGraph } from "../src/testing/GraphGenerator.js"
 import { toHex } from "../src/domain/Hex.js"
-import { ChainSourceNone } from "../src/layers/chain/ChainSourceNone.js"
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
 import { makePeerPair } from "../src/testing/MemoryPeer.js"
-import { SignatureVerifierInThread } from "../src/layers/verify/VerifyWorkerPool.js"
 import { GossipPipelineConfigDefault } from "../src/services/GossipPipelineConfig.js"
-import * as GossipPipelineLive from "../src/services/internal/gossipPipeline/pipeline.js"
-import { makeGossipSyncer, makeShared } from "../src/services/internal/gossipSyncer/syncer.js"
-import { GraphStore } from "../src/services/GraphStore.js"
+import * as GossipPipeline from "../src/services/GossipPipeline.js"
+import { makeGossipSyncer, makeShared } from "../src/services/GossipSyncer.js"
+import { GraphStore, makeMemory } from "../src/services/GraphStore.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
 import type { Message } from "../src/domain/Messages.js"
 import { CHAIN, nodeId } from "./support/gossip.js"
 import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
 import { seed, TEST_NOW, testSettings } from "./support/syncerHarness.js"
+import { layerNone } from "../src/services/ChainSource.js"
+import { layerInThread } from "../src/services/SignatureVerifier.js"
 
 const graph = generateGraph({ seed: 7, channels: 1000, chainHash: CHAIN, now: TEST_NOW })
 
@@ -42,7 +41,7 @@ const fullSync = (extended: boolean) =>
       : Features.fromBits([Features.GOSSIP_QUERIES.odd])
 
     // B: holds the graph, answers
-    const storeB = yield* GraphStoreMemory.make
+    const storeB = yield* makeMemory
     yield* seed(storeB, {
       channels: graph.channelAnnouncements,
       updates: graph.channelUpdates,
@@ -51,10 +50,10 @@ const fullSync = (extended: boolean) =>
     const pipelineB = yield* makePassThroughPipeline(storeB)
 
     // A: empty, the real pipeline in front of its store
-    const storeA = yield* GraphStoreMemory.make
-    const pipelineA = yield* GossipPipelineLive.make.pipe(
+    const storeA = yield* makeMemory
+    const pipelineA = yield* GossipPipeline.make.pipe(
       Effect.provide(
-        Layer.mergeAll(Layer.succeed(GraphStore, storeA), SignatureVerifierInThread, ChainSourceNone, GossipPipelineConfigDefault)
+        Layer.mergeAll(Layer.succeed(GraphStore, storeA), layerInThread, layerNone, GossipPipelineConfigDefault)
       )
     ) // built in the test's scope, so it outlives this statement
 

@@ -2,13 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, Layer, Option, SubscriptionRef, TestClock } from "effect"
 import type { Message, QueryChannelRange, QueryShortChannelIds } from "../src/domain/Messages.js"
 import { make as scid } from "../src/domain/ShortChannelId.js"
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
 import type { GossipSyncer, GossipSyncerExiting, HistoricalSyncFailed } from "../src/services/GossipSyncer.js"
-import { GossipSyncerFactory } from "../src/services/GossipSyncer.js"
-import * as GossipSyncerLive from "../src/services/internal/gossipSyncer/syncer.js"
-import { defaultSettings } from "../src/services/internal/gossipSyncer/syncer.js"
+import * as GossipSyncerModule from "../src/services/GossipSyncer.js"
+import { defaultSettings, GossipSyncerFactory } from "../src/services/GossipSyncer.js"
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
-import { GraphStore } from "../src/services/GraphStore.js"
+import { GraphStore, makeMemory } from "../src/services/GraphStore.js"
 import { U32_MAX } from "../src/services/internal/gossipSyncer/rules.js"
 import { layerSyncManagerConfig } from "../src/services/internal/syncManager/config.js"
 import { CHAIN, channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId } from "./support/gossip.js"
@@ -277,12 +275,12 @@ describe("GossipSyncer with real peers that deviate", () => {
   )
 })
 
-describe("GossipSyncerLive.layer", () => {
+describe("GossipSyncer.layer", () => {
   it.effect("SM-30/SM-31/GS-48: configLayerFromSyncManager takes the shared limits from the SyncManagerConfig", () =>
     Effect.gen(function* () {
-      const settings = yield* GossipSyncerLive.GossipSyncerConfig.pipe(
+      const settings = yield* GossipSyncerModule.GossipSyncerConfig.pipe(
         Effect.provide(
-          GossipSyncerLive.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(1) }).pipe(
+          GossipSyncerModule.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(1) }).pipe(
             Layer.provide(
               layerSyncManagerConfig({ filterConcurrency: 2, msgBytesPerSecond: 70_000, msgBytesBurst: 140_000, peerMsgBytesPerSecond: 9000 })
             )
@@ -303,12 +301,12 @@ describe("GossipSyncerLive.layer", () => {
   it.scoped("SM-30/SM-31: the factory makes syncers that share one filter semaphore; run ends with the peer", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(TEST_NOW * 1000)
-      const store = yield* GraphStoreMemory.make
+      const store = yield* makeMemory
       const pipeline = yield* makePassThroughPipeline(store)
-      const layer = GossipSyncerLive.layer.pipe(
+      const layer = GossipSyncerModule.layer.pipe(
         Layer.provide(
           Layer.mergeAll(
-            GossipSyncerLive.configLayer({
+            GossipSyncerModule.configLayer({
               chainHash: CHAIN,
               bestHeight: Effect.succeed(BEST_HEIGHT),
               filterConcurrency: 1,

@@ -12,7 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
-import { layerSqliteWithClient } from "../src/layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { CHANNELS_PER_BATCH, crashBatch, crashBatchScids } from "./support/crashBatches.js"
 
@@ -80,7 +80,7 @@ const reopenAndCheck = (filename: string, committed: ReadonlyArray<number>) =>
     const again = yield* store.applyBatch(crashBatch(1000))
     expect(again.channelsAdded).toBe(CHANNELS_PER_BATCH)
     return batches
-  }).pipe(Effect.provide(layerSqliteWithClient({ filename })))
+  }).pipe(Effect.provide(GraphStoreSqlite.layerWithClient({ filename })))
 
 describe("GraphStore SQLite crash safety", () => {
   it.effect("Safety: SIGKILL while writing continuously loses at most the batch in flight", () =>
@@ -104,7 +104,7 @@ describe("GraphStore SQLite crash safety", () => {
       expect(present).toBe(5)
       const gone = yield* Effect.provide(
         Effect.flatMap(GraphStore, (store) => store.channels(crashBatchScids(6))),
-        layerSqliteWithClient({ filename })
+        GraphStoreSqlite.layerWithClient({ filename })
       )
       expect(gone.size).toBe(0)
     }))

@@ -1,4 +1,4 @@
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
+import { layerMemory } from "../src/services/GraphStore.js"
 import { graphStoreContract } from "./GraphStore.contract.js"
 
-graphStoreContract("memory", () => GraphStoreMemory.layer)
+graphStoreContract("memory", () => layerMemory)

@@ -7,10 +7,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { channelUpdateChecksum } from "../src/domain/Checksum.js"
 import { toHex } from "../src/domain/Hex.js"
-import { clientLayer, layerSqlite, layerSqliteWithClient } from "../src/layers/graph/GraphStoreSqlite.js"
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
+import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import type { BatchOutcome, GraphBatch, GraphStoreError } from "../src/services/GraphStore.js"
-import { GraphStore } from "../src/services/GraphStore.js"
+import { GraphStore, layerMemory } from "../src/services/GraphStore.js"
 import { graphStoreContract } from "./GraphStore.contract.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "./support/gossip.js"
 
@@ -19,7 +18,7 @@ let n = 0
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
 // a fresh database file per test
-graphStoreContract("sqlite", () => layerSqlite({ filename: path.join(dir, `graph-${n++}.db`) }))
+graphStoreContract("sqlite", () => GraphStoreSqlite.layer({ filename: path.join(dir, `graph-${n++}.db`) }))
 
 describe("GraphStore SQLite file", () => {
   it.effect("BOLT 7: gossip persists across reopening the file, byte for byte", () =>
@@ -31,7 +30,7 @@ describe("GraphStore SQLite file", () => {
       const a = nodeAnnouncement(nodeId(2), 1_700_000_000)
       yield* Effect.provide(
         Effect.flatMap(GraphStore, (store) => store.applyBatch({ channels: [c], updates: [u], nodes: [a] })),
-        layerSqlite({ filename })
+        GraphStoreSqlite.layer({ filename })
       )
       const reopened = yield* Effect.provide(
         Effect.gen(function*() {
@@ -49,7 +48,7 @@ describe("GraphStore SQLite file", () => {
             gossip: Chunk.toReadonlyArray(gossip).map((g) => toHex(g.raw))
           }
         }),
-        layerSqliteWithClient({ filename })
+        GraphStoreSqlite.layerWithClient({ filename })
       )
       expect(reopened.mode).toBe("wal")
       expect(reopened.synchronous).toBe(1) // NORMAL
@@ -97,7 +96,7 @@ describe("GraphStore SQLite file", () => {
           }
           yield* sql`INSERT INTO nodes ${sql.insert({ node_id: a.nodeId, timestamp: a.timestamp, raw: a.raw })}`
         }),
-        clientLayer({ filename })
+        GraphStoreSqlite.layerClient({ filename })
       )
       const upgraded = yield* Effect.provide(
         Effect.gen(function*() {
@@ -121,7 +120,7 @@ describe("GraphStore SQLite file", () => {
             counts: yield* store.counts
           }
         }),
-        layerSqliteWithClient({ filename })
+        GraphStoreSqlite.layerWithClient({ filename })
       )
       expect(upgraded.integrity).toEqual([{ integrity_check: "ok" }])
       expect(upgraded.gossip).toEqual([c, u0, u1, a].map((m) => toHex(m.raw)))
@@ -193,8 +192,8 @@ describe("GraphStore SQLite file", () => {
           }),
           layer
         )
-      const sqlite = yield* run(layerSqlite({ filename: path.join(dir, "large.db") }))
-      const memory = yield* run(GraphStoreMemory.layer)
+      const sqlite = yield* run(GraphStoreSqlite.layer({ filename: path.join(dir, "large.db") }))
+      const memory = yield* run(layerMemory)
       expect(sqlite.outcomes[0].updatesApplied).toBeGreaterThan(300) // the batches do exercise the rules
       expect(sqlite.outcomes[0].updatesIgnored).toBeGreaterThan(300)
       expect(sqlite.outcomes[0].nodesIgnored).toBeGreaterThan(100)
@@ -220,7 +219,7 @@ describe("GraphStore SQLite file", () => {
           )
           return { failed, counts: yield* store.counts, held: yield* store.channels([id]) }
         }),
-        layerSqliteWithClient({ filename: path.join(dir, "rollback.db") })
+        GraphStoreSqlite.layerWithClient({ filename: path.join(dir, "rollback.db") })
       )
       expect(Either.isLeft(result.failed) && result.failed.left.operation).toBe("applyBatch")
       expect(result.held.size).toBe(0)
@@ -230,7 +229,7 @@ describe("GraphStore SQLite file", () => {
   it.effect("Safety: a database that cannot be opened fails with a typed GraphStoreError", () =>
     Effect.gen(function*() {
       const result = yield* Effect.either(
-        Effect.provide(GraphStore, layerSqlite({ filename: path.join(dir, "missing-dir", "x", "graph.db") }))
+        Effect.provide(GraphStore, GraphStoreSqlite.layer({ filename: path.join(dir, "missing-dir", "x", "graph.db") }))
       )
       expect(Either.isLeft(result) && result.left.operation).toBe("open")
     }))

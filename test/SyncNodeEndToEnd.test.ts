@@ -9,18 +9,14 @@ import { Chunk, Context, Effect, Layer, Option, Random, Ref, Stream, TestClock }
 import { generateGraph } from "../src/testing/GraphGenerator.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { ChannelAnnouncement, Message } from "../src/domain/Messages.js"
-import { ChainSourceNone } from "../src/layers/chain/ChainSourceNone.js"
-import * as GraphStoreMemory from "../src/services/internal/graphStore/memory.js"
 import { makePeerPair } from "../src/testing/MemoryPeer.js"
 import * as SyncNode from "../src/services/SyncNode.js"
 import * as Reconciler from "../src/services/Reconciler.js"
-import { SignatureVerifierInThread } from "../src/layers/verify/VerifyWorkerPool.js"
-import { GossipPipeline } from "../src/services/GossipPipeline.js"
+import { GossipPipeline, layer as layerGossipPipeline } from "../src/services/GossipPipeline.js"
 import { GossipPipelineConfigDefault } from "../src/services/GossipPipelineConfig.js"
-import { GossipPipelineLive } from "../src/services/internal/gossipPipeline/pipeline.js"
-import * as GossipSyncerLive from "../src/services/internal/gossipSyncer/syncer.js"
+import * as GossipSyncer from "../src/services/GossipSyncer.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
-import { GraphStore } from "../src/services/GraphStore.js"
+import { GraphStore, layerMemory, makeMemory } from "../src/services/GraphStore.js"
 import { PeerConnector } from "../src/services/PeerConnector.js"
 import { SyncManager } from "../src/services/SyncManager.js"
 import { layerSyncManagerConfig } from "../src/services/internal/syncManager/config.js"
@@ -28,6 +24,8 @@ import { CHAIN, nodeId } from "./support/gossip.js"
 import { makeMemoryPeerConnector } from "./support/MemoryPeerConnector.js"
 import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
 import { seed, TEST_NOW } from "./support/syncerHarness.js"
+import { layerNone } from "../src/services/ChainSource.js"
+import { layerInThread } from "../src/services/SignatureVerifier.js"
 
 const graph = generateGraph({ seed: 11, channels: 150, chainHash: CHAIN, now: TEST_NOW })
 const BEST_HEIGHT = 1_000_000
@@ -66,13 +64,13 @@ const threePeerNode = (withReconciler: boolean) =>
 
       // The local node, composed from its layers as a program would.
       const managerConfig = layerSyncManagerConfig({ numActiveSyncers: 3 })
-      const base = GossipPipelineLive.pipe(
-        Layer.provide(Layer.mergeAll(SignatureVerifierInThread, ChainSourceNone, GossipPipelineConfigDefault)),
-        Layer.provideMerge(GraphStoreMemory.layer)
+      const base = layerGossipPipeline.pipe(
+        Layer.provide(Layer.mergeAll(layerInThread, layerNone, GossipPipelineConfigDefault)),
+        Layer.provideMerge(layerMemory)
       )
-      const factory = GossipSyncerLive.layer.pipe(
+      const factory = GossipSyncer.layer.pipe(
         Layer.provide(
-          GossipSyncerLive.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(BEST_HEIGHT) })
+          GossipSyncer.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(BEST_HEIGHT) })
         ),
         Layer.provide(managerConfig)
       )
@@ -91,7 +89,7 @@ const threePeerNode = (withReconciler: boolean) =>
 
       // Three remote lnsync peers, each answering from its own store.
       const parts = [part([0, 1]), part([1, 2]), part([2, 0])]
-      const settings = GossipSyncerLive.makeSettings({
+      const settings = GossipSyncer.makeSettings({
         chainHash: CHAIN,
         bestHeight: Effect.succeed(BEST_HEIGHT),
         peerBytesPerSecond: Infinity,
@@ -99,17 +97,17 @@ const threePeerNode = (withReconciler: boolean) =>
       })
       const rangeQueries: Array<Ref.Ref<number>> = []
       for (const [i, gossip] of parts.entries()) {
-        const storeR = yield* GraphStoreMemory.make
+        const storeR = yield* makeMemory
         yield* seed(storeR, gossip)
         const pipelineR = yield* makePassThroughPipeline(storeR)
         const [localSeesRemote, remoteSeesLocal] = yield* makePeerPair({
           local: { nodeId: LOCAL },
           remote: { nodeId: nodeId(i + 1) }
         })
-        const remote = yield* GossipSyncerLive.makeGossipSyncer(
+        const remote = yield* GossipSyncer.makeGossipSyncer(
           remoteSeesLocal,
           { syncType: "PassiveSync", initialState: "chansSynced", markGraphSynced: Effect.void },
-          { settings, store: storeR, pipeline: pipelineR.service, shared: yield* GossipSyncerLive.makeShared(settings) }
+          { settings, store: storeR, pipeline: pipelineR.service, shared: yield* GossipSyncer.makeShared(settings) }
         )
         yield* Effect.forkScoped(Effect.scoped(remote.run))
         // count the local node's query_channel_range to this peer
@@ -127,7 +125,7 @@ const threePeerNode = (withReconciler: boolean) =>
 
 /** Every channel, update and node announcement of the generated graph, as a store would hold them. */
 const unionOfAll = Effect.gen(function*() {
-  const reference = yield* GraphStoreMemory.make
+  const reference = yield* makeMemory
   yield* seed(reference, { channels: graph.channelAnnouncements, updates: graph.channelUpdates, nodes: graph.nodeAnnouncements })
   return yield* everything(reference)
 })

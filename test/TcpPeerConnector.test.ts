@@ -28,10 +28,9 @@ import {
 import type { Peer } from "../src/services/Peer.js"
 import { handshakeOutbound } from "../src/services/internal/peer/connection.js"
 import type { PeerEvent } from "../src/services/PeerConnector.js"
+import * as TcpPeerConnector from "../src/layers/net/TcpPeerConnector.js"
 import {
   dialTcp,
-  makeTcpPeerConnector,
-  makeTcpPeerConnectorConfig,
   reconnectSchedule,
   type TcpPeerConnectorConfig,
   type TcpPeerConnectorService
@@ -46,11 +45,11 @@ const filter = (n: number): GossipTimestampFilter => ({
 const stamp = (m: Message): number => (m._tag === "GossipTimestampFilter" ? m.firstTimestamp : -1)
 
 const listening = (key = generatePrivateKey(), overrides?: Partial<TcpPeerConnectorConfig>) =>
-  makeTcpPeerConnector(
-    makeTcpPeerConnectorConfig(key, Chain.BITCOIN_MAINNET, { listen: { host: "127.0.0.1", port: 0 }, ...overrides })
+  TcpPeerConnector.make(
+    TcpPeerConnector.makeConfig(key, Chain.BITCOIN_MAINNET, { listen: { host: "127.0.0.1", port: 0 }, ...overrides })
   )
 const dialOnly = (key = generatePrivateKey(), overrides?: Partial<TcpPeerConnectorConfig>) =>
-  makeTcpPeerConnector(makeTcpPeerConnectorConfig(key, Chain.BITCOIN_MAINNET, overrides))
+  TcpPeerConnector.make(TcpPeerConnector.makeConfig(key, Chain.BITCOIN_MAINNET, overrides))
 
 const addressOf = (c: TcpPeerConnectorService) => {
   const a = Option.getOrThrow(c.listenAddress)
@@ -351,7 +350,7 @@ class TheirSide {
 
 const interopConfig = {
   transport: {
-    ...makeTcpPeerConnectorConfig(generatePrivateKey(), Chain.BITCOIN_MAINNET).transport,
+    ...TcpPeerConnector.makeConfig(generatePrivateKey(), Chain.BITCOIN_MAINNET).transport,
     pingInterval: Duration.millis(300),
     pongTimeout: Duration.seconds(1)
   }

@@ -4,15 +4,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Logger, LogLevel, Scope } from "effect"
 import secp256k1 from "secp256k1"
 import type { VerifyItem } from "../src/services/SignatureVerifier.js"
+import * as SignatureVerifierModule from "../src/services/SignatureVerifier.js"
 import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
-import {
-  makeInThreadVerifier,
-  makeVerifyWorkerPool,
-  packItems,
-  SignatureVerifierInThread,
-  VerifyWorkerPoolLive,
-  workerExecArgv
-} from "../src/layers/verify/VerifyWorkerPool.js"
+import * as VerifyWorkerPool from "../src/layers/verify/VerifyWorkerPool.js"
+import { workerExecArgv } from "../src/layers/verify/VerifyWorkerPool.js"
 
 const sha = (s: string) => new Uint8Array(createHash("sha256").update(s).digest())
 const key = (i: number) => sha(`key ${i}`)
@@ -78,7 +73,7 @@ describe("SignatureVerifier", () => {
       const v = yield* SignatureVerifier
       expect(yield* v.verifyBatch(items)).toEqual(expected)
       expect(v.parallelism).toBe(1)
-    }).pipe(Effect.provide(SignatureVerifierInThread)))
+    }).pipe(Effect.provide(SignatureVerifierModule.layerInThread)))
 
   it.effect("BOLT 7: the worker pool gives the same answers as the in-thread verifier, in order", () =>
     Effect.gen(function* () {
@@ -87,7 +82,7 @@ describe("SignatureVerifier", () => {
       expect(v.parallelism).toBe(os.availableParallelism())
       const got = yield* v.verifyBatch(items)
       expect(got).toEqual(expected)
-      expect(yield* makeInThreadVerifier().verifyBatch(items)).toEqual(expected)
+      expect(yield* SignatureVerifierModule.makeInThread().verifyBatch(items)).toEqual(expected)
       expect(yield* v.verifyBatch([])).toEqual([])
       // Concurrent batches are answered independently.
       const [a, b] = yield* Effect.all([v.verifyBatch(items.slice(0, 500)), v.verifyBatch(items.slice(500, 1300))], {
@@ -96,18 +91,18 @@ describe("SignatureVerifier", () => {
       expect(a).toEqual(expected.slice(0, 500))
       expect(b).toEqual(expected.slice(500, 1300))
       // the packed form: same answers, one byte each, input untouched
-      const packed = packItems(items)
+      const packed = SignatureVerifierModule.pack(items)
       const copy = Uint8Array.from(packed)
       const bytes = yield* v.verifyPacked(packed, items.length)
       expect(Array.from(bytes, (x) => x === 1)).toEqual(expected)
       expect(packed).toEqual(copy)
-      expect(Array.from(yield* makeInThreadVerifier().verifyPacked(packed, items.length), (x) => x === 1)).toEqual(expected)
-    }).pipe(Effect.provide(VerifyWorkerPoolLive)))
+      expect(Array.from(yield* SignatureVerifierModule.makeInThread().verifyPacked(packed, items.length), (x) => x === 1)).toEqual(expected)
+    }).pipe(Effect.provide(VerifyWorkerPool.layer())))
 
   it.effect("closing the pool's scope terminates every worker thread", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const pool = yield* makeVerifyWorkerPool({ threads: 3, chunkSize: 64 }).pipe(Scope.extend(scope))
+      const pool = yield* VerifyWorkerPool.make({ threads: 3, chunkSize: 64 }).pipe(Scope.extend(scope))
       const workers = pool.workers()
       expect(workers.length).toBe(3)
       const exited: Array<number> = []
@@ -122,7 +117,7 @@ describe("SignatureVerifier", () => {
   it.effect("a worker that dies is not a crash: its work (and later work) is checked in-thread", () =>
     Effect.gen(function* () {
       const { items, expected } = fixture(300)
-      const pool = yield* makeVerifyWorkerPool({ threads: 2, chunkSize: 50 })
+      const pool = yield* VerifyWorkerPool.make({ threads: 2, chunkSize: 50 })
       const [first, second] = pool.workers()
       yield* Effect.promise(() => first.terminate())
       expect(pool.workers().length).toBe(1)

@@ -8,9 +8,9 @@ import { decodeMessage } from "../../src/domain/Codec.js"
 import type { ChannelAnnouncement, GossipMessage } from "../../src/domain/Messages.js"
 import { isGossipMessage } from "../../src/domain/Messages.js"
 import type { VerifyWorkerPoolHandle } from "../../src/layers/verify/VerifyWorkerPool.js"
-import { packItems } from "../../src/layers/verify/VerifyWorkerPool.js"
 import { signedHash } from "../../src/domain/Signatures.js"
 import type { VerifyItem } from "../../src/services/SignatureVerifier.js"
+import { pack } from "../../src/services/SignatureVerifier.js"
 
 export const decodeAll = (raws: ReadonlyArray<Uint8Array>): Array<GossipMessage> =>
   raws.map((raw) => {
@@ -50,7 +50,7 @@ export const signatureItems = (messages: ReadonlyArray<GossipMessage>): Array<Ve
 
 /** One floor run over `items` on `pool`: wall milliseconds. Dies if any signature fails (the data is ours). */
 export const floorRun = (pool: VerifyWorkerPoolHandle, items: ReadonlyArray<VerifyItem>) => {
-  const packed = packItems(items)
+  const packed = pack(items)
   return Effect.gen(function* () {
     const s = performance.now()
     const ok = yield* pool.verifier.verifyPacked(packed, items.length)

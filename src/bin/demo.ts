@@ -9,7 +9,7 @@ import { BITCOIN_REGTEST } from "../domain/Chain.js"
 import { deriveKey, GENERATED_TIP, generateGraph } from "../testing/GraphGenerator.js"
 import { GraphStore } from "../services/GraphStore.js"
 import * as Reconciler from "../services/Reconciler.js"
-import { layerSqlite } from "../layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
 import { loadMainnetTopology } from "../testing/MainnetTopology.js"
 import * as Node from "../layers/Node.js"
 import { servingPeer, splitGraph } from "../testing/SimulatedNetwork.js"
@@ -54,7 +54,7 @@ export const runDemo = (options: DemoOptions) =>
       const node = Node.layer({
         chain: BITCOIN_REGTEST,
         nodePrivateKey: deriveKey(`lnsync/demo/${options.seed}/syncer/${now}`),
-        store: layerSqlite({ filename: options.db }),
+        store: GraphStoreSqlite.layer({ filename: options.db }),
         bestHeight: Effect.succeed(GENERATED_TIP)
       })
       return yield* Effect.gen(function* () {

@@ -17,7 +17,7 @@ import type { ChainName } from "../domain/Chain.js"
 import type { PeerAddress } from "../services/PeerConnector.js"
 import * as Reconciler from "../services/Reconciler.js"
 import { GraphStore } from "../services/GraphStore.js"
-import { layerSqlite } from "../layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
 import * as Node from "../layers/Node.js"
 import { runDemo } from "./demo.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
@@ -127,7 +127,7 @@ const syncCommand = Command.make(
         chain,
         nodePrivateKey,
         listen,
-        store: layerSqlite({ filename: o.db }),
+        store: GraphStoreSqlite.layer({ filename: o.db }),
         bestHeight: Effect.sync(() => Node.estimateMainnetHeight(Date.now())),
         syncManager: { numActiveSyncers: o.active, pinnedPeers: pinned }
       })
@@ -153,7 +153,7 @@ const statsCommand = Command.make(
   (o) =>
     Effect.gen(function* () {
       if (!fs.existsSync(o.db)) return yield* new CliError({ reason: `no graph database at ${o.db}` })
-      const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(Effect.provide(layerSqlite({ filename: o.db })))
+      const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(Effect.provide(GraphStoreSqlite.layer({ filename: o.db })))
       const nowSeconds = Math.floor(Date.now() / 1000)
       const newest = counts.newestTimestamp
       const stats = {

@@ -8,10 +8,9 @@ import { GossipPipeline } from "../services/GossipPipeline.js"
 import type { GraphCounts } from "../services/GraphStore.js"
 import { GraphStore } from "../services/GraphStore.js"
 import type { PeerAddress } from "../services/PeerConnector.js"
-import { PeerConnector } from "../services/PeerConnector.js"
+import { NodeIdentity, PeerConnector } from "../services/PeerConnector.js"
 import { Reconciler } from "../services/Reconciler.js"
 import { SyncManager } from "../services/SyncManager.js"
-import { NodeIdentity } from "../layers/Node.js"
 
 export type ProgressMode = "tty" | "lines" | "none"
 

@@ -3,41 +3,31 @@
  * a worker pool, the SyncManager, and a GraphStore of the caller's choice. This is what the CLI runs and what an
  * Effect program provides to get a node:
  *
- *   const node = Node.layer({ chain: BITCOIN_MAINNET, nodePrivateKey, store: layerSqlite({ filename }) })
+ *   const node = Node.layer({ chain: BITCOIN_MAINNET, nodePrivateKey, store: GraphStoreSqlite.layer({ filename }) })
  *   Effect.gen(function*() { const m = yield* SyncManager; yield* m.awaitGraphSynced }).pipe(Effect.provide(node))
  *
  * Every service is built once per layer build (the store is shared by the pipeline, the syncers and the caller)
  * and every fiber and socket belongs to the layer's scope.
  */
-import type { Option } from "effect"
-import { Context, Effect, Layer } from "effect"
-import type { ChainHash, PublicKey } from "../domain/Messages.js"
+import { Effect, Layer } from "effect"
+import type { ChainHash } from "../domain/Messages.js"
 import type { GossipPipelineConfigValues } from "../services/GossipPipelineConfig.js"
 import { GossipPipelineDefaults, layerGossipPipelineConfig } from "../services/GossipPipelineConfig.js"
 import type { GossipPipelineConfigError } from "../services/GossipPipelineConfig.js"
-import { GossipPipeline } from "../services/GossipPipeline.js"
-import { GossipPipelineLive } from "../services/internal/gossipPipeline/pipeline.js"
-import type { GossipSyncerSettings } from "../services/internal/gossipSyncer/syncer.js"
-import * as GossipSyncerLive from "../services/internal/gossipSyncer/syncer.js"
+import { GossipPipeline, layer as layerGossipPipeline } from "../services/GossipPipeline.js"
+import type { GossipSyncerSettings } from "../services/GossipSyncer.js"
+import * as GossipSyncer from "../services/GossipSyncer.js"
 import type { GraphStore, GraphStoreError } from "../services/GraphStore.js"
-import { PeerConnector } from "../services/PeerConnector.js"
+import * as ChainSource from "../services/ChainSource.js"
+import * as SignatureVerifier from "../services/SignatureVerifier.js"
+import type { NodeIdentity, PeerConnector } from "../services/PeerConnector.js"
 import type { TransportIoError } from "../services/internal/peer/connection.js"
 import { SyncManager } from "../services/SyncManager.js"
 import type { SyncManagerConfigError, SyncManagerConfigInput } from "../services/internal/syncManager/config.js"
 import { layerSyncManagerConfig } from "../services/internal/syncManager/config.js"
-import { ChainSourceNone } from "./chain/ChainSourceNone.js"
 import * as SyncNode from "../services/SyncNode.js"
-import type { TcpPeerConnectorConfig } from "./net/TcpPeerConnector.js"
-import { makeTcpPeerConnector, makeTcpPeerConnectorConfig } from "./net/TcpPeerConnector.js"
-import { SignatureVerifierInThread, VerifyWorkerPoolLive } from "./verify/VerifyWorkerPool.js"
-
-/** Who we are on the network: our node id and, when listening, the bound address (port 0 resolved). */
-export interface NodeIdentityService {
-  readonly nodeId: PublicKey
-  readonly listenAddress: Option.Option<{ readonly host: string; readonly port: number }>
-}
-
-export class NodeIdentity extends Context.Tag("lnsync/NodeIdentity")<NodeIdentity, NodeIdentityService>() {}
+import * as TcpPeerConnector from "./net/TcpPeerConnector.js"
+import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
 
 export interface NodeSettings {
   readonly chain: ChainHash
@@ -45,14 +35,14 @@ export interface NodeSettings {
   readonly nodePrivateKey: Uint8Array
   /** Accept inbound peers here (port 0 picks a free port). */
   readonly listen?: { readonly host: string; readonly port: number } | undefined
-  /** Where the graph lives: `layerSqlite({ filename })` or `GraphStoreMemory.layer`. */
+  /** Where the graph lives: `GraphStoreSqlite.layer({ filename })` or `GraphStore.layerMemory`. */
   readonly store: Layer.Layer<GraphStore, GraphStoreError>
   /** Our idea of the chain tip, for the range queries' block count (GS-9). */
   readonly bestHeight: Effect.Effect<number>
   readonly syncManager?: SyncManagerConfigInput | undefined
   readonly syncer?: Partial<Omit<GossipSyncerSettings, "chainHash" | "bestHeight">> | undefined
   readonly pipeline?: Partial<Omit<GossipPipelineConfigValues, "chainHash">> | undefined
-  readonly transport?: Partial<Omit<TcpPeerConnectorConfig, "nodePrivateKey">> | undefined
+  readonly transport?: Partial<Omit<TcpPeerConnector.TcpPeerConnectorConfig, "nodePrivateKey">> | undefined
   /** Signature checks on one worker thread per core (default) or on the calling thread (small graphs, tests). */
   readonly verifier?: "workers" | "in-thread" | undefined
 }
@@ -62,34 +52,23 @@ export type NodeServices = SyncManager | PeerConnector | GossipPipeline | GraphS
 export type NodeError = GraphStoreError | TransportIoError | SyncManagerConfigError | GossipPipelineConfigError
 
 const connectorLayer = (settings: NodeSettings): Layer.Layer<PeerConnector | NodeIdentity, TransportIoError> =>
-  Layer.scopedContext(
-    Effect.map(
-      makeTcpPeerConnector(
-        makeTcpPeerConnectorConfig(settings.nodePrivateKey, settings.chain, {
-          ...settings.transport,
-          listen: settings.listen
-        })
-      ),
-      (connector) =>
-        Context.make(PeerConnector, connector).pipe(
-          Context.add(NodeIdentity, { nodeId: connector.nodeId, listenAddress: connector.listenAddress })
-        )
-    )
+  TcpPeerConnector.layer(
+    TcpPeerConnector.makeConfig(settings.nodePrivateKey, settings.chain, { ...settings.transport, listen: settings.listen })
   )
 
 /** A complete node. Build it once per node: two builds are two nodes (the demo runs several in one process). */
 export const layer = (settings: NodeSettings): Layer.Layer<NodeServices, NodeError> => {
   const store = settings.store
-  const verifier = settings.verifier === "in-thread" ? SignatureVerifierInThread : VerifyWorkerPoolLive
-  const pipeline = GossipPipelineLive.pipe(
+  const verifier = settings.verifier === "in-thread" ? SignatureVerifier.layerInThread : VerifyWorkerPool.layer()
+  const pipeline = layerGossipPipeline.pipe(
     Layer.provide(layerGossipPipelineConfig({ ...GossipPipelineDefaults, ...settings.pipeline, chainHash: settings.chain })),
-    Layer.provide(Layer.mergeAll(verifier, ChainSourceNone)),
+    Layer.provide(Layer.mergeAll(verifier, ChainSource.layerNone)),
     Layer.provideMerge(store)
   )
   const managerConfig = layerSyncManagerConfig(settings.syncManager ?? {})
-  const factory = GossipSyncerLive.layer.pipe(
+  const factory = GossipSyncer.layer.pipe(
     Layer.provide(
-      GossipSyncerLive.configLayerFromSyncManager({
+      GossipSyncer.configLayerFromSyncManager({
         ...settings.syncer,
         chainHash: settings.chain,
         bestHeight: settings.bestHeight

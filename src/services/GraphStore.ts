@@ -6,16 +6,18 @@
  * every message so that peers are served exactly what was signed. Validation (signatures, BOLT 7 receive rules) is
  * the pipeline's job; the store only enforces what keeps the graph consistent: newest timestamp wins, updates and
  * node announcements only for known channels / nodes with a channel.
+ *
+ * Layers: `layerMemory` here (tests, the demo's simulated peers); `GraphStoreSqlite.layer(config)` in
+ * `src/layers/graph/` for a file on disk.
  */
 import type { Effect, Option, Stream } from "effect"
-import { Context, Data } from "effect"
+import { Context, Layer } from "effect"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement, PublicKey } from "../domain/Messages.js"
 import type { ShortChannelId } from "../domain/ShortChannelId.js"
+import type { GraphStoreError } from "./internal/graphStore/error.js"
+import * as memory from "./internal/graphStore/memory.js"
 
-export class GraphStoreError extends Data.TaggedError("GraphStoreError")<{
-  readonly operation: string
-  readonly cause: unknown
-}> {}
+export { GraphStoreError } from "./internal/graphStore/error.js"
 
 /** A channel we hold, as the syncer and the validator need it. Timestamps/checksums are 0 when that direction has no update. */
 export interface ChannelState {
@@ -108,3 +110,9 @@ export interface GraphStoreService {
 }
 
 export class GraphStore extends Context.Tag("lnsync/GraphStore")<GraphStore, GraphStoreService>() {}
+
+/** A fresh, empty in-memory store (one per call: e.g. one per simulated peer). Same rules as the SQL store. */
+export const makeMemory: Effect.Effect<GraphStoreService> = memory.make
+
+/** A fresh, empty in-memory store per layer build. */
+export const layerMemory: Layer.Layer<GraphStore> = Layer.effect(GraphStore, makeMemory)

@@ -3,7 +3,7 @@
  * backoff, and publishes connect/disconnect events. The SyncManager's wiring turns those events into
  * InitSyncState / PruneSyncState.
  */
-import type { Effect, Scope, Stream } from "effect"
+import type { Effect, Option, Scope, Stream } from "effect"
 import { Context, Data } from "effect"
 import type { PublicKey } from "../domain/Messages.js"
 import type { Peer } from "./Peer.js"
@@ -43,3 +43,14 @@ export interface PeerConnectorService {
 }
 
 export class PeerConnector extends Context.Tag("lnsync/PeerConnector")<PeerConnector, PeerConnectorService>() {}
+
+/**
+ * Who we are on the network: our node id and, when listening, the bound address (port 0 resolved). Provided by the
+ * connector, which owns our key and our listener (`TcpPeerConnector.layer`).
+ */
+export interface NodeIdentityService {
+  readonly nodeId: PublicKey
+  readonly listenAddress: Option.Option<{ readonly host: string; readonly port: number }>
+}
+
+export class NodeIdentity extends Context.Tag("lnsync/NodeIdentity")<NodeIdentity, NodeIdentityService>() {}

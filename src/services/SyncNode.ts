@@ -111,5 +111,3 @@ export const make: Effect.Effect<void, never, Scope.Scope | SyncManager | PeerCo
 
 /** The wiring as a layer: add it on top of the services to get a running node. */
 export const layer: Layer.Layer<never, never, SyncManager | PeerConnector | GossipPipeline> = Layer.scopedDiscard(make)
-
-export const SyncNodeLive = layer

@@ -10,9 +10,9 @@ import { deriveKey } from "./GraphGenerator.js"
 import { toHex } from "../domain/Hex.js"
 import type { ChainHash, PublicKey } from "../domain/Messages.js"
 import type { GraphBatch } from "../services/GraphStore.js"
-import { GraphStore } from "../services/GraphStore.js"
+import { GraphStore, layerMemory } from "../services/GraphStore.js"
 import type { PeerAddress } from "../services/PeerConnector.js"
-import * as GraphStoreMemory from "../services/internal/graphStore/memory.js"
+import { NodeIdentity } from "../services/PeerConnector.js"
 import * as Node from "../layers/Node.js"
 
 /**
@@ -78,7 +78,7 @@ export const servingPeer = (
         chain: options.chain,
         nodePrivateKey: deriveKey(`lnsync/sim/${options.name}`),
         listen: { host: "127.0.0.1", port: 0 },
-        store: GraphStoreMemory.layer,
+        store: layerMemory,
         bestHeight: Effect.succeed(0xffffff),
         // a server only answers: no active syncers, so it never asks us for a historical sync (SM-16.2)
         syncManager: {
@@ -104,7 +104,7 @@ export const servingPeer = (
     for (let i = 0; i < part.nodes.length; i += WRITE_CHUNK) {
       yield* store.applyBatch({ channels: [], updates: [], nodes: part.nodes.slice(i, i + WRITE_CHUNK) })
     }
-    const identity = Context.get(context, Node.NodeIdentity)
+    const identity = Context.get(context, NodeIdentity)
     const listen = identity.listenAddress
     if (listen._tag === "None") return yield* Effect.dieMessage("serving peer is not listening")
     return {

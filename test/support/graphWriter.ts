@@ -7,7 +7,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
-import { layerSqliteWithClient } from "../../src/layers/graph/GraphStoreSqlite.js"
+import * as GraphStoreSqlite from "../../src/layers/graph/GraphStoreSqlite.js"
 import { GraphStore } from "../../src/services/GraphStore.js"
 import { crashBatch } from "./crashBatches.js"
 
@@ -28,7 +28,7 @@ const program = Effect.gen(function*() {
     yield* store.applyBatch(crashBatch(i))
     yield* say(`committed ${i}`)
   }
-}).pipe(Effect.provide(layerSqliteWithClient({ filename: file })))
+}).pipe(Effect.provide(GraphStoreSqlite.layerWithClient({ filename: file })))
 
 Effect.runPromise(program).catch((error: unknown) => {
   process.stderr.write(`graphWriter failed: ${String(error)}\n`)

@@ -4,18 +4,23 @@
  */
 import { Chunk, Effect, Fiber, Ref, Stream, TestClock } from "effect"
 import type { Scope } from "effect"
-import * as GraphStoreMemory from "../../src/services/internal/graphStore/memory.js"
 import type { ChannelAnnouncement, ChannelUpdate, Message, NodeAnnouncement, ReplyChannelRange } from "../../src/domain/Messages.js"
 import type { ShortChannelId } from "../../src/domain/ShortChannelId.js"
-import type { GossipSyncerOptions, SyncerState } from "../../src/services/GossipSyncer.js"
-import type { GossipSyncerSettings, MadeSyncer, SyncerShared } from "../../src/services/internal/gossipSyncer/syncer.js"
-import { makeGossipSyncer, makeSettings, makeShared } from "../../src/services/internal/gossipSyncer/syncer.js"
+import type {
+  GossipSyncerOptions,
+  GossipSyncerSettings,
+  MadeSyncer,
+  SyncerShared,
+  SyncerState
+} from "../../src/services/GossipSyncer.js"
+import { makeGossipSyncer, makeSettings, makeShared } from "../../src/services/GossipSyncer.js"
 import type { GraphStoreService } from "../../src/services/GraphStore.js"
 import { CHAIN } from "./gossip.js"
 import type { PassThroughPipeline } from "./PassThroughPipeline.js"
 import { makePassThroughPipeline } from "./PassThroughPipeline.js"
 import type { ScriptedPeer, ScriptedPeerOptions } from "./ScriptedPeer.js"
 import { makeScriptedPeer } from "./ScriptedPeer.js"
+import { makeMemory } from "../../src/services/GraphStore.js"
 
 /** 2023-11-14, unix seconds. */
 export const TEST_NOW = 1_700_000_000
@@ -55,7 +60,7 @@ export const startSyncer = (options: HarnessOptions = {}): Effect.Effect<Harness
   Effect.gen(function* () {
     if (options.keepClock !== true) yield* TestClock.setTime(TEST_NOW * 1000)
     const settings = testSettings(options.settings)
-    const store = options.store ?? (yield* GraphStoreMemory.make)
+    const store = options.store ?? (yield* makeMemory)
     const pipeline = yield* makePassThroughPipeline(store)
     const sp = yield* makeScriptedPeer(options)
     const shared = options.shared ?? (yield* makeShared(settings))

@@ -1,5 +1,5 @@
 /**
- * GraphStore over `@effect/sql`'s SqlClient, in portable SQL (SQLite today; `GraphStoreSqlite.layerSqlite` wires
+ * GraphStore over `@effect/sql`'s SqlClient, in portable SQL (SQLite today; `GraphStoreSqlite.layer` wires
  * the file, PRAGMAs and the client). Where Postgres (`@effect/sql-pg`) would differ is named in `// PG:` comments:
  * the statements themselves (row-value keyset comparisons, `ON CONFLICT ... DO UPDATE`, `excluded.`) run on both.
  *

@@ -21,7 +21,7 @@ import type { GraphStore } from "../../services/GraphStore.js"
 import { GraphStoreError } from "../../services/GraphStore.js"
 import * as GraphStoreSql from "./GraphStoreSql.js"
 
-export interface SqliteOptions {
+export interface GraphStoreSqliteConfig {
   /** Database file (created if missing); `:memory:` for a throw-away database. */
   readonly filename: string
 }
@@ -38,8 +38,8 @@ export const PRAGMAS: ReadonlyArray<string> = [
  * The SqlClient (and SqliteClient) for `filename` with lnsync's PRAGMAs applied. Exposed for tools and tests that
  * need the same connection as the store (e.g. `PRAGMA integrity_check`).
  */
-export const clientLayer = (
-  options: SqliteOptions
+export const layerClient = (
+  options: GraphStoreSqliteConfig
 ): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, GraphStoreError> =>
   Layer.scopedContext(
     Effect.gen(function*() {
@@ -54,12 +54,12 @@ export const clientLayer = (
     })
   ).pipe(Layer.provide(Reactivity.layer))
 
-/** GraphStore persisted in the SQLite file `options.filename` (schema created or upgraded on open). */
-export const layerSqlite = (options: SqliteOptions): Layer.Layer<GraphStore, GraphStoreError> =>
-  GraphStoreSql.layer.pipe(Layer.provide(clientLayer(options)))
+/** GraphStore persisted in the SQLite file `config.filename` (schema created or upgraded on open). */
+export const layer = (config: GraphStoreSqliteConfig): Layer.Layer<GraphStore, GraphStoreError> =>
+  GraphStoreSql.layer.pipe(Layer.provide(layerClient(config)))
 
-/** Same as `layerSqlite`, also exposing the client (for tools that run their own queries on the same file). */
-export const layerSqliteWithClient = (
-  options: SqliteOptions
+/** Same as `layer`, also exposing the client (for tools that run their own queries on the same file). */
+export const layerWithClient = (
+  config: GraphStoreSqliteConfig
 ): Layer.Layer<GraphStore | SqliteClient.SqliteClient | SqlClient.SqlClient, GraphStoreError> =>
-  GraphStoreSql.layer.pipe(Layer.provideMerge(clientLayer(options)))
+  GraphStoreSql.layer.pipe(Layer.provideMerge(layerClient(config)))

@@ -9,6 +9,7 @@
 import * as net from "node:net"
 import {
   Clock,
+  Context,
   Duration,
   Effect,
   ExecutionStrategy,
@@ -36,6 +37,7 @@ import {
   TransportIoError
 } from "../../services/internal/peer/connection.js"
 import {
+  NodeIdentity,
   type PeerAddress,
   PeerConnectError,
   PeerConnector,
@@ -76,7 +78,7 @@ export const defaultReconnectConfig: ReconnectConfig = {
   stableAfter: Duration.minutes(1)
 }
 
-export const makeTcpPeerConnectorConfig = (
+export const makeConfig = (
   nodePrivateKey: Uint8Array,
   chain: ChainHash,
   overrides?: Partial<Omit<TcpPeerConnectorConfig, "nodePrivateKey">>
@@ -320,7 +322,7 @@ const describeError = (e: PeerEstablishError): string => {
 
 const compareBytes = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b)
 
-export const makeTcpPeerConnector = (
+export const make = (
   config: TcpPeerConnectorConfig
 ): Effect.Effect<TcpPeerConnectorService, TransportIoError, Scope.Scope> =>
   Effect.gen(function* () {
@@ -532,6 +534,11 @@ export const makeTcpPeerConnector = (
     return service
   }).pipe(Effect.annotateLogs({ component: "PeerConnector" }))
 
-/** The `PeerConnector` over TCP, for the node and the CLI. */
-export const TcpPeerConnectorLive = (config: TcpPeerConnectorConfig): Layer.Layer<PeerConnector, TransportIoError> =>
-  Layer.scoped(PeerConnector, makeTcpPeerConnector(config))
+/** The `PeerConnector` over TCP, and the `NodeIdentity` it presents (our node id, the bound listen address). */
+export const layer = (config: TcpPeerConnectorConfig): Layer.Layer<PeerConnector | NodeIdentity, TransportIoError> =>
+  Layer.scopedContext(
+    Effect.map(make(config), (connector) =>
+      Context.make(PeerConnector, connector).pipe(
+        Context.add(NodeIdentity, { nodeId: connector.nodeId, listenAddress: connector.listenAddress })
+      ))
+  )

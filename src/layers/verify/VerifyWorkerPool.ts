@@ -1,5 +1,6 @@
 /**
- * SignatureVerifier layers: a pool of worker threads (one per core) and an in-thread verifier.
+ * The SignatureVerifier on a pool of worker threads, one per core (`layer`); the in-thread verifier it falls back
+ * to is `SignatureVerifier.layerInThread`.
  *
  * A full mainnet sync is ~340k secp256k1 verifications, so they leave the main thread: the pool packs a batch into
  * transferable buffers (one postMessage per chunk of `chunkSize` signatures, not per signature) and spreads the
@@ -11,75 +12,13 @@ import * as os from "node:os"
 import { Worker } from "node:worker_threads"
 import { Effect, Layer, Runtime } from "effect"
 import type { Scope } from "effect"
-import secp256k1 from "secp256k1"
 import type { SignatureVerifierService, VerifyItem } from "../../services/SignatureVerifier.js"
-import { PACKED_ITEM_SIZE, SignatureVerifier } from "../../services/SignatureVerifier.js"
+import { pack, PACKED_ITEM_SIZE, SignatureVerifier, verifyPackedInThread } from "../../services/SignatureVerifier.js"
 
-const HASH = 32
-const SIG = 64
-const KEY = 33
 /** Packed item layout shared with verify-worker.mjs: [32 hash][64 signature][33 public key]. */
-export const ITEM_SIZE = PACKED_ITEM_SIZE
-
-/**
- * The check the workers run, here on the calling thread (same semantics as `Signatures.verifySignature`:
- * libsecp256k1 accepts low-S signatures only; malformed keys or signatures are `false`).
- */
-export const verifySignatureInThread = (hash: Uint8Array, sig: Uint8Array, pubkey: Uint8Array): boolean => {
-  if (hash.length !== HASH || sig.length !== SIG || pubkey.length !== KEY) return false
-  try {
-    return secp256k1.ecdsaVerify(sig, hash, pubkey)
-  } catch {
-    return false
-  }
-}
-
-/** Packs items into the shared layout. Wrong-sized fields are left zero (and then fail). */
-export const packItems = (items: ReadonlyArray<VerifyItem>): Uint8Array => {
-  const bytes = new Uint8Array(items.length * ITEM_SIZE)
-  for (let i = 0, o = 0; i < items.length; i++, o += ITEM_SIZE) {
-    const it = items[i]
-    if (it.hash.length === HASH && it.sig.length === SIG && it.pubkey.length === KEY) {
-      bytes.set(it.hash, o)
-      bytes.set(it.sig, o + HASH)
-      bytes.set(it.pubkey, o + HASH + SIG)
-    }
-  }
-  return bytes
-}
-
-/** Checks packed items `[start, end)` on this thread into `out`. */
-const verifyPackedInThread = (packed: Uint8Array, start: number, end: number, out: Uint8Array): void => {
-  for (let i = start, o = start * ITEM_SIZE; i < end; i++, o += ITEM_SIZE) {
-    out[i] = verifySignatureInThread(
-      packed.subarray(o, o + HASH),
-      packed.subarray(o + HASH, o + HASH + SIG),
-      packed.subarray(o + HASH + SIG, o + ITEM_SIZE)
-    )
-      ? 1
-      : 0
-  }
-}
+const ITEM_SIZE = PACKED_ITEM_SIZE
 
 const toBooleans = (res: Uint8Array): ReadonlyArray<boolean> => Array.from(res, (b) => b === 1)
-
-/** The in-thread verifier: same results as the pool, no threads. */
-export const makeInThreadVerifier = (): SignatureVerifierService => ({
-  parallelism: 1,
-  verifyBatch: (items) =>
-    Effect.sync(() => items.map((it) => verifySignatureInThread(it.hash, it.sig, it.pubkey))),
-  verifyPacked: (packed, count) =>
-    Effect.sync(() => {
-      const out = new Uint8Array(count)
-      verifyPackedInThread(packed, 0, count, out)
-      return out
-    })
-})
-
-export const SignatureVerifierInThread: Layer.Layer<SignatureVerifier> = Layer.succeed(
-  SignatureVerifier,
-  makeInThreadVerifier()
-)
 
 export interface VerifyWorkerPoolOptions {
   /** Worker threads; default `os.availableParallelism()`. */
@@ -150,7 +89,7 @@ export const workerExecArgv = (execArgv: ReadonlyArray<string>): Array<string> =
  * that dies on its own is not restarted: its chunks (and later ones, if none is left) are checked in-thread, and the
  * death is logged.
  */
-export const makeVerifyWorkerPool = (
+export const make = (
   options: VerifyWorkerPoolOptions = {}
 ): Effect.Effect<VerifyWorkerPoolHandle, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -256,7 +195,7 @@ export const makeVerifyWorkerPool = (
     }
 
     const verifyBatch = (items: ReadonlyArray<VerifyItem>): Effect.Effect<ReadonlyArray<boolean>> =>
-      items.length === 0 ? Effect.succeed([]) : Effect.map(verifyPacked(packItems(items), items.length), toBooleans)
+      items.length === 0 ? Effect.succeed([]) : Effect.map(verifyPacked(pack(items), items.length), toBooleans)
 
     return {
       verifier: { verifyBatch, verifyPacked, parallelism: threads },
@@ -265,10 +204,8 @@ export const makeVerifyWorkerPool = (
   })
 
 /** The pool as the SignatureVerifier, one worker per core (or `options.threads`), scoped to the layer. */
-export const VerifyWorkerPoolLayer = (options: VerifyWorkerPoolOptions = {}): Layer.Layer<SignatureVerifier> =>
+export const layer = (options: VerifyWorkerPoolOptions = {}): Layer.Layer<SignatureVerifier> =>
   Layer.scoped(
     SignatureVerifier,
-    Effect.map(makeVerifyWorkerPool(options), (h) => h.verifier)
+    Effect.map(make(options), (h) => h.verifier)
   )
-
-export const VerifyWorkerPoolLive: Layer.Layer<SignatureVerifier> = VerifyWorkerPoolLayer()

@@ -1,12 +1,12 @@
 /**
- * In-memory GraphStore for tests and the demo's simulated peers. Same rules as the SQL store (GraphStoreRules),
+ * In-memory GraphStore for tests and the demo's simulated peers. Same rules as the SQL store (`rules.ts`),
  * kept in maps plus sorted indices (by scid for range queries, by timestamp for horizons) so that a peer holding
  * a mainnet-size graph answers quickly. Each write is one synchronous step, hence all-or-nothing.
  *
- * Usage: `GraphStoreMemory.layer` (a fresh, empty store per layer build) or `GraphStoreMemory.make` (one store
+ * Public as `GraphStore.layerMemory` (a fresh, empty store per layer build) and `GraphStore.makeMemory` (one store
  * per call, e.g. one per simulated peer).
  */
-import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { toHex } from "../../../domain/Hex.js"
 import type { PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
@@ -17,7 +17,6 @@ import type {
   NodeState,
   StoredGossip
 } from "../../GraphStore.js"
-import { GraphStore } from "../../GraphStore.js"
 import { blockRangeToScids, chunksOf, planBatch } from "./rules.js"
 import { SortedKeys } from "./sortedKeys.js"
 
@@ -340,6 +339,3 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
     counts
   }
 })
-
-/** A fresh, empty in-memory store per layer build. */
-export const layer: Layer.Layer<GraphStore> = Layer.effect(GraphStore, make)

@@ -16,7 +16,7 @@ import { toHex } from "../../../domain/Hex.js"
 import type { ChannelAnnouncement, ChannelUpdate, PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import type { BatchOutcome, GraphBatch } from "../../GraphStore.js"
-import { GraphStoreError } from "../../GraphStore.js"
+import { GraphStoreError } from "./error.js"
 
 /**
  * Largest short channel id a store holds: SQL stores scids as signed 64-bit integers (block heights below 2^23,
