@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { encodeMessage } from "../src/domain/Codec.js"
 import type { QueryChannelRange, ReplyChannelRange } from "../src/domain/Messages.js"
+import { MAX_MESSAGE_SIZE } from "../src/domain/Limits.js"
 import { make as scid } from "../src/domain/ShortChannelId.js"
 import type { ChannelState } from "../src/services/GraphStore.js"
 import type { RangeReplyLimits } from "../src/services/internal/gossipSyncer/rules.js"
@@ -11,7 +12,6 @@ import {
   chunkReplies,
   groupByBlock,
   lastBlockOf,
-  MAX_MESSAGE_SIZE,
   newAccumulator,
   QUERY_FLAG_UPDATE_1,
   QUERY_FLAG_UPDATE_2,

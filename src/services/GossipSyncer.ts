@@ -1,11 +1,31 @@
 /**
  * GossipSyncer: the BOLT 7 gossip-query state machine for one peer (GS-n in docs/spec/gossip-syncer.md). This
- * module holds its public face — the types and the handle the SyncManager drives; the state machine itself lives
- * beside it.
+ * module is its public face: the handle the SyncManager drives, its errors, the factory Tag, the config (Tag,
+ * defaults, layers) and `make`/`layer` for the factory. The machinery — a context record and one module per fiber —
+ * lives in `internal/gossipSyncer/` (start at `make.ts`).
  */
-import type { Effect, Scope, SubscriptionRef } from "effect"
-import { Context, Data } from "effect"
+import type { Scope, SubscriptionRef } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import type { ChainHash } from "../domain/Messages.js"
+import { GossipPipeline } from "./GossipPipeline.js"
+import { GraphStore } from "./GraphStore.js"
+import type { SyncerDeps } from "./internal/gossipSyncer/context.js"
+import { makeGossipSyncer, makeShared } from "./internal/gossipSyncer/make.js"
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_MAX_QUERY_REPLIES,
+  DEFAULT_MAX_REPLY_SCIDS,
+  DEFAULT_RANGE_QUERY_LOOKBACK,
+  DEFAULT_STALE_AFTER_SECONDS
+} from "./internal/gossipSyncer/rules.js"
+import { SyncManagerConfig, SyncManagerDefaults } from "./internal/syncManager/config.js"
 import type { Peer } from "./Peer.js"
+
+/** One syncer built by hand (tests, benches): the machinery's entry points, re-exported. */
+export { makeGossipSyncer, makeShared } from "./internal/gossipSyncer/make.js"
+export type { GossipSyncerInternals, MadeSyncer } from "./internal/gossipSyncer/make.js"
+export type { Horizon, SyncerDeps, SyncerShared } from "./internal/gossipSyncer/context.js"
 
 /** GS-1. Active and Pinned receive live gossip; Pinned is outside the active budget and never rotated. */
 export type SyncType = "ActiveSync" | "PassiveSync" | "PinnedSync"
@@ -85,3 +105,124 @@ export class GossipSyncerFactory extends Context.Tag("lnsync/GossipSyncerFactory
   GossipSyncerFactory,
   GossipSyncerFactoryService
 >() {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration
+
+export interface GossipSyncerSettings {
+  /** The chain we sync (wire byte order). */
+  readonly chainHash: ChainHash
+  /** Our best block height (GS-9). */
+  readonly bestHeight: Effect.Effect<number>
+  /** GS-27/GS-29: how long a transition / historical request may wait to be accepted (5 s). */
+  readonly transitionTimeout: Duration.Duration
+  /** GS-51 (beyond lnd): longest wait for a reply or for progress; `none` reproduces lnd (wait forever). */
+  readonly replyTimeout: Option.Option<Duration.Duration>
+  /** Fallback dump: once every wanted announcement arrived, how long without more wanted gossip ends the dump. */
+  readonly dumpQuietPeriod: Duration.Duration
+  /** GS-34: SCIDs per reply_channel_range with plain encoding (8000). */
+  readonly chunkSize: number
+  /** GS-21: SCIDs per query_short_channel_ids (500). */
+  readonly batchSize: number
+  /** GS-15: reply budget per range query (500). */
+  readonly maxQueryReplies: number
+  /** GS-16: SCIDs accepted across one range-reply stream (100,000). */
+  readonly maxReplyScids: number
+  /** GS-5: state-machine and reply queues (50). */
+  readonly queueSize: number
+  /** GS-8: lookback for a non-historical range query (144 blocks). */
+  readonly rangeQueryLookback: number
+  /** GS-18: stale/skew window (14 days). */
+  readonly staleAfterSeconds: number
+  /** GS-10/GS-32: neither ask for nor serve timestamps/checksums. */
+  readonly noTimestampQueries: boolean
+  /** GS-44: never dump stored gossip for a peer's filter, only forward live gossip. */
+  readonly ignoreHistoricalFilters: boolean
+  /** SM-31: concurrent backlog dumps across all syncers of one factory (5). */
+  readonly filterConcurrency: number
+  /** GS-48: per-peer outbound byte rate and burst. */
+  readonly peerBytesPerSecond: number
+  readonly peerBurstBytes: number
+  /** SM-30: outbound byte rate and burst shared by all syncers of one factory. */
+  readonly globalBytesPerSecond: number
+  readonly globalBurstBytes: number
+  /** GS-46: announcements held while waiting for their first update (per syncer). */
+  readonly maxHeldAnnouncements: number
+}
+
+export class GossipSyncerConfig extends Context.Tag("lnsync/GossipSyncerConfig")<
+  GossipSyncerConfig,
+  GossipSyncerSettings
+>() {}
+
+/** Defaults per the spec (GS-50/51, lnd's rate-limit defaults). */
+export const defaultSettings: Omit<GossipSyncerSettings, "chainHash" | "bestHeight"> = {
+  transitionTimeout: Duration.seconds(5),
+  replyTimeout: Option.some(Duration.minutes(2)),
+  dumpQuietPeriod: Duration.seconds(10),
+  chunkSize: DEFAULT_CHUNK_SIZE,
+  batchSize: DEFAULT_BATCH_SIZE,
+  maxQueryReplies: DEFAULT_MAX_QUERY_REPLIES,
+  maxReplyScids: DEFAULT_MAX_REPLY_SCIDS,
+  queueSize: 50,
+  rangeQueryLookback: DEFAULT_RANGE_QUERY_LOOKBACK,
+  staleAfterSeconds: DEFAULT_STALE_AFTER_SECONDS,
+  noTimestampQueries: false,
+  ignoreHistoricalFilters: false,
+  peerBytesPerSecond: SyncManagerDefaults.peerMsgBytesPerSecond,
+  peerBurstBytes: 2 * SyncManagerDefaults.peerMsgBytesPerSecond,
+  filterConcurrency: SyncManagerDefaults.filterConcurrency,
+  globalBytesPerSecond: SyncManagerDefaults.msgBytesPerSecond,
+  globalBurstBytes: SyncManagerDefaults.msgBytesBurst,
+  maxHeldAnnouncements: 1024
+}
+
+export type GossipSyncerConfigInput = Pick<GossipSyncerSettings, "chainHash" | "bestHeight"> &
+  Partial<Omit<GossipSyncerSettings, "chainHash" | "bestHeight">>
+
+export const makeSettings = (input: GossipSyncerConfigInput): GossipSyncerSettings => ({ ...defaultSettings, ...input })
+
+/** A config layer: the chain and best height are required, everything else defaults per the spec. */
+export const configLayer = (input: GossipSyncerConfigInput): Layer.Layer<GossipSyncerConfig> =>
+  Layer.succeed(GossipSyncerConfig, makeSettings(input))
+
+/**
+ * A config layer whose shared outbound limits (SM-30 global bucket, SM-31 filter semaphore, GS-48 per-peer bucket)
+ * come from the SyncManagerConfig, so the manager and the factory read the same validated numbers.
+ */
+export const configLayerFromSyncManager = (
+  input: GossipSyncerConfigInput
+): Layer.Layer<GossipSyncerConfig, never, SyncManagerConfig> =>
+  Layer.effect(
+    GossipSyncerConfig,
+    Effect.map(SyncManagerConfig, (sm) =>
+      makeSettings({
+        ...input,
+        filterConcurrency: sm.filterConcurrency,
+        globalBytesPerSecond: sm.msgBytesPerSecond,
+        globalBurstBytes: sm.msgBytesBurst,
+        peerBytesPerSecond: sm.peerMsgBytesPerSecond,
+        peerBurstBytes: sm.peerMsgBytesBurst
+      })
+    )
+  )
+
+// ---------------------------------------------------------------------------------------------------------------
+// The factory
+
+/** The factory from the config, the graph store and the gossip pipeline; its syncers share SM-30/31 resources. */
+export const make: Effect.Effect<GossipSyncerFactoryService, never, GossipSyncerConfig | GraphStore | GossipPipeline> =
+  Effect.gen(function* () {
+    const settings = yield* GossipSyncerConfig
+    const store = yield* GraphStore
+    const pipeline = yield* GossipPipeline
+    const shared = yield* makeShared(settings)
+    const deps: SyncerDeps = { settings, store, pipeline, shared }
+    return {
+      make: (peer, options) => Effect.map(makeGossipSyncer(peer, options, deps), ({ run, syncer }) => ({ syncer, run }))
+    }
+  })
+
+/** `GossipSyncerFactory` from the config, the graph store and the gossip pipeline. */
+export const layer: Layer.Layer<GossipSyncerFactory, never, GossipSyncerConfig | GraphStore | GossipPipeline> =
+  Layer.effect(GossipSyncerFactory, make)

@@ -2,10 +2,10 @@
  * The GossipSyncer's pure rules (GS-n in docs/spec/gossip-syncer.md): query arithmetic, the coverage rules for a
  * peer's `reply_channel_range` stream, timestamp filtering, the extended-query choice of what to ask for, the
  * chunking of our own range replies, and wire sizes for the rate limiters. No Effect services here, so every rule
- * can be tested on plain values; the fibers in GossipSyncerLive call these.
+ * can be tested on plain values; the fiber modules beside this one call these.
  */
+import { sameChain } from "../../../domain/Chain.js"
 import type {
-  ChainHash,
   Message,
   QueryChannelRange,
   ReplyChannelRange,
@@ -32,10 +32,8 @@ export const DEFAULT_MAX_REPLY_SCIDS = 100_000
 export const DEFAULT_RANGE_QUERY_LOOKBACK = 144
 /** GS-18: stale/skew window (`DefaultChannelPruneExpiry`, 14 days). */
 export const DEFAULT_STALE_AFTER_SECONDS = 14 * 24 * 3600
-/** BOLT 1: a message (type included) never exceeds 65,535 bytes. */
-export const MAX_MESSAGE_SIZE = 65_535
 
-/** GS-26 (port decision): the "no gossip" filter we send when passive — BOLT 7's 0xFFFFFFFF/0, see GossipSyncerLive. */
+/** GS-26 (port decision): the "no gossip" filter we send when passive — BOLT 7's 0xFFFFFFFF/0, see make.ts. */
 export const PASSIVE_FILTER = { firstTimestamp: U32_MAX, timestampRange: 0 } as const
 
 /** `query_option` bits (BOLT 7). */
@@ -148,12 +146,6 @@ export const newAccumulator = (query: QueryChannelRange): RangeReplyAccumulator 
   infos: []
 })
 
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
 export interface RangeReplyLimits {
   readonly maxReplies: number
   readonly maxScids: number
@@ -189,7 +181,7 @@ export const acceptRangeReply = (
   limits: RangeReplyLimits
 ): { readonly complete: boolean } | { readonly error: RangeReplyError } => {
   const query = acc.query
-  if (!sameBytes(reply.chainHash, query.chainHash)) return fail("WrongChain", "reply for another chain")
+  if (!sameChain(reply.chainHash, query.chainHash)) return fail("WrongChain", "reply for another chain")
   const encoding = reply.shortIds.encoding
   if (encoding !== 0 && encoding !== 1) return fail("UnknownEncoding", `encoding ${String(encoding)}`)
   const ids = reply.shortIds.ids
@@ -445,6 +437,3 @@ export const wireSize = (message: Message): number => {
       return 1024
   }
 }
-
-/** The query's chain hash equals ours. */
-export const sameChain = (a: ChainHash, b: ChainHash): boolean => sameBytes(a, b)

@@ -1,0 +1,170 @@
+/**
+ * Our historical sync, the range phase (GS-8..20): send `query_channel_range`, take the peer's `reply_channel_range`
+ * stream until the range is covered (coverage rules in rules.ts), then decide what to fetch — unknown channels,
+ * known ones the peer has newer/different updates for (extended queries), and known channels missing a node
+ * announcement — and hand that to the SCID phase (scidQueries.ts). Any failure is a SyncAborted the machine settles
+ * (GS-17); per-query state is released on every exit.
+ */
+import { Duration, Effect, Option, Queue, Ref } from "effect"
+import { toHex } from "../../../domain/Hex.js"
+import type { PublicKey, QueryChannelRange } from "../../../domain/Messages.js"
+import * as ShortChannelId from "../../../domain/ShortChannelId.js"
+import type { PeerDisconnected } from "../../Peer.js"
+import type { Announced, SyncAborted, SyncerContext, Wanted } from "./context.js"
+import { aborted, enter, fromStore, nextEvent, nowSeconds, releaseQueryState } from "./context.js"
+import { send } from "./outbound.js"
+import type { ChannelInfo, RangeReplyAccumulator } from "./rules.js"
+import {
+  acceptRangeReply,
+  newAccumulator,
+  QUERY_FLAGS_ALL,
+  QUERY_OPTION_CHECKSUMS,
+  QUERY_OPTION_TIMESTAMPS,
+  queryNumBlocks,
+  queryStartHeight,
+  refreshFlags,
+  revivesZombie
+} from "./rules.js"
+import { queryChannels } from "./scidQueries.js"
+
+/** Channels looked up in the store per call while selecting what to fetch. */
+const STORE_LOOKUP_CHUNK = 8000
+
+/** GS-8/9/10/11: build and send the range query; GS-6: the waiting state is set before the send. */
+const sendRangeQuery = (ctx: SyncerContext) =>
+  Effect.gen(function* () {
+    const { settings } = ctx
+    yield* Queue.takeAll(ctx.events) // replies left over from an earlier query must not count for this one
+    const highest = yield* fromStore("highest channel", ctx.store.highestChannelId)
+    const start = queryStartHeight(
+      yield* Ref.get(ctx.historical),
+      Option.getOrUndefined(highest),
+      settings.rangeQueryLookback
+    )
+    const best = yield* settings.bestHeight
+    const query: QueryChannelRange = {
+      _tag: "QueryChannelRange",
+      chainHash: ctx.chainHash,
+      firstBlocknum: start,
+      numberOfBlocks: queryNumBlocks(best, start),
+      queryOption:
+        ctx.extended && !settings.noTimestampQueries ? QUERY_OPTION_TIMESTAMPS | QUERY_OPTION_CHECKSUMS : undefined,
+      unknownTlvs: []
+    }
+    const acc = newAccumulator(query)
+    yield* Ref.set(ctx.rangeAcc, acc)
+    yield* enter(ctx, "waitingQueryRangeReply")
+    yield* send(ctx, query)
+    return acc
+  })
+
+/** GS-12..19: reply_channel_range until the range is covered. */
+const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator) =>
+  Effect.gen(function* () {
+    const { settings } = ctx
+    while (true) {
+      const event = yield* nextEvent(ctx, Option.getOrUndefined(ctx.replyTimeoutMillis))
+      if (Option.isNone(event)) {
+        return yield* aborted(`no reply_channel_range within ${Duration.format(Option.getOrThrow(settings.replyTimeout))}`)
+      }
+      const reply = event.value
+      if (reply._tag !== "ReplyChannelRange") {
+        yield* Effect.logDebug(`ignoring ${reply._tag} while waiting for reply_channel_range`) // GS-7
+        continue
+      }
+      const outcome = acceptRangeReply(acc, reply, {
+        maxReplies: settings.maxQueryReplies,
+        maxScids: settings.maxReplyScids,
+        staleAfterSeconds: settings.staleAfterSeconds,
+        nowSeconds: yield* nowSeconds
+      })
+      if ("error" in outcome) {
+        return yield* aborted(`reply_channel_range ${outcome.error.violation}: ${outcome.error.detail}`)
+      }
+      if (outcome.complete) return acc.infos
+    }
+  })
+
+/**
+ * GS-20 (+ extended queries): what to fetch among the SCIDs the peer listed, and (extended) the known channels
+ * with an endpoint whose node announcement we lack — e.g. a sync cut off between a channel and its nodes.
+ */
+const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
+  Effect.gen(function* () {
+    const { extended, store } = ctx
+    const byScid = new Map<ShortChannelId.ShortChannelId, ChannelInfo>()
+    for (const info of infos) byScid.set(info.shortChannelId, info)
+    const ids = [...byScid.keys()].sort(ShortChannelId.compare)
+    const now = yield* nowSeconds
+    const window = ctx.settings.staleAfterSeconds
+    const wanted: Array<Wanted> = []
+    const missingNodes: Array<Announced> = []
+    // each endpoint looked up once per sync (a mainnet graph: ~17k nodes behind ~108k channel ends)
+    const lookedUp = new Set<string>()
+    const lacking = new Set<string>()
+    for (let at = 0; at < ids.length; at += STORE_LOOKUP_CHUNK) {
+      const chunk = ids.slice(at, at + STORE_LOOKUP_CHUNK)
+      const known = yield* fromStore("channel lookup", store.channels(chunk))
+      if (extended && known.size > 0) {
+        const fresh = new Map<string, PublicKey>()
+        for (const c of known.values()) {
+          for (const id of [c.nodeId1, c.nodeId2]) {
+            const hex = toHex(id)
+            if (!lookedUp.has(hex)) fresh.set(hex, id)
+          }
+        }
+        if (fresh.size > 0) {
+          const held = yield* fromStore("node lookup", store.nodes([...fresh.values()]))
+          for (const hex of fresh.keys()) {
+            lookedUp.add(hex)
+            if ((held.get(hex)?.timestamp ?? 0) === 0) lacking.add(hex)
+          }
+        }
+        if (lacking.size > 0) {
+          for (const c of known.values()) {
+            const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
+            if (lacking.has(node1) || lacking.has(node2)) missingNodes.push({ scid: c.shortChannelId, node1, node2 })
+          }
+        }
+      }
+      const unknown = chunk.filter((id) => !known.has(id))
+      const zombies =
+        unknown.length === 0
+          ? new Set<ShortChannelId.ShortChannelId>()
+          : yield* fromStore("zombie lookup", store.zombies(unknown))
+      for (const scid of chunk) {
+        const info = byScid.get(scid)!
+        const ours = known.get(scid)
+        if (ours === undefined) {
+          if (zombies.has(scid) && !revivesZombie(info, now, window)) continue
+          wanted.push({ scid, flags: extended ? QUERY_FLAGS_ALL : undefined })
+        } else if (extended) {
+          const flags = refreshFlags(ours, info, now, window)
+          if (flags !== 0n) wanted.push({ scid, flags })
+        }
+      }
+    }
+    return { wanted, missingNodes }
+  })
+
+/** One historical sync, range phase then SCID phase (GS-8..22). */
+export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborted | PeerDisconnected> =>
+  Effect.gen(function* () {
+    // in a frame of its own: the range replies (a ChannelInfo per channel of the peer's graph) are garbage once the
+    // wanted list is made, not live for the whole SCID phase
+    const wanted = yield* Effect.gen(function* () {
+      const acc = yield* sendRangeQuery(ctx)
+      const infos = yield* collectRangeReplies(ctx, acc)
+      yield* Ref.set(ctx.rangeAcc, undefined) // GS-20: per-query state released before the next phase
+      yield* enter(ctx, "queryNewChannels")
+      return yield* selectWanted(ctx, infos)
+    })
+    if (wanted.wanted.length === 0 && wanted.missingNodes.length === 0) return
+    if (yield* Ref.get(ctx.ignoresScidQueries)) {
+      return yield* aborted(
+        `peer does not answer query_short_channel_ids (seen on this connection); ${wanted.wanted.length} channels not fetched`
+      )
+    }
+    yield* Ref.set(ctx.pending, { items: wanted.wanted, next: 0 })
+    yield* queryChannels(ctx, wanted.missingNodes)
+  }).pipe(Effect.ensuring(releaseQueryState(ctx)))

@@ -1,0 +1,76 @@
+/**
+ * The router fiber (GS-5): the only consumer of `peer.messages`. Gossip goes to the pipeline (after noting progress
+ * for the SCID query or dump in flight, GS-51); replies go to the state machine, and only while it waits for one
+ * (otherwise dropped with a warning, as lnd does); queries go to the reply handler; filters to the filter
+ * processor's queue of one (GS-42). Gossip is submitted in runs, flushed before any other message, so the order
+ * the peer sent things in is the order the pipeline and the machine see them in. The bounded queues block the
+ * router, and so the socket, when a consumer falls behind.
+ */
+import { Effect, Queue, Ref, Stream, SubscriptionRef } from "effect"
+import type { Chunk } from "effect"
+import { toHex } from "../../../domain/Hex.js"
+import type { GossipMessage, Message } from "../../../domain/Messages.js"
+import { isGossipMessage } from "../../../domain/Messages.js"
+import type { PeerDisconnected } from "../../Peer.js"
+import type { SyncerContext } from "./context.js"
+import { nowMillis } from "./context.js"
+
+/** GS-51: gossip for a queried channel is progress; a queried announcement also names its endpoints. */
+const noteProgress = (ctx: SyncerContext, gossip: ReadonlyArray<GossipMessage>) =>
+  Effect.gen(function* () {
+    const t = yield* Ref.get(ctx.tracker)
+    if (t === undefined) return
+    let now: number | undefined
+    for (const m of gossip) {
+      if (m._tag === "NodeAnnouncement" || !t.scids.has(m.shortChannelId)) continue
+      now ??= yield* nowMillis
+      t.lastProgress = now
+      t.progressed = true
+      if (m._tag === "ChannelAnnouncement" && t.pendingAnnouncements.delete(m.shortChannelId)) {
+        t.announced?.push({ scid: m.shortChannelId, node1: toHex(m.nodeId1), node2: toHex(m.nodeId2) })
+      }
+    }
+  })
+
+const submitGossip = (ctx: SyncerContext, gossip: Array<GossipMessage>) =>
+  gossip.length === 0
+    ? Effect.void
+    : Effect.zipRight(noteProgress(ctx, gossip), ctx.pipeline.submit(ctx.peerId, gossip))
+
+const routeChunk = (ctx: SyncerContext, chunk: Chunk.Chunk<Message>) =>
+  Effect.gen(function* () {
+    let gossip: Array<GossipMessage> = []
+    for (const m of chunk) {
+      if (isGossipMessage(m)) {
+        gossip.push(m)
+        continue
+      }
+      yield* submitGossip(ctx, gossip)
+      gossip = []
+      switch (m._tag) {
+        case "QueryChannelRange":
+        case "QueryShortChannelIds":
+          yield* Queue.offer(ctx.peerQueries, m)
+          break
+        case "ReplyChannelRange":
+        case "ReplyShortChannelIdsEnd": {
+          const s = yield* SubscriptionRef.get(ctx.state)
+          if (s === "waitingQueryRangeReply" || s === "waitingQueryChanReply") yield* Queue.offer(ctx.events, m)
+          else yield* Effect.logWarning(`unexpected ${m._tag} in state ${s}: dropped`)
+          break
+        }
+        case "GossipTimestampFilter":
+          if (!(yield* Queue.offer(ctx.filters, m))) {
+            yield* Effect.logDebug("gossip_timestamp_filter dropped: one already queued") // GS-42
+          }
+          break
+        default:
+          break // init, errors, warnings, unknown odd messages: not the syncer's business
+      }
+    }
+    yield* submitGossip(ctx, gossip)
+  })
+
+/** The fiber: ends when the peer's message stream ends (disconnect). */
+export const router = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnected> =>
+  Stream.runForEachChunk(ctx.peer.messages, (chunk) => routeChunk(ctx, chunk))
