@@ -4,9 +4,16 @@
  * writes to the GraphStore, per-peer misbehaviour accounting and bans.
  */
 import type { Effect, Scope, Stream } from "effect"
-import { Context } from "effect"
+import { Context, Layer } from "effect"
 import type { GossipMessage } from "../domain/Messages.js"
-import type { GraphStoreError } from "./GraphStore.js"
+import type { ChainSource } from "./ChainSource.js"
+import type { GossipPipelineConfig } from "./GossipPipelineConfig.js"
+import type { GraphStore, GraphStoreError } from "./GraphStore.js"
+import * as internal from "./internal/gossipPipeline/pipeline.js"
+import type { SignatureVerifier } from "./SignatureVerifier.js"
+
+/** Pipeline counters (Effect `Metric`); invalid and stale are tagged with their `reason`. */
+export { GossipPipelineMetrics } from "./internal/gossipPipeline/metrics.js"
 
 /** Why a message was rejected; every reason names the rule. */
 export type InvalidReason =
@@ -62,3 +69,17 @@ export interface GossipPipelineService {
 }
 
 export class GossipPipeline extends Context.Tag("lnsync/GossipPipeline")<GossipPipeline, GossipPipelineService>() {}
+
+/**
+ * Builds a pipeline in the current Scope: its validator and writer fibers, queues, caches and ban scores live there
+ * and are gone when it closes (each node built in one process has its own).
+ */
+export const make: Effect.Effect<
+  GossipPipelineService,
+  never,
+  GraphStore | SignatureVerifier | ChainSource | GossipPipelineConfig | Scope.Scope
+> = internal.make
+
+/** The pipeline layer: needs a GraphStore, a SignatureVerifier, a ChainSource and its config. */
+export const layer: Layer.Layer<GossipPipeline, never, GraphStore | SignatureVerifier | ChainSource | GossipPipelineConfig> =
+  Layer.scoped(GossipPipeline, make)

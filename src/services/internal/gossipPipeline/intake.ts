@@ -1,0 +1,117 @@
+/**
+ * Intake: how gossip gets into the pipeline and how it is cut into batches. `submit` and `process` split a peer's
+ * messages into chunks of at most `batchSize` and admit each only when the pipeline has room for it (`queueBound`
+ * messages not yet written): waiting here is the backpressure that reaches the peer's socket. `flush` is a marker
+ * in the same queue, answered once everything before it is written. The validator takes jobs in arrival order and
+ * fills a batch up to `batchSize` messages.
+ */
+import { Deferred, Effect, Queue } from "effect"
+import type { GossipMessage } from "../../../domain/Messages.js"
+import type { Verdict } from "../../GossipPipeline.js"
+import type { GraphStoreError } from "../../GraphStore.js"
+import type { Job, MessagesJob, PipelineContext } from "./context.js"
+import type { Item } from "./precheck.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Batching (validator side)
+
+export interface Batch {
+  readonly jobs: ReadonlyArray<Job>
+  /** Messages in it (the queue permits it holds). */
+  readonly count: number
+}
+
+/** `first`, then whatever is already waiting, up to `batchSize` messages (a job is never split). */
+export const fillBatch = (ctx: PipelineContext, first: Job): Effect.Effect<Batch> =>
+  Effect.gen(function* () {
+    const jobs: Array<Job> = [first]
+    let count = first._tag === "Messages" ? first.messages.length : 0
+    while (count < ctx.config.batchSize) {
+      const next = yield* Queue.poll(ctx.inbox)
+      if (next._tag === "None") break
+      jobs.push(next.value)
+      if (next.value._tag === "Messages") count += next.value.messages.length
+    }
+    return { jobs, count }
+  })
+
+/** The batch's messages in order, each with the peer it came from. */
+export const itemsOf = (jobs: ReadonlyArray<Job>): Array<Item> => {
+  const items: Array<Item> = []
+  for (const j of jobs) if (j._tag === "Messages") { for (const msg of j.messages) items.push({ peer: j.peer, msg }) }
+  return items
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admission (caller side)
+
+export interface Intake {
+  readonly submit: (fromPeer: string, messages: ReadonlyArray<GossipMessage>) => Effect.Effect<void>
+  readonly process: (
+    fromPeer: string,
+    messages: ReadonlyArray<GossipMessage>
+  ) => Effect.Effect<ReadonlyArray<Verdict>, GraphStoreError>
+  readonly flush: Effect.Effect<void, GraphStoreError>
+}
+
+export const makeIntake = (ctx: PipelineContext): Intake => {
+  const { config, inbox, permits, waiting } = ctx
+
+  const chunks = (messages: ReadonlyArray<GossipMessage>): Array<ReadonlyArray<GossipMessage>> => {
+    const out: Array<ReadonlyArray<GossipMessage>> = []
+    for (let i = 0; i < messages.length; i += config.batchSize) out.push(messages.slice(i, i + config.batchSize))
+    return out
+  }
+
+  /** Admits one chunk: waits for queue room (backpressure), then enqueues. */
+  const enqueue = (
+    peer: string,
+    messages: ReadonlyArray<GossipMessage>,
+    reply: MessagesJob["reply"]
+  ): Effect.Effect<void> =>
+    Effect.uninterruptibleMask((restore) =>
+      restore(permits.take(messages.length)).pipe(
+        Effect.zipRight(Queue.offer(inbox, { _tag: "Messages", peer, messages, reply })),
+        Effect.asVoid
+      )
+    )
+
+  /** Waits for a reply; the pipeline's finalizer interrupts it if the pipeline closes first. */
+  const awaitReply = <A>(d: Deferred.Deferred<A, GraphStoreError>): Effect.Effect<A, GraphStoreError> =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => {
+        const stop = Deferred.interrupt(d)
+        waiting.add(stop)
+        return stop
+      }),
+      () => Deferred.await(d),
+      (stop) => Effect.sync(() => waiting.delete(stop))
+    )
+
+  const submit = (fromPeer: string, messages: ReadonlyArray<GossipMessage>): Effect.Effect<void> =>
+    Effect.forEach(chunks(messages), (c) => enqueue(fromPeer, c, undefined), { discard: true })
+
+  const process = (
+    fromPeer: string,
+    messages: ReadonlyArray<GossipMessage>
+  ): Effect.Effect<ReadonlyArray<Verdict>, GraphStoreError> =>
+    Effect.gen(function* () {
+      const replies: Array<Deferred.Deferred<ReadonlyArray<Verdict>, GraphStoreError>> = []
+      for (const c of chunks(messages)) {
+        const d = yield* Deferred.make<ReadonlyArray<Verdict>, GraphStoreError>()
+        replies.push(d)
+        yield* enqueue(fromPeer, c, d)
+      }
+      const out: Array<Verdict> = []
+      for (const d of replies) out.push(...(yield* awaitReply(d)))
+      return out
+    })
+
+  const flush: Effect.Effect<void, GraphStoreError> = Effect.gen(function* () {
+    const d = yield* Deferred.make<void, GraphStoreError>()
+    yield* Queue.offer(inbox, { _tag: "Flush", reply: d })
+    yield* awaitReply(d)
+  })
+
+  return { submit, process, flush }
+}
