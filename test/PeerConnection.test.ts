@@ -26,18 +26,16 @@ import {
   type NoiseSession,
   publicKeyOf
 } from "../src/domain/Noise.js"
-import type { Peer } from "../src/services/Peer.js"
+import type { ByteChannel, Peer } from "../src/services/Peer.js"
 import {
-  type ByteChannel,
   defaultTransportConfig,
   establishInbound,
   establishOutbound,
   handshakeInbound,
   handshakeOutbound,
-  makeDuplexPair,
-  makePeerPairInMemory,
   type TransportConfig
 } from "../src/services/internal/peer/connection.js"
+import { makeDuplexPair, makePeerPairInMemory } from "../src/testing/MemoryPeer.js"
 
 const config: TransportConfig = defaultTransportConfig(Chain.BITCOIN_MAINNET)
 const DEFAULT_FOR_TEST_FEATURES = Features.fromBits([Features.GOSSIP_QUERIES.odd, Features.GOSSIP_QUERIES_EX.odd])

@@ -4,11 +4,83 @@
  * The peer's keepalive (ping/pong) and BOLT 1 `error`/`warning` handling live below this interface; what comes out
  * of `messages` is everything else, in order. A `Peer` lives in the `Scope` that made it: closing the scope closes
  * the socket.
+ *
+ * This module holds the peer's errors and the byte channel it runs over; the connection machinery (handshake, init,
+ * keepalive) is in `internal/peer/connection.ts`, which imports from here and never the other way round.
  */
-import type { Effect, Stream } from "effect"
+import type { Effect, Option, Stream } from "effect"
 import { Data } from "effect"
+import type { DecodeError } from "../domain/Codec.js"
 import type { Init, Message, PublicKey } from "../domain/Messages.js"
-import type { PeerFailure } from "./internal/peer/connection.js"
+import type { NoiseError } from "../domain/Noise.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+
+/** The byte channel failed (socket error, reset, write after close, EOF where bytes were required). */
+export class TransportIoError extends Data.TaggedError("TransportIoError")<{ readonly reason: string }> {}
+
+/** BOLT 8: the three acts did not complete in time. */
+export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{ readonly timeoutMillis: number }> {}
+
+/** BOLT 1: the remote's `init` did not arrive in time. */
+export class InitTimeout extends Data.TaggedError("InitTimeout")<{ readonly timeoutMillis: number }> {}
+
+/** BOLT 1: the remote's `networks` has no chain in common with ours. */
+export class NoCommonChain extends Data.TaggedError("NoCommonChain")<{
+  readonly ours: string
+  readonly theirs: ReadonlyArray<string>
+}> {}
+
+/** BOLT 1: the remote requires (even bit) features we do not know. */
+export class UnknownRequiredFeatures extends Data.TaggedError("UnknownRequiredFeatures")<{
+  readonly bits: ReadonlyArray<number>
+}> {}
+
+/** BOLT 1: the init exchange broke a rule (first message not `init`), or we refused the remote (ban). */
+export class InitRejected extends Data.TaggedError("InitRejected")<{ readonly reason: string }> {}
+
+/** BOLT 1: the remote sent an `error` for the whole connection (all-zero channel id). */
+export class RemoteSentError extends Data.TaggedError("RemoteSentError")<{
+  readonly channelId: string
+  readonly text: string
+}> {}
+
+/** BOLT 1 keepalive: no pong of the requested length within the timeout. */
+export class PongTimeout extends Data.TaggedError("PongTimeout")<{ readonly timeoutMillis: number }> {}
+
+/** Why establishing a connection failed. */
+export type PeerEstablishError =
+  | NoiseError
+  | DecodeError
+  | TransportIoError
+  | HandshakeTimeout
+  | InitTimeout
+  | NoCommonChain
+  | UnknownRequiredFeatures
+  | InitRejected
+  | RemoteSentError
+
+/** Why an established connection ended abnormally (carried by `PeerDisconnected.failure`). */
+export type PeerFailure = NoiseError | DecodeError | TransportIoError | RemoteSentError | PongTimeout
+
+// ---------------------------------------------------------------------------------------------------------------
+// Byte channel
+
+/** A duplex byte stream: one reader, one writer. */
+export interface ByteChannel {
+  /** The next chunk; `None` once the remote has closed its side. */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TransportIoError>
+  /** Writes all bytes; suspends while the channel's send buffer is full. */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, TransportIoError>
+  /** Closes both directions. `graceful`: flush what was written first (bounded); otherwise drop it. Idempotent. */
+  readonly close: (graceful: boolean) => Effect.Effect<void>
+  /** Remote address for logs. */
+  readonly remote: string
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The peer
 
 /** The connection is gone (remote closed, local close, transport failure); `reason` says which. */
 export class PeerDisconnected extends Data.TaggedError("PeerDisconnected")<{

@@ -1,21 +1,33 @@
 /**
- * Two connected in-memory `Peer`s: each side's `send` lands in the other side's `messages`, through one bounded
- * queue per direction (a slow reader makes the writer wait, as a socket would). No transport: by default every
- * message is encoded and decoded with the real codec on the way, so two lnsync nodes exchange exactly what they
- * would over BOLT 8, and `sendRaw` bytes arrive decoded.
+ * In-memory peers for tests and simulations, at two depths:
+ *
+ * - `makePeerPair`: two connected `Peer`s with no transport: each side's `send` lands in the other side's
+ *   `messages`, through one bounded queue per direction (a slow reader makes the writer wait, as a socket would).
+ *   By default every message is encoded and decoded with the real codec on the way, so two lnsync nodes exchange
+ *   exactly what they would over BOLT 8, and `sendRaw` bytes arrive decoded.
+ * - `makeDuplexPair` / `makePeerPairInMemory`: the real connection (BOLT 8 handshake, BOLT 1 init, keepalive) over
+ *   an in-memory byte channel, for tests of the transport itself driven by `TestClock`.
  *
  * The pair lives in the caller's Scope. Closing it, or `disconnect` on either side, ends both streams and fails
  * every later send with PeerDisconnected. Ping/pong belongs to the Peer layer below `messages` (BOLT 1): pings sent
  * here are answered at once by that layer and never reach a stream, so they are simply dropped.
  */
-import { Deferred, Effect, Either, Queue, Stream } from "effect"
-import type { Scope } from "effect"
+import { Deferred, Effect, Either, Mailbox, Option, Queue, Stream } from "effect"
+import type { Chunk, Scope } from "effect"
+import * as Chain from "../domain/Chain.js"
 import { decodeMessage, encodeMessage } from "../domain/Codec.js"
 import * as Features from "../domain/Features.js"
 import { toHex } from "../domain/Hex.js"
 import type { Init, Message, PublicKey } from "../domain/Messages.js"
-import type { Peer } from "../services/Peer.js"
-import { PeerDisconnected } from "../services/Peer.js"
+import { generatePrivateKey, publicKeyOf } from "../domain/Noise.js"
+import {
+  defaultTransportConfig,
+  establishInbound,
+  establishOutbound,
+  type TransportConfig
+} from "../services/internal/peer/connection.js"
+import type { ByteChannel, Peer, PeerEstablishError } from "../services/Peer.js"
+import { PeerDisconnected, TransportIoError } from "../services/Peer.js"
 
 export interface MemoryPeerSide {
   /** This node's static key (33 bytes); the other side sees it as `nodeId`. */
@@ -121,4 +133,72 @@ export const makePeerPair = (
     const local = side(localInit, options.remote, remoteInit, "outbound", toRemote, toLocal)
     const remote = side(remoteInit, options.local, localInit, "inbound", toLocal, toRemote)
     return [local, remote] as const
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// The real connection over in-memory byte channels
+
+/**
+ * Two connected in-memory channels. Each direction is a bounded mailbox of chunks: a writer suspends when
+ * `capacity` chunks are unread, which is how tests observe backpressure without sockets or real time.
+ */
+export const makeDuplexPair = (capacity = 64): Effect.Effect<readonly [ByteChannel, ByteChannel]> =>
+  Effect.gen(function* () {
+    const ab = yield* Mailbox.make<Uint8Array>({ capacity, strategy: "suspend" })
+    const ba = yield* Mailbox.make<Uint8Array>({ capacity, strategy: "suspend" })
+    const end = (name: string, inbox: Mailbox.Mailbox<Uint8Array>, outbox: Mailbox.Mailbox<Uint8Array>) => {
+      let pending: Array<Uint8Array> = []
+      const channel: ByteChannel = {
+        remote: name,
+        read: Effect.suspend(() => {
+          const next = pending.shift()
+          if (next !== undefined) return Effect.succeed(Option.some(next))
+          return Effect.map(inbox.takeAll, ([chunk, done]) => {
+            pending = Array.from(chunk as Chunk.Chunk<Uint8Array>)
+            const first = pending.shift()
+            return first === undefined ? (done ? Option.none() : Option.some(new Uint8Array(0))) : Option.some(first)
+          })
+        }),
+        write: (bytes) =>
+          Effect.flatMap(outbox.offer(bytes.slice()), (ok) =>
+            ok ? Effect.void : Effect.fail(new TransportIoError({ reason: "write to a closed in-memory channel" }))
+          ),
+        close: (graceful) =>
+          Effect.gen(function* () {
+            // graceful: the remote still reads what we wrote, then EOF; otherwise unread bytes are dropped
+            if (graceful) yield* outbox.end
+            else yield* outbox.shutdown
+            yield* inbox.shutdown
+            pending = []
+          })
+      }
+      return channel
+    }
+    return [end("memory:b", ba, ab), end("memory:a", ab, ba)] as const
+  })
+
+/**
+ * Two real, connected `Peer`s over an in-memory channel (no TCP): `[a, b]` where `a` dialed `b`. For tests of
+ * anything that talks to a peer (syncers, the sync manager). Both live in the current scope.
+ */
+export const makePeerPairInMemory = (options?: {
+  readonly configA?: TransportConfig
+  readonly configB?: TransportConfig
+  readonly keyA?: Uint8Array
+  readonly keyB?: Uint8Array
+  readonly channelCapacity?: number
+}): Effect.Effect<readonly [Peer, Peer], PeerEstablishError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const keyA = options?.keyA ?? generatePrivateKey()
+    const keyB = options?.keyB ?? generatePrivateKey()
+    const configA = options?.configA ?? defaultTransportConfig(Chain.BITCOIN_MAINNET)
+    const configB = options?.configB ?? configA
+    const [ca, cb] = yield* makeDuplexPair(options?.channelCapacity)
+    return yield* Effect.all(
+      [
+        establishOutbound(ca, publicKeyOf(keyB), { localPrivateKey: keyA, config: configA }),
+        establishInbound(cb, { localPrivateKey: keyB, config: configB })
+      ],
+      { concurrency: 2 }
+    )
   })

@@ -26,15 +26,13 @@ import {
 import { toHex } from "../../domain/Hex.js"
 import type { ChainHash, PublicKey } from "../../domain/Messages.js"
 import { isPrivateKey, publicKeyOf } from "../../domain/Noise.js"
-import type { Peer } from "../../services/Peer.js"
+import type { ByteChannel, Peer, PeerEstablishError } from "../../services/Peer.js"
+import { TransportIoError } from "../../services/Peer.js"
 import {
-  type ByteChannel,
   defaultTransportConfig,
   establishInbound,
   establishOutbound,
-  type PeerEstablishError,
-  type TransportConfig,
-  TransportIoError
+  type TransportConfig
 } from "../../services/internal/peer/connection.js"
 import {
   NodeIdentity,

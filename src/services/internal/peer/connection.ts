@@ -2,8 +2,9 @@
  * A BOLT 1 peer connection over any duplex byte channel: the BOLT 8 handshake, the `init` exchange, keepalive
  * (ping/pong), `error`/`warning` handling, and the bounded inbound/outbound queues behind the `Peer` interface.
  *
- * Nothing here knows about TCP: `ByteChannel` is the whole I/O surface, so the same code runs over node sockets
- * (src/layers/TcpPeerConnector.ts) and over the in-memory pair below (tests driven by `TestClock`).
+ * Nothing here knows about TCP: `ByteChannel` (Peer.ts) is the whole I/O surface, so the same code runs over node
+ * sockets (src/layers/net/TcpPeerConnector.ts) and over in-memory pairs (src/testing/MemoryPeer.ts, tests driven by
+ * `TestClock`). The errors it raises are the Peer service's own (Peer.ts).
  *
  * Fibers of one connection (all forked into the scope that established it):
  *   reader    — decrypts frames, answers pings, records pongs, logs error/warning, offers everything else to the
@@ -13,10 +14,9 @@
  *   keepalive — pings on an interval and ends the connection when a pong is overdue.
  *   watcher   — waits for the disconnect decision, then stops the others and closes the channel.
  */
-import type { Chunk } from "effect"
-import { Data, Deferred, Duration, Effect, Either, Fiber, Mailbox, Option, Random, Scope } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, Mailbox, Option, Random, Scope } from "effect"
 import * as Chain from "../../../domain/Chain.js"
-import { type DecodeError, decodeMessage, encodeMessage } from "../../../domain/Codec.js"
+import { decodeMessage, encodeMessage } from "../../../domain/Codec.js"
 import * as Features from "../../../domain/Features.js"
 import { toHex } from "../../../domain/Hex.js"
 import type { ChainHash, ErrorMessage, Init, Message, PublicKey, Warning } from "../../../domain/Messages.js"
@@ -35,115 +35,24 @@ import {
   MIN_MESSAGE_SIZE,
   type NoiseError,
   type NoiseSession,
-  publicKeyOf,
   responderActOne,
   responderActThree
 } from "../../../domain/Noise.js"
-import { type Peer, PeerDisconnected } from "../../Peer.js"
-
-// ---------------------------------------------------------------------------------------------------------------
-// Errors
-
-/** The byte channel failed (socket error, reset, write after close, EOF where bytes were required). */
-export class TransportIoError extends Data.TaggedError("TransportIoError")<{ readonly reason: string }> {}
-
-/** BOLT 8: the three acts did not complete in time. */
-export class HandshakeTimeout extends Data.TaggedError("HandshakeTimeout")<{ readonly timeoutMillis: number }> {}
-
-/** BOLT 1: the remote's `init` did not arrive in time. */
-export class InitTimeout extends Data.TaggedError("InitTimeout")<{ readonly timeoutMillis: number }> {}
-
-/** BOLT 1: the remote's `networks` has no chain in common with ours. */
-export class NoCommonChain extends Data.TaggedError("NoCommonChain")<{
-  readonly ours: string
-  readonly theirs: ReadonlyArray<string>
-}> {}
-
-/** BOLT 1: the remote requires (even bit) features we do not know. */
-export class UnknownRequiredFeatures extends Data.TaggedError("UnknownRequiredFeatures")<{
-  readonly bits: ReadonlyArray<number>
-}> {}
-
-/** BOLT 1: the init exchange broke a rule (first message not `init`), or we refused the remote (ban). */
-export class InitRejected extends Data.TaggedError("InitRejected")<{ readonly reason: string }> {}
-
-/** BOLT 1: the remote sent an `error` for the whole connection (all-zero channel id). */
-export class RemoteSentError extends Data.TaggedError("RemoteSentError")<{
-  readonly channelId: string
-  readonly text: string
-}> {}
-
-/** BOLT 1 keepalive: no pong of the requested length within the timeout. */
-export class PongTimeout extends Data.TaggedError("PongTimeout")<{ readonly timeoutMillis: number }> {}
-
-/** Why establishing a connection failed. */
-export type PeerEstablishError =
-  | NoiseError
-  | DecodeError
-  | TransportIoError
-  | HandshakeTimeout
-  | InitTimeout
-  | NoCommonChain
-  | UnknownRequiredFeatures
-  | InitRejected
-  | RemoteSentError
-
-/** Why an established connection ended abnormally (carried by `PeerDisconnected.failure`). */
-export type PeerFailure = NoiseError | DecodeError | TransportIoError | RemoteSentError | PongTimeout
-
-// ---------------------------------------------------------------------------------------------------------------
-// Byte channel
-
-/** A duplex byte stream: one reader, one writer. */
-export interface ByteChannel {
-  /** The next chunk; `None` once the remote has closed its side. */
-  readonly read: Effect.Effect<Option.Option<Uint8Array>, TransportIoError>
-  /** Writes all bytes; suspends while the channel's send buffer is full. */
-  readonly write: (bytes: Uint8Array) => Effect.Effect<void, TransportIoError>
-  /** Closes both directions. `graceful`: flush what was written first (bounded); otherwise drop it. Idempotent. */
-  readonly close: (graceful: boolean) => Effect.Effect<void>
-  /** Remote address for logs. */
-  readonly remote: string
-}
-
-/**
- * Two connected in-memory channels. Each direction is a bounded mailbox of chunks: a writer suspends when
- * `capacity` chunks are unread, which is how tests observe backpressure without sockets or real time.
- */
-export const makeDuplexPair = (capacity = 64): Effect.Effect<readonly [ByteChannel, ByteChannel]> =>
-  Effect.gen(function* () {
-    const ab = yield* Mailbox.make<Uint8Array>({ capacity, strategy: "suspend" })
-    const ba = yield* Mailbox.make<Uint8Array>({ capacity, strategy: "suspend" })
-    const end = (name: string, inbox: Mailbox.Mailbox<Uint8Array>, outbox: Mailbox.Mailbox<Uint8Array>) => {
-      let pending: Array<Uint8Array> = []
-      const channel: ByteChannel = {
-        remote: name,
-        read: Effect.suspend(() => {
-          const next = pending.shift()
-          if (next !== undefined) return Effect.succeed(Option.some(next))
-          return Effect.map(inbox.takeAll, ([chunk, done]) => {
-            pending = Array.from(chunk as Chunk.Chunk<Uint8Array>)
-            const first = pending.shift()
-            return first === undefined ? (done ? Option.none() : Option.some(new Uint8Array(0))) : Option.some(first)
-          })
-        }),
-        write: (bytes) =>
-          Effect.flatMap(outbox.offer(bytes.slice()), (ok) =>
-            ok ? Effect.void : Effect.fail(new TransportIoError({ reason: "write to a closed in-memory channel" }))
-          ),
-        close: (graceful) =>
-          Effect.gen(function* () {
-            // graceful: the remote still reads what we wrote, then EOF; otherwise unread bytes are dropped
-            if (graceful) yield* outbox.end
-            else yield* outbox.shutdown
-            yield* inbox.shutdown
-            pending = []
-          })
-      }
-      return channel
-    }
-    return [end("memory:b", ba, ab), end("memory:a", ab, ba)] as const
-  })
+import {
+  type ByteChannel,
+  HandshakeTimeout,
+  InitRejected,
+  InitTimeout,
+  NoCommonChain,
+  type Peer,
+  PeerDisconnected,
+  type PeerEstablishError,
+  type PeerFailure,
+  PongTimeout,
+  RemoteSentError,
+  TransportIoError,
+  UnknownRequiredFeatures
+} from "../../Peer.js"
 
 /** Reads exactly `n` bytes (fewer only at EOF), keeping whatever follows for the next read. */
 class ExactReader {
@@ -771,32 +680,3 @@ const warningFor = (text: string): Warning => ({
   data: new TextEncoder().encode(text.slice(0, 200)),
   unknownTlvs: []
 })
-
-// ---------------------------------------------------------------------------------------------------------------
-// In-memory pair
-
-/**
- * Two real, connected `Peer`s over an in-memory channel (no TCP): `[a, b]` where `a` dialed `b`. For tests of
- * anything that talks to a peer (syncers, the sync manager). Both live in the current scope.
- */
-export const makePeerPairInMemory = (options?: {
-  readonly configA?: TransportConfig
-  readonly configB?: TransportConfig
-  readonly keyA?: Uint8Array
-  readonly keyB?: Uint8Array
-  readonly channelCapacity?: number
-}): Effect.Effect<readonly [Peer, Peer], PeerEstablishError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const keyA = options?.keyA ?? generatePrivateKey()
-    const keyB = options?.keyB ?? generatePrivateKey()
-    const configA = options?.configA ?? defaultTransportConfig(Chain.BITCOIN_MAINNET)
-    const configB = options?.configB ?? configA
-    const [ca, cb] = yield* makeDuplexPair(options?.channelCapacity)
-    return yield* Effect.all(
-      [
-        establishOutbound(ca, publicKeyOf(keyB), { localPrivateKey: keyA, config: configA }),
-        establishInbound(cb, { localPrivateKey: keyB, config: configB })
-      ],
-      { concurrency: 2 }
-    )
-  })
