@@ -3,11 +3,11 @@
  * tickers and a seeded Random for every choice. The limiter and filter semaphore (SM-30/31) are the syncer layer's.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Random, Ref, Scope, Supervisor, TestClock } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Scope, Supervisor, TestClock } from "effect"
 import type { SyncType } from "../src/services/GossipSyncer.js"
 import { GossipSyncerFactory } from "../src/services/GossipSyncer.js"
-import type { SyncManagerService } from "../src/services/SyncManager.js"
-import { SyncManager, SyncManagerExiting } from "../src/services/SyncManager.js"
+import type { PeerSyncRecord, SyncManagerService, SyncRetryPolicy } from "../src/services/SyncManager.js"
+import { retryBackoff, SyncManager, SyncManagerExiting, SyncRetryConfig } from "../src/services/SyncManager.js"
 import type { SyncManagerConfigInput } from "../src/services/internal/syncManager/config.js"
 import { layerSyncManagerConfig } from "../src/services/internal/syncManager/config.js"
 import type { FakeSyncer, FakeSyncerControl } from "./support/FakeSyncer.js"
@@ -26,12 +26,17 @@ interface Harness {
 const settle = TestClock.adjust(0)
 
 /** Builds the manager into the current scope with fake syncers and a seeded Random. */
-const start = (input: SyncManagerConfigInput = {}, seed: unknown = "lnsync"): Effect.Effect<Harness, never, Scope.Scope> =>
+const start = (
+  input: SyncManagerConfigInput = {},
+  seed: unknown = "lnsync",
+  retry?: SyncRetryPolicy
+): Effect.Effect<Harness, never, Scope.Scope> =>
   Effect.gen(function*() {
     const fakes = yield* makeFakeSyncerFactory
     const layer = SyncManager.layer.pipe(
       Layer.provide(Layer.succeed(GossipSyncerFactory, fakes.factory)),
-      Layer.provide(layerSyncManagerConfig(input))
+      Layer.provide(layerSyncManagerConfig(input)),
+      Layer.provide(retry === undefined ? Layer.empty : Layer.succeed(SyncRetryConfig, retry))
     )
     const context = yield* Layer.build(layer).pipe(Effect.orDie, Effect.withRandom(Random.make(seed)))
     const manager = Context.get(context, SyncManager)
@@ -172,17 +177,36 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
       expect(Exit.isSuccess(Option.getOrThrow(yield* Fiber.poll(prune)))).toBe(true)
     }))
 
-  it.scoped("SM-16/SM-8: a refused first historical request is only logged; no initial syncer, no historical ticker", () =>
+  it.scoped("SM-16 (beyond lnd): a refused first historical request is owed: the next peer to connect takes it at once", () =>
     Effect.gen(function*() {
       const h = yield* start()
       yield* h.fakes.behaveByDefault({ historical: "exiting" })
       yield* h.connect(1)
       yield* h.fakes.behaveByDefault({ historical: "accept" })
+      // lnd: p2 is not the first peer (SM-16.2) and the ticker never started (SM-8), so nothing would ever sync
       const p2 = yield* h.connect(2)
-      expect(yield* historical(p2)).toBe(0) // not the first peer any more (SM-16.2)
-      yield* TestClock.adjust("3 hours")
-      expect(yield* historical(p2)).toBe(0) // the historical ticker never started (SM-8)
-      expect(yield* roles(h.manager)).toEqual({ active: [], passive: [1, 2], pinned: [] })
+      expect(yield* historical(p2)).toBe(1)
+      yield* p2.completeSync
+      yield* settle
+      expect(yield* roles(h.manager)).toEqual({ active: [1, 2], passive: [], pinned: [] })
+      expect(yield* h.manager.isGraphSynced).toBe(true)
+    }))
+
+  it.scoped("SM-16 (beyond lnd): a sole peer that refused its first historical request is asked again after its backoff", () =>
+    Effect.gen(function*() {
+      const h = yield* start()
+      yield* h.fakes.behaveByDefault({ historical: "timeout" })
+      const p1 = yield* h.connect(1)
+      yield* TestClock.adjust("5 seconds") // the request times out (GS-29): a failure, backoff 5 s
+      yield* p1.behave({ historical: "accept" })
+      expect(yield* historical(p1)).toBe(0)
+      yield* TestClock.adjust("4999 millis")
+      expect(yield* historical(p1)).toBe(0)
+      yield* TestClock.adjust("1 millis")
+      expect(yield* historical(p1)).toBe(1)
+      yield* p1.completeSync
+      yield* settle
+      expect(yield* roles(h.manager)).toEqual({ active: [1], passive: [], pinned: [] })
     }))
 })
 
@@ -229,20 +253,93 @@ describe("SyncManager: the initial historical sync", () => {
       expect(yield* h.manager.isGraphSynced).toBe(true)
     }))
 
-  it.scoped("SM-26 (beyond lnd): a failed initial sync with no other candidate is retried by the next historical tick", () =>
+  it.scoped("beyond lnd: a failed initial sync with no other candidate is retried after a backoff of 5 s doubling to 5 min", () =>
     Effect.gen(function*() {
+      // Was "…retried by the next historical tick": it passed only because the fake's failSync went back to
+      // chansSynced; the real syncer goes syncerIdle (GS-17), which lnd's rule never picks again.
       const h = yield* start()
       const p1 = yield* h.connect(1)
       yield* TestClock.adjust("10 minutes")
-      yield* p1.failSync("lying peer")
-      yield* settle
-      expect(yield* historical(p1)).toBe(1)
-      yield* TestClock.adjust("50 minutes") // the ticker started at the assignment, one hour ago
-      expect(yield* historical(p1)).toBe(2)
-      // graph not synced: p1 is the initial syncer again, so its completion promotes it
+      const waits = [5, 10, 20, 40, 80, 160, 300, 300] // seconds
+      for (const [i, wait] of waits.entries()) {
+        yield* p1.failSync("lying peer")
+        yield* settle
+        expect(yield* historical(p1)).toBe(i + 1)
+        yield* TestClock.adjust(Duration.millis(wait * 1000 - 1))
+        expect(yield* historical(p1)).toBe(i + 1)
+        yield* TestClock.adjust(Duration.millis(1))
+        expect(yield* historical(p1)).toBe(i + 2)
+      }
+      // graph not synced: p1 is the initial syncer again, so its completion promotes it; the backoff resets
       yield* p1.completeSync
       yield* settle
       expect(yield* roles(h.manager)).toEqual({ active: [1], passive: [], pinned: [] })
+      const record = (yield* h.manager.syncRecords).get(hex(1))
+      expect(record).toMatchObject({ completed: 1, failures: 0, completedInitial: true, retryAtMillis: Option.none() })
+    }))
+
+  it.scoped("beyond lnd: the backoff comes from SyncRetryConfig when a layer provides one", () =>
+    Effect.gen(function*() {
+      const h = yield* start({}, "lnsync", { initialBackoff: Duration.seconds(1), maxBackoff: Duration.seconds(3) })
+      const p1 = yield* h.connect(1)
+      for (const [i, wait] of [1, 2, 3, 3].entries()) {
+        yield* p1.failSync("silent")
+        yield* settle
+        yield* TestClock.adjust(Duration.millis(wait * 1000 - 1))
+        expect(yield* historical(p1)).toBe(i + 1)
+        yield* TestClock.adjust(Duration.millis(1))
+        expect(yield* historical(p1)).toBe(i + 2)
+      }
+      expect(Duration.toSeconds(retryBackoff({ initialBackoff: Duration.seconds(5), maxBackoff: Duration.minutes(5) }, 1000)))
+        .toBe(300)
+    }))
+
+  it.scoped("beyond lnd: an owed initial sync goes to a peer the moment its own sync settles, not at the next tick", () =>
+    Effect.gen(function*() {
+      const h = yield* start()
+      yield* h.connect(1)
+      const p2 = yield* h.connect(2)
+      yield* p2.setState("waitingQueryRangeReply")
+      yield* h.disconnect(1) // SM-22: no eligible replacement now
+      expect(yield* historical(p2)).toBe(0)
+      yield* p2.setState("chansSynced") // its sync (started elsewhere) ended
+      yield* settle
+      expect(yield* historical(p2)).toBe(1)
+      yield* p2.completeSync
+      yield* settle
+      expect(yield* roles(h.manager)).toEqual({ active: [2], passive: [], pinned: [] })
+    }))
+
+  it.scoped("beyond lnd: syncRecords counts each peer's completed and failed syncs, with the signal's reason", () =>
+    Effect.gen(function*() {
+      const h = yield* start({ numActiveSyncers: 1 })
+      const p1 = yield* h.connect(1)
+      const p2 = yield* h.connect(2)
+      const at = (n: number) => Effect.map(h.manager.syncRecords, (m): PeerSyncRecord | undefined => m.get(hex(n)))
+      yield* p1.failSync("no reply_channel_range within 2m")
+      yield* settle
+      expect(yield* at(1)).toMatchObject({
+        completed: 0,
+        failures: 1,
+        lastFailure: Option.some("no reply_channel_range within 2m"),
+        retryAtMillis: Option.some(5000),
+        completedInitial: false
+      })
+      // p2 took the initial sync over and completes it
+      yield* p2.completeSync
+      yield* settle
+      expect(yield* at(2)).toMatchObject({ completed: 1, failures: 0, completedInitial: true })
+      // a sync nobody in the manager watches (the Reconciler's, say) is counted too, with a generic reason
+      yield* TestClock.adjust("5 seconds")
+      yield* p1.syncer.historicalSync
+      yield* p1.failSync("whatever")
+      yield* settle
+      expect(yield* at(1)).toMatchObject({ failures: 2, lastFailure: Option.some("historical sync failed") })
+      // a prune forgets the record; the next connection starts clean
+      yield* h.disconnect(1)
+      expect(yield* at(1)).toBeUndefined()
+      const again = yield* h.connect(1)
+      expect(yield* at(1)).toMatchObject({ syncer: again.syncer, completed: 0, failures: 0 })
     }))
 
   it.scoped("SM-6/SM-20: the graph-synced flag flips when a replacement finishes and never flips back", () =>
@@ -316,6 +413,19 @@ describe("SyncManager: removing syncers (PruneSyncState)", () => {
       for (const n of before.passive) {
         expect(yield* transitions(fakes[n - 1])).toEqual(n === newcomers[0] ? ["ActiveSync"] : [])
       }
+    }))
+
+  it.scoped("SM-23 (beyond lnd): a passive syncer idle after a failed sync replaces a lost active one once eligible", () =>
+    Effect.gen(function*() {
+      const h = yield* start({ numActiveSyncers: 1 })
+      const fakes = yield* syncedNetwork(h, 2)
+      const r = yield* roles(h.manager)
+      const passive = fakes[r.passive[0] - 1]
+      yield* passive.setState("syncingChans")
+      yield* passive.failSync("reply timeout")
+      yield* TestClock.adjust("5 seconds")
+      yield* h.disconnect(r.active[0])
+      expect(yield* roles(h.manager)).toEqual({ active: r.passive, passive: [], pinned: [] })
     }))
 
   it.scoped("SM-23: with no chansSynced passive the active count drops", () =>
@@ -424,6 +534,22 @@ describe("SyncManager: rotation ticker", () => {
       expect((yield* roles(h.manager)).active).toEqual([])
     }))
 
+  it.scoped("SM-24 (beyond lnd): a passive syncer idle after a failed sync is rotated in once its backoff elapsed, not before", () =>
+    Effect.gen(function*() {
+      const h = yield* start({ numActiveSyncers: 1 })
+      const fakes = yield* syncedNetwork(h, 2)
+      const before = yield* roles(h.manager)
+      const passive = fakes[before.passive[0] - 1]
+      yield* TestClock.adjust("1198 seconds")
+      yield* passive.setState("syncingChans")
+      yield* passive.failSync("reply timeout") // at 19:58: eligible again at 20:03
+      yield* settle
+      yield* TestClock.adjust("2 seconds") // rotation tick at 20:00
+      expect(yield* roles(h.manager)).toEqual(before)
+      yield* TestClock.adjust("20 minutes") // 40:00 (lnd: never, the syncer stays syncerIdle)
+      expect(yield* roles(h.manager)).toEqual({ active: before.passive, passive: before.active, pinned: [] })
+    }))
+
   it.scoped("SM-24/SM-29: a failed demotion leaves both syncers where they were", () =>
     Effect.gen(function*() {
       const h = yield* start({ numActiveSyncers: 1 })
@@ -472,6 +598,21 @@ describe("SyncManager: historical ticker", () => {
       expect(yield* historical(fakes[3])).toBe(before + 1)
       expect(yield* historical(fakes[1])).toBe(0)
       expect(yield* historical(fakes[2])).toBe(0)
+    }))
+
+  it.scoped("SM-26/SM-28 (beyond lnd): a syncer idle after a failed sync is a tick candidate once its backoff elapsed", () =>
+    Effect.gen(function*() {
+      const h = yield* start({ numActiveSyncers: 1 })
+      const [p1, p2] = yield* syncedNetwork(h, 2)
+      yield* p1.setState("syncingChans") // busy for the rest of the test
+      yield* TestClock.adjust("3598 seconds")
+      yield* p2.setState("waitingQueryRangeReply")
+      yield* p2.failSync("reply timeout") // at 59:58: eligible again at 60:03
+      yield* settle
+      yield* TestClock.adjust("2 seconds") // tick at 60:00
+      expect(yield* historical(p2)).toBe(0)
+      yield* TestClock.adjust("1 hour") // tick at 2:00:00 (lnd: never, the syncer stays syncerIdle)
+      expect(yield* historical(p2)).toBe(1)
     }))
 
   it.scoped("SM-26: a tick while every candidate is mid-sync does nothing", () =>

@@ -16,16 +16,30 @@
  *   initial historical syncer (SM-8, SM-17). Both are `Schedule`-driven fibers that only enqueue ticks.
  * - Random choices go through Effect's `Random` (SM-27), so a seeded `Random` makes them reproducible.
  *
- * Beyond lnd: when the initial historical sync fails (the synced signal fails with HistoricalSyncFailed: reply
- * timeout or a lying peer, GS-51 / lnd#11084), another candidate is chosen at once instead of waiting for the next
- * hourly tick.
+ * Beyond lnd (issue 13, "every sync finishes"; lnd only ever picks syncers in `chansSynced`, so a syncer left in
+ * `syncerIdle` by a failed sync (GS-17) was never used again on that connection, and a stalled initial sync waited
+ * for the hourly tick):
+ * - When the initial historical sync fails (the synced signal fails with HistoricalSyncFailed: reply timeout or a
+ *   lying peer, GS-51 / lnd#11084), another candidate is chosen at once instead of waiting for the next tick.
+ * - A syncer whose historical sync failed (whoever started it) is eligible again once its per-peer backoff has
+ *   elapsed (`SyncRetryConfig`: 5 s doubling to 5 min, reset by a completed sync and by a new connection); the
+ *   SM-27 "in chansSynced" test becomes "in chansSynced, or idle after a failure whose backoff elapsed", for
+ *   promotion, rotation and historical ticks alike.
+ * - An initial historical sync owed but unassigned (its syncer failed, left or refused, and nobody could take it)
+ *   is assigned as soon as a syncer becomes eligible: a peer connects, a sync settles, a backoff elapses. lnd would
+ *   wait for the next historical tick, or forever when the ticker never started (SM-8, SM-16).
+ * - Every syncer's syncs are watched through its state (GS-2): `syncRecords` says, per connected peer, how many
+ *   historical syncs completed, failed and why, and whether it completed the initial one — the account the
+ *   Reconciler and `--exit-when-synced` give.
  */
 import type { Scope } from "effect"
 import {
   Cause,
+  Clock,
   Context,
   Data,
   Deferred,
+  Duration,
   Effect,
   Either,
   Exit,
@@ -39,9 +53,10 @@ import {
   Random,
   Ref,
   Schedule,
+  Stream,
   SubscriptionRef
 } from "effect"
-import type { GossipSyncer, GossipSyncerExiting, HistoricalSyncFailed, SyncType } from "./GossipSyncer.js"
+import type { GossipSyncer, GossipSyncerExiting, HistoricalSyncFailed, SyncerState, SyncType } from "./GossipSyncer.js"
 import { GossipSyncerFactory } from "./GossipSyncer.js"
 import type { Peer } from "./Peer.js"
 import { SyncManagerConfig } from "./internal/syncManager/config.js"
@@ -49,6 +64,42 @@ import { SyncManagerConfig } from "./internal/syncManager/config.js"
 /** SM-11: the manager is stopping or stopped (lnd's `ErrSyncManagerExiting`). */
 export class SyncManagerExiting extends Data.TaggedError("SyncManagerExiting")<{}> {
   override readonly message = "sync manager exiting"
+}
+
+/** Beyond lnd: how soon a syncer whose historical sync failed may be chosen again (see the module comment). */
+export interface SyncRetryPolicy {
+  /** Backoff after the first failure; each further consecutive failure doubles it. */
+  readonly initialBackoff: Duration.Duration
+  /** The cap. */
+  readonly maxBackoff: Duration.Duration
+}
+
+/** The retry policy; the default applies unless a layer provides another (`Layer.succeed(SyncRetryConfig, ...)`). */
+export class SyncRetryConfig extends Context.Reference<SyncRetryConfig>()("lnsync/SyncManager/SyncRetryConfig", {
+  defaultValue: (): SyncRetryPolicy => ({ initialBackoff: Duration.seconds(5), maxBackoff: Duration.minutes(5) })
+}) {}
+
+/** The backoff after `failures` consecutive failures (1 = the first): initial * 2^(failures-1), capped. */
+export const retryBackoff = (policy: SyncRetryPolicy, failures: number): Duration.Duration => {
+  const initial = Duration.toMillis(policy.initialBackoff)
+  const max = Duration.toMillis(policy.maxBackoff)
+  return Duration.millis(Math.min(max, initial * 2 ** Math.min(Math.max(failures - 1, 0), 52)))
+}
+
+/** What the manager saw of one peer's historical syncs on its current connection (beyond lnd). */
+export interface PeerSyncRecord {
+  readonly nodeIdHex: string
+  readonly syncer: GossipSyncer
+  /** Historical syncs this syncer completed (reached `chansSynced` from a syncing state, GS-20). */
+  readonly completed: number
+  /** Consecutive failed historical syncs (ended in `syncerIdle`, GS-17); a completion resets it. */
+  readonly failures: number
+  /** Why the last one failed (the synced signal's reason when the manager held it, else a generic one). */
+  readonly lastFailure: Option.Option<string>
+  /** While `failures > 0`: when (epoch ms) the syncer becomes eligible again. */
+  readonly retryAtMillis: Option.Option<number>
+  /** This syncer completed the initial historical sync (SM-19) on this connection. */
+  readonly completedInitial: boolean
 }
 
 /** One syncer as the manager tracks it; `syncType` is the map it is in (SM-4). */
@@ -80,6 +131,10 @@ export interface SyncManagerService {
   readonly isGraphSynced: Effect.Effect<boolean>
   /** Completes when the graph is first synced (SM-6). */
   readonly awaitGraphSynced: Effect.Effect<void>
+  /** Per connected peer (node id hex), what its syncs did on this connection (beyond lnd; a snapshot, SM-9). */
+  readonly syncRecords: Effect.Effect<ReadonlyMap<string, PeerSyncRecord>>
+  /** The current `syncRecords`, then every change. */
+  readonly syncRecordChanges: Stream.Stream<ReadonlyMap<string, PeerSyncRecord>>
   /**
    * SM-10: idempotent. Stops the handler and the tickers, then every syncer (active, passive and pinned) and waits
    * for their fibers to end. Closing the layer's scope calls it.
@@ -134,6 +189,10 @@ type Command =
   | { readonly _tag: "Prune"; readonly nodeIdHex: string; readonly done: Deferred.Deferred<void> }
   /** A syncer's `run` ended by itself (not interrupted by us). */
   | { readonly _tag: "SyncerExited"; readonly entry: Entry }
+  /** A syncer's historical sync (whoever started it) ended: seen as its state leaving the syncing states. */
+  | { readonly _tag: "SyncSettled"; readonly entry: Entry; readonly outcome: "completed" | "failed" }
+  /** A failed syncer's backoff elapsed. */
+  | { readonly _tag: "RetryDue"; readonly nodeIdHex: string }
   | { readonly _tag: "RotateTick" }
   /** From the historical ticker started for `assignment`; ticks of an older ticker are dropped. */
   | { readonly _tag: "HistoricalTick"; readonly assignment: number }
@@ -150,6 +209,29 @@ type Command =
  */
 const CommandQueueCapacity = 256
 
+const syncingStates: ReadonlySet<SyncerState> = new Set<SyncerState>([
+  "syncingChans",
+  "waitingQueryRangeReply",
+  "queryNewChannels",
+  "waitingQueryChanReply"
+])
+
+/** A record plus the bookkeeping that pairs a failure seen in the state with its reason from the synced signal. */
+interface Tracked extends PeerSyncRecord {
+  /** The last failure was recorded with a generic reason; the signal's reason, when it comes, replaces it. */
+  readonly awaitingReason: boolean
+  /** The signal's reason arrived before the failure was seen in the state. */
+  readonly pendingReason: string | undefined
+}
+
+const GenericFailure = "historical sync failed"
+
+const publicRecords = (m: ReadonlyMap<string, Tracked>): ReadonlyMap<string, PeerSyncRecord> => {
+  const out = new Map<string, PeerSyncRecord>()
+  for (const [k, { awaitingReason: _a, pendingReason: _p, ...record }] of m) out.set(k, record)
+  return out
+}
+
 /** Builds the manager in the current scope: its fibers start now and stop when the scope closes (SM-8, SM-10). */
 export const makeSyncManager: Effect.Effect<
   SyncManagerService,
@@ -157,6 +239,7 @@ export const makeSyncManager: Effect.Effect<
   Scope.Scope | GossipSyncerFactory | SyncManagerConfig
 > = Effect.gen(function*() {
   const config = yield* SyncManagerConfig
+  const retryPolicy = yield* SyncRetryConfig
   const factory = yield* GossipSyncerFactory
   const { numActiveSyncers } = config
 
@@ -173,10 +256,16 @@ export const makeSyncManager: Effect.Effect<
   const loops = yield* FiberSet.make()
   const historicalTicker = yield* FiberHandle.make()
   const initialSignalWatch = yield* FiberHandle.make()
+  /** Per peer: the wake-up when its backoff elapses. */
+  const retryTimers = yield* FiberMap.make<string>()
+  /** Written only by the handler; readers get snapshots. */
+  const records = yield* SubscriptionRef.make<ReadonlyMap<string, Tracked>>(new Map())
   // Handler-local state (SM-7); only the handler fiber touches these.
   const initial = yield* Ref.make<Option.Option<InitialSyncer>>(Option.none())
   const assignments = yield* Ref.make(0)
   const tickerAssignment = yield* Ref.make(0)
+  /** An initial historical sync is owed but has no syncer (beyond lnd: assigned as soon as one is eligible). */
+  const initialOwed = yield* Ref.make(false)
 
   /** SM-20: given to every syncer; any completed channel-range sync marks the graph synced, once (SM-6). */
   const markGraphSynced: Effect.Effect<void> = Deferred.succeed(graphSynced, undefined).pipe(
@@ -186,9 +275,37 @@ export const makeSyncManager: Effect.Effect<
 
   const stateOf = (entry: Entry) => SubscriptionRef.get(entry.syncer.state)
 
+  const recordOf = (entry: Entry) =>
+    Effect.map(SubscriptionRef.get(records), (m) => {
+      const r = m.get(entry.nodeIdHex)
+      return r?.syncer === entry.syncer ? r : undefined
+    })
+
+  const updateRecord = (entry: Entry, f: (r: Tracked) => Tracked) =>
+    SubscriptionRef.update(records, (m) => {
+      const r = m.get(entry.nodeIdHex)
+      if (r === undefined || r.syncer !== entry.syncer) return m
+      return new Map(m).set(entry.nodeIdHex, f(r))
+    })
+
   /**
-   * SM-27: try the candidates in random order, skipping any not in `chansSynced`; with an action, skip those whose
-   * action fails. Returns the first that passed. Go's map order was lnd's randomness; we shuffle explicitly.
+   * SM-27 eligibility, widened (beyond lnd): `chansSynced`, or `syncerIdle` after a failed sync whose backoff has
+   * elapsed. A syncer idle for another reason (a pinned one before its first sync) is not eligible.
+   */
+  const eligible = (entry: Entry) =>
+    Effect.gen(function*() {
+      const state = yield* stateOf(entry)
+      if (state === "chansSynced") return true
+      if (state !== "syncerIdle") return false
+      const record = yield* recordOf(entry)
+      if (record === undefined || Option.isNone(record.retryAtMillis)) return false
+      return (yield* Clock.currentTimeMillis) >= record.retryAtMillis.value
+    })
+
+  /**
+   * SM-27: try the candidates in random order, skipping any not eligible (lnd: not in `chansSynced`); with an
+   * action, skip those whose action fails. Returns the first that passed. Go's map order was lnd's randomness; we
+   * shuffle explicitly.
    */
   const chooseRandomSyncer = <E>(
     candidates: Iterable<Entry>,
@@ -196,7 +313,7 @@ export const makeSyncManager: Effect.Effect<
   ): Effect.Effect<Option.Option<Entry>> =>
     Effect.gen(function*() {
       for (const entry of yield* Random.shuffle(candidates)) {
-        if ((yield* stateOf(entry)) !== "chansSynced") continue
+        if (!(yield* eligible(entry))) continue
         if (action !== undefined) {
           const outcome = yield* Effect.either(action(entry))
           if (Either.isLeft(outcome)) {
@@ -221,7 +338,7 @@ export const makeSyncManager: Effect.Effect<
   const promote = (entry: Entry) => transition(entry, "ActiveSync")
   const demote = (entry: Entry) => transition(entry, "PassiveSync")
 
-  /** SM-28: a random chansSynced syncer from active+passive (never pinned) that accepts a historical sync. */
+  /** SM-28: a random eligible syncer from active+passive (never pinned) that accepts a historical sync. */
   const forceHistoricalSync = (exclude?: string) =>
     Effect.flatMap(Ref.get(sets), (s) =>
       chooseRandomSyncer(
@@ -243,6 +360,7 @@ export const makeSyncManager: Effect.Effect<
     Effect.gen(function*() {
       const assignment = yield* Ref.updateAndGet(assignments, (n) => n + 1)
       yield* Ref.set(initial, Option.some({ entry, assignment }))
+      yield* Ref.set(initialOwed, false)
       const signal = yield* entry.syncer.resetSyncedSignal
       yield* FiberHandle.clear(initialSignalWatch)
       yield* FiberHandle.run(
@@ -261,6 +379,55 @@ export const makeSyncManager: Effect.Effect<
     Effect.zipRight(FiberHandle.clear(initialSignalWatch))
   )
 
+  /** Beyond lnd: the owed initial historical sync goes to an eligible syncer now, if there is one. */
+  const assignOwedInitialSync = (why: string) =>
+    Effect.gen(function*() {
+      if (numActiveSyncers === 0 || !(yield* Ref.get(initialOwed)) || Option.isSome(yield* Ref.get(initial))) return
+      const chosen = yield* forceHistoricalSync()
+      if (Option.isNone(chosen)) return
+      yield* Effect.logInfo("owed initial historical sync assigned").pipe(
+        Effect.annotateLogs({ peer: chosen.value.nodeIdHex, why })
+      )
+      yield* setInitialHistoricalSyncer(chosen.value)
+    })
+
+  /** The initial historical sync has no syncer and none could take it: owe it (assigned by the next eligible one). */
+  const oweInitialSync = Ref.set(initialOwed, numActiveSyncers > 0)
+
+  /** A failed sync (or refused request) of this syncer: count it, note why, and wake up when its backoff ends. */
+  const recordFailure = (entry: Entry, reason: string | undefined) =>
+    Effect.gen(function*() {
+      const record = yield* recordOf(entry)
+      if (record === undefined) return
+      const failures = record.failures + 1
+      const backoff = retryBackoff(retryPolicy, failures)
+      const now = yield* Clock.currentTimeMillis
+      const known = reason ?? record.pendingReason
+      yield* updateRecord(entry, (r) => ({
+        ...r,
+        failures,
+        lastFailure: Option.some(known ?? GenericFailure),
+        retryAtMillis: Option.some(now + Duration.toMillis(backoff)),
+        awaitingReason: known === undefined,
+        pendingReason: undefined
+      }))
+      yield* FiberMap.run(
+        retryTimers,
+        entry.nodeIdHex,
+        Queue.offer(queue, { _tag: "RetryDue", nodeIdHex: entry.nodeIdHex }).pipe(Effect.delay(backoff))
+      )
+      yield* Effect.logInfo("syncer will be eligible again after its backoff").pipe(
+        Effect.annotateLogs({ peer: entry.nodeIdHex, failures, backoff: Duration.format(backoff) })
+      )
+    })
+
+  /** The synced signal's reason for a failure: replaces the generic one, or waits for the failure to be seen. */
+  const noteFailureReason = (entry: Entry, reason: string) =>
+    updateRecord(entry, (r) =>
+      r.awaitingReason
+        ? { ...r, lastFailure: Option.some(reason), awaitingReason: false }
+        : { ...r, pendingReason: reason })
+
   /** Interrupts a syncer's fiber without waiting for it (SM-23: never block the handler); `stop` awaits it. */
   const retire = (nodeIdHex: string) =>
     Option.match(FiberMap.unsafeGet(syncerFibers, nodeIdHex), {
@@ -278,6 +445,14 @@ export const makeSyncManager: Effect.Effect<
       const wasActive = before.active.get(entry.nodeIdHex)?.syncer === entry.syncer
       yield* Ref.set(sets, withoutPeer(before, entry.nodeIdHex))
       yield* retire(entry.nodeIdHex)
+      // a new connection starts with a clean record and no backoff
+      yield* SubscriptionRef.update(records, (m) => {
+        if (m.get(entry.nodeIdHex)?.syncer !== entry.syncer) return m
+        const next = new Map(m)
+        next.delete(entry.nodeIdHex)
+        return next
+      })
+      yield* FiberMap.remove(retryTimers, entry.nodeIdHex)
       yield* Effect.logInfo("removed syncer").pipe(Effect.annotateLogs("peer", entry.nodeIdHex))
       if (!wasActive) return
       // SM-23: an active slot freed is refilled at once, even before the graph is synced.
@@ -292,7 +467,7 @@ export const makeSyncManager: Effect.Effect<
       })
     })
 
-  /** SM-22: the removed peer was the initial historical syncer; hand the sync to another chansSynced syncer. */
+  /** SM-22: the removed peer was the initial historical syncer; hand the sync to another eligible syncer. */
   const replaceInitialIfRemoved = (entry: Entry) =>
     Effect.gen(function*() {
       const current = yield* Ref.get(initial)
@@ -303,15 +478,40 @@ export const makeSyncManager: Effect.Effect<
       if (Option.isSome(replacement)) {
         yield* setInitialHistoricalSyncer(replacement.value)
       } else {
-        // The slot stays empty; the historical ticker (if running) recovers (SM-22, SM-26).
-        yield* Effect.logInfo("no replacement for the initial historical sync")
+        // SM-22 leaves the slot empty for the ticker; beyond lnd, the next eligible syncer takes it.
+        yield* oweInitialSync
+        yield* Effect.logInfo("no replacement for the initial historical sync; the next eligible peer takes it")
       }
     })
 
-  /** The syncer's life in its FiberMap slot; if it ends by itself the handler forgets it. */
+  /**
+   * Tells the handler each time the syncer's historical sync ends: its state goes from a syncing state to
+   * `chansSynced` (completed, GS-20) or `syncerIdle` (failed, GS-17). State, not the synced signal: the signal is a
+   * single slot (GS-30) that the initial-sync watch and the Reconciler arm.
+   */
+  const watchSyncs = (entry: Entry) =>
+    entry.syncer.state.changes.pipe(
+      Stream.mapAccum(
+        undefined as SyncerState | undefined,
+        (previous, next): readonly [SyncerState, Option.Option<"completed" | "failed">] => [
+          next,
+          previous === undefined || !syncingStates.has(previous)
+            ? Option.none()
+            : next === "chansSynced"
+            ? Option.some("completed")
+            : next === "syncerIdle"
+            ? Option.some("failed")
+            : Option.none()
+        ]
+      ),
+      Stream.filterMap((outcome) => outcome),
+      Stream.runForEach((outcome) => Queue.offer(queue, { _tag: "SyncSettled", entry, outcome }))
+    )
+
+  /** The syncer's life in its FiberMap slot, with its sync watch; if it ends by itself the handler forgets it. */
   const supervise = (entry: Entry, run: Effect.Effect<void, never, Scope.Scope>) =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Effect.scoped(run))
+      const exit = yield* Effect.exit(Effect.scoped(Effect.zipRight(Effect.forkScoped(watchSyncs(entry)), run)))
       if (Exit.isFailure(exit)) {
         if (Cause.isInterruptedOnly(exit.cause)) return
         yield* Effect.logError("syncer died", exit.cause).pipe(Effect.annotateLogs("peer", entry.nodeIdHex))
@@ -358,17 +558,38 @@ export const makeSyncManager: Effect.Effect<
       })
       const entry: Entry = { nodeIdHex, syncer }
       yield* Ref.update(sets, (current) => withEntry(current, bucket, entry))
+      yield* SubscriptionRef.update(records, (m) =>
+        new Map(m).set(nodeIdHex, {
+          nodeIdHex,
+          syncer,
+          completed: 0,
+          failures: 0,
+          lastFailure: Option.none(),
+          retryAtMillis: Option.none(),
+          completedInitial: false,
+          awaitingReason: false,
+          pendingReason: undefined
+        }))
       yield* FiberMap.run(syncerFibers, nodeIdHex, supervise(entry, run))
       yield* Effect.logInfo("created syncer").pipe(Effect.annotateLogs({ peer: nodeIdHex, syncType }))
       // SM-11: ack after registration and start, before the historical request.
       yield* Deferred.succeed(done, undefined)
-      if (!historical) return
+      if (!historical) {
+        // beyond lnd: a new peer takes an owed initial sync at once
+        if (!pinned) yield* assignOwedInitialSync("peer connected")
+        return
+      }
       const requested = yield* Effect.either(syncer.historicalSync)
       if (Either.isLeft(requested)) {
-        // SM-16: no retry here; SM-22/SM-26 recover.
+        // SM-16: no retry here. Beyond lnd, the sync is owed (the next eligible peer takes it) and this peer gets a
+        // backoff like a failed sync, after which it is tried again.
         yield* Effect.logWarning("historical sync request failed").pipe(
           Effect.annotateLogs({ peer: nodeIdHex, error: String(requested.left) })
         )
+        if (!pinned) {
+          yield* oweInitialSync
+          yield* recordFailure(entry, `historical sync request refused: ${requested.left._tag}`)
+        }
         return
       }
       if (!pinned) yield* setInitialHistoricalSyncer(entry)
@@ -399,7 +620,29 @@ export const makeSyncManager: Effect.Effect<
       yield* replaceInitialIfRemoved(entry)
     })
 
-  /** SM-24/SM-25: swap one chansSynced active syncer for one chansSynced passive one. */
+  /** Beyond lnd: a syncer's sync ended; keep its record and backoff, then give an owed initial sync out. */
+  const handleSyncSettled = (entry: Entry, outcome: "completed" | "failed") =>
+    Effect.gen(function*() {
+      if ((yield* recordOf(entry)) === undefined) return // pruned meanwhile
+      if (outcome === "failed") {
+        yield* recordFailure(entry, undefined)
+      } else {
+        yield* updateRecord(entry, (r) => ({
+          ...r,
+          completed: r.completed + 1,
+          failures: 0,
+          retryAtMillis: Option.none(),
+          awaitingReason: false,
+          pendingReason: undefined
+        }))
+        yield* FiberMap.remove(retryTimers, entry.nodeIdHex)
+      }
+      yield* assignOwedInitialSync(`a sync ${outcome}`)
+    })
+
+  const handleRetryDue = (nodeIdHex: string) => assignOwedInitialSync(`backoff of ${nodeIdHex} elapsed`)
+
+  /** SM-24/SM-25: swap one eligible active syncer for one eligible passive one. */
   const rotate = Effect.gen(function*() {
     const s = yield* Ref.get(sets)
     const outgoing = yield* chooseRandomSyncer(s.active.values())
@@ -448,6 +691,7 @@ export const makeSyncManager: Effect.Effect<
       const { entry } = current.value
       if (Exit.isSuccess(result)) {
         yield* Ref.set(initial, Option.none())
+        yield* updateRecord(entry, (r) => ({ ...r, completedInitial: true }))
         yield* Effect.logInfo("initial historical sync completed").pipe(Effect.annotateLogs("peer", entry.nodeIdHex))
         const s = yield* Ref.get(sets)
         const wanted = numActiveSyncers - s.active.size
@@ -466,8 +710,9 @@ export const makeSyncManager: Effect.Effect<
         return
       }
       // Beyond lnd (GS-51, lnd#11084): the initial sync failed (reply timeout, lying peer). Move it to another
-      // candidate now rather than at the next historical tick; the failed peer is not retried immediately.
+      // candidate now rather than at the next historical tick; the failed peer waits out its backoff.
       yield* clearInitialHistoricalSyncer
+      yield* noteFailureReason(entry, failure.value.reason)
       yield* Effect.logWarning("initial historical sync failed; choosing another peer").pipe(
         Effect.annotateLogs({ peer: entry.nodeIdHex, reason: failure.value.reason })
       )
@@ -475,7 +720,8 @@ export const makeSyncManager: Effect.Effect<
       if (Option.isSome(replacement)) {
         yield* setInitialHistoricalSyncer(replacement.value)
       } else {
-        yield* Effect.logInfo("no other peer for the initial historical sync; the historical ticker will retry")
+        yield* oweInitialSync
+        yield* Effect.logInfo("no other peer for the initial historical sync; retried when a peer becomes eligible")
       }
     })
 
@@ -487,6 +733,10 @@ export const makeSyncManager: Effect.Effect<
         return handlePrune(command.nodeIdHex, command.done)
       case "SyncerExited":
         return handleSyncerExited(command.entry)
+      case "SyncSettled":
+        return handleSyncSettled(command.entry, command.outcome)
+      case "RetryDue":
+        return handleRetryDue(command.nodeIdHex)
       case "RotateTick":
         return rotate
       case "HistoricalTick":
@@ -532,9 +782,11 @@ export const makeSyncManager: Effect.Effect<
       yield* FiberSet.clear(loops)
       yield* FiberHandle.clear(historicalTicker)
       yield* FiberHandle.clear(initialSignalWatch)
+      yield* FiberMap.clear(retryTimers)
       yield* FiberMap.clear(syncerFibers)
       yield* FiberSet.clear(retiring)
       yield* Ref.set(sets, emptySets)
+      yield* SubscriptionRef.set(records, new Map())
       yield* Ref.set(initial, Option.none())
       yield* Deferred.succeed(stopped, undefined)
       yield* Effect.logInfo("sync manager stopped")
@@ -579,6 +831,8 @@ export const makeSyncManager: Effect.Effect<
     ),
     isGraphSynced,
     awaitGraphSynced: Deferred.await(graphSynced),
+    syncRecords: Effect.map(SubscriptionRef.get(records), publicRecords),
+    syncRecordChanges: Stream.map(records.changes, publicRecords),
     stop
   }
   return service

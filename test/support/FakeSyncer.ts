@@ -1,6 +1,7 @@
 /**
  * A scripted GossipSyncerFactory for SyncManager tests: each fake syncer follows the GossipSyncer contract
- * (GS-27..GS-30) closely enough for the manager, lets the test drive its state, and records what the manager asked.
+ * (GS-27..GS-30, GS-17; checked against the real syncer by test/GossipSyncer.contract.ts), lets the test drive its
+ * state, and records what the manager asked.
  */
 import type { Scope } from "effect"
 import { Deferred, Effect, Ref, Stream, SubscriptionRef } from "effect"
@@ -45,7 +46,7 @@ export interface FakeSyncer {
   readonly setState: (state: SyncerState) => Effect.Effect<void>
   /** GS-20/21/23: the sync in progress completes: chansSynced, the armed signal fires, the graph is marked synced. */
   readonly completeSync: Effect.Effect<void>
-  /** GS-51 (our port): the sync in progress fails; the syncer is idle in chansSynced and the armed signal fails. */
+  /** GS-17/GS-51: the sync in progress fails; the syncer is idle in syncerIdle and the armed signal fails. */
   readonly failSync: (reason: string) => Effect.Effect<void>
   /** Makes `run` end by itself, as a syncer that hit a fatal error. */
   readonly endRun: Effect.Effect<void>
@@ -90,6 +91,10 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
       )
       const runStarted = yield* Deferred.make<void>()
       const runEnd = yield* Deferred.make<void>()
+      /** Set when `run` ended (interrupted or by itself): like the real syncer, it then refuses every request. */
+      const exited = yield* Deferred.make<void>()
+      const exiting = new GossipSyncerExiting({ peer: peerHex })
+      const failIfExited = Effect.flatMap(Deferred.isDone(exited), (done) => (done ? Effect.fail(exiting) : Effect.void))
       const runInterrupted = yield* Ref.make(false)
       const runScopeClosed = yield* Ref.make(false)
 
@@ -101,6 +106,7 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
         state,
         processSyncTransition: (to) =>
           Effect.gen(function*() {
+            yield* failIfExited
             const b = yield* Ref.get(behaviour)
             if (b.transitions === "timeout") return yield* timeout
             if (b.transitions === "exiting") return yield* new GossipSyncerExiting({ peer: peerHex })
@@ -114,6 +120,7 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
             yield* Ref.update(transitions, (ts) => [...ts, to])
           }),
         historicalSync: Effect.gen(function*() {
+          yield* failIfExited
           const b = yield* Ref.get(behaviour)
           if (b.historical === "timeout") return yield* timeout
           if (b.historical === "exiting") return yield* new GossipSyncerExiting({ peer: peerHex })
@@ -125,8 +132,9 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
         }),
         resetSyncedSignal: Effect.gen(function*() {
           const signal = yield* Deferred.make<void, HistoricalSyncFailed | GossipSyncerExiting>()
-          // GS-30: already fired if the syncer is in chansSynced now.
+          // GS-30: already fired if the syncer is in chansSynced now; a syncer that has exited never will.
           if ((yield* SubscriptionRef.get(state)) === "chansSynced") yield* Deferred.succeed(signal, undefined)
+          else if (yield* Deferred.isDone(exited)) yield* Deferred.fail(signal, exiting)
           else yield* Ref.set(armed, signal)
           return Deferred.await(signal)
         })
@@ -145,10 +153,9 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
         yield* Deferred.succeed(runStarted, undefined)
         yield* Deferred.await(runEnd)
       }).pipe(
-        Effect.onInterrupt(() =>
-          Ref.set(runInterrupted, true).pipe(
-            Effect.zipRight(fireArmed((d) => Deferred.fail(d, new GossipSyncerExiting({ peer: peerHex }))))
-          )
+        Effect.onInterrupt(() => Ref.set(runInterrupted, true)),
+        Effect.ensuring(
+          Deferred.succeed(exited, undefined).pipe(Effect.zipRight(fireArmed((d) => Deferred.fail(d, exiting))))
         )
       )
 
@@ -167,7 +174,7 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
           Effect.zipRight(options.markGraphSynced)
         ),
         failSync: (reason) =>
-          SubscriptionRef.set(state, "chansSynced").pipe(
+          SubscriptionRef.set(state, "syncerIdle").pipe(
             Effect.zipRight(fireArmed((d) => Deferred.fail(d, new HistoricalSyncFailed({ peer: peerHex, reason }))))
           ),
         endRun: Deferred.succeed(runEnd, undefined),
