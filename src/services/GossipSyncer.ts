@@ -5,8 +5,14 @@
  * lives in `internal/gossipSyncer/` (start at `make.ts`).
  */
 import type { Scope, SubscriptionRef } from "effect"
-import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import { Context, Duration, Effect, Layer, Option } from "effect"
 import type { ChainHash } from "../domain/Messages.js"
+import type {
+  GossipSyncerExiting,
+  HistoricalSyncFailed,
+  SyncTransitionFailed,
+  SyncTransitionTimeout
+} from "./internal/gossipSyncer/errors.js"
 import { GossipPipeline } from "./GossipPipeline.js"
 import { GraphStore } from "./GraphStore.js"
 import type { SyncerDeps } from "./internal/gossipSyncer/context.js"
@@ -30,7 +36,7 @@ export type { Horizon, SyncerDeps, SyncerShared } from "./internal/gossipSyncer/
 /** GS-1. Active and Pinned receive live gossip; Pinned is outside the active budget and never rotated. */
 export type SyncType = "ActiveSync" | "PassiveSync" | "PinnedSync"
 
-export const isActiveSync = (t: SyncType): boolean => t === "ActiveSync" || t === "PinnedSync"
+export { isActiveSync } from "./internal/gossipSyncer/rules.js"
 
 /** GS-2. */
 export type SyncerState =
@@ -41,23 +47,13 @@ export type SyncerState =
   | "chansSynced"
   | "syncerIdle"
 
-/** GS-27/GS-29: the syncer did not accept the request within the transition timeout (5 s). */
-export class SyncTransitionTimeout extends Data.TaggedError("SyncTransitionTimeout")<{ readonly peer: string }> {}
-
-/** The syncer is stopping or stopped. */
-export class GossipSyncerExiting extends Data.TaggedError("GossipSyncerExiting")<{ readonly peer: string }> {}
-
-/** A sync transition could not send its `gossip_timestamp_filter` (GS-28). */
-export class SyncTransitionFailed extends Data.TaggedError("SyncTransitionFailed")<{
-  readonly peer: string
-  readonly reason: string
-}> {}
-
-/** Why a historical sync failed; the SyncManager moves the sync to another peer. */
-export class HistoricalSyncFailed extends Data.TaggedError("HistoricalSyncFailed")<{
-  readonly peer: string
-  readonly reason: string
-}> {}
+/** GS-17/27..30: the errors of the handle (defined beside the machinery that raises them). */
+export {
+  GossipSyncerExiting,
+  HistoricalSyncFailed,
+  SyncTransitionFailed,
+  SyncTransitionTimeout
+} from "./internal/gossipSyncer/errors.js"
 
 export interface GossipSyncer {
   readonly peer: Peer

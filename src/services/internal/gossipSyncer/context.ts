@@ -26,12 +26,11 @@ import type { GossipPipelineService } from "../../GossipPipeline.js"
 import type {
   GossipSyncerOptions,
   GossipSyncerSettings,
-  HistoricalSyncFailed,
   SyncerState,
-  SyncTransitionFailed,
   SyncType
 } from "../../GossipSyncer.js"
-import { GossipSyncerExiting } from "../../GossipSyncer.js"
+import type { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
+import { GossipSyncerExiting } from "./errors.js"
 import type { GraphStoreService } from "../../GraphStore.js"
 import type { Peer } from "../../Peer.js"
 import type { ByteRateLimiter } from "../../RateLimiter.js"

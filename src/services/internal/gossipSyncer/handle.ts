@@ -5,8 +5,9 @@
  * `ErrSyncTransitionTimeout`). A caller that gives up withdraws its request so the machine never acts on it late.
  */
 import { Deferred, Effect, Option, Queue, Ref, SubscriptionRef } from "effect"
-import type { HistoricalSyncFailed, SyncTransitionFailed, SyncType } from "../../GossipSyncer.js"
-import { GossipSyncerExiting, SyncTransitionTimeout } from "../../GossipSyncer.js"
+import type { SyncType } from "../../GossipSyncer.js"
+import type { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
+import { GossipSyncerExiting, SyncTransitionTimeout } from "./errors.js"
 import type { Request, RequestStatus, SyncerContext } from "./context.js"
 
 /** Enqueues a request and waits (bounded by the transition timeout) for the state machine to accept it. */

@@ -6,12 +6,13 @@
  */
 import { Deferred, Effect, Option, Queue, Ref, SubscriptionRef } from "effect"
 import type { SyncType } from "../../GossipSyncer.js"
-import { HistoricalSyncFailed, isActiveSync, SyncTransitionFailed } from "../../GossipSyncer.js"
+import { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
 import type { PeerDisconnected } from "../../Peer.js"
 import type { Request, RequestStatus, SyncerContext } from "./context.js"
 import { enter, releaseQueryState } from "./context.js"
 import { syncChannels } from "./historicalSync.js"
 import { activeHorizon, sendActiveHorizonIfNeeded, sendHorizon } from "./outbound.js"
+import { isActiveSync } from "./rules.js"
 
 /** GS-23/30: enter `chansSynced`, fire the armed signal, and make sure an active syncer has a horizon. */
 const enterChansSynced = (ctx: SyncerContext): Effect.Effect<void> =>

@@ -30,12 +30,8 @@
  */
 import { Deferred, Effect, Ref } from "effect"
 import type { Option, Scope } from "effect"
-import type {
-  GossipSyncer,
-  GossipSyncerOptions,
-  GossipSyncerSettings,
-  HistoricalSyncFailed
-} from "../../GossipSyncer.js"
+import type { GossipSyncer, GossipSyncerOptions, GossipSyncerSettings } from "../../GossipSyncer.js"
+import type { HistoricalSyncFailed } from "./errors.js"
 import type { Peer } from "../../Peer.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type { Horizon, SyncerDeps, SyncerShared } from "./context.js"

@@ -6,12 +6,11 @@
  */
 import { Effect, Option, Ref } from "effect"
 import type { GossipTimestampFilter, Message } from "../../../domain/Messages.js"
-import { isActiveSync } from "../../GossipSyncer.js"
 import type { PeerDisconnected } from "../../Peer.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type { Horizon, SyncerContext } from "./context.js"
 import { nowSeconds } from "./context.js"
-import { PASSIVE_FILTER, U32_MAX, wireSize } from "./rules.js"
+import { isActiveSync, PASSIVE_FILTER, U32_MAX, wireSize } from "./rules.js"
 
 export const send = (ctx: SyncerContext, message: Message): Effect.Effect<void, PeerDisconnected> =>
   Effect.zipRight(ctx.limiter.take(wireSize(message)), ctx.peer.send(message))

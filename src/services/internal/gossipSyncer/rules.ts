@@ -14,6 +14,7 @@ import type {
 } from "../../../domain/Messages.js"
 import { blockHeight } from "../../../domain/ShortChannelId.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
+import type { SyncType } from "../../GossipSyncer.js"
 import type { ChannelState } from "../../GraphStore.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -47,6 +48,9 @@ export const QUERY_FLAG_UPDATE_2 = 4n
 export const QUERY_FLAG_NODE_1 = 8n
 export const QUERY_FLAG_NODE_2 = 16n
 export const QUERY_FLAGS_ALL = 31n
+
+/** GS-1: Active and Pinned receive live gossip (and so send a horizon). */
+export const isActiveSync = (t: SyncType): boolean => t === "ActiveSync" || t === "PinnedSync"
 
 // ---------------------------------------------------------------------------------------------------------------
 // GS-8/9/14/33: block arithmetic

@@ -10,12 +10,18 @@
 import { Duration, Effect, Option, Ref } from "effect"
 import type { QueryShortChannelIds } from "../../../domain/Messages.js"
 import * as ShortChannelId from "../../../domain/ShortChannelId.js"
-import { isActiveSync } from "../../GossipSyncer.js"
 import type { PeerDisconnected } from "../../Peer.js"
 import type { Announced, SyncAborted, SyncerContext, Tracker, Wanted } from "./context.js"
 import { aborted, enter, nextEvent, nowMillis } from "./context.js"
 import { send, sendHorizon } from "./outbound.js"
-import { QUERY_FLAG_ANNOUNCEMENT, QUERY_FLAG_NODE_1, QUERY_FLAG_NODE_2, QUERY_FLAGS_ALL, U32_MAX } from "./rules.js"
+import {
+  isActiveSync,
+  QUERY_FLAG_ANNOUNCEMENT,
+  QUERY_FLAG_NODE_1,
+  QUERY_FLAG_NODE_2,
+  QUERY_FLAGS_ALL,
+  U32_MAX
+} from "./rules.js"
 
 const newTracker = (wanted: ReadonlyArray<Wanted>, at: number, collectEndpoints = false): Tracker => ({
   scids: new Set(wanted.map((w) => w.scid)),
