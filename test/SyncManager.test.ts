@@ -332,9 +332,11 @@ describe("SyncManager: the initial historical sync", () => {
       // a sync nobody in the manager watches (the Reconciler's, say) is counted too, with a generic reason
       yield* TestClock.adjust("5 seconds")
       yield* p1.syncer.historicalSync
+      yield* settle
+      expect(yield* at(1)).toMatchObject({ syncing: true, failures: 1 })
       yield* p1.failSync("whatever")
       yield* settle
-      expect(yield* at(1)).toMatchObject({ failures: 2, lastFailure: Option.some("historical sync failed") })
+      expect(yield* at(1)).toMatchObject({ syncing: false, failures: 2, lastFailure: Option.some("historical sync failed") })
       // a prune forgets the record; the next connection starts clean
       yield* h.disconnect(1)
       expect(yield* at(1)).toBeUndefined()

@@ -100,6 +100,11 @@ export interface PeerSyncRecord {
   readonly retryAtMillis: Option.Option<number>
   /** This syncer completed the initial historical sync (SM-19) on this connection. */
   readonly completedInitial: boolean
+  /**
+   * The manager has seen a sync of this syncer start and not yet end. With the syncer idle and this false, the
+   * record has caught up with the syncer's last sync.
+   */
+  readonly syncing: boolean
 }
 
 /** One syncer as the manager tracks it; `syncType` is the map it is in (SM-4). */
@@ -189,8 +194,8 @@ type Command =
   | { readonly _tag: "Prune"; readonly nodeIdHex: string; readonly done: Deferred.Deferred<void> }
   /** A syncer's `run` ended by itself (not interrupted by us). */
   | { readonly _tag: "SyncerExited"; readonly entry: Entry }
-  /** A syncer's historical sync (whoever started it) ended: seen as its state leaving the syncing states. */
-  | { readonly _tag: "SyncSettled"; readonly entry: Entry; readonly outcome: "completed" | "failed" }
+  /** A syncer's historical sync (whoever started it) began or ended: seen in its state (GS-2). */
+  | { readonly _tag: "SyncSettled"; readonly entry: Entry; readonly outcome: "started" | "completed" | "failed" }
   /** A failed syncer's backoff elapsed. */
   | { readonly _tag: "RetryDue"; readonly nodeIdHex: string }
   | { readonly _tag: "RotateTick" }
@@ -405,6 +410,7 @@ export const makeSyncManager: Effect.Effect<
       const known = reason ?? record.pendingReason
       yield* updateRecord(entry, (r) => ({
         ...r,
+        syncing: false,
         failures,
         lastFailure: Option.some(known ?? GenericFailure),
         retryAtMillis: Option.some(now + Duration.toMillis(backoff)),
@@ -493,10 +499,10 @@ export const makeSyncManager: Effect.Effect<
     entry.syncer.state.changes.pipe(
       Stream.mapAccum(
         undefined as SyncerState | undefined,
-        (previous, next): readonly [SyncerState, Option.Option<"completed" | "failed">] => [
+        (previous, next): readonly [SyncerState, Option.Option<"started" | "completed" | "failed">] => [
           next,
           previous === undefined || !syncingStates.has(previous)
-            ? Option.none()
+            ? (syncingStates.has(next) ? Option.some("started") : Option.none())
             : next === "chansSynced"
             ? Option.some("completed")
             : next === "syncerIdle"
@@ -567,6 +573,7 @@ export const makeSyncManager: Effect.Effect<
           lastFailure: Option.none(),
           retryAtMillis: Option.none(),
           completedInitial: false,
+          syncing: false,
           awaitingReason: false,
           pendingReason: undefined
         }))
@@ -620,16 +627,22 @@ export const makeSyncManager: Effect.Effect<
       yield* replaceInitialIfRemoved(entry)
     })
 
-  /** Beyond lnd: a syncer's sync ended; keep its record and backoff, then give an owed initial sync out. */
-  const handleSyncSettled = (entry: Entry, outcome: "completed" | "failed") =>
+  /** Beyond lnd: a syncer's sync began or ended; keep its record and backoff, then give an owed initial sync out. */
+  const handleSyncSettled = (entry: Entry, outcome: "started" | "completed" | "failed") =>
     Effect.gen(function*() {
       if ((yield* recordOf(entry)) === undefined) return // pruned meanwhile
+      if (outcome === "started") return yield* updateRecord(entry, (r) => ({ ...r, syncing: true }))
       if (outcome === "failed") {
         yield* recordFailure(entry, undefined)
       } else {
+        // the initial syncer's signal (SM-19) may be handled after this; the record says so either way
+        const current = yield* Ref.get(initial)
+        const wasInitial = Option.isSome(current) && current.value.entry.syncer === entry.syncer
         yield* updateRecord(entry, (r) => ({
           ...r,
           completed: r.completed + 1,
+          completedInitial: r.completedInitial || wasInitial,
+          syncing: false,
           failures: 0,
           retryAtMillis: Option.none(),
           awaitingReason: false,

@@ -1,0 +1,259 @@
+/**
+ * Reconciler (issue 13: every sync finishes) over the real SyncManager with fake syncers (checked against the real
+ * syncer by GossipSyncer.contract.ts) and an in-memory connector; TestClock drives every deadline.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import type { Scope } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, Random, Ref, TestClock } from "effect"
+import { GossipSyncerFactory } from "../src/services/GossipSyncer.js"
+import type { Peer } from "../src/services/Peer.js"
+import { PeerConnector } from "../src/services/PeerConnector.js"
+import type { PeerOutcome, ReconcilerService, ReconcilerSettings } from "../src/services/Reconciler.js"
+import * as Reconciler from "../src/services/Reconciler.js"
+import type { SyncManagerService } from "../src/services/SyncManager.js"
+import { SyncManager } from "../src/services/SyncManager.js"
+import { layerSyncManagerConfig } from "../src/services/internal/syncManager/config.js"
+import type { FakeSyncer, FakeSyncerControl } from "./support/FakeSyncer.js"
+import { fakeNodeIdHex as hex, fakePeer, makeFakeSyncerFactory } from "./support/FakeSyncer.js"
+import { makeMemoryPeerConnector } from "./support/MemoryPeerConnector.js"
+
+const settle = Effect.repeatN(TestClock.adjust(0), 5)
+
+interface Harness {
+  readonly manager: SyncManagerService
+  readonly reconciler: ReconcilerService
+  readonly fakes: FakeSyncerControl
+  /** The peer connects (connector event, then the manager's initSyncState as SyncNode does); its fake syncer. */
+  readonly connect: (n: number) => Effect.Effect<FakeSyncer>
+  readonly disconnect: (n: number) => Effect.Effect<void>
+}
+
+const start = (settings?: Partial<ReconcilerSettings>): Effect.Effect<Harness, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const fakes = yield* makeFakeSyncerFactory
+    const connector = yield* makeMemoryPeerConnector
+    const managerLayer = SyncManager.layer.pipe(
+      Layer.provide(Layer.succeed(GossipSyncerFactory, fakes.factory)),
+      Layer.provide(layerSyncManagerConfig({ numActiveSyncers: 1 }))
+    )
+    const config = settings === undefined
+      ? Layer.empty
+      : Layer.effect(Reconciler.ReconcilerConfig, Effect.map(Reconciler.ReconcilerConfig, (d) => ({ ...d, ...settings })))
+    const layer = Reconciler.layer.pipe(
+      Layer.provideMerge(Layer.mergeAll(managerLayer, Layer.succeed(PeerConnector, connector.service))),
+      Layer.provide(config)
+    )
+    const context = yield* Layer.build(layer).pipe(Effect.orDie, Effect.withRandom(Random.make("reconciler")))
+    const manager = Context.get(context, SyncManager)
+    const peers = new Map<number, Peer>()
+    return {
+      manager,
+      reconciler: Context.get(context, Reconciler.Reconciler),
+      fakes,
+      connect: (n) =>
+        Effect.gen(function* () {
+          const peer = fakePeer(n)
+          peers.set(n, peer)
+          yield* connector.attach(peer)
+          yield* Effect.orDie(manager.initSyncState(peer))
+          yield* settle
+          return yield* fakes.latest(hex(n))
+        }),
+      disconnect: (n) =>
+        connector.detach(hex(n), "closed by test").pipe(Effect.zipRight(manager.pruneSyncState(hex(n))), Effect.zipRight(settle))
+    }
+  })
+
+const historical = (f: FakeSyncer) => Ref.get(f.historicalRequests)
+
+/** An outcome's tag and its detail, short enough to compare whole accounts. */
+const brief = (o: PeerOutcome): string =>
+  o._tag === "Completed" ? `${parseInt(o.nodeIdHex.slice(-8), 16)} Completed ${o.sync}` : `${parseInt(o.nodeIdHex.slice(-8), 16)} ${o._tag}: ${o.reason}`
+
+const account = (h: Harness, deadline?: Duration.DurationInput) =>
+  Effect.map(h.reconciler.account(deadline), (a) => ({ ...a, peers: a.peers.map(brief) }))
+
+describe("Reconciler: every peer once, one at a time", () => {
+  it.scoped("the peer that completed the initial sync is not reconciled again; the others are, one after another", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1, p2, p3] = [yield* h.connect(1), yield* h.connect(2), yield* h.connect(3)]
+      expect([yield* historical(p2), yield* historical(p3)]).toEqual([0, 0]) // nothing before the graph is synced
+      yield* p1.completeSync
+      yield* settle
+      expect(yield* historical(p1)).toBe(1) // the initial sync only (issue 13, item 6)
+      expect([yield* historical(p2), yield* historical(p3)]).toEqual([1, 0])
+      yield* p2.completeSync
+      yield* settle
+      expect(yield* historical(p3)).toBe(1)
+      yield* p3.completeSync
+      yield* settle
+      yield* h.reconciler.awaitIdle
+      expect(yield* h.reconciler.reconciled).toBe(3)
+      expect(yield* account(h)).toEqual({
+        peers: ["1 Completed initial", "2 Completed reconcile", "3 Completed reconcile"],
+        graphSynced: true,
+        ended: "settled"
+      })
+    }))
+
+  it.scoped("a peer whose reconciliation fails is passed over with its reason; the next one goes on", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1, p2, p3] = [yield* h.connect(1), yield* h.connect(2), yield* h.connect(3)]
+      yield* p1.completeSync
+      yield* settle
+      yield* p2.failSync("reply_channel_range gap")
+      yield* settle
+      expect(yield* historical(p3)).toBe(1)
+      yield* p3.completeSync
+      yield* h.reconciler.awaitIdle
+      expect((yield* account(h)).peers).toEqual(["1 Completed initial", "2 Failed: reply_channel_range gap", "3 Completed reconcile"])
+    }))
+
+  it.scoped("a peer busy past busyTimeout is skipped with the reason; the next one goes on", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1, p2, p3] = [yield* h.connect(1), yield* h.connect(2), yield* h.connect(3)]
+      yield* p2.setState("waitingQueryRangeReply") // a sync of its own that never ends
+      yield* p1.completeSync
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(2 * 60_000 - 1))
+      expect(yield* historical(p3)).toBe(0)
+      yield* TestClock.adjust(Duration.millis(1))
+      yield* settle
+      expect(yield* historical(p3)).toBe(1)
+      expect(yield* historical(p2)).toBe(0)
+      yield* p3.completeSync
+      yield* h.reconciler.awaitIdle
+      expect((yield* account(h)).peers).toEqual(["1 Completed initial", "2 Skipped: busy for 2m", "3 Completed reconcile"])
+    }))
+
+  it.scoped("a peer that disconnects mid-reconciliation is passed over at once", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1, p2, p3] = [yield* h.connect(1), yield* h.connect(2), yield* h.connect(3)]
+      yield* p1.completeSync
+      yield* settle
+      expect(yield* historical(p2)).toBe(1)
+      yield* h.disconnect(2)
+      expect(yield* historical(p3)).toBe(1)
+      yield* p3.completeSync
+      yield* h.reconciler.awaitIdle
+      expect((yield* account(h)).peers).toEqual(["1 Completed initial", "2 Disconnected: closed by test", "3 Completed reconcile"])
+    }))
+
+  it.scoped("a reconciliation that never ends counts as failed after syncTimeout (configurable)", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ syncTimeout: Duration.minutes(3) })
+      const [p1, p2, p3] = [yield* h.connect(1), yield* h.connect(2), yield* h.connect(3)]
+      yield* p1.completeSync
+      yield* settle
+      expect(yield* historical(p2)).toBe(1) // and then nothing from the peer, with no reply timeout (lnd mode)
+      yield* TestClock.adjust("3 minutes")
+      yield* settle
+      expect(yield* historical(p3)).toBe(1)
+      yield* p3.completeSync
+      yield* h.reconciler.awaitIdle
+      expect((yield* account(h)).peers[1]).toBe("2 Failed: sync did not finish within 3m")
+    }))
+
+  it.scoped("a peer that reconnects while its old connection is being reconciled gets its own turn", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1] = [yield* h.connect(1), yield* h.connect(2)]
+      yield* p1.completeSync
+      yield* settle
+      yield* h.disconnect(2)
+      const again = yield* h.connect(2)
+      expect(yield* historical(again)).toBe(1)
+      yield* again.completeSync
+      yield* h.reconciler.awaitIdle
+      expect((yield* account(h)).peers).toEqual(["1 Completed initial", "2 Completed reconcile"])
+    }))
+})
+
+describe("Reconciler.account: what happened, for --exit-when-synced", () => {
+  it.scoped("a silent peer alone: the account ends when its sync fails, with the reason and no synced graph", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const p1 = yield* h.connect(1)
+      const waiting = yield* Effect.fork(account(h))
+      yield* settle
+      expect(waiting.unsafePoll()).toBeNull()
+      yield* p1.failSync("no reply_channel_range within 2m")
+      yield* settle
+      expect(yield* Fiber.join(waiting)).toEqual({
+        peers: ["1 Failed: no reply_channel_range within 2m"],
+        graphSynced: false,
+        ended: "settled"
+      })
+    }))
+
+  it.scoped("a silent peer and an honest one: the initial sync moves to the honest peer; the silent one fails again", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1, p2] = [yield* h.connect(1), yield* h.connect(2)]
+      const waiting = yield* Effect.fork(account(h))
+      yield* p1.failSync("no reply_channel_range within 2m")
+      yield* settle
+      expect(waiting.unsafePoll()).toBeNull() // p2 is syncing now
+      expect(yield* historical(p2)).toBe(1)
+      yield* p2.completeSync
+      yield* settle
+      // the Reconciler gives the silent peer its turn once its backoff (5 s) lets it take a sync
+      yield* TestClock.adjust("5 seconds")
+      yield* settle
+      expect(yield* historical(p1)).toBe(2)
+      expect(waiting.unsafePoll()).toBeNull()
+      yield* p1.failSync("no reply_channel_range within 2m")
+      yield* settle
+      expect(yield* Fiber.join(waiting)).toEqual({
+        peers: ["1 Failed: no reply_channel_range within 2m", "2 Completed initial"],
+        graphSynced: true,
+        ended: "settled"
+      })
+    }))
+
+  it.scoped("every peer gone: the account ends, each one Disconnected (or what it came to before)", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.connect(1)
+      yield* h.connect(2)
+      const waiting = yield* Effect.fork(account(h))
+      yield* h.disconnect(1)
+      yield* settle
+      expect(waiting.unsafePoll()).toBeNull()
+      yield* h.disconnect(2)
+      expect(yield* Fiber.join(waiting)).toEqual({
+        peers: ["1 Disconnected: closed by test", "2 Disconnected: closed by test"],
+        graphSynced: false,
+        ended: "noPeers"
+      })
+    }))
+
+  it.scoped("the overall deadline ends it: peers still syncing are Skipped", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      yield* h.connect(1) // its initial sync never ends
+      const waiting = yield* Effect.fork(account(h, "10 minutes"))
+      yield* TestClock.adjust(Duration.millis(10 * 60_000 - 1))
+      expect(waiting.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(Duration.millis(1))
+      expect(yield* Fiber.join(waiting)).toEqual({
+        peers: ["1 Skipped: still syncing at the 10m deadline"],
+        graphSynced: false,
+        ended: "deadline"
+      })
+    }))
+
+  it.scoped("the default deadline is accountDeadline from ReconcilerConfig", () =>
+    Effect.gen(function* () {
+      const h = yield* start({ accountDeadline: Duration.minutes(1) })
+      yield* h.connect(1)
+      const waiting = yield* Effect.fork(h.reconciler.account())
+      yield* TestClock.adjust("1 minute")
+      expect(Option.map(Option.fromNullable(waiting.unsafePoll()), (e) => e._tag)).toEqual(Option.some("Success"))
+      expect((yield* Fiber.join(waiting)).ended).toBe("deadline")
+    }))
+})
