@@ -301,15 +301,17 @@ describe("BOLT 8 reassembly cost (FrameDecoder)", () => {
     return { out, maxBuffered }
   }
 
-  it("BOLT 8: a 65,535-byte message trickled one byte per chunk copies each byte once (was ~2 GB of copying)", () => {
+  it("BOLT 8: a 65,535-byte message trickled one byte per chunk copies under 3 bytes per byte (was ~2 GB of copying)", () => {
     const { sender, receiver } = keys()
     const message = new Uint8Array(65_535).map((_, i) => i & 0xff)
     const wire = Either.getOrThrow(encryptFrame(sender, message))
     const d = new FrameDecoder(receiver)
     const { out, maxBuffered } = decodeChunked(d, wire, [1])
     expect(out).toEqual([toHex(message)])
-    // linear: exactly the 65,569 received bytes, where one concatenation per chunk is n²/2 ≈ 2.1e9
-    expect(d.copied).toBe(wire.length)
+    // linear: each byte copied in once, plus the doubling growth of the stage (< 2 per byte); one concatenation
+    // per chunk would be n²/2 ≈ 2.1e9
+    expect(d.copied).toBeGreaterThanOrEqual(wire.length)
+    expect(d.copied).toBeLessThan(3 * wire.length)
     // bounded: never more than one frame held
     expect(maxBuffered).toBeLessThan(wire.length)
     expect(d.buffered).toBe(0)
@@ -349,18 +351,18 @@ describe("BOLT 8 reassembly cost (FrameDecoder)", () => {
         const { out } = decodeChunked(d, wire, cuts, drainEvery)
         expect(out).toEqual(messages)
         expect(d.midFrame).toBe(false)
-        // pulling after every push: each byte is copied at most once; pushing several chunks first: amortised
-        expect(d.copied).toBeLessThanOrEqual(drainEvery === 1 ? wire.length : 3 * wire.length)
+        // linear whatever the chunking: each byte copied in at most once, plus amortised growth and compaction
+        expect(d.copied).toBeLessThanOrEqual(3 * wire.length)
       }),
       { seed: 20260602, numRuns: 40 }
     )
   })
 
-  it("BOLT 8: one-byte chunks over the whole vector stream copy exactly the bytes received", () => {
+  it("BOLT 8: one-byte chunks over the whole vector stream copy fewer than 3 bytes per byte received", () => {
     const d = new FrameDecoder(receiver())
     const { out, maxBuffered } = decodeChunked(d, wire, [1])
     expect(out).toEqual(messages)
-    expect(d.copied).toBe(wire.length)
+    expect(d.copied).toBeLessThan(3 * wire.length)
     expect(maxBuffered).toBeLessThanOrEqual(65_535 + 34)
   })
 })

@@ -282,11 +282,12 @@ export const decryptBody = (receiver: CipherState, sealed: Uint8Array): Either.E
  *
  * Reassembly costs what was received, whatever the chunking (a 64 KB frame trickled one byte per chunk used to cost
  * ~2 GB of copying, one concatenation per chunk). A unit (the 18-byte length header, or a body + MAC) that lies
- * inside the latest chunk is decrypted in place, with no copy. Only a unit that spans chunks is assembled, in `stage`:
- * sized for that unit once its length is known, so each received byte is copied into it at most a small constant
- * number of times (compaction and growth are amortised: see `reserve`). When `next` asks for more bytes, the partial
- * unit is moved out of the caller's chunk, so the decoder never pins a socket buffer: it holds at most one
- * incomplete frame's bytes (plus whatever was pushed and not yet pulled).
+ * inside the latest chunk is decrypted in place, with no copy. Only a unit that spans chunks is assembled, in `stage`,
+ * which grows by doubling up to that unit's size, so each received byte is copied a small constant number of times
+ * (amortised: see `reserve`) and the stage is never larger than twice the bytes received (a claimed 65,535-byte
+ * length allocates nothing until the bytes come). When `next` asks for more bytes, the partial unit is moved out of
+ * the caller's chunk, so the decoder never pins a socket buffer: it holds at most one incomplete frame's bytes (plus
+ * whatever was pushed and not yet pulled).
  */
 export class FrameDecoder {
   /** Owned bytes of the unit in progress, `[stageStart, stageEnd)`; empty (and released) between spanning units. */
@@ -380,7 +381,7 @@ export class FrameDecoder {
     return out
   }
 
-  /** Moves the unread rest of `chunk` into the stage; `unit` sizes a fresh stage for the whole unit at once. */
+  /** Moves the unread rest of `chunk` into the stage; `unit` (the size of the unit in progress) caps its growth. */
   private stageRest(unit: number): void {
     const rest = this.chunk.subarray(this.pos)
     this.reserve(this.stageEnd - this.stageStart + rest.length, unit)
@@ -391,8 +392,8 @@ export class FrameDecoder {
 
   /**
    * Room for `total` bytes from `stageStart`. Compacts when the consumed prefix is at least as large as what is
-   * live (so the copy is paid for by bytes already consumed), else grows to at least double: either way each
-   * byte is copied O(1) times amortised.
+   * live (so the copy is paid for by bytes already consumed), else grows geometrically: either way each byte is
+   * copied O(1) times amortised.
    */
   private reserve(total: number, unit: number): void {
     const live = this.stageEnd - this.stageStart
@@ -400,7 +401,8 @@ export class FrameDecoder {
     if (total <= this.stage.length && this.stageStart >= live) {
       this.stage.copyWithin(0, this.stageStart, this.stageEnd)
     } else {
-      const next = new Uint8Array(Math.max(total, unit, this.stage.length * 2))
+      // double, up to the unit: never sized by a (peer-chosen) length beyond twice the bytes actually received
+      const next = new Uint8Array(Math.max(total, Math.min(unit, Math.max(2 * total, 2 * this.stage.length, 64))))
       next.set(this.stage.subarray(this.stageStart, this.stageEnd))
       this.stage = next
     }
