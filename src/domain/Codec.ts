@@ -157,10 +157,32 @@ const find = (records: ReadonlyArray<TlvRecord>, type: bigint): TlvRecord | unde
 /** Absolute offset of a subarray of the message buffer (for error offsets inside TLV values). */
 const offsetOf = (r: Reader, part: Uint8Array): number => part.byteOffset - r.buf.byteOffset
 
+/**
+ * Output chunk for zlib: small blocks get small chunks (node's default 16 KiB chunk made every tiny zlib field cost
+ * ~20 KB of allocation), large ones the default (fewer native calls for a near-cap inflation).
+ */
+const inflateChunk = (compressedLength: number): number =>
+  compressedLength <= 256 ? 1024 : compressedLength <= 1024 ? 4096 : 16384
+
+/**
+ * RFC 1950 header checks, as zlib words them, made before calling node: `inflateSync` builds a whole stream object
+ * (~20 KB of heap even to reject a bad header), so a peer's garbage costs a DecodeError instead.
+ */
+const zlibHeaderProblem = (b: Uint8Array): string | undefined => {
+  if (b.length < 2) return "unexpected end of file"
+  if (((b[0] << 8) | b[1]) % 31 !== 0) return "incorrect header check"
+  if ((b[0] & 0x0f) !== 8) return "unknown compression method"
+  if (b[0] >> 4 > 7) return "invalid window size"
+  if ((b[1] & 0x20) !== 0) return "Missing dictionary" // FDICT: BOLT 7 gives no dictionary to use
+  return undefined
+}
+
 const inflate = (r: Reader, field: string, compressed: Uint8Array, maxBytes: number): Uint8Array => {
   if (compressed.length === 0) return compressed
+  const bad = zlibHeaderProblem(compressed)
+  if (bad !== undefined) return r.fail(field, `zlib: ${bad}`, offsetOf(r, compressed))
   try {
-    const out = inflateSync(compressed, { maxOutputLength: maxBytes })
+    const out = inflateSync(compressed, { maxOutputLength: maxBytes, chunkSize: inflateChunk(compressed.length) })
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
   } catch (e) {
     // ERR_BUFFER_TOO_LARGE (zip bomb past the cap) or a corrupt stream
@@ -231,6 +253,9 @@ const readChecksums = (r: Reader, value: Uint8Array, count: number): ReadonlyArr
   return out
 }
 
+/** `BigInt(0..252)`: the values a one-byte BigSize can hold (bigints are immutable, so sharing them is safe). */
+const SMALL_BIGSIZES: ReadonlyArray<bigint> = Array.from({ length: 0xfd }, (_, i) => BigInt(i))
+
 const readQueryFlags = (r: Reader, value: Uint8Array, count: number): QueryShortChannelIds["queryFlags"] => {
   const field = "query_flags"
   const encoding = readEncodingByte(r, field, value)
@@ -239,6 +264,14 @@ const readQueryFlags = (r: Reader, value: Uint8Array, count: number): QueryShort
   const at = offsetOf(r, value)
   const flags: Array<bigint> = []
   for (let pos = 0; pos < plain.length; ) {
+    const first = plain[pos]
+    if (first < 0xfd) {
+      // one-byte flags (all of them in practice): a shared constant, not a BigInt and a result object per flag
+      if (flags.length === MAX_SCIDS_PER_MESSAGE) r.fail(field, `more than ${MAX_SCIDS_PER_MESSAGE} flags`, at)
+      flags.push(SMALL_BIGSIZES[first])
+      pos += 1
+      continue
+    }
     const b = BigSize.read(plain, pos)
     if (typeof b === "string") return r.fail(field, `flag ${flags.length}: ${b}`, encoding === 0 ? at + 1 + pos : at)
     if (flags.length === MAX_SCIDS_PER_MESSAGE) r.fail(field, `more than ${MAX_SCIDS_PER_MESSAGE} flags`, at)
