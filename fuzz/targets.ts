@@ -383,8 +383,6 @@ const addressTarget = (corpus: Corpus): AnyTarget =>
 
 const ZLIB_HEADER = 2 + 32 + 2 + 1
 const MAX_BLOCK = MAX_MESSAGE_SIZE - ZLIB_HEADER
-/** The codec's cap on inflated scid bytes (GS-41: 100,000 ids). */
-const MAX_INFLATED = MAX_SCIDS_PER_MESSAGE * 8
 
 const wrapZlib = (chain: Uint8Array, block: Uint8Array): Uint8Array => {
   const out = new Uint8Array(ZLIB_HEADER + block.length)
