@@ -8,7 +8,7 @@
  * process's high-water mark right after the sync. The floor — every signature of the graph through raw
  * `secp256k1.ecdsaVerify` on one worker per core — is measured afterwards in the same process (best of two).
  */
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -21,7 +21,6 @@ import { fromHex } from "../src/domain/Hex.js"
 import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import * as Node from "../src/layers/Node.js"
 import * as VerifyWorkerPool from "../src/layers/verify/VerifyWorkerPool.js"
-import * as Reconciler from "../src/services/Reconciler.js"
 import { runSync } from "../src/bin/run.js"
 import { mainnetGraph } from "./support/mainnetGraph.js"
 import { decodeAll, floorRun, signatureItems } from "./support/signatureFloor.js"
@@ -98,7 +97,7 @@ const program = Effect.gen(function* () {
   const report = yield* runSync([{ nodeId: fromHex(server.nodeIdHex), host: "127.0.0.1", port: server.port }], {
     untilSynced: true,
     progress: "none"
-  }).pipe(Effect.provide(Layer.provideMerge(Reconciler.layer, node)), Effect.scoped)
+  }).pipe(Effect.provide(node), Effect.scoped)
   const wallMs = performance.now() - started
   const peakRssMb = process.resourceUsage().maxRSS / 1024
   const cpu = process.cpuUsage(cpuBefore)

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Deferred, Effect, Either, Layer, Logger, LogLevel, Stream } from "effect"
+import { Deferred, Effect, Either, Logger, LogLevel, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -23,7 +23,6 @@ import * as Node from "../src/layers/Node.js"
 import { servingPeer, splitGraph } from "../src/testing/SimulatedNetwork.js"
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
 import { GraphStore } from "../src/services/GraphStore.js"
-import * as Reconciler from "../src/services/Reconciler.js"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-e2e-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -123,7 +122,7 @@ describe("lnsync demo, end to end over loopback BOLT 8", () => {
           servers.map((s) => s.address),
           { untilSynced: true, progress: "none" }
         )
-      }).pipe(Effect.provide(Layer.provideMerge(Reconciler.layer, node)), Effect.scoped)
+      }).pipe(Effect.provide(node), Effect.scoped)
 
       // the victim went down while the graph was still partial, and the sync still completed
       expect(yield* Deferred.await(killedAt)).toBeLessThan(1500)

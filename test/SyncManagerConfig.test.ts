@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, Exit, Layer } from "effect"
-import { SyncManagerConfigLive } from "../src/layers/SyncManagerConfigLive.js"
+import { Duration, Effect, Either, Exit, Layer } from "effect"
 import {
   layerSyncManagerConfig,
   SyncManagerConfig,
@@ -100,32 +99,5 @@ describe("SyncManagerConfig", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       const values = yield* SyncManagerConfig.pipe(Effect.provide(layerSyncManagerConfig({ numActiveSyncers: 5 })))
       expect(values.numActiveSyncers).toBe(5)
-    }))
-
-  it.effect("SM-2: SyncManagerConfigLive reads Config under SYNC_* with lnd's defaults for absent keys", () =>
-    Effect.gen(function*() {
-      const pinned = fakeNodeIdHex(1)
-      const provider = ConfigProvider.fromMap(
-        new Map([
-          ["SYNC.NUM_ACTIVE_SYNCERS", "2"],
-          ["SYNC.HISTORICAL_SYNC_INTERVAL", "30 minutes"],
-          ["SYNC.PINNED_PEERS", `${pinned},${fakeNodeIdHex(2)}`]
-        ])
-      )
-      const values = yield* SyncManagerConfig.pipe(
-        Effect.provide(SyncManagerConfigLive),
-        Effect.withConfigProvider(provider)
-      )
-      expect(values.numActiveSyncers).toBe(2)
-      expect(Duration.toMillis(values.historicalSyncInterval)).toBe(30 * 60_000)
-      expect(Duration.toMillis(values.rotationInterval)).toBe(20 * 60_000)
-      expect([...values.pinnedPeers].sort()).toEqual([pinned, fakeNodeIdHex(2)].sort())
-      expect(values.msgBytesPerSecond).toBe(SyncManagerDefaults.msgBytesPerSecond)
-
-      const bad = ConfigProvider.fromMap(new Map([["SYNC.MSG_BURST_BYTES", "1000"]]))
-      const exit = yield* Effect.exit(
-        SyncManagerConfig.pipe(Effect.provide(SyncManagerConfigLive), Effect.withConfigProvider(bad))
-      )
-      expect(exit._tag === "Failure" && JSON.stringify(exit.cause)).toMatch(/SyncManagerConfigError/)
     }))
 })

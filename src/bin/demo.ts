@@ -3,12 +3,11 @@
  * a fresh node that dials them over BOLT 8 and syncs into SQLite. It ends by checking the database holds exactly
  * the union of what the peers served.
  */
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect } from "effect"
 import * as fs from "node:fs"
 import { BITCOIN_REGTEST } from "../domain/Chain.js"
 import { deriveKey, GENERATED_TIP, generateGraph } from "../testing/GraphGenerator.js"
 import { GraphStore } from "../services/GraphStore.js"
-import * as Reconciler from "../services/Reconciler.js"
 import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
 import { loadMainnetTopology } from "../testing/MainnetTopology.js"
 import * as Node from "../layers/Node.js"
@@ -76,6 +75,6 @@ export const runDemo = (options: DemoOptions) =>
             summaryLine(report)
           ]
         }
-      }).pipe(Effect.provide(Layer.provideMerge(Reconciler.layer, node)))
+      }).pipe(Effect.provide(node))
     })
   )

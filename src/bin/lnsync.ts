@@ -4,18 +4,13 @@
  *   lnsync sync   — sync the public graph from real peers into a SQLite file
  *   lnsync stats  — what a stored graph holds and how fresh it is
  *   lnsync vectors — decode and verify the shared BOLT vectors
- * Every flag also reads an environment variable (`LNSYNC_<FLAG>`), so the same settings work from a unit file.
+ * `sync` and `stats` read the node's configuration (`Node.NodeConfig`: `LNSYNC_*`, defaults documented there), so the
+ * same settings work from a unit file; a flag overrides its variable.
  */
 import { Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Config, Console, Data, Effect, Layer, Option } from "effect"
+import { Console, Data, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
-import { randomBytes } from "node:crypto"
-import * as Chain from "../domain/Chain.js"
-import { fromHex } from "../domain/Hex.js"
-import type { ChainName } from "../domain/Chain.js"
-import type { PeerAddress } from "../services/PeerConnector.js"
-import * as Reconciler from "../services/Reconciler.js"
 import { GraphStore } from "../services/GraphStore.js"
 import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
 import * as Node from "../layers/Node.js"
@@ -29,115 +24,82 @@ class CliError extends Data.TaggedError("CliError")<{ readonly reason: string }>
   }
 }
 
-const env = (name: string) => `LNSYNC_${name}`
-
-const parsePeer = (text: string): Effect.Effect<PeerAddress, CliError> => {
-  const m = /^([0-9a-fA-F]{66})@(.+):(\d{1,5})$/.exec(text.trim())
-  if (m === null) return Effect.fail(new CliError({ reason: `--peer must be <node_id>@<host>:<port>, got ${text}` }))
-  const host = m[2]!.replace(/^\[(.*)\]$/, "$1")
-  return Effect.succeed({ nodeId: fromHex(m[1]!), host, port: Number(m[3]) })
-}
-
-const parseHostPort = (text: string): Effect.Effect<{ host: string; port: number }, CliError> => {
-  const m = /^(.+):(\d{1,5})$/.exec(text.trim())
-  return m === null
-    ? Effect.fail(new CliError({ reason: `expected <host>:<port>, got ${text}` }))
-    : Effect.succeed({ host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) })
-}
-
-/** Our node key: read from `file`, or created there (0600) on first run so our node id stays stable. */
-const loadNodeKey = (file: string): Effect.Effect<Uint8Array, CliError> =>
-  Effect.try({
-    try: () => {
-      if (!fs.existsSync(file)) {
-        fs.writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600, flag: "wx" })
-      }
-      const key = fromHex(fs.readFileSync(file, "utf8").trim())
-      if (key.length !== 32) throw new Error("key file must hold 32 bytes in hex")
-      return key
-    },
-    catch: (e) => new CliError({ reason: `node key ${file}: ${e instanceof Error ? e.message : String(e)}` })
-  })
+const fromEither = <A>(e: Either.Either<A, string>): Effect.Effect<A, CliError> =>
+  Either.match(e, { onLeft: (reason) => Effect.fail(new CliError({ reason })), onRight: Effect.succeed })
 
 const progressMode = (): "tty" | "lines" => (process.stdout.isTTY ? "tty" : "lines")
 
+/** Help text: what the flag sets, its environment variable and its default (all from Node.NodeConfig). */
+const described = (what: string, env: string, fallback?: string) =>
+  `${what} (env LNSYNC_${env}${fallback === undefined ? "" : `; default ${fallback}`})`
+
+const defaults = Node.NodeConfigDefaults
+
 // ---------------------------------------------------------------------------------------------------------------
 // lnsync sync
-
-const chainOption = Options.choice("chain", ["mainnet", "testnet3", "regtest", "signet"]).pipe(
-  Options.withFallbackConfig(Config.literal("mainnet", "testnet3", "regtest", "signet")(env("CHAIN"))),
-  Options.withDefault("mainnet" as ChainName),
-  Options.withDescription("which chain's gossip to sync")
-)
+//
+// Flags override Node.NodeConfig, which reads LNSYNC_* with the defaults documented there; --peer and --pin add to
+// LNSYNC_PEERS and LNSYNC_PINNED.
 
 const syncCommand = Command.make(
   "sync",
   {
     peers: Options.text("peer").pipe(
       Options.repeated,
-      Options.withDescription("a peer to sync from, <node_id>@<host>:<port> (repeat for more; env LNSYNC_PEERS, comma-separated)")
+      Options.withDescription(described("a peer to sync from, <node_id>@<host>:<port>; repeat for more", "PEERS, comma-separated"))
     ),
-    db: Options.text("db").pipe(
-      Options.withFallbackConfig(Config.string(env("DB"))),
-      Options.withDefault("./lnsync.sqlite"),
-      Options.withDescription("SQLite file for the graph")
-    ),
+    db: Options.text("db").pipe(Options.optional, Options.withDescription(described("SQLite file for the graph", "DB", defaults.db))),
     listen: Options.text("listen").pipe(
-      Options.withFallbackConfig(Config.string(env("LISTEN"))),
       Options.optional,
-      Options.withDescription("accept inbound peers on <host>:<port>")
+      Options.withDescription(described("accept inbound peers on <host>:<port>", "LISTEN"))
     ),
     active: Options.integer("active").pipe(
-      Options.withFallbackConfig(Config.integer(env("ACTIVE"))),
-      Options.withDefault(3),
-      Options.withDescription("how many peers send us live gossip (lnd's numgraphsyncpeers)")
+      Options.optional,
+      Options.withDescription(
+        described("how many peers send us live gossip (lnd's numgraphsyncpeers)", "ACTIVE", String(defaults.active))
+      )
     ),
     pinned: Options.text("pin").pipe(
       Options.repeated,
-      Options.withDescription("node id of a peer always synced actively (repeat; env LNSYNC_PINNED, comma-separated)")
+      Options.withDescription(described("node id of a peer always synced actively; repeat for more", "PINNED, comma-separated"))
     ),
     keyFile: Options.text("key-file").pipe(
-      Options.withFallbackConfig(Config.string(env("KEY_FILE"))),
-      Options.withDefault("./lnsync-node.key"),
-      Options.withDescription("our node key (created with mode 0600 on first run)")
+      Options.optional,
+      Options.withDescription(described("our node key (created with mode 0600 on first run)", "KEY_FILE", defaults.keyFile))
     ),
-    chain: chainOption,
+    chain: Options.choice("chain", ["mainnet", "testnet3", "regtest", "signet"]).pipe(
+      Options.optional,
+      Options.withDescription(described("which chain's gossip to sync", "CHAIN", defaults.chain))
+    ),
     exitWhenSynced: Options.boolean("exit-when-synced").pipe(
-      Options.withFallbackConfig(Config.boolean(env("EXIT_WHEN_SYNCED"))),
-      Options.withDescription("exit 0 once the initial sync is complete and written")
+      Options.withDescription(described("exit 0 once the initial sync is complete and written", "EXIT_WHEN_SYNCED"))
     )
   },
   (o) =>
     Effect.gen(function* () {
-      const list = (name: string) =>
-        Config.string(env(name)).pipe(
-          Config.withDefault(""),
-          Config.map((v) => v.split(",").map((p) => p.trim()).filter((p) => p.length > 0))
-        )
-      const texts = [...o.peers, ...(yield* list("PEERS"))]
-      const pinned = [...o.pinned, ...(yield* list("PINNED"))].map((p) => p.toLowerCase())
-      if (texts.length === 0 && Option.isNone(o.listen)) {
+      const env = yield* Node.config
+      const config: Node.NodeConfig = {
+        ...env,
+        peers: [...(yield* Effect.forEach(o.peers, (p) => fromEither(Node.parsePeerAddress(p)))), ...env.peers],
+        pinned: [...o.pinned.map((p) => p.toLowerCase()), ...env.pinned],
+        db: Option.getOrElse(o.db, () => env.db),
+        listen: Option.isSome(o.listen) ? yield* fromEither(Node.parseHostPort(o.listen.value)) : env.listen,
+        active: Option.getOrElse(o.active, () => env.active),
+        keyFile: Option.getOrElse(o.keyFile, () => env.keyFile),
+        chain: Option.getOrElse(o.chain, () => env.chain),
+        exitWhenSynced: o.exitWhenSynced || env.exitWhenSynced
+      }
+      if (config.peers.length === 0 && config.listen === undefined) {
         return yield* new CliError({ reason: "nothing to sync from: give at least one --peer (or --listen)" })
       }
-      const peers = yield* Effect.forEach(texts, parsePeer)
-      const listen = Option.isSome(o.listen) ? yield* parseHostPort(o.listen.value) : undefined
-      const nodePrivateKey = yield* loadNodeKey(o.keyFile)
-      const chain = Chain.fromName(o.chain)
-      const node = Node.layer({
-        chain,
-        nodePrivateKey,
-        listen,
-        store: GraphStoreSqlite.layer({ filename: o.db }),
-        bestHeight: Effect.sync(() => Node.estimateMainnetHeight(Date.now())),
-        syncManager: { numActiveSyncers: o.active, pinnedPeers: pinned }
-      })
-      const app = Layer.provideMerge(Reconciler.layer, node)
+      const nodePrivateKey = yield* Node.loadNodeKey(config.keyFile)
+      const node = Node.layer(Node.settingsFromConfig(config, nodePrivateKey))
       yield* Effect.gen(function* () {
         yield* logIdentity
-        yield* Effect.logInfo(`syncing ${o.chain} gossip from ${peers.length} peer(s) into ${o.db}`)
-        const report = yield* runSync(peers, { untilSynced: o.exitWhenSynced, progress: progressMode() })
+        yield* Effect.logInfo(`syncing ${config.chain} gossip from ${config.peers.length} peer(s) into ${config.db}`)
+        const report = yield* runSync(config.peers, { untilSynced: config.exitWhenSynced, progress: progressMode() })
         yield* Console.log(summaryLine(report))
-      }).pipe(Effect.provide(app))
+      }).pipe(Effect.provide(node))
     })
 ).pipe(Command.withDescription("sync the public channel graph from real peers into a SQLite file"))
 
@@ -147,11 +109,12 @@ const syncCommand = Command.make(
 const statsCommand = Command.make(
   "stats",
   {
-    db: Options.text("db").pipe(Options.withFallbackConfig(Config.string(env("DB"))), Options.withDefault("./lnsync.sqlite")),
+    db: Options.text("db").pipe(Options.optional, Options.withDescription(described("SQLite file of the graph", "DB", defaults.db))),
     json: Options.boolean("json").pipe(Options.withDescription("print JSON for scripts"))
   },
-  (o) =>
+  (options) =>
     Effect.gen(function* () {
+      const o = { ...options, db: Option.isSome(options.db) ? options.db.value : (yield* Node.config).db }
       if (!fs.existsSync(o.db)) return yield* new CliError({ reason: `no graph database at ${o.db}` })
       const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(Effect.provide(GraphStoreSqlite.layer({ filename: o.db })))
       const nowSeconds = Math.floor(Date.now() / 1000)

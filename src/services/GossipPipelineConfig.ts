@@ -1,8 +1,8 @@
 /**
  * GossipPipelineConfig: the knobs of the validation pipeline, with defaults taken from lnd where it has one.
  *
- * Plain values: `layerGossipPipelineConfig(overrides)` (tests, embedding programs), or
- * `GossipPipelineConfigLive` (src/layers/GossipPipelineConfigLive.ts) reading Effect `Config`.
+ * Plain values: `layerGossipPipelineConfig(overrides)`. An operator sets the knobs that matter to them through the
+ * node's one configuration (`Node.NodeConfig`, `LNSYNC_*`, src/layers/Node.ts).
  */
 import { Context, Data, Effect, Layer } from "effect"
 import { BITCOIN_MAINNET } from "../domain/Chain.js"

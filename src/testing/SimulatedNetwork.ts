@@ -87,7 +87,9 @@ export const servingPeer = (
           msgBytesBurst: 2 * rate,
           peerMsgBytesPerSecond: rate / 2
         },
-        verifier: "in-thread"
+        verifier: "in-thread",
+        // it only serves: nothing to reconcile
+        reconcile: false
       }),
       scope
       // a simulated peer's own chatter (connections, its syncers) would drown the node being demonstrated; every

@@ -3,8 +3,8 @@
  * syncer layer enforces (SM-3, SM-30, SM-31, GS-48). Validation lives here, once, so every layer that reads the
  * values (the manager, the syncer factory's limiters and filter semaphore) sees the same checked numbers.
  *
- * The values come from a layer: `layerSyncManagerConfig(input)` for plain values (tests, embedding programs) or
- * `SyncManagerConfigLive` (src/layers/SyncManagerConfigLive.ts) reading Effect `Config`.
+ * The values come from a layer: `layerSyncManagerConfig(input)` for plain values. An operator sets them through
+ * the node's one configuration (`Node.NodeConfig`, `LNSYNC_*`, src/layers/Node.ts), which builds this layer.
  */
 import { Context, Data, Duration, Effect, Either, Layer } from "effect"
 
