@@ -115,6 +115,28 @@ describe("GossipPipeline", () => {
       expect((yield* store.counts).channels).toBe(1)
     }).pipe(Effect.provide(harness())))
 
+  it.effect("BOLT 7: validly signed gossip for another chain is ignored, counted, and costs its sender nothing", () =>
+    Effect.gen(function* () {
+      yield* start
+      const p = yield* GossipPipeline
+      const wrongChain = Metric.tagged(GossipPipelineMetrics.invalid, "reason", "WrongChain")
+      const before = (yield* Metric.value(wrongChain)).count
+      const foreign = Array.from({ length: 4 }, (_, i) => channel(node(1), node(2), scid(800_050 + i), { chainHash: BITCOIN_TESTNET3 }))
+      const verdicts = yield* p.process(PEER, [
+        ...foreign.map((c) => c.ann),
+        ...foreign.map((c) => update(c.ann.shortChannelId, 0, NOW - 5, c.n1, { chainHash: BITCOIN_TESTNET3 }))
+      ])
+      expect(tags(verdicts).filter((t) => t === "Invalid:WrongChain")).toHaveLength(8)
+      expect((yield* Metric.value(wrongChain)).count).toBe(before + 8)
+      // threshold 1: one offence would have banned PEER
+      expect(yield* p.isBanned(PEER)).toBe(false)
+      // a real offence still counts
+      const [a, b] = Buffer.compare(node(1).pub, node(2).pub) < 0 ? [node(2), node(1)] : [node(1), node(2)]
+      const { ann } = channel(a, b, scid(800_060), { keepOrder: true })
+      expect(tags(yield* p.process(PEER, [ann]))).toEqual(["Invalid:NodeIdsNotOrdered"])
+      expect(yield* p.isBanned(PEER)).toBe(true)
+    }).pipe(Effect.provide(harness({ config: { banThreshold: 1 } }))))
+
   it.effect("BOLT 7: node_id_1 must be the lesser key (a correctly signed swapped announcement is invalid)", () => {
     const counting = countingVerifier()
     return Effect.gen(function* () {

@@ -1,7 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as Features from "../src/domain/Features.js"
-import { hasUnknownEvenBit, KNOWN_NODE_FEATURES, timestampVerdict } from "../src/services/internal/gossipPipeline/rules.js"
+import { hasUnknownEvenBit, isOffence, KNOWN_NODE_FEATURES, timestampVerdict } from "../src/services/internal/gossipPipeline/rules.js"
 
 describe("GossipRules", () => {
   it("BOLT 9: the allocation-free unknown-even-bit check agrees with Features.unknownEvenBits", () => {
@@ -13,6 +13,15 @@ describe("GossipRules", () => {
       }),
       { numRuns: 2000 }
     )
+  })
+
+  it("SM-33 / BOLT 7: gossip for another chain is ignored, not an offence; other invalid gossip and InFuture are", () => {
+    expect(isOffence({ _tag: "Invalid", reason: "WrongChain" })).toBe(false)
+    expect(isOffence({ _tag: "Invalid", reason: "BadSignature" })).toBe(true)
+    expect(isOffence({ _tag: "Invalid", reason: "NodeIdsNotOrdered" })).toBe(true)
+    expect(isOffence({ _tag: "Stale", reason: "InFuture" })).toBe(true)
+    expect(isOffence({ _tag: "Stale", reason: "TooOld" })).toBe(false)
+    expect(isOffence({ _tag: "Duplicate" })).toBe(false)
   })
 
   it("BOLT 7: two weeks back and the future margin are inclusive bounds", () => {

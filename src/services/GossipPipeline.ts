@@ -17,6 +17,7 @@ export { GossipPipelineMetrics } from "./internal/gossipPipeline/metrics.js"
 
 /** Why a message was rejected; every reason names the rule. */
 export type InvalidReason =
+  /** Another chain's gossip: ignored (BOLT 7), counted in the metrics, not an offence (no ban score). */
   | "WrongChain"
   | "NodeIdsNotOrdered"
   | "BadNodeSignature"

@@ -159,6 +159,10 @@ export const statelessVerdict = (msg: GossipMessage, ctx: RuleContext): Verdict 
   }
 }
 
-/** SM-33: the verdicts that cost the sending peer a point (lnd's ban manager). */
+/**
+ * SM-33: the verdicts that cost the sending peer a point (lnd's ban manager). Gossip for another chain is not one:
+ * BOLT 7 says to ignore a channel_announcement / channel_update whose chain_hash is unknown to us, and a peer that
+ * serves several chains (or a test network) does nothing wrong by relaying validly signed gossip of another.
+ */
 export const isOffence = (v: Verdict): boolean =>
-  (v._tag === "Invalid") || (v._tag === "Stale" && v.reason === "InFuture")
+  (v._tag === "Invalid" && v.reason !== "WrongChain") || (v._tag === "Stale" && v.reason === "InFuture")

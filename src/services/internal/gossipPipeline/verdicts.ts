@@ -33,6 +33,8 @@ export interface Recorder {
   readonly tally: Tally
   /** Offences per peer this batch (SM-33), with the last reason. */
   readonly offences: Map<string, { count: number; reason: string }>
+  /** Gossip for another chain per peer this batch: ignored (BOLT 7), not an offence, logged at debug. */
+  readonly foreign: Map<string, number>
   /**
    * Records a verdict at `slot`, or for a message taken back out of a premature cache (`slot` -1, its verdict was
    * given when it was held) only its consequences.
@@ -44,6 +46,7 @@ export const makeRecorder = (size: number): Recorder => {
   const verdicts = new Array<Verdict>(size)
   const tally: Tally = { duplicate: 0, premature: 0, stale: new Map(), invalid: new Map() }
   const offences = new Map<string, { count: number; reason: string }>()
+  const foreign = new Map<string, number>()
   const offend = (peer: string, reason: string) => {
     const o = offences.get(peer)
     if (o === undefined) offences.set(peer, { count: 1, reason })
@@ -66,17 +69,21 @@ export const makeRecorder = (size: number): Recorder => {
         break
       case "Invalid":
         bump(tally.invalid, v.reason)
+        if (v.reason === "WrongChain") bump(foreign, peer)
         break
     }
     if (countsAsOffence && isOffence(v)) offend(peer, v._tag === "Invalid" ? v.reason : "InFuture")
   }
-  return { verdicts, tally, offences, give }
+  return { verdicts, tally, offences, foreign, give }
 }
 
 /** SM-33 scores and bans for this batch's offences (bans published), then the batch's metrics. */
 export const account = (ctx: PipelineContext, recorder: Recorder, now: number): Effect.Effect<void> =>
   Effect.gen(function* () {
-    const { offences, tally } = recorder
+    const { foreign, offences, tally } = recorder
+    for (const [peer, count] of foreign) {
+      yield* Effect.logDebug("ignored gossip for another chain (BOLT 7)").pipe(Effect.annotateLogs({ peer, count }))
+    }
     const bans: Array<BanEvent> = []
     for (const [peer, o] of offences) {
       yield* Effect.logDebug("invalid gossip from peer").pipe(
