@@ -1,12 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Fiber, Layer, Metric, Option, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Layer, Metric, Option, Ref, Stream, TestClock } from "effect"
 import { BITCOIN_TESTNET3 } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { GossipMessage } from "../src/domain/Messages.js"
 import type { FundingCheck } from "../src/services/ChainSource.js"
 import { ChainSource, ChainSourceError, layerNone } from "../src/services/ChainSource.js"
 import type { Verdict } from "../src/services/GossipPipeline.js"
-import { GossipPipeline, GossipPipelineMetrics, layer as layerGossipPipeline } from "../src/services/GossipPipeline.js"
+import {
+  GossipPipeline,
+  GossipPipelineMetrics,
+  GossipPipelineStoreFailed,
+  layer as layerGossipPipeline
+} from "../src/services/GossipPipeline.js"
 import type { GossipPipelineConfigValues } from "../src/services/GossipPipelineConfig.js"
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
@@ -16,6 +21,7 @@ import {
   channel,
   corrupt,
   DAY,
+  failingStore,
   node,
   NOW,
   NOW_MILLIS,
@@ -121,7 +127,10 @@ describe("GossipPipeline", () => {
       const p = yield* GossipPipeline
       const wrongChain = Metric.tagged(GossipPipelineMetrics.invalid, "reason", "WrongChain")
       const before = (yield* Metric.value(wrongChain)).count
-      const foreign = Array.from({ length: 4 }, (_, i) => channel(node(1), node(2), scid(800_050 + i), { chainHash: BITCOIN_TESTNET3 }))
+      const foreign = Array.from(
+        { length: 4 },
+        (_, i) => channel(node(1), node(2), scid(800_050 + i), { chainHash: BITCOIN_TESTNET3 })
+      )
       const verdicts = yield* p.process(PEER, [
         ...foreign.map((c) => c.ann),
         ...foreign.map((c) => update(c.ann.shortChannelId, 0, NOW - 5, c.n1, { chainHash: BITCOIN_TESTNET3 }))
@@ -554,25 +563,66 @@ describe("GossipPipeline", () => {
       }).pipe(Effect.provide(harness({ store: slowStore, config: { batchSize: 4, queueBound: 8 } })))
     }))
 
-  it.effect("flush reports a failed write of submitted gossip; process fails with the store's error", () => {
-    const failing = Layer.effect(
-      GraphStore,
-      Effect.map(makeMemory, (inner): GraphStoreService => ({
-        ...inner,
-        applyBatch: () => Effect.fail(new GraphStoreError({ operation: "applyBatch", cause: "disk full" }))
-      }))
-    )
-    return Effect.gen(function* () {
+  it.effect("a store that always fails: every flush fails with GossipPipelineStoreFailed; process with the store's error", () =>
+    Effect.gen(function* () {
       yield* start
       const p = yield* GossipPipeline
+      const store = yield* GraphStore
       const { ann } = channel(node(72), node(73), scid(850_000))
       yield* p.submit(PEER, [ann])
-      const flushed = yield* Effect.either(p.flush)
-      expect(flushed._tag).toBe("Left")
-      // the failure is reported once
-      expect((yield* Effect.either(p.flush))._tag).toBe("Right")
-      const processed = yield* Effect.either(p.process(PEER, [ann]))
-      expect(processed._tag).toBe("Left")
-    }).pipe(Effect.provide(harness({ store: failing })))
-  })
+      const flushed = yield* Effect.flip(p.flush)
+      expect(flushed).toBeInstanceOf(GossipPipelineStoreFailed)
+      expect(flushed.cause.operation).toBe("applyBatch")
+      expect(flushed.message).toContain("disk I/O error")
+      // nothing written since: the store is still failing, so is the next flush
+      expect((yield* Effect.either(p.flush))._tag).toBe("Left")
+      // and after more failed writes
+      yield* p.submit(PEER, [channel(node(72), node(74), scid(850_001)).ann])
+      expect((yield* Effect.either(p.flush))._tag).toBe("Left")
+      expect((yield* Effect.either(p.flush))._tag).toBe("Left")
+      const processed = yield* Effect.flip(p.process(PEER, [ann]))
+      expect(processed).toBeInstanceOf(GraphStoreError)
+      expect((yield* store.counts).channels).toBe(0)
+    }).pipe(Effect.provide(harness({ store: failingStore(Effect.succeed(true)) }))))
+
+  it.effect("a store whose reads fail too: the batch is unchecked, and flush fails", () =>
+    Effect.gen(function* () {
+      yield* start
+      const p = yield* GossipPipeline
+      yield* p.submit(PEER, [channel(node(72), node(73), scid(850_010)).ann])
+      const flushed = yield* Effect.flip(p.flush)
+      expect(flushed._tag).toBe("GossipPipelineStoreFailed")
+      expect((yield* Effect.either(p.flush))._tag).toBe("Left")
+    }).pipe(Effect.provide(harness({ store: failingStore(Effect.succeed(true), { reads: true }) }))))
+
+  it.effect("a store that fails once, then recovers: flushes fail until a write succeeds; a lost write is reported", () =>
+    Effect.gen(function* () {
+      const fail = yield* Ref.make(true)
+      yield* Effect.gen(function* () {
+        yield* start
+        const p = yield* GossipPipeline
+        const store = yield* GraphStore
+        const chans = Array.from({ length: 4 }, (_, i) => channel(node(75), node(76), scid(850_100 + i)).ann)
+        yield* p.submit(PEER, [chans[0]])
+        expect((yield* Effect.either(p.flush))._tag).toBe("Left")
+        expect((yield* Effect.either(p.flush))._tag).toBe("Left")
+        // recovered: the next write succeeds, and so does the flush after it
+        yield* Ref.set(fail, false)
+        yield* p.submit(PEER, [chans[1]])
+        yield* p.flush
+        yield* p.flush
+        expect((yield* store.counts).channels).toBe(1)
+        // a write fails, the next succeeds before anyone flushes: the lost write is still reported, once
+        yield* Ref.set(fail, true)
+        yield* p.submit(PEER, [chans[2]])
+        // nothing to write, so no store call: answered once chans[2]'s batch is through
+        const foreign = channel(node(75), node(77), scid(850_200), { chainHash: BITCOIN_TESTNET3 }).ann
+        expect(tags(yield* p.process(OTHER, [foreign]))).toEqual(["Invalid:WrongChain"])
+        yield* Ref.set(fail, false)
+        yield* p.submit(PEER, [chans[3]])
+        expect((yield* Effect.either(p.flush))._tag).toBe("Left")
+        yield* p.flush
+        expect((yield* store.counts).channels).toBe(2)
+      }).pipe(Effect.provide(harness({ store: failingStore(Ref.get(fail)), config: { batchSize: 1 } })))
+    }))
 })

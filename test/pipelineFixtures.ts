@@ -1,12 +1,15 @@
 /**
  * Signed gossip for the pipeline tests: known keys, real signatures, and ways to spoil them.
  */
+import { Effect, Layer } from "effect"
 import secp256k1 from "secp256k1"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
 import { deriveKey } from "../src/testing/GraphGenerator.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAddress, NodeAnnouncement, PublicKey } from "../src/domain/Messages.js"
 import type { ShortChannelId } from "../src/domain/ShortChannelId.js"
 import * as Scid from "../src/domain/ShortChannelId.js"
+import type { GraphStoreService } from "../src/services/GraphStore.js"
+import { GraphStore, GraphStoreError, makeMemory } from "../src/services/GraphStore.js"
 import { publicKeyOf, signChannelAnnouncement, signChannelUpdate, signedHash, signNodeAnnouncement } from "../src/domain/Signatures.js"
 
 /** Test clock start: 2025-06-15, unix seconds. */
@@ -162,3 +165,32 @@ export const signRaw = (raw: Uint8Array, k: Key): Uint8Array => {
   raw.set(secp256k1.ecdsaSign(signedHash(kind, raw), k.priv).signature, 2)
   return raw
 }
+
+/**
+ * A memory store whose writes (and, with `reads`, its batch lookups) fail while `failing` says so: the real store's
+ * rules otherwise. `failing` is asked once per call, so a test can fail "always", "the first n writes", etc.
+ */
+export const failingStore = (
+  failing: Effect.Effect<boolean>,
+  options: { readonly reads?: boolean } = {}
+): Layer.Layer<GraphStore> =>
+  Layer.effect(
+    GraphStore,
+    Effect.map(makeMemory, (inner): GraphStoreService => {
+      const guard = <A>(operation: string, run: Effect.Effect<A, GraphStoreError>) =>
+        Effect.flatMap(failing, (fail) =>
+          fail ? Effect.fail(new GraphStoreError({ operation, cause: "disk I/O error" })) : run)
+      return {
+        ...inner,
+        applyBatch: (batch) =>
+          guard("applyBatch", inner.applyBatch(batch)),
+        ...(options.reads === true
+          ? {
+            channels: (ids) => guard("channels", inner.channels(ids)),
+            zombies: (ids) => guard("zombies", inner.zombies(ids)),
+            nodes: (ids) => guard("nodes", inner.nodes(ids))
+          }
+          : {})
+      }
+    })
+  )

@@ -11,6 +11,9 @@ import type { GossipPipelineConfig } from "./GossipPipelineConfig.js"
 import type { GraphStore, GraphStoreError } from "./GraphStore.js"
 import * as internal from "./internal/gossipPipeline/pipeline.js"
 import type { SignatureVerifier } from "./SignatureVerifier.js"
+import type { GossipPipelineStoreFailed } from "./internal/gossipPipeline/errors.js"
+
+export { GossipPipelineStoreFailed } from "./internal/gossipPipeline/errors.js"
 
 /** Pipeline counters (Effect `Metric`); invalid and stale are tagged with their `reason`. */
 export { GossipPipelineMetrics } from "./internal/gossipPipeline/metrics.js"
@@ -60,8 +63,12 @@ export interface GossipPipelineService {
     fromPeer: string,
     messages: ReadonlyArray<GossipMessage>
   ) => Effect.Effect<ReadonlyArray<Verdict>, GraphStoreError>
-  /** Completes once everything submitted before the call has been written or rejected. */
-  readonly flush: Effect.Effect<void, GraphStoreError>
+  /**
+   * Completes once everything submitted before the call has been written or rejected. Fails if a write of submitted
+   * gossip failed since the previous flush, or while the store is failing (its last write failed): what was
+   * submitted may not be in the store, so a sync must not be marked complete (SM-6, SM-20).
+   */
+  readonly flush: Effect.Effect<void, GossipPipelineStoreFailed>
   /** Accepted gossip, for live forwarding (GS-46). Bounded: a subscriber that falls behind loses the oldest. */
   readonly accepted: Effect.Effect<Stream.Stream<AcceptedGossip>, never, Scope.Scope>
   /** Peers that crossed the misbehaviour threshold; the node wiring disconnects and refuses them. */

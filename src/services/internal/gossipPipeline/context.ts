@@ -6,7 +6,8 @@
  *
  * Ownership: `prematureUpdates`, `prematureNodes`, `inFlight`, `misbehaviour`, `hexOf` and `cells.settlingKeys` /
  * `cells.nextSeq` belong to the validator side (one batch is settled at a time); `cells.writtenSeq` is written by
- * the writer and read by the validator; `cells.submitFailure` is shared by both, always between yields.
+ * the writer and read by the validator; `cells.unreported` / `cells.storeFailing` belong to the writer (failures
+ * reach it in batch order, with the batch they belong to).
  */
 import { Effect, PubSub, Queue } from "effect"
 import type { Deferred, Scope } from "effect"
@@ -15,6 +16,7 @@ import type { GossipMessage, PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import type { ChainSourceService } from "../../ChainSource.js"
 import type { AcceptedGossip, BanEvent, Verdict } from "../../GossipPipeline.js"
+import type { GossipPipelineStoreFailed } from "./errors.js"
 import type { GossipPipelineConfigValues } from "../../GossipPipelineConfig.js"
 import type { GraphBatch, GraphStoreError, GraphStoreService } from "../../GraphStore.js"
 import type { SignatureVerifierService } from "../../SignatureVerifier.js"
@@ -33,7 +35,7 @@ export interface MessagesJob {
 
 export interface FlushJob {
   readonly _tag: "Flush"
-  readonly reply: Deferred.Deferred<void, GraphStoreError>
+  readonly reply: Deferred.Deferred<void, GossipPipelineStoreFailed>
 }
 
 export type Job = MessagesJob | FlushJob
@@ -47,11 +49,13 @@ export interface WriteJob {
     readonly reply: Deferred.Deferred<ReadonlyArray<Verdict>, GraphStoreError>
     readonly verdicts: ReadonlyArray<Verdict>
   }>
-  readonly flushes: ReadonlyArray<Deferred.Deferred<void, GraphStoreError>>
+  readonly flushes: ReadonlyArray<Deferred.Deferred<void, GossipPipelineStoreFailed>>
   /** Queue permits to give back once written. */
   readonly permits: number
   /** Whether some of it came through `submit` (no caller to tell of a write failure but `flush`). */
   readonly submitted: boolean
+  /** The store reads this batch needed failed: nothing of it was checked, and it counts as a failed write. */
+  readonly readFailure: GraphStoreError | undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -71,8 +75,10 @@ export interface PipelineCells {
   writtenSeq: number
   /** Keys of the batch being settled; undefined between batches. */
   settlingKeys: SettlingKeys | undefined
-  /** First write failure of `submit`ted gossip since the last flush; `flush` reports it. */
-  submitFailure: GraphStoreError | undefined
+  /** First failed write of `submit`ted gossip since the last flush: the next flush reports it, then it is cleared. */
+  unreported: GraphStoreError | undefined
+  /** The store's last write (or a batch's reads) failed and no write has succeeded since: every flush fails. */
+  storeFailing: GraphStoreError | undefined
 }
 
 export interface PipelineContext {
@@ -165,6 +171,6 @@ export const makeContext = (
       }),
       hexOf: makeHexOf(),
       waiting,
-      cells: { nextSeq: 1, writtenSeq: 0, settlingKeys: undefined, submitFailure: undefined }
+      cells: { nextSeq: 1, writtenSeq: 0, settlingKeys: undefined, unreported: undefined, storeFailing: undefined }
     }
   })

@@ -2,7 +2,8 @@
  * Intake: how gossip gets into the pipeline and how it is cut into batches. `submit` and `process` split a peer's
  * messages into chunks of at most `batchSize` and admit each only when the pipeline has room for it (`queueBound`
  * messages not yet written): waiting here is the backpressure that reaches the peer's socket. `flush` is a marker
- * in the same queue, answered once everything before it is written. The validator takes jobs in arrival order and
+ * in the same queue, answered once everything before it is written (failing if that did not all reach the store:
+ * see `write.ts`). The validator takes jobs in arrival order and
  * fills a batch up to `batchSize` messages.
  */
 import { Deferred, Effect, Queue } from "effect"
@@ -10,6 +11,7 @@ import type { GossipMessage } from "../../../domain/Messages.js"
 import type { Verdict } from "../../GossipPipeline.js"
 import type { GraphStoreError } from "../../GraphStore.js"
 import type { Job, MessagesJob, PipelineContext } from "./context.js"
+import type { GossipPipelineStoreFailed } from "./errors.js"
 import type { Item } from "./precheck.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ export interface Intake {
     fromPeer: string,
     messages: ReadonlyArray<GossipMessage>
   ) => Effect.Effect<ReadonlyArray<Verdict>, GraphStoreError>
-  readonly flush: Effect.Effect<void, GraphStoreError>
+  readonly flush: Effect.Effect<void, GossipPipelineStoreFailed>
 }
 
 export const makeIntake = (ctx: PipelineContext): Intake => {
@@ -77,7 +79,7 @@ export const makeIntake = (ctx: PipelineContext): Intake => {
     )
 
   /** Waits for a reply; the pipeline's finalizer interrupts it if the pipeline closes first. */
-  const awaitReply = <A>(d: Deferred.Deferred<A, GraphStoreError>): Effect.Effect<A, GraphStoreError> =>
+  const awaitReply = <A, E>(d: Deferred.Deferred<A, E>): Effect.Effect<A, E> =>
     Effect.acquireUseRelease(
       Effect.sync(() => {
         const stop = Deferred.interrupt(d)
@@ -107,8 +109,8 @@ export const makeIntake = (ctx: PipelineContext): Intake => {
       return out
     })
 
-  const flush: Effect.Effect<void, GraphStoreError> = Effect.gen(function* () {
-    const d = yield* Deferred.make<void, GraphStoreError>()
+  const flush: Effect.Effect<void, GossipPipelineStoreFailed> = Effect.gen(function* () {
+    const d = yield* Deferred.make<void, GossipPipelineStoreFailed>()
     yield* Queue.offer(inbox, { _tag: "Flush", reply: d })
     yield* awaitReply(d)
   })

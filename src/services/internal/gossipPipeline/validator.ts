@@ -36,7 +36,6 @@ const finish = (
         if (j._tag === "Flush") flushes.push(j.reply)
         else if (j.reply !== undefined) yield* Deferred.fail(j.reply, result.left)
       }
-      if (submitted) ctx.cells.submitFailure ??= result.left
       return {
         seq,
         batch: { channels: [], updates: [], nodes: [] },
@@ -44,7 +43,8 @@ const finish = (
         replies: [],
         flushes,
         permits: count,
-        submitted: false
+        submitted,
+        readFailure: result.left
       }
     }
     let at = 0
@@ -64,7 +64,8 @@ const finish = (
       replies,
       flushes,
       permits: count,
-      submitted
+      submitted,
+      readFailure: undefined
     }
   }).pipe(Effect.ensuring(dispatched))
 
