@@ -24,7 +24,7 @@ console.log(
   `fuzz: seed ${seed}, ${count} inputs, node ${process.version}; alloc = Δ(V8 used heap + external memory) per decode, ` +
     `ratio = alloc / max(size, ${DEFAULT_SIZE_FLOOR / 1024} KiB); zlib judged per inflated byte`
 )
-const reports = runSuite({ seed, count, only, onReport: (r) => console.log(formatLine(r)) })
+const reports = await runSuite({ seed, count, only, onReport: (r) => console.log(formatLine(r)) })
 for (const r of reports) {
   for (const f of r.findings) console.log(`  ${r.name} ${f.verdict}: ${f.reason}\n    input ${f.inputHex}`)
 }

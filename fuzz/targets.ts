@@ -496,23 +496,23 @@ export interface SuiteOptions {
   readonly onReport?: (r: TargetReport) => void
 }
 
-export const runSuite = (options: SuiteOptions): ReadonlyArray<TargetReport> => {
+export const runSuite = async (options: SuiteOptions): Promise<ReadonlyArray<TargetReport>> => {
   const corpus = loadCorpus()
   const overhead = calibrate()
   const chosen = targets(corpus).filter(([t]) => options.only === undefined || t.name.includes(options.only))
   const total = chosen.reduce((s, [, w]) => s + w, 0)
   const reports: Array<TargetReport> = []
   let left = options.count
-  chosen.forEach(([t, w], i) => {
+  for (const [i, [t, w]] of chosen.entries()) {
     const n = i === chosen.length - 1 ? left : Math.round((options.count * w) / total)
     left -= n
-    const r = t.run(new Rng(seedFor(options.seed, t.name)), n, {
+    const r = await t.run(new Rng(seedFor(options.seed, t.name)), n, {
       overhead,
       slowMs: options.slowMs ?? 1,
       sizeFloor: options.sizeFloor ?? DEFAULT_SIZE_FLOOR
     })
     reports.push(r)
     options.onReport?.(r)
-  })
+  }
   return reports
 }
