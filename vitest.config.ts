@@ -1,6 +1,16 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
+const src = (file: string) => fileURLToPath(new URL(`./src/${file}`, import.meta.url))
+
 export default defineConfig({
+  resolve: {
+    // `import ... from "lnsync"` in tests and examples runs the sources (as tsconfig.json's `paths` type-checks them)
+    alias: [
+      { find: /^lnsync$/, replacement: src("index.ts") },
+      { find: /^lnsync\/testing$/, replacement: src("testing/index.ts") }
+    ]
+  },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,

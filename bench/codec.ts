@@ -154,7 +154,7 @@ const rate = (items: number, budgetMs: number, pass: () => void): number => {
   pass() // warm-up
   let n = 0
   const t0 = performance.now()
-  let elapsed = 0
+  let elapsed: number
   do {
     pass()
     n += items

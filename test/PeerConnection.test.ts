@@ -34,7 +34,7 @@ import {
   handshakeInbound,
   handshakeOutbound,
   type TransportConfig
-} from "../src/services/internal/peer/connection.js"
+} from "../src/services/internal/peerConnector/connection.js"
 import { makeDuplexPair, makePeerPairInMemory } from "../src/testing/MemoryPeer.js"
 
 const config: TransportConfig = defaultTransportConfig(Chain.BITCOIN_MAINNET)

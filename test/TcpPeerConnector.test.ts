@@ -26,7 +26,7 @@ import {
   publicKeyOf
 } from "../src/domain/Noise.js"
 import type { Peer } from "../src/services/Peer.js"
-import { handshakeOutbound } from "../src/services/internal/peer/connection.js"
+import { handshakeOutbound } from "../src/services/internal/peerConnector/connection.js"
 import type { PeerEvent } from "../src/services/PeerConnector.js"
 import * as TcpPeerConnector from "../src/layers/net/TcpPeerConnector.js"
 import {

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `lnsync` command line (@effect/cli):
  *   lnsync demo   — a simulated network on loopback synced into a SQLite file (what `npm start` runs)

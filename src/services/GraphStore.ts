@@ -18,6 +18,17 @@ import type { GraphStoreError } from "./internal/graphStore/error.js"
 import * as memory from "./internal/graphStore/memory.js"
 
 export { GraphStoreError } from "./internal/graphStore/error.js"
+/** The store rules every implementation shares (the memory and SQL stores; a PostgreSQL one would too). */
+export {
+  blockRangeToScids,
+  chunksOf,
+  isStorableScid,
+  MAX_STORABLE_SCID,
+  planBatch,
+  unstorableAnnouncement,
+  updateDirection
+} from "./internal/graphStore/rules.js"
+export type { BatchPlan, HeldState, PlannedNode, PlannedUpdate } from "./internal/graphStore/rules.js"
 
 /** A channel we hold, as the syncer and the validator need it. Timestamps/checksums are 0 when that direction has no update. */
 export interface ChannelState {

@@ -6,7 +6,7 @@
  * the socket.
  *
  * This module holds the peer's errors and the byte channel it runs over; the connection machinery (handshake, init,
- * keepalive) is in `internal/peer/connection.ts`, which imports from here and never the other way round.
+ * keepalive) is in `internal/peerConnector/connection.ts`, which imports from here and never the other way round.
  */
 import type { Effect, Option, Stream } from "effect"
 import { Data } from "effect"

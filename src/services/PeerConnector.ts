@@ -2,11 +2,30 @@
  * PeerConnector: owns every connection (dialed and accepted), reconnects dialed peers with capped exponential
  * backoff, and publishes connect/disconnect events. The SyncManager's wiring turns those events into
  * InitSyncState / PruneSyncState.
+ *
+ * A connector turns byte channels into `Peer`s with the connection machinery re-exported here (BOLT 8 handshake,
+ * BOLT 1 init and keepalive; `internal/peerConnector/connection.ts`), whatever carries the bytes: TCP
+ * (`TcpPeerConnector`, src/layers/net/), or memory in tests.
  */
 import type { Effect, Option, Scope, Stream } from "effect"
 import { Context, Data } from "effect"
 import type { PublicKey } from "../domain/Messages.js"
 import type { Peer } from "./Peer.js"
+
+export {
+  checkRemoteInit,
+  DEFAULT_LOCAL_FEATURES,
+  defaultTransportConfig,
+  type EstablishOptions,
+  establishInbound,
+  establishOutbound,
+  handshakeInbound,
+  type HandshakeResult,
+  handshakeOutbound,
+  MAX_PONG_BYTES_ANSWERED,
+  sanitizeRemoteText,
+  type TransportConfig
+} from "./internal/peerConnector/connection.js"
 
 /** `<node_id hex>@<host>:<port>`, the form lnd and CLN print. */
 export interface PeerAddress {

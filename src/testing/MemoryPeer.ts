@@ -25,7 +25,7 @@ import {
   establishInbound,
   establishOutbound,
   type TransportConfig
-} from "../services/internal/peer/connection.js"
+} from "../services/PeerConnector.js"
 import type { ByteChannel, Peer, PeerEstablishError } from "../services/Peer.js"
 import { PeerDisconnected, TransportIoError } from "../services/Peer.js"
 

@@ -36,14 +36,15 @@ import type {
   NodeState,
   StoredGossip
 } from "../../services/GraphStore.js"
-import { GraphStore, GraphStoreError } from "../../services/GraphStore.js"
 import {
   blockRangeToScids,
   chunksOf,
+  GraphStore,
+  GraphStoreError,
   isStorableScid,
   unstorableAnnouncement,
   updateDirection
-} from "../../services/internal/graphStore/rules.js"
+} from "../../services/GraphStore.js"
 
 /** Rows (channels or nodes) per stream page and ids per `IN` list. */
 const PAGE = 256

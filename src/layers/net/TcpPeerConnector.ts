@@ -32,15 +32,13 @@ import {
   defaultTransportConfig,
   establishInbound,
   establishOutbound,
-  type TransportConfig
-} from "../../services/internal/peer/connection.js"
-import {
   NodeIdentity,
   type PeerAddress,
   PeerConnectError,
   PeerConnector,
   type PeerConnectorService,
-  type PeerEvent
+  type PeerEvent,
+  type TransportConfig
 } from "../../services/PeerConnector.js"
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -64,15 +64,14 @@ class ExactReader {
   }
 
   readExactly(n: number): Effect.Effect<Uint8Array, TransportIoError> {
-    const self = this
-    return Effect.gen(function* () {
-      while (self.buffered.length < n) {
-        const chunk = yield* self.channel.read
+    return Effect.gen(this, function* () {
+      while (this.buffered.length < n) {
+        const chunk = yield* this.channel.read
         if (Option.isNone(chunk)) break
-        self.buffered = Buffer.concat([self.buffered, chunk.value])
+        this.buffered = Buffer.concat([this.buffered, chunk.value])
       }
-      const out = self.buffered.subarray(0, Math.min(n, self.buffered.length))
-      self.buffered = self.buffered.subarray(out.length)
+      const out = this.buffered.subarray(0, Math.min(n, this.buffered.length))
+      this.buffered = this.buffered.subarray(out.length)
       return out
     })
   }

@@ -1,0 +1,57 @@
+/**
+ * The package's front door, checked without a build (the build itself is `npm run test:build`): package.json's
+ * entry points are the compiled forms of sources that exist, the CLI source starts with a shebang so the compiled
+ * `dist/bin/lnsync.js` runs as a command, and the build copies every non-TypeScript file `src/` loads at run time
+ * (the signature worker).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const pkg = JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as {
+  readonly name: string
+  readonly types: string
+  readonly bin: Record<string, string>
+  readonly exports: Record<string, { readonly types: string; readonly default: string } | string | null>
+  readonly scripts: Record<string, string>
+  readonly dependencies: Record<string, string>
+}
+
+/** `./dist/x/y.js` (or `.d.ts`) -> `src/x/y.ts`. */
+const sourceOf = (built: string) => built.replace(/^\.\/dist\//, "src/").replace(/(\.d)?\.ts$|\.js$/, ".ts")
+
+const filesUnder = (dir: string): Array<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? filesUnder(path.join(dir, d.name)) : [path.join(dir, d.name)]
+  )
+
+describe("package layout", () => {
+  it("`lnsync` and `lnsync/testing` are the built src/index.ts and src/testing/index.ts; internals are closed", () => {
+    expect(pkg.name).toBe("lnsync")
+    const main = pkg.exports["."]
+    const testing = pkg.exports["./testing"]
+    if (typeof main !== "object" || main === null || typeof testing !== "object" || testing === null) {
+      throw new Error("exports must map . and ./testing to { types, default }")
+    }
+    expect([main.default, main.types, pkg.types].map(sourceOf)).toEqual(["src/index.ts", "src/index.ts", "src/index.ts"])
+    expect([testing.default, testing.types].map(sourceOf)).toEqual(["src/testing/index.ts", "src/testing/index.ts"])
+    expect(pkg.exports["./internal/*"]).toBeNull()
+    for (const file of ["src/index.ts", "src/testing/index.ts"]) expect(fs.existsSync(path.join(repo, file))).toBe(true)
+  })
+
+  it("the lnsync command is the compiled CLI, and its source starts with a shebang", () => {
+    expect(sourceOf(pkg.bin["lnsync"]!)).toBe("src/bin/lnsync.ts")
+    expect(fs.readFileSync(path.join(repo, "src/bin/lnsync.ts"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
+    expect(pkg.dependencies["tsx"]).toBeUndefined() // nothing runs TypeScript at run time
+  })
+
+  it("the build copies every non-TypeScript file under src/ into dist/", () => {
+    const assets = filesUnder(path.join(repo, "src"))
+      .filter((f) => !f.endsWith(".ts"))
+      .map((f) => path.relative(repo, f).split(path.sep).join("/"))
+    expect(assets).toEqual(["src/layers/verify/verify-worker.mjs"])
+    for (const asset of assets) expect(pkg.scripts["build"]).toContain(`'${asset}', '${asset.replace(/^src\//, "dist/")}'`)
+  })
+})
