@@ -9,7 +9,13 @@ import { channelUpdateChecksum } from "../src/domain/Checksum.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement } from "../src/domain/Messages.js"
 import type { ShortChannelId } from "../src/domain/ShortChannelId.js"
-import type { GraphBatch, GraphStoreError, GraphStoreService, StoredGossip } from "../src/services/GraphStore.js"
+import type {
+  GraphBatch,
+  GraphStoreChainMismatch,
+  GraphStoreError,
+  GraphStoreService,
+  StoredGossip
+} from "../src/services/GraphStore.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "./support/gossip.js"
 
@@ -33,9 +39,14 @@ const B = nodeId(2)
 const C = nodeId(3)
 const D = nodeId(4)
 
-export const graphStoreContract = (name: string, makeLayer: () => Layer.Layer<GraphStore, GraphStoreError>) =>
+export const graphStoreContract = (
+  name: string,
+  makeLayer: () => Layer.Layer<GraphStore, GraphStoreError | GraphStoreChainMismatch>
+) =>
   describe(`GraphStore contract (${name})`, () => {
-    const withStore = <A>(body: (store: GraphStoreService) => Effect.Effect<A, GraphStoreError>) =>
+    const withStore = <A>(
+      body: (store: GraphStoreService) => Effect.Effect<A, GraphStoreError | GraphStoreChainMismatch>
+    ) =>
       Effect.flatMap(GraphStore, body).pipe(Effect.provide(makeLayer()))
 
     it.effect("GS-3: an empty store has no highest id, no channels and zero counts", () =>

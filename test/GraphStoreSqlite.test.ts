@@ -1,14 +1,17 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Chunk, Effect, Either, Stream } from "effect"
 import type { Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { BITCOIN_MAINNET, BITCOIN_REGTEST, BITCOIN_SIGNET } from "../src/domain/Chain.js"
 import { channelUpdateChecksum } from "../src/domain/Checksum.js"
 import { toHex } from "../src/domain/Hex.js"
+import { migrations } from "../src/layers/graph/GraphStoreSql.js"
 import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
-import type { BatchOutcome, GraphBatch, GraphStoreError } from "../src/services/GraphStore.js"
+import type { BatchOutcome, GraphBatch, GraphStoreChainMismatch, GraphStoreError } from "../src/services/GraphStore.js"
 import { GraphStore, layerMemory } from "../src/services/GraphStore.js"
 import { graphStoreContract } from "./GraphStore.contract.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "./support/gossip.js"
@@ -17,8 +20,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-graph-"))
 let n = 0
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-// a fresh database file per test
-graphStoreContract("sqlite", () => GraphStoreSqlite.layer({ filename: path.join(dir, `graph-${n++}.db`) }))
+// a fresh database file per test, opened for a chain as the node opens it
+graphStoreContract(
+  "sqlite",
+  () => GraphStoreSqlite.layer({ filename: path.join(dir, `graph-${n++}.db`), chain: BITCOIN_MAINNET })
+)
 
 describe("GraphStore SQLite file", () => {
   it.effect("BOLT 7: gossip persists across reopening the file, byte for byte", () =>
@@ -174,7 +180,7 @@ describe("GraphStore SQLite file", () => {
         updates: shuffled(ids.flatMap((id) => [0, 1].map((d) => channelUpdate(id, d as 0 | 1, 1_700_000_000 + next(60))))),
         nodes: shuffled(Array.from({ length: 200 }, (_, i) => nodeAnnouncement(nodeId(i), 1_700_000_000 + next(60))))
       })
-      const run = (layer: Layer.Layer<GraphStore, GraphStoreError>) =>
+      const run = (layer: Layer.Layer<GraphStore, GraphStoreError | GraphStoreChainMismatch>) =>
         Effect.provide(
           Effect.gen(function*() {
             const store = yield* GraphStore
@@ -231,6 +237,72 @@ describe("GraphStore SQLite file", () => {
       const result = yield* Effect.either(
         Effect.provide(GraphStore, GraphStoreSqlite.layer({ filename: path.join(dir, "missing-dir", "x", "graph.db") }))
       )
-      expect(Either.isLeft(result) && result.left.operation).toBe("open")
+      expect(Either.isLeft(result) && result.left._tag === "GraphStoreError" && result.left.operation).toBe("open")
+    }))
+})
+
+describe("GraphStore SQLite file: its chain", () => {
+  const c = channelAnnouncement(scid(812_400, 1, 0), nodeId(1), nodeId(2))
+  const write = Effect.flatMap(GraphStore, (store) => store.applyBatch({ channels: [c], updates: [], nodes: [] }))
+  const channels = Effect.map(Effect.flatMap(GraphStore, (store) => store.counts), (counts) => counts.channels)
+
+  it.effect("BOLT 7: a regtest database opened for mainnet is refused with GraphStoreChainMismatch, and left as it was", () =>
+    Effect.gen(function*() {
+      const filename = path.join(dir, "regtest.db")
+      yield* Effect.provide(write, GraphStoreSqlite.layer({ filename, chain: BITCOIN_REGTEST }))
+      const refused = yield* Effect.flip(
+        Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_MAINNET }))
+      )
+      expect(refused._tag).toBe("GraphStoreChainMismatch")
+      expect(refused.message).toBe(
+        `database ${filename} holds bitcoin regtest gossip; lnsync was started for bitcoin mainnet ` +
+          "(use --chain regtest or another --db)"
+      )
+      // the refusal changed nothing: the same chain still opens, with its gossip
+      expect(yield* Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_REGTEST }))).toBe(1)
+      // and so does a reader that names no chain
+      expect(yield* Effect.provide(channels, GraphStoreSqlite.layer({ filename }))).toBe(1)
+    }))
+
+  it.effect("BOLT 7: the chain is recorded on the first open that names one, even after opens that named none", () =>
+    Effect.gen(function*() {
+      const filename = path.join(dir, "unnamed.db")
+      yield* Effect.provide(write, GraphStoreSqlite.layer({ filename }))
+      expect(yield* Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_SIGNET }))).toBe(1)
+      const refused = yield* Effect.flip(Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_MAINNET })))
+      expect(refused._tag === "GraphStoreChainMismatch" && refused.message).toContain("holds bitcoin signet gossip")
+    }))
+
+  it.effect("BOLT 7: a database from before the chain was recorded (schema version 2) adopts the chain it is opened for", () =>
+    Effect.gen(function*() {
+      const filename = path.join(dir, "v2.db")
+      // schema version 2 exactly as its migrations left it, with one channel
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          yield* Migrator.make({})({
+            loader: Migrator.fromRecord({
+              "1_graph": migrations["1_graph"],
+              "2_cheaper_writes": migrations["2_cheaper_writes"]
+            }),
+            table: "lnsync_migrations"
+          })
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`INSERT INTO channels ${sql.insert({ scid: c.shortChannelId, node_id1: c.nodeId1, node_id2: c.nodeId2, raw: c.raw })}`
+          yield* sql`INSERT INTO channel_endpoints (node_id) VALUES (${c.nodeId1}), (${c.nodeId2})`
+        }),
+        GraphStoreSqlite.layerClient({ filename })
+      )
+      const adopted = yield* Effect.provide(
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const [meta] = yield* sql<{ readonly value: Uint8Array }>`SELECT value FROM graph_meta WHERE key = 'chain_hash'`
+          return { channels: yield* channels, chain: meta === undefined ? undefined : toHex(meta.value) }
+        }),
+        GraphStoreSqlite.layerWithClient({ filename, chain: BITCOIN_MAINNET })
+      )
+      expect(adopted).toEqual({ channels: 1, chain: toHex(BITCOIN_MAINNET) })
+      expect(yield* Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_MAINNET }))).toBe(1)
+      const refused = yield* Effect.flip(Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_REGTEST })))
+      expect(refused._tag).toBe("GraphStoreChainMismatch")
     }))
 })

@@ -28,7 +28,7 @@ import type { GossipPipelineConfigError } from "../services/GossipPipelineConfig
 import type { GossipSyncerSettings } from "../services/GossipSyncer.js"
 import * as GossipSyncer from "../services/GossipSyncer.js"
 import type { GraphStore } from "../services/GraphStore.js"
-import type { GraphStoreError } from "../services/GraphStore.js"
+import type { GraphStoreChainMismatch, GraphStoreError } from "../services/GraphStore.js"
 import type { TransportIoError } from "../services/Peer.js"
 import type { NodeIdentity, PeerAddress, PeerConnector } from "../services/PeerConnector.js"
 import * as Reconciler from "../services/Reconciler.js"
@@ -273,7 +273,12 @@ export type NodeServices =
   | NodeIdentity
   | Reconciler.Reconciler
 
-export type NodeError = GraphStoreError | TransportIoError | SyncManagerConfigError | GossipPipelineConfigError
+export type NodeError =
+  | GraphStoreError
+  | GraphStoreChainMismatch
+  | TransportIoError
+  | SyncManagerConfigError
+  | GossipPipelineConfigError
 
 /** The validated pipeline and SyncManager configurations a node with `settings` runs with (refused at start, SM-3). */
 export const layerServiceConfig = (
@@ -337,11 +342,14 @@ export function layer<ES, EC, EP, EV>(
  * The settings a `NodeConfig` describes, given our key (`loadNodeKey(config.keyFile)`): the SQLite store at
  * `config.db`, TCP, the worker pool, no chain backend. Spread overrides over the result to replace any of them.
  */
-export const settingsFromConfig = (config: NodeConfig, nodePrivateKey: Uint8Array): NodeSettings<GraphStoreError> => ({
+export const settingsFromConfig = (
+  config: NodeConfig,
+  nodePrivateKey: Uint8Array
+): NodeSettings<GraphStoreError | GraphStoreChainMismatch> => ({
   chain: Chain.fromName(config.chain),
   nodePrivateKey,
   listen: config.listen,
-  store: GraphStoreSqlite.layer({ filename: config.db }),
+  store: GraphStoreSqlite.layer({ filename: config.db, chain: Chain.fromName(config.chain) }),
   bestHeight: Effect.sync(() => estimateMainnetHeight(Date.now())),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   pipeline: config.pipeline
@@ -359,7 +367,10 @@ export const layerConfig = <ES = GraphStoreError, EC = never, EP = never, EV = n
     Effect.gen(function*() {
       const c = yield* nodeConfig
       const key = yield* loadNodeKey(c.keyFile)
-      return layer<ES | GraphStoreError, EC, EP, EV>({ ...settingsFromConfig(c, key), ...overrides })
+      return layer<ES | GraphStoreError | GraphStoreChainMismatch, EC, EP, EV>({
+        ...settingsFromConfig(c, key),
+        ...overrides
+      })
     })
   )
 

@@ -17,7 +17,7 @@ import type { ShortChannelId } from "../domain/ShortChannelId.js"
 import type { GraphStoreError } from "./internal/graphStore/error.js"
 import * as memory from "./internal/graphStore/memory.js"
 
-export { GraphStoreError } from "./internal/graphStore/error.js"
+export { GraphStoreChainMismatch, GraphStoreError } from "./internal/graphStore/error.js"
 /** The store rules every implementation shares (the memory and SQL stores; a PostgreSQL one would too). */
 export {
   blockRangeToScids,

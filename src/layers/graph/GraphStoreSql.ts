@@ -23,9 +23,10 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { Fragment, Statement } from "@effect/sql/Statement"
 import { Chunk, Effect, Layer, Option, Stream } from "effect"
+import { sameChain } from "../../domain/Chain.js"
 import { channelUpdateChecksum } from "../../domain/Checksum.js"
 import { toHex } from "../../domain/Hex.js"
-import type { PublicKey } from "../../domain/Messages.js"
+import type { ChainHash, PublicKey } from "../../domain/Messages.js"
 import type { ShortChannelId } from "../../domain/ShortChannelId.js"
 import type {
   BatchOutcome,
@@ -40,6 +41,7 @@ import {
   blockRangeToScids,
   chunksOf,
   GraphStore,
+  GraphStoreChainMismatch,
   GraphStoreError,
   isStorableScid,
   unstorableAnnouncement,
@@ -142,11 +144,47 @@ const migration2 = Effect.gen(function*() {
   yield* sql`CREATE INDEX nodes_time ON nodes (timestamp, node_id)`
 })
 
+/**
+ * Migration 3: what the database is for. `graph_meta` is a small key/value table; today it holds `chain_hash`
+ * (the 32-byte BOLT 7 chain hash of the gossip stored), written on the first open that names a chain and checked on
+ * every later one (see `checkChain`). A file made before this migration has no row and adopts the chain it is next
+ * opened for, so existing files keep working.
+ */
+const migration3 = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE graph_meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)`
+})
+
+/** The schema's migrations, in order (exported so tests can build a file as an older version left it). */
+export const migrations = { "1_graph": migration1, "2_cheaper_writes": migration2, "3_graph_meta": migration3 } as const
+
 /** In-code loader (no glob/dynamic import), so it runs the same under tsx, vitest and a bundle. */
 const runMigrations = Migrator.make({})({
-  loader: Migrator.fromRecord({ "1_graph": migration1, "2_cheaper_writes": migration2 }),
+  loader: Migrator.fromRecord(migrations),
   table: "lnsync_migrations"
 })
+
+/**
+ * Records `chain` in a database that has none yet (a new file, or one from before migration 3), else fails with
+ * GraphStoreChainMismatch if it holds another chain's gossip. Insert-if-absent then read back, so of two first
+ * opens at once the same chain wins for both.
+ */
+const checkChain = (
+  chain: ChainHash,
+  database: string
+): Effect.Effect<void, GraphStoreError | GraphStoreChainMismatch, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT INTO graph_meta (key, value) VALUES ('chain_hash', ${chain}) ON CONFLICT (key) DO NOTHING`
+    const [row] = yield* sql<{ readonly value: Uint8Array }>`SELECT value FROM graph_meta WHERE key = 'chain_hash'`
+    if (row === undefined) return yield* new GraphStoreError({ operation: "chain", cause: "chain_hash not recorded" })
+    const stored = Uint8Array.from(row.value)
+    if (!sameChain(stored, chain)) {
+      return yield* new GraphStoreChainMismatch({ database, stored, configured: Uint8Array.from(chain) })
+    }
+  }).pipe(
+    Effect.catchTag("SqlError", (cause) => new GraphStoreError({ operation: "chain", cause }))
+  )
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rows
@@ -248,7 +286,17 @@ const changedRows = (result: unknown): number | undefined => {
 // ---------------------------------------------------------------------------------------------------------------
 // Service
 
-/** Builds the store over the ambient SqlClient, creating or upgrading the schema first. */
+export interface GraphStoreSqlOptions {
+  /**
+   * The chain this store serves: recorded on first open, and opening a database that holds another chain's gossip
+   * fails with GraphStoreChainMismatch. Without it nothing is checked or recorded (tools that only read a file).
+   */
+  readonly chain?: ChainHash | undefined
+  /** How to name the database in messages (the file name); default "the database". */
+  readonly database?: string | undefined
+}
+
+/** Builds the store over the ambient SqlClient, creating or upgrading the schema first (no chain check: `makeFor`). */
 export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
 
@@ -740,5 +788,16 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   } satisfies GraphStoreService
 })
 
-/** GraphStore over the ambient SqlClient (schema migrated on build). */
-export const layer: Layer.Layer<GraphStore, GraphStoreError, SqlClient.SqlClient> = Layer.effect(GraphStore, make)
+/** `make`, then the chain recorded or checked (see `GraphStoreSqlOptions.chain`). */
+export const makeFor = (
+  options: GraphStoreSqlOptions
+): Effect.Effect<GraphStoreService, GraphStoreError | GraphStoreChainMismatch, SqlClient.SqlClient> => {
+  const { chain, database = "the database" } = options
+  return chain === undefined ? make : Effect.tap(make, () => checkChain(chain, database))
+}
+
+/** GraphStore over the ambient SqlClient (schema migrated and the chain checked on build). */
+export const layer = (
+  options: GraphStoreSqlOptions = {}
+): Layer.Layer<GraphStore, GraphStoreError | GraphStoreChainMismatch, SqlClient.SqlClient> =>
+  Layer.effect(GraphStore, makeFor(options))

@@ -17,13 +17,19 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Context, Effect, Layer } from "effect"
-import type { GraphStore } from "../../services/GraphStore.js"
+import type { ChainHash } from "../../domain/Messages.js"
+import type { GraphStore, GraphStoreChainMismatch } from "../../services/GraphStore.js"
 import { GraphStoreError } from "../../services/GraphStore.js"
 import * as GraphStoreSql from "./GraphStoreSql.js"
 
 export interface GraphStoreSqliteConfig {
   /** Database file (created if missing); `:memory:` for a throw-away database. */
   readonly filename: string
+  /**
+   * The chain the node runs on: recorded in a new file (or one from before the chain was recorded), and a file
+   * holding another chain's gossip is refused with GraphStoreChainMismatch. Omit only to read a file of any chain.
+   */
+  readonly chain?: ChainHash | undefined
 }
 
 /** What every connection to a graph file sets (after the client's `journal_mode = WAL`); see the module doc. */
@@ -54,12 +60,19 @@ export const layerClient = (
     })
   ).pipe(Layer.provide(Reactivity.layer))
 
-/** GraphStore persisted in the SQLite file `config.filename` (schema created or upgraded on open). */
-export const layer = (config: GraphStoreSqliteConfig): Layer.Layer<GraphStore, GraphStoreError> =>
-  GraphStoreSql.layer.pipe(Layer.provide(layerClient(config)))
+/** GraphStore persisted in the SQLite file `config.filename` (schema created or upgraded, chain checked on open). */
+export const layer = (
+  config: GraphStoreSqliteConfig
+): Layer.Layer<GraphStore, GraphStoreError | GraphStoreChainMismatch> =>
+  GraphStoreSql.layer({ chain: config.chain, database: config.filename }).pipe(Layer.provide(layerClient(config)))
 
 /** Same as `layer`, also exposing the client (for tools that run their own queries on the same file). */
 export const layerWithClient = (
   config: GraphStoreSqliteConfig
-): Layer.Layer<GraphStore | SqliteClient.SqliteClient | SqlClient.SqlClient, GraphStoreError> =>
-  GraphStoreSql.layer.pipe(Layer.provideMerge(layerClient(config)))
+): Layer.Layer<
+  GraphStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
+  GraphStoreError | GraphStoreChainMismatch
+> =>
+  GraphStoreSql.layer({ chain: config.chain, database: config.filename }).pipe(
+    Layer.provideMerge(layerClient(config))
+  )
