@@ -1,0 +1,444 @@
+/**
+ * The deterministic whole-network simulation (issue 13): ONE real lnsync node — `Node.layer` as `lnsync sync` builds
+ * it: SyncNode, SyncManager, the real GossipSyncers, the real GossipPipeline with real signature checks (in-thread),
+ * the Reconciler, here over the memory GraphStore — with N scripted peers (`SimPeer.ts`) attached over in-memory peer
+ * pairs that go through the real codec. Everything runs on Effect's clock: under TestClock a run is a function of
+ * the scenario and its seed, and minutes of protocol time cost milliseconds.
+ *
+ * `run` drives the clock one step at a time up to the scenario's bound and reports when the local graph reached the
+ * union of the well-behaved peers' graphs, when the graph was first synced (SM-6), when `--exit-when-synced` would
+ * have returned (graph synced, Reconciler idle, pipeline flushed: `src/bin/run.ts`), what state every syncer ended
+ * in, and how many fibers were still alive once the node's scope closed (SM-10: none may be).
+ */
+import type { Scope } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  Option,
+  PubSub,
+  Random,
+  Ref,
+  Scope as ScopeModule,
+  Stream,
+  Supervisor,
+  TestClock
+} from "effect"
+import { BITCOIN_MAINNET } from "../../domain/Chain.js"
+import { toHex } from "../../domain/Hex.js"
+import type { ChannelUpdate, NodeAnnouncement } from "../../domain/Messages.js"
+import * as Features from "../../domain/Features.js"
+import { GossipPipeline } from "../../services/GossipPipeline.js"
+import type { SyncerState, SyncType } from "../../services/GossipSyncer.js"
+import type { GraphBatch, GraphCounts, GraphStoreService } from "../../services/GraphStore.js"
+import { GraphStore, layerMemory as GraphStoreMemory } from "../../services/GraphStore.js"
+import type { Peer } from "../../services/Peer.js"
+import type { PeerConnectorService, PeerEvent } from "../../services/PeerConnector.js"
+import { NodeIdentity, PeerConnector, PeerConnectError } from "../../services/PeerConnector.js"
+import * as Reconciler from "../../services/Reconciler.js"
+import { SyncManager } from "../../services/SyncManager.js"
+import type { GeneratedGraph } from "../GraphGenerator.js"
+import * as Node from "../../layers/Node.js"
+import { deriveKey, generateGraph, GENERATED_TIP } from "../GraphGenerator.js"
+import { makePeerPair } from "../MemoryPeer.js"
+import { splitGraph } from "../SimulatedNetwork.js"
+import { publicKeyOf } from "../../domain/Signatures.js"
+import type { Behaviour } from "./Behaviour.js"
+import { isWellBehaved, label, servesAnnouncementOnly } from "./Behaviour.js"
+import * as SimPeer from "./SimPeer.js"
+
+/** 2023-11-14 (unix seconds): the graph's "now" and the clock's start. */
+export const SIM_NOW = 1_700_000_000
+
+// ---------------------------------------------------------------------------------------------------------------
+// The graph
+
+/** The whole signed graph of a simulation; every tenth channel has no channel_update (announcement-only). */
+export interface SimGraph {
+  readonly whole: GraphBatch
+  /** Channel i is held by peers i mod P and i+1 mod P (`SimulatedNetwork.splitGraph`). */
+  readonly split: (peers: number) => ReadonlyArray<GraphBatch>
+}
+
+/**
+ * A validly signed graph from `GraphGenerator` (seconds to sign; make it once per test file). Announcement-only
+ * channels are there so a Core-Lightning-like peer, which does not list them, differs from an honest one.
+ */
+export const makeGraph = (options: { readonly seed: number; readonly channels: number }): SimGraph => {
+  const generated = generateGraph({
+    seed: options.seed,
+    channels: options.channels,
+    chainHash: BITCOIN_MAINNET,
+    now: SIM_NOW
+  })
+  const announcementOnly = new Set(
+    generated.channelAnnouncements.filter((_, i) => i % 10 === 9).map((c) => c.shortChannelId)
+  )
+  const graph: GeneratedGraph = {
+    ...generated,
+    channelUpdates: generated.channelUpdates.filter((u) => !announcementOnly.has(u.shortChannelId))
+  }
+  return {
+    whole: { channels: graph.channelAnnouncements, updates: graph.channelUpdates, nodes: graph.nodeAnnouncements },
+    split: (peers) => splitGraph(graph, peers)
+  }
+}
+
+/** What a peer with this behaviour lets a querying node learn of `part`. */
+export const servedPart = (part: GraphBatch, behaviour: Behaviour): GraphBatch => {
+  const withUpdate = new Set(part.updates.map((u) => u.shortChannelId))
+  const channels = servesAnnouncementOnly(behaviour)
+    ? part.channels
+    : part.channels.filter((c) => withUpdate.has(c.shortChannelId))
+  const endpoints = new Set(channels.flatMap((c) => [toHex(c.nodeId1), toHex(c.nodeId2)]))
+  return { channels, updates: part.updates, nodes: part.nodes.filter((n) => endpoints.has(toHex(n.nodeId))) }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scenarios and outcomes
+
+export interface Scenario {
+  readonly name: string
+  /** One per peer, in connection order (the first one gets the initial historical sync, SM-16). */
+  readonly peers: ReadonlyArray<Behaviour>
+  /** Seeds the node's Random (SM-27 choices, GS-35 sampling). */
+  readonly seed: string
+  /** How much virtual time the sync may take (default 10 minutes). */
+  readonly bound?: Duration.DurationInput | undefined
+}
+
+export const scenario = (
+  name: string,
+  peers: ReadonlyArray<Behaviour>,
+  extra: Partial<Omit<Scenario, "name" | "peers">> = {}
+): Scenario => ({
+  name,
+  peers,
+  seed: extra.seed ?? name,
+  bound: extra.bound
+})
+
+export interface SyncerReport {
+  readonly peer: string
+  readonly syncType: SyncType
+  readonly state: SyncerState
+}
+
+export interface Outcome {
+  readonly scenario: string
+  /** Virtual ms from the start until the local graph held the well-behaved peers' union. */
+  readonly convergedAfterMillis: number | undefined
+  /** Virtual ms until the first complete channel-range sync (SM-6). */
+  readonly graphSyncedAfterMillis: number | undefined
+  /** Virtual ms until `--exit-when-synced` would have returned (synced, Reconciler idle, pipeline flushed). */
+  readonly exitAfterMillis: number | undefined
+  /** Virtual ms when the run stopped (converged and exited, or the bound). */
+  readonly ranMillis: number
+  /** The manager's syncers when the run stopped (peers by label, e.g. `p0:silent`). */
+  readonly syncers: ReadonlyArray<SyncerReport>
+  readonly counts: GraphCounts
+  /** Messages of the well-behaved union still missing from the local graph. */
+  readonly missing: number
+  /** Messages in the local graph that are not in the generated graph (forged or corrupted): must be 0. */
+  readonly foreign: number
+  /** Peers the node banned (labels). */
+  readonly banned: ReadonlyArray<string>
+  /** Per peer: what the node sent it, when (the reproducibility checks compare these). */
+  readonly traces: ReadonlyArray<
+    { readonly peer: string; readonly received: ReadonlyArray<string>; readonly sent: number }
+  >
+  /** Fibers still alive after the node's scope closed (SM-10: 0). */
+  readonly liveFibersAfterClose: number
+}
+
+export interface RunOptions {
+  /** Virtual time per clock step (default 5 s): how often the run looks whether it can stop. */
+  readonly step?: Duration.DurationInput
+  /** SCIDs per range reply of every simulated peer (default 100: a few replies for a few hundred channels). */
+  readonly rangeChunk?: number
+  /** The node's log level (default Error: the misbehaving peers make it warn a lot). */
+  readonly logLevel?: LogLevel.LogLevel
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The connector: peers handed to it, never dialed
+
+interface SimConnector {
+  readonly service: PeerConnectorService
+  readonly attach: (peer: Peer) => Effect.Effect<void, never, Scope.Scope>
+  readonly banned: Ref.Ref<ReadonlyArray<string>>
+}
+
+/**
+ * `Connected` when a peer is attached; `Disconnected` when its connection closes from either side or it is
+ * disconnected or banned (SM-33) here. A banned peer stays away (the simulated peers do not redial).
+ */
+const makeConnector: Effect.Effect<SimConnector, never, Scope.Scope> = Effect.gen(function* () {
+  const hub = yield* Effect.acquireRelease(PubSub.unbounded<PeerEvent>(), PubSub.shutdown)
+  const peers = yield* Ref.make<ReadonlyMap<string, Peer>>(new Map())
+  const banned = yield* Ref.make<ReadonlyArray<string>>([])
+
+  const detach = (nodeIdHex: string, reason: string) =>
+    Effect.gen(function* () {
+      const peer = yield* Ref.modify(peers, (m): readonly [Peer | undefined, ReadonlyMap<string, Peer>] => {
+        const p = m.get(nodeIdHex)
+        if (p === undefined) return [undefined, m]
+        const next = new Map(m)
+        next.delete(nodeIdHex)
+        return [p, next]
+      })
+      if (peer === undefined) return
+      yield* peer.disconnect(reason)
+      yield* PubSub.publish(hub, { _tag: "Disconnected", nodeIdHex, reason })
+    })
+
+  const service: PeerConnectorService = {
+    events: Effect.map(PubSub.subscribe(hub), (queue) => Stream.fromQueue(queue)),
+    connected: Ref.get(peers),
+    connect: (address) =>
+      Effect.fail(
+        new PeerConnectError({ address: `${address.host}:${address.port}`, reason: "the simulation does not dial" })
+      ),
+    keepConnected: () => Effect.void,
+    disconnect: detach,
+    ban: (nodeIdHex, _untilMillis, reason) =>
+      Effect.zipRight(Ref.update(banned, (l) => [...l, nodeIdHex]), detach(nodeIdHex, reason))
+  }
+
+  return {
+    service,
+    banned,
+    attach: (peer) =>
+      Effect.gen(function* () {
+        yield* Ref.update(peers, (m) => new Map(m).set(peer.nodeIdHex, peer))
+        yield* PubSub.publish(hub, { _tag: "Connected", peer })
+        // the remote hanging up is a disconnect too
+        yield* Effect.forkScoped(Effect.flatMap(peer.closed, (e) => detach(peer.nodeIdHex, e.reason)))
+      })
+  }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// The node
+
+/** The local node as `lnsync sync` builds it (`Node.layer`, Reconciler included), with the simulation's connector. */
+const buildNode = (connector: PeerConnectorService) =>
+  Effect.gen(function* () {
+    const identity = Layer.succeed(NodeIdentity, { nodeId: publicKeyOf(LOCAL_KEY), listenAddress: Option.none() })
+    const node = Node.layer({
+      chain: BITCOIN_MAINNET,
+      nodePrivateKey: LOCAL_KEY,
+      store: GraphStoreMemory,
+      connector: Layer.merge(Layer.succeed(PeerConnector, connector), identity),
+      verifier: "in-thread",
+      bestHeight: Effect.succeed(GENERATED_TIP)
+    })
+    const context = yield* Layer.build(node).pipe(Effect.orDie)
+    return {
+      manager: Context.get(context, SyncManager),
+      store: Context.get(context, GraphStore),
+      pipeline: Context.get(context, GossipPipeline),
+      reconciler: Context.get(context, Reconciler.Reconciler)
+    }
+  })
+
+/** A completed deferred's value, or undefined while it is pending. */
+const doneValue = (d: Deferred.Deferred<number>): Effect.Effect<number | undefined> =>
+  Effect.flatMap(Deferred.poll(d), Option.match({ onNone: () => Effect.succeed(undefined), onSome: (value) => value }))
+
+/** Every stored message of the local graph, as hex. */
+const storedRaw = (store: GraphStoreService) =>
+  Effect.orDie(
+    Effect.gen(function* () {
+      const channels = yield* store.channelRange(0, 0xffffff)
+      const raw = yield* Stream.runCollect(store.gossipForChannels(channels.map((c) => c.shortChannelId)))
+      return new Set([...raw].map((g) => toHex(g.raw)))
+    })
+  )
+
+const rawOf = (batch: GraphBatch): ReadonlyArray<string> => [
+  ...batch.channels.map((c) => toHex(c.raw)),
+  ...batch.updates.map((u: ChannelUpdate) => toHex(u.raw)),
+  ...batch.nodes.map((n: NodeAnnouncement) => toHex(n.raw))
+]
+
+/**
+ * The node's side of a memory pair with sends that can always return: `makePeerPair` races each send against the
+ * connection closing, and a race forked inside an uninterruptible region (a syncer sending its passive filter from
+ * an `ensuring` finalizer, GS-26) waits for its loser, i.e. for the connection to close. A socket write (Peer over
+ * TCP) has no such race, so the simulation restores interruptibility around the send.
+ */
+const interruptibleSends = (peer: Peer): Peer => {
+  const all = peer.sendRawAll
+  return {
+    ...peer,
+    send: (m) => Effect.interruptible(peer.send(m)),
+    sendRaw: (raw) => Effect.interruptible(peer.sendRaw(raw)),
+    sendRawAll: all === undefined ? undefined : (raws) => Effect.interruptible(all(raws))
+  }
+}
+
+const LOCAL_KEY = deriveKey("lnsync/sim/local")
+const peerKey = (i: number) => publicKeyOf(deriveKey(`lnsync/sim/peer/${i}`))
+/** Plain gossip queries: the simulated peers do not offer gossip_queries_ex (see Behaviour.ts). */
+const PLAIN_QUERIES = Features.fromBits([Features.GOSSIP_QUERIES.odd])
+
+/**
+ * Runs one scenario under TestClock (the caller's test provides it) and reports. The node and the peers live in a
+ * scope of their own, closed before returning, under a fiber supervisor that counts what outlives it.
+ */
+export const run = (graph: SimGraph, s: Scenario, options: RunOptions = {}): Effect.Effect<Outcome> =>
+  Effect.gen(function* () {
+    const start = SIM_NOW * 1000
+    yield* TestClock.setTime(start)
+    const bound = Duration.toMillis(s.bound ?? Duration.minutes(10))
+    const step = Duration.decode(options.step ?? Duration.seconds(5))
+    const parts = graph.split(s.peers.length)
+    const labels = s.peers.map((b, i) => `p${i}:${label(b)}`)
+    const union = new Set(
+      s.peers.flatMap((b, i) => (isWellBehaved(b) ? rawOf(servedPart(parts[i]!, b)) : []))
+    )
+    const everything = new Set(rawOf(graph.whole))
+
+    const missing = (store: GraphStoreService) =>
+      Effect.map(storedRaw(store), (local) => {
+        let missing = 0
+        for (const m of union) if (!local.has(m)) missing++
+        let foreign = 0
+        for (const m of local) if (!everything.has(m)) foreign++
+        return { missing, foreign }
+      })
+
+    const supervisor = yield* Supervisor.track
+    const scope = yield* ScopeModule.make()
+    const inScope = <A>(effect: Effect.Effect<A, never, Scope.Scope>): Effect.Effect<A> =>
+      effect.pipe(
+        ScopeModule.extend(scope),
+        Effect.supervised(supervisor),
+        Effect.withRandom(Random.make(s.seed)),
+        Logger.withMinimumLogLevel(options.logLevel ?? LogLevel.Error)
+      )
+
+    const sim = yield* inScope(
+      Effect.gen(function* () {
+        const connector = yield* makeConnector
+        const node = yield* buildNode(connector.service)
+        const since = (ms: number) => ms - start
+        const graphSyncedAt = yield* Deferred.make<number>()
+        const exitAt = yield* Deferred.make<number>()
+        yield* Effect.forkScoped(
+          Effect.flatMap(
+            node.manager.awaitGraphSynced,
+            () =>
+              Effect.flatMap(
+                Effect.clockWith((c) => c.currentTimeMillis),
+                (t) => Deferred.succeed(graphSyncedAt, since(t))
+              )
+          )
+        )
+        yield* Effect.forkScoped(
+          Effect.gen(function* () {
+            yield* node.manager.awaitGraphSynced
+            yield* node.reconciler.awaitIdle
+            yield* Effect.ignore(node.pipeline.flush)
+            yield* Deferred.succeed(exitAt, since(yield* Effect.clockWith((c) => c.currentTimeMillis)))
+          })
+        )
+        // convergence is checked after every batch the pipeline accepts, so its time is exact
+        const convergedAt = yield* Deferred.make<number>()
+        const converged = Effect.gen(function* () {
+          const counts = yield* Effect.orDie(node.store.counts)
+          if (counts.channels + counts.updates + counts.nodes < union.size) return false
+          return (yield* missing(node.store)).missing === 0
+        })
+        const accepted = yield* node.pipeline.accepted
+        yield* Effect.forkScoped(
+          Stream.concat(Stream.make(undefined), Stream.map(Stream.chunks(accepted), () => undefined)).pipe(
+            Stream.mapEffect(() => converged),
+            Stream.takeUntil((done) => done),
+            Stream.runLast,
+            Effect.flatMap((last) =>
+              Option.getOrElse(last, () => false)
+                ? Effect.flatMap(Effect.clockWith((c) => c.currentTimeMillis), (t) =>
+                  Deferred.succeed(convergedAt, since(t)))
+                : Effect.void
+            )
+          )
+        )
+        const traces: Array<{ readonly peer: string; readonly trace: SimPeer.SimPeerTrace }> = []
+        for (const [i, behaviour] of s.peers.entries()) {
+          const [local, remote] = yield* makePeerPair({
+            local: { nodeId: publicKeyOf(LOCAL_KEY) },
+            remote: { nodeId: peerKey(i), features: PLAIN_QUERIES }
+          })
+          const trace = yield* SimPeer.start(remote, parts[i]!, behaviour, {
+            chainHash: BITCOIN_MAINNET,
+            rangeChunk: options.rangeChunk ?? 100,
+            startMillis: start
+          })
+          traces.push({ peer: labels[i]!, trace })
+          yield* connector.attach(interruptibleSends(local))
+        }
+        return { node, connector, graphSyncedAt, exitAt, convergedAt, traces }
+      })
+    )
+
+    const labelOf = (nodeIdHex: string) =>
+      labels[s.peers.findIndex((_, i) => toHex(peerKey(i)) === nodeIdHex)] ?? nodeIdHex
+
+    let elapsed = 0
+    while (elapsed < bound) {
+      yield* TestClock.adjust(step)
+      elapsed += Duration.toMillis(step)
+      if ((yield* Deferred.isDone(sim.convergedAt)) && (yield* Deferred.isDone(sim.exitAt))) break
+    }
+
+    const snapshot = yield* sim.node.manager.syncers
+    const syncers = yield* Effect.forEach(
+      snapshot,
+      (x) =>
+        Effect.map(
+          x.syncer.state.get,
+          (state): SyncerReport => ({ peer: labelOf(x.nodeIdHex), syncType: x.syncType, state })
+        )
+    )
+    const final = yield* missing(sim.node.store)
+    const counts = yield* Effect.orDie(sim.node.store.counts)
+    const traces = yield* Effect.forEach(
+      sim.traces,
+      (t) =>
+        Effect.map(Effect.all([Ref.get(t.trace.received), Ref.get(t.trace.sent)]), ([received, sent]) => ({
+          peer: t.peer,
+          received,
+          sent
+        }))
+    )
+    const banned = (yield* Ref.get(sim.connector.banned)).map(labelOf)
+    const convergedAfterMillis = yield* doneValue(sim.convergedAt)
+    const graphSynced = yield* doneValue(sim.graphSyncedAt)
+    const exited = yield* doneValue(sim.exitAt)
+
+    yield* ScopeModule.close(scope, Exit.void)
+    yield* TestClock.adjust(0)
+    const live = yield* supervisor.value
+
+    return {
+      scenario: s.name,
+      convergedAfterMillis,
+      graphSyncedAfterMillis: graphSynced,
+      exitAfterMillis: exited,
+      ranMillis: elapsed,
+      syncers,
+      counts,
+      missing: final.missing,
+      foreign: final.foreign,
+      banned,
+      traces,
+      liveFibersAfterClose: live.length
+    }
+  })
