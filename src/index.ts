@@ -20,7 +20,7 @@ export * as RateLimiter from "./services/RateLimiter.js"
 export * as Reconciler from "./services/Reconciler.js"
 export * as SignatureVerifier from "./services/SignatureVerifier.js"
 export * as SyncManager from "./services/SyncManager.js"
-export * as SyncManagerConfig from "./services/internal/syncManager/config.js"
+export * as SyncManagerConfig from "./services/SyncManagerConfig.js"
 export * as SyncNode from "./services/SyncNode.js"
 
 // Layers binding services to the outside world

@@ -8,7 +8,7 @@ import { defaultSettings, GossipSyncerFactory } from "../src/services/GossipSync
 import { GossipPipeline } from "../src/services/GossipPipeline.js"
 import { GraphStore, makeMemory } from "../src/services/GraphStore.js"
 import { U32_MAX } from "../src/services/internal/gossipSyncer/rules.js"
-import { layerSyncManagerConfig } from "../src/services/internal/syncManager/config.js"
+import { layerSyncManagerConfig } from "../src/services/SyncManagerConfig.js"
 import { CHAIN, channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId } from "./support/gossip.js"
 import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
 import type { ScriptedPeer } from "./support/ScriptedPeer.js"

@@ -11,7 +11,7 @@ import { BITCOIN_MAINNET, BITCOIN_REGTEST } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import * as Node from "../src/layers/Node.js"
 import { GossipPipelineConfig, GossipPipelineDefaults } from "../src/services/GossipPipelineConfig.js"
-import { SyncManagerConfig, SyncManagerDefaults } from "../src/services/internal/syncManager/config.js"
+import { SyncManagerConfig, SyncManagerDefaults } from "../src/services/SyncManagerConfig.js"
 import { fakeNodeIdHex } from "./support/FakeSyncer.js"
 
 const fromEnv = (env: Record<string, string>) => ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" })

@@ -12,7 +12,7 @@ import type { PeerOutcome, ReconcilerService, ReconcilerSettings } from "../src/
 import * as Reconciler from "../src/services/Reconciler.js"
 import type { SyncManagerService } from "../src/services/SyncManager.js"
 import { SyncManager } from "../src/services/SyncManager.js"
-import { layerSyncManagerConfig } from "../src/services/internal/syncManager/config.js"
+import { layerSyncManagerConfig } from "../src/services/SyncManagerConfig.js"
 import type { FakeSyncer, FakeSyncerControl } from "./support/FakeSyncer.js"
 import { fakeNodeIdHex as hex, fakePeer, makeFakeSyncerFactory } from "./support/FakeSyncer.js"
 import { makeMemoryPeerConnector } from "./support/MemoryPeerConnector.js"

@@ -5,7 +5,7 @@ import {
   SyncManagerConfig,
   SyncManagerDefaults,
   validateSyncManagerConfig
-} from "../src/services/internal/syncManager/config.js"
+} from "../src/services/SyncManagerConfig.js"
 import { fakeNodeIdHex } from "./support/FakeSyncer.js"
 
 const refused = (input: Parameters<typeof validateSyncManagerConfig>[0]): string => {

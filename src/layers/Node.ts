@@ -39,8 +39,8 @@ import type {
   SyncManagerConfig,
   SyncManagerConfigError,
   SyncManagerConfigInput
-} from "../services/internal/syncManager/config.js"
-import { layerSyncManagerConfig, SyncManagerDefaults } from "../services/internal/syncManager/config.js"
+} from "../services/SyncManagerConfig.js"
+import { layerSyncManagerConfig, SyncManagerDefaults } from "../services/SyncManagerConfig.js"
 import * as GraphStoreSqlite from "./graph/GraphStoreSqlite.js"
 import * as TcpPeerConnector from "./net/TcpPeerConnector.js"
 import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"

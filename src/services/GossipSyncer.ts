@@ -25,7 +25,7 @@ import {
   DEFAULT_RANGE_QUERY_LOOKBACK,
   DEFAULT_STALE_AFTER_SECONDS
 } from "./internal/gossipSyncer/rules.js"
-import { SyncManagerConfig, SyncManagerDefaults } from "./internal/syncManager/config.js"
+import { SyncManagerConfig, SyncManagerDefaults } from "./SyncManagerConfig.js"
 import type { Peer } from "./Peer.js"
 
 /** One syncer built by hand (tests, benches): the machinery's entry points, re-exported. */

@@ -59,7 +59,7 @@ import {
 import type { GossipSyncer, GossipSyncerExiting, HistoricalSyncFailed, SyncerState, SyncType } from "./GossipSyncer.js"
 import { GossipSyncerFactory } from "./GossipSyncer.js"
 import type { Peer } from "./Peer.js"
-import { SyncManagerConfig } from "./internal/syncManager/config.js"
+import { SyncManagerConfig } from "./SyncManagerConfig.js"
 
 /** SM-11: the manager is stopping or stopped (lnd's `ErrSyncManagerExiting`). */
 export class SyncManagerExiting extends Data.TaggedError("SyncManagerExiting")<{}> {
