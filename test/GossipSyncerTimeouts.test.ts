@@ -46,6 +46,9 @@ const startHistorical = (h: { readonly syncer: GossipSyncer; readonly sp: Script
 const failureReason = (r: Either.Either<void, HistoricalSyncFailed | GossipSyncerExiting>) =>
   Either.isLeft(r) && r.left._tag === "HistoricalSyncFailed" ? r.left.reason : `not failed: ${String(r)}`
 
+/** Our first-answer probe (issue 13 item 5): one block, sent 1 s after an unanswered first SCID query. */
+const PROBE = rangeQuery(0, 1)
+
 const X = scid(100, 1, 0)
 const Y = scid(200, 2, 0)
 const Z = scid(300, 3, 0)
@@ -122,6 +125,7 @@ describe("GossipSyncer timeouts (GS-51)", () => {
       asScids(yield* h.sp.nextMessage)
       yield* awaitSleeper
       yield* TestClock.adjust(Duration.seconds(90))
+      expect(yield* h.sp.nextMessage).toEqual(PROBE) // a silent peer answers neither: the long timeout holds
       yield* h.sp.push(channelAnnouncement(X, nodeId(1), nodeId(2)), channelUpdate(scid(999, 0, 0), 0, TEST_NOW))
       yield* settle
       yield* TestClock.adjust(Duration.seconds(110)) // 200 s after the query, 110 s after progress
@@ -138,23 +142,27 @@ describe("GossipSyncer timeouts (GS-51)", () => {
 })
 
 describe("GossipSyncer with real peers that deviate", () => {
-  it.scoped("LDK: a peer that never answers query_short_channel_ids is asked for a full dump; the sync still finishes", () =>
+  it.scoped("LDK (issue 13 item 5): a peer that answers our probe but not query_short_channel_ids gets the dump request after 1 s, not 2 min; the dump ends 250 ms after it goes silent", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer()
       const { signal } = yield* startHistorical(h)
       yield* h.sp.push(rangeReply(0, BEST_HEIGHT, [X, Y, Z]))
       asScids(yield* h.sp.nextMessage)
       yield* awaitSleeper
-      yield* TestClock.adjust(Duration.seconds(119))
+      yield* TestClock.adjust(Duration.millis(999))
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
-      yield* TestClock.adjust(Duration.seconds(1))
+      yield* TestClock.adjust(Duration.millis(1)) // scidFirstAnswerTimeout: nothing requested, no end
+      expect(yield* h.sp.nextMessage).toEqual(PROBE)
+      yield* h.sp.push(rangeReply(0, 1, [])) // LDK answers every query_channel_range
       expect(yield* h.sp.nextMessage).toEqual({ _tag: "GossipTimestampFilter", chainHash: CHAIN, firstTimestamp: 0, timestampRange: U32_MAX })
       expect(yield* h.internals.ignoresScidQueries).toBe(true)
       yield* h.sp.push(...dump(TEST_NOW - 60))
       yield* settle
       const done = yield* Effect.fork(signal)
-      yield* TestClock.adjust(Duration.seconds(10)) // quiet period once every wanted announcement came
+      yield* TestClock.adjust(Duration.millis(249)) // every wanted announcement came; the dump has had no pauses
+      expect(done.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(Duration.millis(1)) // dumpQuietMin
       yield* Fiber.join(done)
       expect(yield* h.graphSynced).toBe(1)
       const stored = yield* Effect.orDie(h.store.channels([X, Y, Z]))
@@ -171,6 +179,65 @@ describe("GossipSyncer with real peers that deviate", () => {
     })
   )
 
+  it.scoped("LDK (issue 13 item 5): the end of a paced dump is 8 times its longest pause of silence (LDK sends 32 messages per ping round trip)", () =>
+    Effect.gen(function* () {
+      const h = yield* startSyncer()
+      const { signal } = yield* startHistorical(h)
+      yield* h.sp.push(rangeReply(0, BEST_HEIGHT, [X, Y, Z]))
+      asScids(yield* h.sp.nextMessage)
+      yield* awaitSleeper
+      yield* TestClock.adjust(Duration.seconds(1))
+      expect(yield* h.sp.nextMessage).toEqual(PROBE)
+      yield* h.sp.push(rangeReply(0, 1, []))
+      yield* h.sp.nextMessage // the dump request
+      const runs = dump(TEST_NOW)
+      yield* h.sp.push(...runs.slice(0, 2))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(100)) // a 100 ms pause: the quiet needed becomes 800 ms
+      yield* h.sp.push(...runs.slice(2, 4))
+      yield* settle
+      yield* TestClock.adjust(Duration.millis(40))
+      yield* h.sp.push(...runs.slice(4)) // every wanted channel is in now
+      yield* settle
+      const done = yield* Effect.fork(signal)
+      yield* TestClock.adjust(Duration.millis(799))
+      expect(done.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(Duration.millis(1))
+      yield* Fiber.join(done)
+      expect(yield* h.graphSynced).toBe(1)
+    })
+  )
+
+  it.scoped("issue 13 item 5: a peer that answers our SCID query within the first-answer time is never probed and keeps the long timeout while it progresses", () =>
+    Effect.gen(function* () {
+      const h = yield* startSyncer()
+      const { signal } = yield* startHistorical(h)
+      yield* h.sp.push(rangeReply(0, BEST_HEIGHT, [X, Y]))
+      asScids(yield* h.sp.nextMessage)
+      yield* awaitSleeper
+      yield* TestClock.adjust(Duration.millis(500))
+      yield* h.sp.push(channelAnnouncement(X, nodeId(1), nodeId(2))) // slow, but progressing
+      yield* settle
+      yield* TestClock.adjust(Duration.seconds(100))
+      yield* h.sp.push(channelUpdate(X, 0, TEST_NOW))
+      yield* settle
+      yield* TestClock.adjust(Duration.seconds(100))
+      expect(yield* h.sp.drain).toEqual([]) // no probe, no dump
+      yield* h.sp.push(channelAnnouncement(Y, nodeId(1), nodeId(3)), scidEnd())
+      yield* signal
+      expect(yield* h.sp.drain).toEqual([])
+      // the peer is known to answer: a later sync's first SCID query is not probed either
+      const second = yield* startHistorical(h)
+      yield* h.sp.push(rangeReply(0, BEST_HEIGHT, [X, Y, Z]))
+      asScids(yield* h.sp.nextMessage)
+      yield* awaitSleeper
+      yield* TestClock.adjust(Duration.seconds(30))
+      expect(yield* h.sp.drain).toEqual([])
+      yield* h.sp.push(scidEnd())
+      yield* second.signal
+    })
+  )
+
   it.scoped("LDK fallback: an Active syncer keeps the (0, 2^32-1) horizon and does not send another", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer({ syncType: "ActiveSync" })
@@ -180,6 +247,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       asScids(yield* h.sp.nextMessage)
       yield* awaitSleeper
       yield* TestClock.adjust(Duration.minutes(2))
+      expect(yield* h.sp.nextMessage).toEqual(PROBE)
       expect(yield* h.sp.nextMessage).toMatchObject({ firstTimestamp: 0, timestampRange: U32_MAX })
       yield* h.sp.push(...dump(TEST_NOW).slice(0, 2))
       yield* settle
@@ -200,6 +268,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       const waiting = yield* Effect.fork(Effect.either(signal))
       yield* awaitSleeper
       yield* TestClock.adjust(Duration.minutes(2))
+      expect(yield* h.sp.nextMessage).toEqual(PROBE)
       expect(yield* h.sp.nextMessage).toMatchObject({ firstTimestamp: 0, timestampRange: U32_MAX })
       yield* h.sp.push(channelUpdate(scid(999, 0, 0), 0, TEST_NOW)) // unrelated gossip is not progress
       yield* TestClock.adjust(Duration.seconds(119))
@@ -211,21 +280,25 @@ describe("GossipSyncer with real peers that deviate", () => {
     })
   )
 
-  it.scoped("LDK fallback: a dump that stops short of some wanted channels still finishes once it goes quiet", () =>
+  it.scoped("LDK fallback: a dump that stops short of some wanted channels still finishes once it is silent for dumpQuietPeriod", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer()
       const { signal } = yield* startHistorical(h)
       yield* h.sp.push(rangeReply(0, BEST_HEIGHT, [X, Y, Z]))
       asScids(yield* h.sp.nextMessage)
       yield* awaitSleeper
-      yield* TestClock.adjust(Duration.minutes(2))
-      yield* h.sp.nextMessage
+      yield* TestClock.adjust(Duration.seconds(1))
+      expect(yield* h.sp.nextMessage).toEqual(PROBE)
+      yield* h.sp.push(rangeReply(0, 1, []))
+      expect(yield* h.sp.nextMessage).toMatchObject({ firstTimestamp: 0, timestampRange: U32_MAX })
       yield* h.sp.push(...dump(TEST_NOW).slice(0, 2)) // only X
       yield* settle
       const done = yield* Effect.fork(signal)
-      yield* TestClock.adjust(Duration.seconds(119))
+      // Y and Z missing: more patience than the pace-relative quiet, but not the 2-minute reply timeout (which
+      // this test waited for before issue 13 item 5)
+      yield* TestClock.adjust(Duration.millis(9_999))
       expect(done.unsafePoll()).toBeNull()
-      yield* TestClock.adjust(Duration.seconds(1))
+      yield* TestClock.adjust(Duration.millis(1))
       yield* Fiber.join(done)
       expect(yield* h.graphSynced).toBe(1)
     })
@@ -264,6 +337,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       yield* awaitSleeper
       for (let i = 0; i < 3; i++) {
         yield* TestClock.adjust(Duration.seconds(30))
+        if (i === 0) expect(yield* h.sp.nextMessage).toEqual(PROBE) // never answered either: the long timeout holds
         yield* h.sp.push(rangeQuery(0, 10)) // keeps talking, never answers
         expect((yield* h.sp.nextMessage)._tag).toBe("ReplyChannelRange")
       }

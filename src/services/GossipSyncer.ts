@@ -68,8 +68,9 @@ export interface GossipSyncer {
   readonly historicalSync: Effect.Effect<void, SyncTransitionTimeout | GossipSyncerExiting>
   /**
    * GS-30: a one-shot signal for the next entry into `chansSynced` (already completed if the syncer is there now).
-   * It fails with HistoricalSyncFailed if the sync in progress fails instead (timeout, lying peer), so the
-   * SyncManager can move the initial sync elsewhere at once.
+   * It fails with HistoricalSyncFailed if the sync in progress fails instead (timeout, lying peer, store failure),
+   * so the SyncManager can move the initial sync elsewhere at once — also when the sync requested last already
+   * failed before the signal was taken (it can fail without waiting on the peer).
    */
   readonly resetSyncedSignal: Effect.Effect<Effect.Effect<void, HistoricalSyncFailed | GossipSyncerExiting>>
 }
@@ -108,13 +109,27 @@ export class GossipSyncerFactory extends Context.Tag("lnsync/GossipSyncerFactory
 export interface GossipSyncerSettings {
   /** The chain we sync (wire byte order). */
   readonly chainHash: ChainHash
-  /** Our best block height (GS-9). */
-  readonly bestHeight: Effect.Effect<number>
+  /**
+   * The chain tip from a chain source, for the range queries' block count (GS-9). Absent (no chain source): every
+   * range query runs to the end of the block space, `number_of_blocks = 2^32-1 - first_blocknum` (Eclair), so
+   * every chain (testnet3, signet, regtest) is asked up to its real end, not up to a mainnet height estimate.
+   */
+  readonly bestHeight?: Effect.Effect<number> | undefined
   /** GS-27/GS-29: how long a transition / historical request may wait to be accepted (5 s). */
   readonly transitionTimeout: Duration.Duration
   /** GS-51 (beyond lnd): longest wait for a reply or for progress; `none` reproduces lnd (wait forever). */
   readonly replyTimeout: Option.Option<Duration.Duration>
-  /** Fallback dump: once every wanted announcement arrived, how long without more wanted gossip ends the dump. */
+  /**
+   * Beyond lnd (LDK never answers query_short_channel_ids): with neither requested gossip nor the end within this
+   * long of our first SCID query on a connection, we ask the peer a one-block `query_channel_range`; its answer,
+   * with still nothing for our SCID query, shows a live peer that ignores it, and we switch to the dump at once.
+   */
+  readonly scidFirstAnswerTimeout: Duration.Duration
+  /**
+   * Fallback dump: once every wanted announcement arrived, the dump is over after a silence of 8 times the longest
+   * pause seen between its messages, at least `dumpQuietMin` and at most `dumpQuietPeriod`.
+   */
+  readonly dumpQuietMin: Duration.Duration
   readonly dumpQuietPeriod: Duration.Duration
   /** GS-34: SCIDs per reply_channel_range with plain encoding (8000). */
   readonly chunkSize: number
@@ -155,6 +170,8 @@ export class GossipSyncerConfig extends Context.Tag("lnsync/GossipSyncerConfig")
 export const defaultSettings: Omit<GossipSyncerSettings, "chainHash" | "bestHeight"> = {
   transitionTimeout: Duration.seconds(5),
   replyTimeout: Option.some(Duration.minutes(2)),
+  scidFirstAnswerTimeout: Duration.seconds(1),
+  dumpQuietMin: Duration.millis(250),
   dumpQuietPeriod: Duration.seconds(10),
   chunkSize: DEFAULT_CHUNK_SIZE,
   batchSize: DEFAULT_BATCH_SIZE,

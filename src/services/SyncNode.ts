@@ -3,8 +3,8 @@
  * a gossip-sync node (SM-13):
  *
  * - `Connected` with `gossip_queries` → `initSyncState(peer)` (the syncer then owns the peer's message stream);
- *   without it the peer gets no syncer, and its gossip messages are drained into `GossipPipeline.submit` here
- *   (everything else it sends is ignored).
+ *   without it the peer gets no syncer and no query (BOLT 7), only `gossip_timestamp_filter(0xFFFFFFFF, 0)`, and
+ *   the gossip it still sends is drained into `GossipPipeline.submit` here (everything else it sends is ignored).
  * - `Disconnected` → `pruneSyncState` (and the drain, if any, stops).
  * - The pipeline's bans → `PeerConnector.ban` (which disconnects the peer and refuses it, SM-33).
  *
@@ -12,9 +12,10 @@
  * when the layer starts are picked up from `PeerConnector.connected` (subscribing first, so none is missed).
  */
 import type { Scope } from "effect"
-import { Chunk, Effect, FiberMap, Layer, Stream } from "effect"
+import { Chunk, Effect, FiberMap, Layer, Option, Stream } from "effect"
 import { isGossipMessage } from "../domain/Messages.js"
 import { GossipPipeline } from "./GossipPipeline.js"
+import { GossipSyncerConfig } from "./GossipSyncer.js"
 import type { Peer } from "./Peer.js"
 import type { PeerEvent } from "./PeerConnector.js"
 import { PeerConnector } from "./PeerConnector.js"
@@ -41,14 +42,31 @@ export const make: Effect.Effect<void, never, Scope.Scope | SyncManager | PeerCo
     /** The connection we last started (a syncer or a drain) for each peer; only the event fiber touches it. */
     const tracked = new Map<string, Tracked>()
 
-    /** A peer without gossip_queries: its gossip still goes through validation; nothing else is read from it. */
-    const drain = (peer: Peer) =>
-      peer.messages.pipe(
-        Stream.filter(isGossipMessage),
-        Stream.runForEachChunk((chunk) => pipeline.submit(peer.nodeIdHex, Chunk.toReadonlyArray(chunk))),
+    /** The chain of our `init` (`networks`), else the syncers' configured chain, if this node has one. */
+    const syncerConfig = yield* Effect.serviceOption(GossipSyncerConfig)
+    const chainOf = (peer: Peer) =>
+      peer.localInit.networks?.[0] ?? Option.getOrUndefined(Option.map(syncerConfig, (c) => c.chainHash))
+
+    /**
+     * A peer without gossip_queries: BOLT 7 (gossip_queries assumed since 2024) says to send it
+     * `gossip_timestamp_filter(0xFFFFFFFF, 0)` and no query. Its gossip still goes through validation; nothing else
+     * is read from it.
+     */
+    const drain = (peer: Peer) => {
+      const chainHash = chainOf(peer)
+      const filter = chainHash === undefined
+        ? Effect.logDebug("no chain known: no gossip_timestamp_filter sent").pipe(Effect.annotateLogs({ peer: peer.nodeIdHex }))
+        : peer.send({ _tag: "GossipTimestampFilter", chainHash, firstTimestamp: 0xffffffff, timestampRange: 0 })
+      return Effect.zipRight(filter, messages(peer)).pipe(
         Effect.catchAll((disconnected) =>
           Effect.logDebug("gossip drain ended").pipe(Effect.annotateLogs({ peer: peer.nodeIdHex, reason: disconnected.reason }))
         )
+      )
+    }
+    const messages = (peer: Peer) =>
+      peer.messages.pipe(
+        Stream.filter(isGossipMessage),
+        Stream.runForEachChunk((chunk) => pipeline.submit(peer.nodeIdHex, Chunk.toReadonlyArray(chunk)))
       )
 
     const start = (peer: Peer, fromSnapshot: boolean) =>

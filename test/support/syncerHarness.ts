@@ -14,6 +14,7 @@ import type {
   SyncerState
 } from "../../src/services/GossipSyncer.js"
 import { makeGossipSyncer, makeSettings, makeShared } from "../../src/services/GossipSyncer.js"
+import type { GossipPipelineStoreFailed } from "../../src/services/GossipPipeline.js"
 import type { GraphStoreService } from "../../src/services/GraphStore.js"
 import { CHAIN } from "./gossip.js"
 import type { PassThroughPipeline } from "./PassThroughPipeline.js"
@@ -54,6 +55,10 @@ export interface HarnessOptions extends ScriptedPeerOptions {
   /** Leave TestClock where it is (default: set to TEST_NOW). */
   readonly keepClock?: boolean
   readonly isGraphSynced?: GossipSyncerOptions["isGraphSynced"]
+  /** The pipeline's flush (default: always succeeds), e.g. a failing store's. */
+  readonly flush?: Effect.Effect<void, GossipPipelineStoreFailed>
+  /** The peer offers gossip_queries (default true). */
+  readonly gossipQueries?: boolean
 }
 
 export const startSyncer = (options: HarnessOptions = {}): Effect.Effect<Harness, never, Scope.Scope> =>
@@ -65,15 +70,17 @@ export const startSyncer = (options: HarnessOptions = {}): Effect.Effect<Harness
     const sp = yield* makeScriptedPeer(options)
     const shared = options.shared ?? (yield* makeShared(settings))
     const synced = yield* Ref.make(0)
+    const peer = options.gossipQueries === false ? { ...sp.peer, gossipQueries: false, gossipQueriesEx: false } : sp.peer
+    const service = options.flush === undefined ? pipeline.service : { ...pipeline.service, flush: options.flush }
     const made = yield* makeGossipSyncer(
-      sp.peer,
+      peer,
       {
         syncType: options.syncType ?? "PassiveSync",
         initialState: options.initialState ?? "chansSynced",
         markGraphSynced: Ref.update(synced, (n) => n + 1),
         ...(options.isGraphSynced === undefined ? {} : { isGraphSynced: options.isGraphSynced })
       },
-      { settings, store, pipeline: pipeline.service, shared }
+      { settings, store, pipeline: service, shared }
     )
     const fiber = yield* Effect.forkScoped(Effect.scoped(made.run))
     yield* settle

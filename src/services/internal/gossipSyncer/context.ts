@@ -5,17 +5,20 @@
  *
  * Ownership, so the fibers never race on a write:
  * - the state machine alone writes `state`, `syncType`, `historical`, `localHorizon`, `rangeAcc`, `pending`,
- *   `ignoresScidQueries`, `lastFailure` and installs/clears `tracker`;
- * - the router alone mutates the installed `tracker` (progress as gossip arrives) and offers to the queues;
+ *   `ignoresScidQueries`, `answersScidQueries`, `nodesNotDelivered`, `lastFailure` and installs/clears `tracker`;
+ * - the router alone mutates the installed `tracker` (progress, pace and deliveries as gossip arrives) and offers to
+ *   the queues;
  * - the filter processor alone writes `remoteHorizon` and `backlogRunning`;
  * - the live forwarder alone touches `heldAnnouncements`;
- * - `armedSignal` is written under `signalLock` by the handle (arm) and the machine (fire/fail), GS-30.
+ * - `armedSignal` and `unreportedFailure` are written under `signalLock` by the handle (arm) and the machine
+ *   (fire/fail), GS-30.
  */
 import { Clock, Deferred, Duration, Effect, Option, Queue, Ref, SubscriptionRef } from "effect"
 import * as Data from "effect/Data"
 import type {
   ChainHash,
   GossipTimestampFilter,
+  PublicKey,
   QueryChannelRange,
   QueryShortChannelIds,
   ReplyChannelRange,
@@ -56,22 +59,45 @@ export interface Wanted {
   readonly flags: bigint | undefined
 }
 
-/** A queried channel whose announcement arrived, with its endpoints (node ids in hex). */
+/** A queried channel whose announcement arrived, with its endpoints (node ids in hex, and as keys). */
 export interface Announced {
   readonly scid: ShortChannelId
   readonly node1: string
   readonly node2: string
+  readonly id1: PublicKey
+  readonly id2: PublicKey
 }
 
-/** Progress of an outstanding SCID query or fallback dump, updated by the router as gossip arrives. */
+/**
+ * Progress of an outstanding SCID query or fallback dump, updated by the router as gossip arrives. Times are
+ * Clock milliseconds.
+ */
 export interface Tracker {
   readonly scids: ReadonlySet<ShortChannelId>
   readonly pendingAnnouncements: Set<ShortChannelId>
+  /** Last gossip for a queried channel or a requested node (GS-51: the reply deadline runs from here). */
   lastProgress: number
   progressed: boolean
   /** Extended SCID queries: endpoints of the queried channels whose announcement arrived. */
   readonly announced: Array<Announced> | undefined
+  /** Node ids (hex) asked for with NODE_1/NODE_2 flags and not delivered yet (issue 13 item 6). */
+  readonly nodesPending: Set<string>
+  /**
+   * The peer's pace, for ending a dump by its silence (issue 13 item 5): any gossip at all counts, wanted or not.
+   * `lastHeard` is when the router finished handing the last gossip run on, so time spent in our own pipeline is
+   * never taken for the peer's silence; `routing` is set while a run is being handed on; `maxGap` is the longest
+   * wait for the peer between two runs since the first one.
+   */
+  heard: boolean
+  lastHeard: number
+  routing: boolean
+  maxGap: number
+  /** Dumps: completed by the router at the first progress, so the machine need not poll before it. */
+  readonly firstProgress?: Deferred.Deferred<void> | undefined
 }
+
+/** Node ids remembered per connection as asked of the peer and not delivered (bounded: a mainnet graph has ~17k). */
+export const MAX_NODES_NOT_DELIVERED = 100_000
 
 /** What the router hands the state machine (GS-5: only while it waits for one). */
 export type MachineEvent = ReplyChannelRange | ReplyShortChannelIdsEnd
@@ -142,6 +168,12 @@ export interface SyncerContext extends SyncerDeps {
   readonly requests: Queue.Queue<Request>
   /** GS-30: the synced signal armed by `resetSyncedSignal`, if any. */
   readonly armedSignal: Ref.Ref<Deferred.Deferred<void, HistoricalSyncFailed> | undefined>
+  /**
+   * GS-30: the failure of the sync requested last, when it failed before anyone armed a signal (a sync can fail
+   * without waiting on the peer: no gossip_queries, a store error); the next `resetSyncedSignal` reports it
+   * instead of waiting forever for a completion no sync will bring. Cleared by the next request or completion.
+   */
+  readonly unreportedFailure: Ref.Ref<Option.Option<HistoricalSyncFailed>>
   /** Makes "look at the state and arm" atomic with "enter a state and fire" (GS-30). */
   readonly signalLock: Effect.Semaphore
   /** Completed when `run` ends: every waiting caller then fails with GossipSyncerExiting. */
@@ -158,6 +190,10 @@ export interface SyncerContext extends SyncerDeps {
   readonly tracker: Ref.Ref<Tracker | undefined>
   /** The peer was seen not to answer query_short_channel_ids on this connection (LDK). */
   readonly ignoresScidQueries: Ref.Ref<boolean>
+  /** The peer ended a query_short_channel_ids reply on this connection: no first-answer probe needed any more. */
+  readonly answersScidQueries: Ref.Ref<boolean>
+  /** Node ids this peer was asked for on this connection and did not deliver: not asked of it again (item 6). */
+  readonly nodesNotDelivered: Set<string>
   readonly lastFailure: Ref.Ref<Option.Option<HistoricalSyncFailed>>
   /** GS-46: announcements waiting for their first update, oldest first (bounded by `maxHeldAnnouncements`). */
   readonly heldAnnouncements: Map<ShortChannelId, Uint8Array>
@@ -198,6 +234,7 @@ export const makeContext = (
       filters: yield* Queue.dropping<GossipTimestampFilter>(1),
       requests: yield* Queue.bounded<Request>(settings.queueSize),
       armedSignal: yield* Ref.make<Deferred.Deferred<void, HistoricalSyncFailed> | undefined>(undefined),
+      unreportedFailure: yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none()),
       signalLock: yield* Effect.makeSemaphore(1),
       exited,
       started: yield* Ref.make(false),
@@ -206,6 +243,8 @@ export const makeContext = (
       pending: yield* Ref.make<{ readonly items: ReadonlyArray<Wanted>; readonly next: number }>({ items: [], next: 0 }),
       tracker: yield* Ref.make<Tracker | undefined>(undefined),
       ignoresScidQueries: yield* Ref.make(false),
+      answersScidQueries: yield* Ref.make(false),
+      nodesNotDelivered: new Set<string>(),
       lastFailure: yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none()),
       heldAnnouncements: new Map<ShortChannelId, Uint8Array>(),
       limiter: RateLimiter.chain(peerLimiter, deps.shared.globalLimiter), // GS-48: per-peer first, then global

@@ -16,8 +16,13 @@ export class SyncTransitionFailed extends Data.TaggedError("SyncTransitionFailed
   readonly reason: string
 }> {}
 
-/** Why a historical sync failed; the SyncManager moves the sync to another peer. */
+/**
+ * Why a historical sync failed; the SyncManager moves the sync to another peer. `kind` "store": what the peer sent
+ * could not be written (the pipeline's flush failed), so the graph is not synced even though the peer did its part
+ * (SM-20: no graph-synced signal); absent or "peer": the peer's fault (timeout, lying replies, no gossip_queries).
+ */
 export class HistoricalSyncFailed extends Data.TaggedError("HistoricalSyncFailed")<{
   readonly peer: string
   readonly reason: string
+  readonly kind?: "peer" | "store" | undefined
 }> {}

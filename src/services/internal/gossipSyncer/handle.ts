@@ -57,15 +57,19 @@ export const historicalSync = (ctx: SyncerContext): Effect.Effect<void, SyncTran
   })
 
 /**
- * GS-30: a one-shot signal for the next entry into `chansSynced`, already complete when the syncer is there now.
- * Under `signalLock`, so it cannot miss an entry the machine makes while it is being armed.
+ * GS-30: a one-shot signal for the next entry into `chansSynced`, already complete when the syncer is there now,
+ * and already failed when the sync requested last failed before this call (`unreportedFailure`). Under
+ * `signalLock`, so it cannot miss an entry or a failure the machine makes while it is being armed.
  */
 export const resetSyncedSignal = (
   ctx: SyncerContext
 ): Effect.Effect<Effect.Effect<void, HistoricalSyncFailed | GossipSyncerExiting>> =>
   ctx.signalLock.withPermits(1)(
     Effect.gen(function* () {
-      if ((yield* SubscriptionRef.get(ctx.state)) === "chansSynced") return Effect.void
+      const state = yield* SubscriptionRef.get(ctx.state)
+      if (state === "chansSynced") return Effect.void
+      const failed = state === "syncerIdle" ? yield* Ref.getAndSet(ctx.unreportedFailure, Option.none()) : Option.none()
+      if (Option.isSome(failed)) return Effect.fail(failed.value)
       const signal = yield* Deferred.make<void, HistoricalSyncFailed>()
       yield* Ref.set(ctx.armedSignal, signal)
       return Effect.flatMap(

@@ -12,7 +12,7 @@ import * as ShortChannelId from "../../../domain/ShortChannelId.js"
 import type { PeerDisconnected } from "../../Peer.js"
 import type { Announced, SyncAborted, SyncerContext, Wanted } from "./context.js"
 import { aborted, enter, fromStore, nextEvent, nowSeconds, releaseQueryState } from "./context.js"
-import { send } from "./outbound.js"
+import { send, sendHorizon } from "./outbound.js"
 import type { ChannelInfo, RangeReplyAccumulator } from "./rules.js"
 import {
   acceptRangeReply,
@@ -25,7 +25,7 @@ import {
   refreshFlags,
   revivesZombie
 } from "./rules.js"
-import { queryChannels } from "./scidQueries.js"
+import { lookUpNodes, queryChannels } from "./scidQueries.js"
 
 /** Channels looked up in the store per call while selecting what to fetch. */
 const STORE_LOOKUP_CHUNK = 8000
@@ -41,7 +41,7 @@ const sendRangeQuery = (ctx: SyncerContext) =>
       Option.getOrUndefined(highest),
       settings.rangeQueryLookback
     )
-    const best = yield* settings.bestHeight
+    const best = settings.bestHeight === undefined ? undefined : yield* settings.bestHeight
     const query: QueryChannelRange = {
       _tag: "QueryChannelRange",
       chainHash: ctx.chainHash,
@@ -87,7 +87,11 @@ const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator) =>
 
 /**
  * GS-20 (+ extended queries): what to fetch among the SCIDs the peer listed, and (extended) the known channels
- * with an endpoint whose node announcement we lack — e.g. a sync cut off between a channel and its nodes.
+ * with an endpoint whose node announcement we lack — e.g. a sync cut off between a channel and its nodes. Only the
+ * endpoints that lack one are asked for, each by one channel, and never one this peer was already asked for on this
+ * connection and did not deliver (issue 13 item 6: a peer that has no announcement for a node is not asked again at
+ * every historical sync). `nodeLacks` records every endpoint looked up (hex → lacks an announcement), for the
+ * SCID phase.
  */
 const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
   Effect.gen(function* () {
@@ -100,8 +104,10 @@ const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
     const wanted: Array<Wanted> = []
     const missingNodes: Array<Announced> = []
     // each endpoint looked up once per sync (a mainnet graph: ~17k nodes behind ~108k channel ends)
-    const lookedUp = new Set<string>()
-    const lacking = new Set<string>()
+    const nodeLacks = new Map<string, boolean>()
+    // lacking endpoints already given a channel to be asked by
+    const covered = new Set<string>()
+    const lacks = (hex: string) => nodeLacks.get(hex) === true && !ctx.nodesNotDelivered.has(hex)
     for (let at = 0; at < ids.length; at += STORE_LOOKUP_CHUNK) {
       const chunk = ids.slice(at, at + STORE_LOOKUP_CHUNK)
       const known = yield* fromStore("channel lookup", store.channels(chunk))
@@ -110,21 +116,18 @@ const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
         for (const c of known.values()) {
           for (const id of [c.nodeId1, c.nodeId2]) {
             const hex = toHex(id)
-            if (!lookedUp.has(hex)) fresh.set(hex, id)
+            if (!nodeLacks.has(hex)) fresh.set(hex, id)
           }
         }
-        if (fresh.size > 0) {
-          const held = yield* fromStore("node lookup", store.nodes([...fresh.values()]))
-          for (const hex of fresh.keys()) {
-            lookedUp.add(hex)
-            if ((held.get(hex)?.timestamp ?? 0) === 0) lacking.add(hex)
-          }
-        }
-        if (lacking.size > 0) {
-          for (const c of known.values()) {
-            const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
-            if (lacking.has(node1) || lacking.has(node2)) missingNodes.push({ scid: c.shortChannelId, node1, node2 })
-          }
+        yield* lookUpNodes(ctx, fresh, nodeLacks)
+        for (const c of known.values()) {
+          const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
+          const ask1 = lacks(node1) && !covered.has(node1)
+          const ask2 = lacks(node2) && !covered.has(node2)
+          if (!ask1 && !ask2) continue
+          if (ask1) covered.add(node1)
+          if (ask2) covered.add(node2)
+          missingNodes.push({ scid: c.shortChannelId, node1, node2, id1: c.nodeId1, id2: c.nodeId2 })
         }
       }
       const unknown = chunk.filter((id) => !known.has(id))
@@ -144,12 +147,18 @@ const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
         }
       }
     }
-    return { wanted, missingNodes }
+    return { wanted, missingNodes, nodeLacks }
   })
 
 /** One historical sync, range phase then SCID phase (GS-8..22). */
 export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborted | PeerDisconnected> =>
   Effect.gen(function* () {
+    if (!ctx.peer.gossipQueries) {
+      // BOLT 7 (gossip_queries assumed since 2024): no query_* to a peer that does not offer it; its filter is the
+      // "no gossip" one (sent by sendHorizon for such a peer)
+      if (Option.isNone(yield* Ref.get(ctx.localHorizon))) yield* sendHorizon(ctx, "passive")
+      return yield* aborted("peer does not offer gossip_queries (BOLT 7): no range or SCID queries sent")
+    }
     // in a frame of its own: the range replies (a ChannelInfo per channel of the peer's graph) are garbage once the
     // wanted list is made, not live for the whole SCID phase
     const wanted = yield* Effect.gen(function* () {
@@ -161,10 +170,11 @@ export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborte
     })
     if (wanted.wanted.length === 0 && wanted.missingNodes.length === 0) return
     if (yield* Ref.get(ctx.ignoresScidQueries)) {
+      if (wanted.wanted.length === 0) return // only node announcements missing: best effort, not a failure
       return yield* aborted(
         `peer does not answer query_short_channel_ids (seen on this connection); ${wanted.wanted.length} channels not fetched`
       )
     }
     yield* Ref.set(ctx.pending, { items: wanted.wanted, next: 0 })
-    yield* queryChannels(ctx, wanted.missingNodes)
+    yield* queryChannels(ctx, wanted.missingNodes, wanted.nodeLacks)
   }).pipe(Effect.ensuring(releaseQueryState(ctx)))

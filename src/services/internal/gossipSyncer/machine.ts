@@ -20,6 +20,7 @@ const enterChansSynced = (ctx: SyncerContext): Effect.Effect<void> =>
     yield* ctx.signalLock.withPermits(1)(
       Effect.gen(function* () {
         yield* enter(ctx, "chansSynced")
+        yield* Ref.set(ctx.unreportedFailure, Option.none())
         const armed = yield* Ref.getAndSet(ctx.armedSignal, undefined)
         if (armed !== undefined) yield* Deferred.succeed(armed, undefined)
       })
@@ -28,16 +29,17 @@ const enterChansSynced = (ctx: SyncerContext): Effect.Effect<void> =>
   })
 
 /** GS-17 (port decision): defined failed state, buffers released, signal failed, manager told. */
-const failSync = (ctx: SyncerContext, reason: string): Effect.Effect<void> =>
+const failSync = (ctx: SyncerContext, reason: string, kind: "peer" | "store" = "peer"): Effect.Effect<void> =>
   Effect.gen(function* () {
     yield* releaseQueryState(ctx)
-    const failure = new HistoricalSyncFailed({ peer: ctx.peerId, reason })
+    const failure = new HistoricalSyncFailed({ peer: ctx.peerId, reason, kind })
     yield* Ref.set(ctx.lastFailure, Option.some(failure))
     yield* ctx.signalLock.withPermits(1)(
       Effect.gen(function* () {
         yield* enter(ctx, "syncerIdle")
         const armed = yield* Ref.getAndSet(ctx.armedSignal, undefined)
         if (armed !== undefined) yield* Deferred.fail(armed, failure)
+        else yield* Ref.set(ctx.unreportedFailure, Option.some(failure))
       })
     )
     yield* Effect.logWarning(`historical sync failed: ${reason}`)
@@ -70,7 +72,12 @@ const handleRequest = (ctx: SyncerContext, request: Request): Effect.Effect<void
   if (request._tag === "Historical") {
     // GS-29: flag, state, and only then the acknowledgement
     return Effect.all(
-      [Ref.set(ctx.historical, true), enter(ctx, "syncingChans"), Deferred.succeed(request.accepted, undefined)],
+      [
+        Ref.set(ctx.historical, true),
+        Ref.set(ctx.unreportedFailure, Option.none()),
+        enter(ctx, "syncingChans"),
+        Deferred.succeed(request.accepted, undefined)
+      ],
       { discard: true }
     )
   }
@@ -89,8 +96,12 @@ const runSyncAndSettle = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnec
       if (e._tag === "SyncAborted") return yield* failSync(ctx, e.reason)
       return yield* Effect.fail(e)
     }
-    // the graph reflects the sync before anyone is told it is done
-    yield* ctx.pipeline.flush.pipe(Effect.catchAll((e) => Effect.logWarning(`pipeline flush failed: ${e._tag}`)))
+    // the graph reflects the sync before anyone is told it is done; if what the peer sent could not be written, the
+    // sync failed (SM-20: no graph-synced signal), typed so the manager can tell it from the peer's fault (item 3)
+    const flushed = yield* Effect.either(ctx.pipeline.flush)
+    if (flushed._tag === "Left") {
+      return yield* failSync(ctx, `the graph store failed: ${flushed.left.message}`, "store")
+    }
     yield* ctx.options.markGraphSynced // GS-20/21, SM-20
     yield* enterChansSynced(ctx)
   })

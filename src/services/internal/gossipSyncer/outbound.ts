@@ -34,9 +34,18 @@ const timestampFilter = (ctx: SyncerContext, firstTimestamp: number, timestampRa
   timestampRange
 })
 
-/** GS-25/26: sends our horizon and records it (a passive "no gossip" filter clears it). */
+/**
+ * GS-25/26: sends our horizon and records it (a passive "no gossip" filter clears it). BOLT 7: a peer that does not
+ * offer gossip_queries only ever gets `gossip_timestamp_filter(0xFFFFFFFF, 0)`, recorded as its horizon so it is
+ * sent once.
+ */
 export const sendHorizon = (ctx: SyncerContext, horizon: Horizon | "passive"): Effect.Effect<void, PeerDisconnected> =>
-  horizon === "passive"
+  !ctx.peer.gossipQueries
+    ? Effect.zipRight(
+        send(ctx, timestampFilter(ctx, PASSIVE_FILTER.firstTimestamp, PASSIVE_FILTER.timestampRange)),
+        Ref.set(ctx.localHorizon, Option.some<Horizon>(PASSIVE_FILTER))
+      )
+    : horizon === "passive"
     ? Effect.zipRight(
         send(ctx, timestampFilter(ctx, PASSIVE_FILTER.firstTimestamp, PASSIVE_FILTER.timestampRange)),
         Ref.set(ctx.localHorizon, Option.none())

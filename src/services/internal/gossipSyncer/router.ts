@@ -1,33 +1,42 @@
 /**
  * The router fiber (GS-5): the only consumer of `peer.messages`. Gossip goes to the pipeline (after noting progress
- * for the SCID query or dump in flight, GS-51); replies go to the state machine, and only while it waits for one
- * (otherwise dropped with a warning, as lnd does); queries go to the reply handler; filters to the filter
+ * for the SCID query or dump in flight, GS-51); replies go to the state machine, and only while it is in a sync's
+ * query states (otherwise dropped with a warning, as lnd does); queries go to the reply handler; filters to the filter
  * processor's queue of one (GS-42). Gossip is submitted in runs, flushed before any other message, so the order
  * the peer sent things in is the order the pipeline and the machine see them in. The bounded queues block the
  * router, and so the socket, when a consumer falls behind.
  */
-import { Effect, Queue, Ref, Stream, SubscriptionRef } from "effect"
-import type { Chunk } from "effect"
+import { Chunk, Deferred, Effect, Queue, Ref, Stream, SubscriptionRef } from "effect"
 import { toHex } from "../../../domain/Hex.js"
 import type { GossipMessage, Message } from "../../../domain/Messages.js"
 import { isGossipMessage } from "../../../domain/Messages.js"
 import type { PeerDisconnected } from "../../Peer.js"
-import type { SyncerContext } from "./context.js"
+import type { SyncerContext, Tracker } from "./context.js"
 import { nowMillis } from "./context.js"
 
-/** GS-51: gossip for a queried channel is progress; a queried announcement also names its endpoints. */
-const noteProgress = (ctx: SyncerContext, gossip: ReadonlyArray<GossipMessage>) =>
+/**
+ * GS-51: gossip for a queried channel, or a requested node's announcement, is progress; a queried announcement also
+ * names its endpoints.
+ */
+const noteProgress = (t: Tracker, gossip: ReadonlyArray<GossipMessage>) =>
   Effect.gen(function* () {
-    const t = yield* Ref.get(ctx.tracker)
-    if (t === undefined) return
     let now: number | undefined
     for (const m of gossip) {
-      if (m._tag === "NodeAnnouncement" || !t.scids.has(m.shortChannelId)) continue
+      if (m._tag === "NodeAnnouncement") {
+        if (t.nodesPending.size === 0 || !t.nodesPending.delete(toHex(m.nodeId))) continue
+      } else if (!t.scids.has(m.shortChannelId)) continue
       now ??= yield* nowMillis
       t.lastProgress = now
+      if (!t.progressed && t.firstProgress !== undefined) yield* Deferred.succeed(t.firstProgress, undefined)
       t.progressed = true
       if (m._tag === "ChannelAnnouncement" && t.pendingAnnouncements.delete(m.shortChannelId)) {
-        t.announced?.push({ scid: m.shortChannelId, node1: toHex(m.nodeId1), node2: toHex(m.nodeId2) })
+        t.announced?.push({
+          scid: m.shortChannelId,
+          node1: toHex(m.nodeId1),
+          node2: toHex(m.nodeId2),
+          id1: m.nodeId1,
+          id2: m.nodeId2
+        })
       }
     }
   })
@@ -35,9 +44,42 @@ const noteProgress = (ctx: SyncerContext, gossip: ReadonlyArray<GossipMessage>) 
 const submitGossip = (ctx: SyncerContext, gossip: Array<GossipMessage>) =>
   gossip.length === 0
     ? Effect.void
-    : Effect.zipRight(noteProgress(ctx, gossip), ctx.pipeline.submit(ctx.peerId, gossip))
+    : Effect.gen(function* () {
+        const t = yield* Ref.get(ctx.tracker)
+        if (t !== undefined) yield* noteProgress(t, gossip)
+        yield* ctx.pipeline.submit(ctx.peerId, gossip)
+      })
+
+/**
+ * The dump's pace (issue 13 item 5): the wait for the peer before a run of gossip, measured from the end of the
+ * previous run (so our own pipeline's backpressure is not counted as the peer's silence).
+ */
+const runStarts = (ctx: SyncerContext) =>
+  Effect.gen(function* () {
+    const t = yield* Ref.get(ctx.tracker)
+    if (t === undefined) return
+    if (t.heard) t.maxGap = Math.max(t.maxGap, (yield* nowMillis) - t.lastHeard)
+    t.routing = true
+  })
+
+const runEnds = (ctx: SyncerContext) =>
+  Effect.gen(function* () {
+    const t = yield* Ref.get(ctx.tracker)
+    if (t === undefined) return
+    t.lastHeard = yield* nowMillis
+    t.heard = true
+    t.routing = false
+  })
 
 const routeChunk = (ctx: SyncerContext, chunk: Chunk.Chunk<Message>) =>
+  Effect.gen(function* () {
+    const hasGossip = Chunk.some(chunk, isGossipMessage)
+    if (hasGossip) yield* runStarts(ctx)
+    yield* routeMessages(ctx, chunk)
+    if (hasGossip) yield* runEnds(ctx)
+  })
+
+const routeMessages = (ctx: SyncerContext, chunk: Chunk.Chunk<Message>) =>
   Effect.gen(function* () {
     let gossip: Array<GossipMessage> = []
     for (const m of chunk) {
@@ -55,7 +97,11 @@ const routeChunk = (ctx: SyncerContext, chunk: Chunk.Chunk<Message>) =>
         case "ReplyChannelRange":
         case "ReplyShortChannelIdsEnd": {
           const s = yield* SubscriptionRef.get(ctx.state)
-          if (s === "waitingQueryRangeReply" || s === "waitingQueryChanReply") yield* Queue.offer(ctx.events, m)
+          // queryNewChannels too: between two SCID batches the machine still reads its queue (the reply to a
+          // first-answer probe may land there, scidQueries.ts); leftovers are dropped before the next range query
+          if (s === "waitingQueryRangeReply" || s === "waitingQueryChanReply" || s === "queryNewChannels") {
+            yield* Queue.offer(ctx.events, m)
+          }
           else yield* Effect.logWarning(`unexpected ${m._tag} in state ${s}: dropped`)
           break
         }

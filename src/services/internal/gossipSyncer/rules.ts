@@ -70,8 +70,13 @@ export const queryStartHeight = (
   return height <= lookback ? 0 : height - lookback
 }
 
-/** GS-9: blocks to ask for, never fewer than one (the tip block itself stays outside the range, as in lnd). */
-export const queryNumBlocks = (bestHeight: number, start: number): number => Math.max(1, bestHeight - start)
+/**
+ * GS-9: blocks to ask for, never fewer than one (with a tip, the tip block itself stays outside the range, as in
+ * lnd). Without a tip (no chain source): up to the end of the block space, `2^32-1 - start`, as Eclair asks, so a
+ * chain whose height we cannot estimate (testnet3, signet, regtest) is still asked up to its end (issue 13 item 7).
+ */
+export const queryNumBlocks = (bestHeight: number | undefined, start: number): number =>
+  Math.max(1, (bestHeight ?? U32_MAX) - start)
 
 // ---------------------------------------------------------------------------------------------------------------
 // GS-18: stale / skewed timestamps

@@ -3,16 +3,29 @@
  * time, each waited for until `reply_short_channel_ids_end`. The router reports gossip for the queried channels
  * into the installed Tracker, which postpones the reply deadline (a big batch may take long to arrive).
  *
- * A peer that never ends a SCID reply (LDK ignores these queries) gets the fallback: a full-dump
- * `gossip_timestamp_filter(0, 0xFFFFFFFF)`, as CLN does with its first peer, watched until it has delivered what we
- * wanted or gone quiet. The peer is remembered as ignoring SCID queries for this connection.
+ * A peer that does not answer SCID queries (LDK: `handle_query_short_channel_ids` is "Not implemented" and sends
+ * nothing) is found in about a second, not at the 2-minute reply timeout (issue 13 item 5): when neither requested
+ * gossip nor the end came within `scidFirstAnswerTimeout` of the connection's first SCID query, we send a one-block
+ * `query_channel_range` probe. Every implementation answers those (LDK even answers invalid ones), and the peer
+ * read our SCID query before it; its answer with still nothing for the SCID query shows a live peer that ignores it.
+ * The syncer cannot see pongs (the connection answers and consumes them below `Peer`), hence a range query rather
+ * than a ping. A silent peer answers neither and keeps the long timeout; a slow but progressing one resets it with
+ * every requested message.
+ *
+ * Such a peer gets the fallback: a full-dump `gossip_timestamp_filter(0, 0xFFFFFFFF)`, as CLN does with its first
+ * peer. Nothing marks the end of a dump, and no barrier exists either: LDK queues its pong (and any reply) ahead of
+ * the rest of the dump, which it only refills when its outbound buffer is empty (`peer_handler.rs`
+ * `should_buffer_gossip_backfill`), and CLN/lnd answer pings at once too. So the dump ends by its silence, relative
+ * to its observed pace: 8 times the longest pause between its gossip runs, at least `dumpQuietMin`, at most
+ * `dumpQuietPeriod` (LDK paces its dump 32 messages per ping round trip, so its pauses are one round trip).
+ * The peer is remembered as ignoring SCID queries for this connection.
  */
-import { Duration, Effect, Option, Ref } from "effect"
-import type { QueryShortChannelIds } from "../../../domain/Messages.js"
+import { Deferred, Duration, Effect, Option, Ref } from "effect"
+import type { PublicKey, QueryChannelRange, QueryShortChannelIds } from "../../../domain/Messages.js"
 import * as ShortChannelId from "../../../domain/ShortChannelId.js"
 import type { PeerDisconnected } from "../../Peer.js"
 import type { Announced, SyncAborted, SyncerContext, Tracker, Wanted } from "./context.js"
-import { aborted, enter, nextEvent, nowMillis } from "./context.js"
+import { aborted, enter, fromStore, MAX_NODES_NOT_DELIVERED, nextEvent, nowMillis } from "./context.js"
 import { send, sendHorizon } from "./outbound.js"
 import {
   isActiveSync,
@@ -23,34 +36,109 @@ import {
   U32_MAX
 } from "./rules.js"
 
-const newTracker = (wanted: ReadonlyArray<Wanted>, at: number, collectEndpoints = false): Tracker => ({
+/** A dump is over after this many times its longest observed pause without gossip (within the configured bounds). */
+export const DUMP_QUIET_PAUSES = 8
+
+const newTracker = (
+  wanted: ReadonlyArray<Wanted>,
+  at: number,
+  collectEndpoints = false,
+  nodes: ReadonlyArray<string> = []
+): Tracker => ({
   scids: new Set(wanted.map((w) => w.scid)),
   pendingAnnouncements: new Set(
     wanted.filter((w) => w.flags === undefined || (w.flags & QUERY_FLAG_ANNOUNCEMENT) !== 0n).map((w) => w.scid)
   ),
   lastProgress: at,
   progressed: false,
-  announced: collectEndpoints ? [] : undefined
+  announced: collectEndpoints ? [] : undefined,
+  nodesPending: new Set(nodes),
+  heard: false,
+  lastHeard: at,
+  routing: false,
+  maxGap: 0
 })
 
+/** The first-answer probe of one SCID phase (at most one per connection: only until the peer answers one). */
+interface Probe {
+  sentAt: number | undefined
+  answered: boolean
+}
+
+/** One block (the genesis block, where no channel can be): the cheapest query every implementation answers. */
+const probeQuery = (ctx: SyncerContext): QueryChannelRange => ({
+  _tag: "QueryChannelRange",
+  chainHash: ctx.chainHash,
+  firstBlocknum: 0,
+  numberOfBlocks: 1,
+  queryOption: undefined,
+  unknownTlvs: []
+})
+
+type ScidOutcome = "answered" | "ignored" | "timedOut"
+
 /**
- * GS-22 + GS-51: wait for reply_short_channel_ids_end. Gossip for a queried channel postpones the deadline.
- * Returns false on timeout.
+ * GS-22 + GS-51: wait for reply_short_channel_ids_end. Gossip for a queried channel postpones the deadline. With
+ * `detect` (the connection's first SCID query), the first-answer probe described above.
  */
-const awaitScidReplyEnd = (ctx: SyncerContext, t: Tracker) =>
+const awaitScidReplyEnd = (ctx: SyncerContext, t: Tracker, probe: Probe, detect: boolean) =>
   Effect.gen(function* () {
+    const queriedAt = t.lastProgress
+    const firstAnswer = Duration.toMillis(ctx.settings.scidFirstAnswerTimeout)
     while (true) {
+      const now = yield* nowMillis
       let wait: number | undefined
       if (Option.isSome(ctx.replyTimeoutMillis)) {
-        wait = t.lastProgress + ctx.replyTimeoutMillis.value - (yield* nowMillis)
-        if (wait <= 0) return false
+        wait = t.lastProgress + ctx.replyTimeoutMillis.value - now
+        if (wait <= 0) return "timedOut" as ScidOutcome
+      }
+      if (detect && !t.progressed) {
+        if (probe.answered) return "ignored" as ScidOutcome
+        if (probe.sentAt === undefined) {
+          const until = queriedAt + firstAnswer - now
+          if (until <= 0) {
+            yield* send(ctx, probeQuery(ctx))
+            probe.sentAt = now
+            continue
+          }
+          wait = wait === undefined ? until : Math.min(wait, until)
+        }
       }
       const event = yield* nextEvent(ctx, wait)
       if (Option.isNone(event)) continue
-      if (event.value._tag === "ReplyShortChannelIdsEnd") return true
+      if (event.value._tag === "ReplyShortChannelIdsEnd") return "answered" as ScidOutcome
+      if (probe.sentAt !== undefined && !probe.answered) {
+        probe.answered = true
+        continue
+      }
       yield* Effect.logDebug("ignoring reply_channel_range while waiting for reply_short_channel_ids_end") // GS-7
     }
   })
+
+/**
+ * A probe still unanswered when the phase ends is waited for (bounded by the reply timeout): its reply must not be
+ * taken for one to our next range query. A peer that answers in order sends it right after the SCID reply.
+ */
+const awaitProbeAnswer = (ctx: SyncerContext, probe: Probe) =>
+  Effect.gen(function* () {
+    if (probe.sentAt === undefined || probe.answered) return
+    const deadline = Option.map(ctx.replyTimeoutMillis, (ms) => probe.sentAt! + ms)
+    while (true) {
+      const wait = Option.isSome(deadline) ? deadline.value - (yield* nowMillis) : undefined
+      if (wait !== undefined && wait <= 0) {
+        return yield* Effect.logWarning("no reply to our one-block query_channel_range probe")
+      }
+      const event = yield* nextEvent(ctx, wait)
+      if (Option.isSome(event) && event.value._tag === "ReplyChannelRange") return
+    }
+  })
+
+/** How long a dump must stay silent to be over, from its observed pace. */
+const quietNeeded = (ctx: SyncerContext, t: Tracker): number =>
+  Math.min(
+    Duration.toMillis(ctx.settings.dumpQuietPeriod),
+    Math.max(Duration.toMillis(ctx.settings.dumpQuietMin), DUMP_QUIET_PAUSES * t.maxGap)
+  )
 
 /**
  * Beyond lnd: the peer did not answer a SCID query (LDK never does). Ask for its whole graph with
@@ -60,49 +148,64 @@ const dumpFallback = (
   ctx: SyncerContext,
   wanted: ReadonlyArray<Wanted>,
   timeoutMillis: number,
-  alreadyAnnounced: ReadonlySet<ShortChannelId.ShortChannelId>
+  alreadyAnnounced: ReadonlySet<ShortChannelId.ShortChannelId>,
+  why: string
 ): Effect.Effect<void, SyncAborted | PeerDisconnected> =>
   Effect.gen(function* () {
     yield* Ref.set(ctx.ignoresScidQueries, true)
-    yield* Effect.logWarning(
-      `no reply_short_channel_ids_end within ${timeoutMillis} ms: asking for a full dump instead (${wanted.length} channels wanted)`
-    )
+    if (wanted.length === 0) {
+      // only node announcements were still to come: best effort, not worth a whole dump
+      return yield* Effect.logWarning(`${why}: the missing node announcements are not fetched`)
+    }
+    yield* Effect.logWarning(`${why}: asking for a full dump instead (${wanted.length} channels wanted)`)
     const started = yield* nowMillis
-    const t = newTracker(wanted, started)
+    const firstProgress = yield* Deferred.make<void>()
+    const t: Tracker = { ...newTracker(wanted, started), firstProgress }
     for (const scid of alreadyAnnounced) t.pendingAnnouncements.delete(scid)
     yield* Ref.set(ctx.tracker, t)
     yield* sendHorizon(ctx, { firstTimestamp: 0, timestampRange: U32_MAX })
-    const quiet = Duration.toMillis(ctx.settings.dumpQuietPeriod)
+    const cap = Duration.toMillis(ctx.settings.dumpQuietPeriod)
+    // the router wakes us on the first wanted message only; after it, look again at least this often (the end is
+    // the absence of messages, which nobody can signal), never in a busy loop
+    const poll = Math.max(1, Duration.toMillis(ctx.settings.dumpQuietMin))
     while (true) {
       const now = yield* nowMillis
       let wait: number
-      if (t.progressed) {
-        const quietFor = now - t.lastProgress
-        if (t.pendingAnnouncements.size === 0 && quietFor >= quiet) break
-        if (quietFor >= timeoutMillis) {
-          yield* Effect.logWarning(
-            `dump went quiet with ${t.pendingAnnouncements.size} wanted channel announcements missing`
-          )
-          break
-        }
-        wait = (t.pendingAnnouncements.size === 0 ? quiet : timeoutMillis) - quietFor
-      } else {
+      if (!t.progressed) {
         if (now - started >= timeoutMillis) {
           return yield* aborted(
             "no reply to query_short_channel_ids and no wanted gossip after gossip_timestamp_filter(0, 0xFFFFFFFF)"
           )
         }
         wait = timeoutMillis - (now - started)
+      } else {
+        const quietFor = t.routing ? 0 : now - Math.max(t.lastHeard, t.lastProgress)
+        if (t.pendingAnnouncements.size === 0) {
+          const need = quietNeeded(ctx, t)
+          if (quietFor >= need) break
+          wait = need - quietFor
+        } else {
+          // some wanted channels not (yet) in the dump: more patience, bounded by the reply timeout since the
+          // last wanted message (a peer streaming only other gossip forever does not hold us)
+          const stalledFor = now - t.lastProgress
+          if (quietFor >= cap || stalledFor >= timeoutMillis) {
+            yield* Effect.logWarning(
+              `dump ended with ${t.pendingAnnouncements.size} wanted channel announcements missing`
+            )
+            break
+          }
+          wait = Math.min(cap - quietFor, timeoutMillis - stalledFor)
+        }
       }
-      // the router does not wake us on progress: look again at least every quiet period (no busy loop)
-      yield* nextEvent(ctx, Math.min(wait, Math.max(quiet, 1000))) // drains stray replies too
+      if (t.progressed) yield* nextEvent(ctx, Math.min(wait, poll)) // drains stray replies too
+      else yield* Effect.raceFirst(Effect.asVoid(nextEvent(ctx, wait)), Deferred.await(firstProgress))
     }
   }).pipe(
     // a passive syncer must not keep the dump horizon open (GS-26)
     Effect.ensuring(
       Effect.gen(function* () {
         yield* Ref.set(ctx.tracker, undefined)
-        if (!isActiveSync(yield* Ref.get(ctx.syncType))) {
+        if (wanted.length > 0 && !isActiveSync(yield* Ref.get(ctx.syncType))) {
           yield* sendHorizon(ctx, "passive").pipe(
             Effect.catchAll((e) => Effect.logWarning(`could not close the dump horizon: ${e.reason}`))
           )
@@ -116,73 +219,129 @@ const dumpFallback = (
  * query, each node asked for once per sync, by one of its channels. The responder dedupes node announcements
  * only within one reply (BOLT 7), so asking for them with every channel fetched a mainnet node once per batch
  * it has a channel in: ~54,000 node announcements for ~17,000 nodes, a fifth of the whole transfer. Endpoints
- * are unknown until a channel's announcement arrives, hence one query late.
+ * are unknown until a channel's announcement arrives, hence one query late. Only endpoints `wants` (no
+ * announcement stored, not already refused by this peer) are flagged (issue 13 item 6).
  */
-const nodeEntries = (announced: ReadonlyArray<Announced>, asked: Set<string>, room: number): Array<Wanted> => {
-  const out: Array<Wanted> = []
+const nodeEntries = (
+  announced: ReadonlyArray<Announced>,
+  asked: Set<string>,
+  wants: (hex: string) => boolean,
+  room: number
+): { readonly entries: Array<Wanted>; readonly nodes: Array<string> } => {
+  const entries: Array<Wanted> = []
+  const nodes: Array<string> = []
   const byScid = [...announced].sort((a, b) => ShortChannelId.compare(a.scid, b.scid))
   for (const a of byScid) {
-    if (out.length === room) break
+    if (entries.length === room) break
     let flags = 0n
-    if (!asked.has(a.node1)) flags |= QUERY_FLAG_NODE_1
-    if (!asked.has(a.node2)) flags |= QUERY_FLAG_NODE_2
-    if (flags === 0n) continue
-    asked.add(a.node1).add(a.node2)
-    out.push({ scid: a.scid, flags })
+    if (!asked.has(a.node1) && wants(a.node1)) {
+      flags |= QUERY_FLAG_NODE_1
+      asked.add(a.node1)
+      nodes.push(a.node1)
+    }
+    if (!asked.has(a.node2) && wants(a.node2)) {
+      flags |= QUERY_FLAG_NODE_2
+      asked.add(a.node2)
+      nodes.push(a.node2)
+    }
+    if (flags !== 0n) entries.push({ scid: a.scid, flags })
   }
-  return out
+  return { entries, nodes }
 }
 
 const channelFlags = (w: Wanted): bigint => (w.flags ?? QUERY_FLAGS_ALL) & ~(QUERY_FLAG_NODE_1 | QUERY_FLAG_NODE_2)
 
+/** Looks up `fresh` endpoints (hex → key) and records in `nodeLacks` which have no node announcement stored. */
+export const lookUpNodes = (
+  ctx: SyncerContext,
+  fresh: ReadonlyMap<string, PublicKey>,
+  nodeLacks: Map<string, boolean>
+): Effect.Effect<void, SyncAborted> =>
+  Effect.gen(function* () {
+    if (fresh.size === 0) return
+    const held = yield* fromStore("node lookup", ctx.store.nodes([...fresh.values()]))
+    for (const hex of fresh.keys()) nodeLacks.set(hex, (held.get(hex)?.timestamp ?? 0) === 0)
+  })
+
+/** The endpoints of newly announced channels not looked up yet in this sync. */
+const lookUpEndpoints = (ctx: SyncerContext, announced: ReadonlyArray<Announced>, nodeLacks: Map<string, boolean>) => {
+  const fresh = new Map<string, PublicKey>()
+  for (const a of announced) {
+    if (!nodeLacks.has(a.node1)) fresh.set(a.node1, a.id1)
+    if (!nodeLacks.has(a.node2)) fresh.set(a.node2, a.id2)
+  }
+  return lookUpNodes(ctx, fresh, nodeLacks)
+}
+
 /**
  * GS-21/22: one batch outstanding at a time, taken from `ctx.pending`. `missingNodes` (known channels lacking a
  * node announcement) are asked for after the channels, in node-only queries, so every query's scids stay ascending.
+ * `nodeLacks`: endpoints already looked up in this sync (hex → no announcement stored).
  */
 export const queryChannels = (
   ctx: SyncerContext,
-  missingNodes: ReadonlyArray<Announced>
+  missingNodes: ReadonlyArray<Announced>,
+  nodeLacks: Map<string, boolean>
 ): Effect.Effect<void, SyncAborted | PeerDisconnected> =>
   Effect.gen(function* () {
     const { extended, settings } = ctx
     // nodes asked for in this sync (bounded by the channels accepted from the range replies, GS-16)
     const nodesAsked = new Set<string>()
+    const wantsNode = (hex: string) => nodeLacks.get(hex) === true && !ctx.nodesNotDelivered.has(hex)
+    const probe: Probe = { sentAt: undefined, answered: false }
     let announced: ReadonlyArray<Announced> = []
     let tail = 0
     while (true) {
       yield* enter(ctx, "queryNewChannels")
+      if (extended && announced.length > 0) yield* lookUpEndpoints(ctx, announced, nodeLacks)
       const { items, next } = yield* Ref.get(ctx.pending)
       // GS-21: node entries share the batch; they come from the previous batch, so the scids stay ascending
-      const nodes = extended ? nodeEntries(announced, nodesAsked, settings.batchSize) : []
-      const batch = items.slice(next, next + settings.batchSize - nodes.length)
-      if (batch.length === 0 && nodes.length === 0) {
-        if (tail >= missingNodes.length) return
+      const nodes = extended ? nodeEntries(announced, nodesAsked, wantsNode, settings.batchSize) : { entries: [], nodes: [] }
+      const batch = items.slice(next, next + settings.batchSize - nodes.entries.length)
+      if (batch.length === 0 && nodes.entries.length === 0) {
+        if (tail >= missingNodes.length) break
         announced = missingNodes.slice(tail, tail + settings.batchSize)
         tail += settings.batchSize
         continue
       }
       yield* Ref.set(ctx.pending, { items, next: next + batch.length })
-      const t = newTracker(batch, yield* nowMillis, extended)
+      const t = newTracker(batch, yield* nowMillis, extended, nodes.nodes)
       yield* Ref.set(ctx.tracker, t)
       const query: QueryShortChannelIds = {
         _tag: "QueryShortChannelIds",
         chainHash: ctx.chainHash,
-        shortIds: { encoding: 0, ids: [...nodes.map((w) => w.scid), ...batch.map((w) => w.scid)] },
+        shortIds: { encoding: 0, ids: [...nodes.entries.map((w) => w.scid), ...batch.map((w) => w.scid)] },
         queryFlags: extended
-          ? { encoding: 0, flags: [...nodes.map((w) => w.flags ?? 0n), ...batch.map(channelFlags)] }
+          ? { encoding: 0, flags: [...nodes.entries.map((w) => w.flags ?? 0n), ...batch.map(channelFlags)] }
           : undefined,
         unknownTlvs: []
       }
       yield* enter(ctx, "waitingQueryChanReply") // GS-21: before the send
       yield* send(ctx, query)
-      const answered = yield* awaitScidReplyEnd(ctx, t)
+      // lnd mode (no reply timeout) waits as lnd does, without probing
+      const detect = Option.isSome(ctx.replyTimeoutMillis) && !(yield* Ref.get(ctx.answersScidQueries))
+      const outcome = yield* awaitScidReplyEnd(ctx, t, probe, detect)
       yield* Ref.set(ctx.tracker, undefined)
       announced = t.announced ?? []
-      if (!answered && Option.isSome(ctx.replyTimeoutMillis)) {
-        const rest = items.slice(next)
-        const alreadyAnnounced = new Set([...t.scids].filter((scid) => !t.pendingAnnouncements.has(scid)))
-        yield* Ref.set(ctx.pending, { items: [], next: 0 })
-        return yield* dumpFallback(ctx, rest, ctx.replyTimeoutMillis.value, alreadyAnnounced)
+      if (outcome === "answered") {
+        yield* Ref.set(ctx.answersScidQueries, true)
+        // item 6: what this peer was asked for and did not send is not asked of it again on this connection
+        for (const hex of t.nodesPending) {
+          if (ctx.nodesNotDelivered.size >= MAX_NODES_NOT_DELIVERED) break
+          ctx.nodesNotDelivered.add(hex)
+        }
+        continue
       }
+      const timeoutMillis = Option.getOrThrow(ctx.replyTimeoutMillis) // "answered" is the only outcome without one
+      const rest = items.slice(next)
+      const alreadyAnnounced = new Set([...t.scids].filter((scid) => !t.pendingAnnouncements.has(scid)))
+      yield* Ref.set(ctx.pending, { items: [], next: 0 })
+      const why = outcome === "ignored"
+        ? `the peer answered a query_channel_range probe but nothing of query_short_channel_ids within ${
+          Duration.format(settings.scidFirstAnswerTimeout)
+        }`
+        : `no reply_short_channel_ids_end within ${timeoutMillis} ms`
+      return yield* dumpFallback(ctx, rest, timeoutMillis, alreadyAnnounced, why)
     }
+    yield* awaitProbeAnswer(ctx, probe)
   })
