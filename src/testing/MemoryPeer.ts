@@ -112,7 +112,9 @@ export const makePeerPair = (
             value = message
           }
           if (value._tag === "Ping" || value._tag === "Pong") return
-          yield* Effect.raceFirst(Queue.offer(outbox, value), whenClosed)
+          // Both sides interruptible: a send made from an uninterruptible region (a syncer's `ensuring`) must not
+          // wait for the losing side, which would only end when the connection closes.
+          yield* Effect.raceFirst(Effect.interruptible(Queue.offer(outbox, value)), Effect.interruptible(whenClosed))
         })
       return {
         nodeId: other.nodeId,

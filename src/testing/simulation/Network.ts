@@ -267,22 +267,6 @@ const rawOf = (batch: GraphBatch): ReadonlyArray<string> => [
   ...batch.nodes.map((n: NodeAnnouncement) => toHex(n.raw))
 ]
 
-/**
- * The node's side of a memory pair with sends that can always return: `makePeerPair` races each send against the
- * connection closing, and a race forked inside an uninterruptible region (a syncer sending its passive filter from
- * an `ensuring` finalizer, GS-26) waits for its loser, i.e. for the connection to close. A socket write (Peer over
- * TCP) has no such race, so the simulation restores interruptibility around the send.
- */
-const interruptibleSends = (peer: Peer): Peer => {
-  const all = peer.sendRawAll
-  return {
-    ...peer,
-    send: (m) => Effect.interruptible(peer.send(m)),
-    sendRaw: (raw) => Effect.interruptible(peer.sendRaw(raw)),
-    sendRawAll: all === undefined ? undefined : (raws) => Effect.interruptible(all(raws))
-  }
-}
-
 const LOCAL_KEY = deriveKey("lnsync/sim/local")
 const peerKey = (i: number) => publicKeyOf(deriveKey(`lnsync/sim/peer/${i}`))
 /** Plain gossip queries: the simulated peers do not offer gossip_queries_ex (see Behaviour.ts). */
@@ -382,7 +366,7 @@ export const run = (graph: SimGraph, s: Scenario, options: RunOptions = {}): Eff
             startMillis: start
           })
           traces.push({ peer: labels[i]!, trace })
-          yield* connector.attach(interruptibleSends(local))
+          yield* connector.attach(local)
         }
         return { node, connector, graphSyncedAt, exitAt, convergedAt, traces }
       })
