@@ -6,11 +6,11 @@
  * GossipSyncerTimeouts.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer, Option, Queue, Random, Ref, Stream, SubscriptionRef, TestClock } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option, Queue, Random, Ref, Stream, SubscriptionRef, TestClock } from "effect"
 import type { Message, QueryChannelRange, QueryShortChannelIds } from "../src/domain/Messages.js"
 import { make as scid } from "../src/domain/ShortChannelId.js"
 import type { GossipSyncer, HistoricalSyncFailed } from "../src/services/GossipSyncer.js"
-import { GossipSyncerConfig, GossipSyncerFactory, makeSettings } from "../src/services/GossipSyncer.js"
+import { defaultSettings, GossipSyncerConfig, GossipSyncerFactory, makeSettings } from "../src/services/GossipSyncer.js"
 import type { GossipPipelineService } from "../src/services/GossipPipeline.js"
 import { GossipPipeline, GossipPipelineStoreFailed } from "../src/services/GossipPipeline.js"
 import { GraphStoreError } from "../src/services/GraphStore.js"
@@ -48,6 +48,14 @@ const failure = (r: Either.Either<void, { readonly _tag: string }>): HistoricalS
 }
 
 const NO_GOSSIP = { _tag: "GossipTimestampFilter", chainHash: CHAIN, firstTimestamp: U32_MAX, timestampRange: 0 }
+
+describe("issue 13 item 5: defaults", () => {
+  it("the first-answer probe goes out 1 s after an unanswered first SCID query; a dump ends after 250 ms..10 s of silence", () => {
+    expect(Duration.toMillis(defaultSettings.scidFirstAnswerTimeout)).toBe(1000)
+    expect(Duration.toMillis(defaultSettings.dumpQuietMin)).toBe(250)
+    expect(Duration.toMillis(defaultSettings.dumpQuietPeriod)).toBe(10_000)
+  })
+})
 
 describe("issue 13 item 3: a store failure fails the sync", () => {
   it.scoped("a failed pipeline flush fails the historical sync (typed, kind store): no graph-synced, syncerIdle", () =>
