@@ -14,6 +14,7 @@ import * as Node from "../layers/Node.js"
 import { servingPeer, splitGraph } from "../testing/SimulatedNetwork.js"
 import type { ProgressMode } from "./run.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
+import type { Terminal } from "./terminal.js"
 
 export interface DemoOptions {
   readonly channels: number
@@ -21,6 +22,8 @@ export interface DemoOptions {
   readonly db: string
   readonly seed: number
   readonly progress: ProgressMode
+  /** Where the status line goes (default: stderr). */
+  readonly terminal?: Terminal | undefined
 }
 
 export interface DemoResult {
@@ -60,10 +63,10 @@ export const runDemo = (options: DemoOptions) =>
         yield* logIdentity
         const report = yield* runSync(
           servers.map((s) => s.address),
-          { untilSynced: true, progress: options.progress }
+          { untilSynced: true, progress: options.progress, terminal: options.terminal }
         )
         const held = yield* Effect.flatMap(GraphStore, (s) => s.counts)
-        const complete =
+        const complete = report.ok &&
           held.channels === graph.channelAnnouncements.length &&
           held.updates === graph.channelUpdates.length &&
           held.nodes === graph.nodeAnnouncements.length
@@ -72,7 +75,8 @@ export const runDemo = (options: DemoOptions) =>
           lines: [
             `expected: ${graph.channelAnnouncements.length} channels, ${graph.channelUpdates.length} updates, ${graph.nodeAnnouncements.length} nodes (the union of ${servers.length} peers' parts) — ${complete ? "all synced" : "MISSING GOSSIP"}`,
             `database: ${options.db}`,
-            summaryLine(report)
+            ...report.peerLines,
+            report.reason === undefined ? summaryLine(report) : `not synced: ${report.reason}`
           ]
         }
       }).pipe(Effect.provide(node))

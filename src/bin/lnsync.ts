@@ -7,16 +7,24 @@
  *   lnsync vectors — decode and verify the shared BOLT vectors
  * `sync` and `stats` read the node's configuration (`Node.NodeConfig`: `LNSYNC_*`, defaults documented there), so the
  * same settings work from a unit file; a flag overrides its variable.
+ *
+ * The terminal (issue 16): logs go to stderr, one line per event (`--log-format`/`LNSYNC_LOG_FORMAT`: line, logfmt,
+ * json, pretty; `--log-level`/`LNSYNC_LOG_LEVEL`); results go to stdout. A failed command prints one line,
+ * `lnsync: <reason>`, and exits 2 for a user's mistake (bad flag, bad `LNSYNC_*` value, missing database, wrong
+ * chain), 1 when the work itself failed (no peer completed a sync, the store failed), 130 when interrupted, 70 for
+ * a bug (then with the whole cause).
  */
-import { Command, Options } from "@effect/cli"
+import { Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Data, Effect, Either, Option } from "effect"
+import { Cause, Config, ConfigError, Console, Data, Effect, Either, Exit, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
 import { GraphStore } from "../services/GraphStore.js"
 import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
 import * as Node from "../layers/Node.js"
 import { runDemo } from "./demo.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
+import type { LogFormat } from "./terminal.js"
+import { causeLine, CliTerminal, CommandFailed, ExitCode, logFormats, makeTerminal, parseDuration, withLogger } from "./terminal.js"
 import { vectorsProgram } from "./vectors.js"
 
 class CliError extends Data.TaggedError("CliError")<{ readonly reason: string }> {
@@ -28,7 +36,21 @@ class CliError extends Data.TaggedError("CliError")<{ readonly reason: string }>
 const fromEither = <A>(e: Either.Either<A, string>): Effect.Effect<A, CliError> =>
   Either.match(e, { onLeft: (reason) => Effect.fail(new CliError({ reason })), onRight: Effect.succeed })
 
-const progressMode = (): "tty" | "lines" => (process.stdout.isTTY ? "tty" : "lines")
+/** The status line lives on stderr with the logs: a bar when that is a terminal, a progress line now and then if not. */
+const progressMode = (): "tty" | "lines" => (process.stderr.isTTY ? "tty" : "lines")
+
+const duration = (flag: string) => (text: string) =>
+  fromEither(Either.mapLeft(parseDuration(text), (reason) => `--${flag}: ${reason}`))
+
+/** `--log-format` (over `LNSYNC_LOG_FORMAT`, applied to the whole run in `main`). */
+const logFormatOption = Options.choice("log-format", logFormats).pipe(
+  Options.optional,
+  Options.withDescription("how log lines look on stderr: line (default), logfmt, json, pretty (env LNSYNC_LOG_FORMAT)")
+)
+
+/** Runs a command's work with its `--log-format`, when given. */
+const withLogFormat = (format: Option.Option<LogFormat>) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Option.isNone(format) ? effect : Effect.flatMap(CliTerminal, (terminal) => withLogger(format.value, terminal)(effect))
 
 /** Help text: what the flag sets, its environment variable and its default (all from Node.NodeConfig). */
 const described = (what: string, env: string, fallback?: string) =>
@@ -73,8 +95,22 @@ const syncCommand = Command.make(
       Options.withDescription(described("which chain's gossip to sync", "CHAIN", defaults.chain))
     ),
     exitWhenSynced: Options.boolean("exit-when-synced").pipe(
-      Options.withDescription(described("exit 0 once the initial sync is complete and written", "EXIT_WHEN_SYNCED"))
-    )
+      Options.withDescription(
+        described(
+          "exit once every connected peer completed or failed its sync (or none is left, or --sync-deadline passed), printing one line per peer; 0 if a complete sync reached the database",
+          "EXIT_WHEN_SYNCED"
+        )
+      )
+    ),
+    syncDeadline: Options.text("sync-deadline").pipe(
+      Options.optional,
+      Options.withDescription(described("with --exit-when-synced, exit by then whatever the peers do (90s, 30m, 2h)", "SYNC_DEADLINE", "30m"))
+    ),
+    replyTimeout: Options.text("reply-timeout").pipe(
+      Options.optional,
+      Options.withDescription(described("a peer's sync fails after this long without a reply or progress", "REPLY_TIMEOUT", "2m"))
+    ),
+    logFormat: logFormatOption
   },
   (o) =>
     Effect.gen(function* () {
@@ -88,7 +124,9 @@ const syncCommand = Command.make(
         active: Option.getOrElse(o.active, () => env.active),
         keyFile: Option.getOrElse(o.keyFile, () => env.keyFile),
         chain: Option.getOrElse(o.chain, () => env.chain),
-        exitWhenSynced: o.exitWhenSynced || env.exitWhenSynced
+        exitWhenSynced: o.exitWhenSynced || env.exitWhenSynced,
+        syncDeadline: Option.isSome(o.syncDeadline) ? yield* duration("sync-deadline")(o.syncDeadline.value) : env.syncDeadline,
+        replyTimeout: Option.isSome(o.replyTimeout) ? yield* duration("reply-timeout")(o.replyTimeout.value) : env.replyTimeout
       }
       if (config.peers.length === 0 && config.listen === undefined) {
         return yield* new CliError({ reason: "nothing to sync from: give at least one --peer (or --listen)" })
@@ -98,10 +136,19 @@ const syncCommand = Command.make(
       yield* Effect.gen(function* () {
         yield* logIdentity
         yield* Effect.logInfo(`syncing ${config.chain} gossip from ${config.peers.length} peer(s) into ${config.db}`)
-        const report = yield* runSync(config.peers, { untilSynced: config.exitWhenSynced, progress: progressMode() })
+        const report = yield* runSync(config.peers, {
+          untilSynced: config.exitWhenSynced,
+          progress: progressMode(),
+          deadline: config.syncDeadline,
+          terminal: yield* CliTerminal
+        })
+        for (const line of report.peerLines) yield* Console.log(line)
+        if (report.reason !== undefined) {
+          return yield* new CommandFailed({ reason: `not synced: ${report.reason}`, code: ExitCode.failed })
+        }
         yield* Console.log(summaryLine(report))
       }).pipe(Effect.provide(node))
-    })
+    }).pipe(withLogFormat(o.logFormat))
 ).pipe(Command.withDescription("sync the public channel graph from real peers into a SQLite file"))
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -149,15 +196,18 @@ const demoCommand = Command.make(
     channels: Options.integer("channels").pipe(Options.withDefault(3000), Options.withDescription("channels in the generated graph")),
     peers: Options.integer("peers").pipe(Options.withDefault(3), Options.withDescription("simulated peers on loopback")),
     db: Options.text("db").pipe(Options.withDefault("./lnsync-demo.sqlite"), Options.withDescription("SQLite file (recreated)")),
-    seed: Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("graph seed"))
+    seed: Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("graph seed")),
+    logFormat: logFormatOption
   },
-  (o) =>
+  ({ logFormat, ...o }) =>
     Effect.gen(function* () {
       if (o.channels < 1 || o.peers < 1) return yield* new CliError({ reason: "--channels and --peers must be positive" })
-      const result = yield* runDemo({ ...o, progress: progressMode() })
+      const result = yield* runDemo({ ...o, progress: progressMode(), terminal: yield* CliTerminal })
       yield* Console.log(result.lines.join("\n"))
-      if (!result.complete) return yield* new CliError({ reason: "the synced graph is not the union of the peers' graphs" })
-    })
+      if (!result.complete) {
+        return yield* new CommandFailed({ reason: "the synced graph is not the union of the peers' graphs", code: ExitCode.failed })
+      }
+    }).pipe(withLogFormat(logFormat))
 ).pipe(Command.withDescription("simulated peers on loopback, synced into a SQLite file"))
 
 const vectorsCommand = Command.make("vectors", {}, () => vectorsProgram).pipe(
@@ -171,5 +221,65 @@ const root = Command.make("lnsync").pipe(
 
 const cli = Command.run(root, { name: "lnsync", version: "0.1.0" })
 
-cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+/** A user's mistake (exit 2) rather than a failure of the work (exit 1). */
+const isUsageError = (e: unknown): boolean => {
+  if (ValidationError.isValidationError(e) || ConfigError.isConfigError(e)) return true
+  const tag = typeof e === "object" && e !== null && "_tag" in e ? e._tag : undefined
+  return tag === "CliError" || tag === "GraphStoreChainMismatch"
+}
+
+/** An error's one-line reason: its message, else its `reason`, else its tag. */
+const reasonOf = (e: unknown): string => {
+  if (ConfigError.isConfigError(e)) return `configuration: ${String(e)}`
+  if (e instanceof Error && e.message !== "") return e.message
+  if (typeof e === "object" && e !== null) {
+    if ("reason" in e && typeof e.reason === "string") return e.reason
+    if ("_tag" in e && typeof e._tag === "string") return e._tag
+  }
+  return causeLine(Cause.fail(e))
+}
+
+/** One line on stderr and the exit code; @effect/cli already printed its own validation errors. */
+const report = (cause: Cause.Cause<unknown>): Effect.Effect<number> => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.succeed(ExitCode.interrupted)
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure)) {
+    // a defect is a bug in lnsync: keep the whole cause for the report
+    return Console.error(`lnsync: internal error: ${causeLine(cause)}\n${Cause.pretty(cause)}`).pipe(Effect.as(ExitCode.software))
+  }
+  const e = failure.value
+  if (ValidationError.isValidationError(e)) return Effect.succeed(ExitCode.usage)
+  const code = e instanceof CommandFailed ? e.code : isUsageError(e) ? ExitCode.usage : ExitCode.failed
+  return Console.error(`lnsync: ${reasonOf(e)}`).pipe(Effect.as(code))
+}
+
+const logConfig = Config.all({
+  format: Config.literal(...logFormats)("LNSYNC_LOG_FORMAT").pipe(Config.withDefault<LogFormat>("line")),
+  level: Config.logLevel("LNSYNC_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
+})
+
+/** The whole run: the logger from `LNSYNC_LOG_*` (flags override it inside), then the command, then its exit code. */
+const main = Effect.gen(function* () {
+  const terminal = makeTerminal(process.stderr)
+  const log = yield* Effect.either(logConfig)
+  if (Either.isLeft(log)) return yield* report(Cause.fail(log.left))
+  return yield* cli(process.argv).pipe(
+    Effect.provideService(CliTerminal, terminal),
+    Effect.provide(NodeContext.layer),
+    withLogger(log.right.format, terminal, log.right.level),
+    Effect.as(ExitCode.ok),
+    Effect.catchAllCause(report)
+  )
+})
+
+NodeRuntime.runMain(main, {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  teardown: (exit, onExit) =>
+    onExit(
+      Exit.isSuccess(exit)
+        ? typeof exit.value === "number" ? exit.value : ExitCode.ok
+        : Cause.isInterruptedOnly(exit.cause) ? ExitCode.interrupted : ExitCode.software
+    )
+})
 

@@ -1,51 +1,120 @@
 /**
  * The job behind `lnsync sync` and `lnsync demo`: keep the given peers connected, let the SyncManager sync, show
- * progress, and (when asked) return once the initial sync and every peer's reconciliation are written.
+ * progress, and (when asked) end with an account of every peer once the sync is over.
+ *
+ * `--exit-when-synced` always ends (issue 13): when every connected gossip peer has completed or failed its sync, or
+ * none is left, or the deadline passes (`Reconciler.account`). It is a success when at least one complete sync
+ * reached the store (SM-6/SM-20: the syncer flushes before it marks the graph synced) and the final flush succeeds.
  */
-import { Clock, Duration, Effect, Fiber, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Either, Fiber, Option, Ref, Schedule, Stream } from "effect"
 import { toHex } from "../domain/Hex.js"
+import type { GossipMessage } from "../domain/Messages.js"
 import { GossipPipeline } from "../services/GossipPipeline.js"
 import type { GraphCounts } from "../services/GraphStore.js"
 import { GraphStore } from "../services/GraphStore.js"
 import type { PeerAddress } from "../services/PeerConnector.js"
 import { NodeIdentity, PeerConnector } from "../services/PeerConnector.js"
+import type { PeerOutcome, SyncAccount } from "../services/Reconciler.js"
 import { Reconciler } from "../services/Reconciler.js"
 import { SyncManager } from "../services/SyncManager.js"
+import type { Terminal } from "./terminal.js"
+import { makeTerminal } from "./terminal.js"
 
+/** `bar`: a status line on a TTY; `lines`: a progress log line now and then; `none`: nothing. */
 export type ProgressMode = "tty" | "lines" | "none"
+
+export interface SyncOptions {
+  /** End once the sync is over (`--exit-when-synced`) rather than run until interrupted. */
+  readonly untilSynced: boolean
+  readonly progress: ProgressMode
+  /** With `untilSynced`: end by then whatever the peers are doing (default: the Reconciler's `accountDeadline`). */
+  readonly deadline?: Duration.DurationInput | undefined
+  /** Where the status line goes (default: stderr). */
+  readonly terminal?: Terminal | undefined
+}
+
+/** What one peer sent us that the pipeline accepted (from the bounded `accepted` stream, so a lower bound). */
+export interface AcceptedCounts {
+  readonly channels: number
+  readonly updates: number
+  readonly nodes: number
+}
 
 export interface SyncReport {
   readonly counts: GraphCounts
+  /** Peers whose sync completed. */
   readonly peers: number
   readonly seconds: number
+  /** One line per peer: what its sync came to. */
+  readonly peerLines: ReadonlyArray<string>
+  /** At least one complete sync reached the store and everything was flushed: exit 0. */
+  readonly ok: boolean
+  /** Why it is not ok. */
+  readonly reason: string | undefined
+  readonly account: SyncAccount | undefined
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
-/** One progress line: what is in the graph and what each syncer is doing. */
-const progressLine = Effect.gen(function* () {
-  const store = yield* GraphStore
-  const manager = yield* SyncManager
-  const counts = yield* store.counts
-  const syncers = yield* manager.syncers
-  const states = yield* Effect.forEach(syncers, (s) =>
-    s.syncer.state.get.pipe(Effect.map((state) => `${s.nodeIdHex.slice(0, 8)}:${s.syncType.replace("Sync", "")}/${state}`))
+const noneAccepted: AcceptedCounts = { channels: 0, updates: 0, nodes: 0 }
+
+const countMessage = (c: AcceptedCounts, m: GossipMessage): AcceptedCounts =>
+  m._tag === "ChannelAnnouncement"
+    ? { ...c, channels: c.channels + 1 }
+    : m._tag === "ChannelUpdate"
+    ? { ...c, updates: c.updates + 1 }
+    : { ...c, nodes: c.nodes + 1 }
+
+/** Counts accepted gossip per peer into a Ref, for the account and the message rate. */
+const countAccepted = Effect.gen(function* () {
+  const pipeline = yield* GossipPipeline
+  const counts = yield* Ref.make<ReadonlyMap<string, AcceptedCounts>>(new Map())
+  const accepted = yield* pipeline.accepted
+  yield* Effect.forkScoped(
+    Stream.runForEach(accepted, (a) =>
+      Ref.update(counts, (m) => new Map(m).set(a.fromPeer, countMessage(m.get(a.fromPeer) ?? noneAccepted, a.message))))
   )
-  return `graph: ${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes | ${plural(syncers.length, "peer")} ${states.join(" ")}`
+  return counts
 })
 
-const showProgress = (mode: ProgressMode) => {
-  if (mode === "none") return Effect.void
-  const every = mode === "tty" ? Duration.millis(500) : Duration.seconds(5)
-  return progressLine.pipe(
-    Effect.flatMap((line) =>
-      mode === "tty" ? Effect.sync(() => process.stdout.write(`\r\x1b[2K${line.slice(0, (process.stdout.columns ?? 160) - 1)}`)) : Effect.logInfo(line)
-    ),
-    Effect.catchAll((e) => Effect.logDebug("progress: graph counts unavailable", e)),
-    Effect.repeat(Schedule.spaced(every)),
-    Effect.asVoid
-  )
-}
+/** What each syncer is doing, short: `02abcdef:Active/syncingChans`. */
+const syncerStates = Effect.gen(function* () {
+  const manager = yield* SyncManager
+  const syncers = yield* manager.syncers
+  return yield* Effect.forEach(syncers, (s) =>
+    s.syncer.state.get.pipe(Effect.map((state) => `${s.nodeIdHex.slice(0, 8)}:${s.syncType.replace("Sync", "")}/${state}`)))
+})
+
+const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+/**
+ * Progress. The syncer does not expose how much its range replies promised, so the status line shows what is stored
+ * and the rate it grows at (messages/s over the last interval), not a fraction.
+ */
+const showProgress = (mode: ProgressMode, terminal: Terminal) =>
+  Effect.gen(function* () {
+    if (mode === "none" || (mode === "tty" && !terminal.tty)) return
+    const store = yield* GraphStore
+    const every = mode === "tty" ? Duration.millis(250) : Duration.seconds(10)
+    const last = yield* Ref.make({ total: -1, at: 0, rate: 0, tick: 0 })
+    const draw = Effect.gen(function* () {
+      const counts = yield* store.counts
+      const now = yield* Clock.currentTimeMillis
+      const total = counts.channels + counts.updates + counts.nodes
+      const prev = yield* Ref.get(last)
+      const rate = prev.total < 0 || now <= prev.at ? 0 : ((total - prev.total) * 1000) / (now - prev.at)
+      // smoothed, so the figure does not flicker between batches
+      const smooth = prev.total < 0 ? rate : 0.7 * prev.rate + 0.3 * rate
+      yield* Ref.set(last, { total, at: now, rate: smooth, tick: prev.tick + 1 })
+      const states = yield* syncerStates
+      const text = `${plural(total, "message")} stored (${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes), ${Math.round(smooth)} msg/s | ${plural(states.length, "peer")} ${states.join(" ")}`
+      if (mode === "tty") terminal.status(`${SPINNER[prev.tick % SPINNER.length]} syncing: ${text}`)
+      else yield* Effect.logInfo(`progress: ${text}`)
+    })
+    const once = draw.pipe(Effect.catchAll((e) => Effect.logDebug("progress: graph counts unavailable", e)))
+    // the bar shows at once; a progress log line only once there is something to tell
+    yield* mode === "tty" ? Effect.repeat(once, Schedule.spaced(every)) : Effect.schedule(once, Schedule.spaced(every))
+  }).pipe(Effect.ensuring(Effect.sync(() => terminal.clearStatus())))
 
 /** Logs `node_id@host:port` so peers (and operators) can dial us. */
 export const logIdentity = Effect.gen(function* () {
@@ -57,45 +126,100 @@ export const logIdentity = Effect.gen(function* () {
   })
 })
 
+const addressOf = (peers: ReadonlyArray<PeerAddress>, nodeIdHex: string) => {
+  const a = peers.find((p) => toHex(p.nodeId) === nodeIdHex)
+  return a === undefined ? nodeIdHex : `${nodeIdHex}@${a.host}:${a.port}`
+}
+
+/** One line for one peer's outcome: `peer <id>@<host:port>: completed (initial sync), accepted …` / `…: failed: …`. */
+export const peerLine = (outcome: PeerOutcome, accepted: AcceptedCounts | undefined, peers: ReadonlyArray<PeerAddress> = []) => {
+  const who = `peer ${addressOf(peers, outcome.nodeIdHex)}`
+  if (outcome._tag !== "Completed") return `${who}: ${outcome._tag.toLowerCase()}: ${outcome.reason}`
+  const sync = outcome.sync === "initial" ? "initial sync" : outcome.sync === "reconcile" ? "reconciled" : "synced"
+  const c = accepted ?? noneAccepted
+  return `${who}: completed (${sync}), accepted ${plural(c.channels, "channel")}, ${plural(c.updates, "update")}, ${plural(c.nodes, "node")}`
+}
+
+const whyNotSynced = (account: SyncAccount, deadline: string): string => {
+  switch (account.ended) {
+    case "deadline":
+      return `no peer completed a sync within the ${deadline} deadline`
+    case "noPeers":
+      return "every peer disconnected before a sync completed"
+    case "settled":
+      return account.peers.length === 1 ? "the only peer's sync did not complete" : "no peer's sync completed"
+  }
+}
+
 /**
- * Dials `peers` (reconnecting with backoff) and syncs. With `untilSynced` it returns once the graph is synced, every
- * connected peer has been reconciled and the pipeline has written everything; otherwise it runs until interrupted.
+ * Dials `peers` (reconnecting with backoff) and syncs. With `untilSynced` it returns the account once the sync is
+ * over (see the module doc); the report says whether it succeeded. Otherwise it runs until interrupted.
  */
-export const runSync = (
-  peers: ReadonlyArray<PeerAddress>,
-  options: { readonly untilSynced: boolean; readonly progress: ProgressMode }
-) =>
-  Effect.gen(function* () {
-    const connector = yield* PeerConnector
-    const manager = yield* SyncManager
-    const reconciler = yield* Reconciler
-    const pipeline = yield* GossipPipeline
-    const store = yield* GraphStore
-    const started = yield* Clock.currentTimeMillis
-    for (const peer of peers) yield* connector.keepConnected(peer)
-    const progress = yield* Effect.fork(showProgress(options.progress))
-    const finish = Effect.gen(function* () {
-      yield* manager.awaitGraphSynced
-      yield* reconciler.awaitIdle
-      yield* pipeline.flush
-      yield* Fiber.interrupt(progress)
-      if (options.progress === "tty") process.stdout.write("\n")
-      const counts = yield* store.counts
-      const ended = yield* Clock.currentTimeMillis
-      const report: SyncReport = {
-        counts,
-        peers: yield* reconciler.reconciled,
-        seconds: (ended - started) / 1000
+export const runSync = (peers: ReadonlyArray<PeerAddress>, options: SyncOptions) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const connector = yield* PeerConnector
+      const manager = yield* SyncManager
+      const reconciler = yield* Reconciler
+      const pipeline = yield* GossipPipeline
+      const store = yield* GraphStore
+      const terminal = options.terminal ?? makeTerminal(process.stderr)
+      const started = yield* Clock.currentTimeMillis
+      const accepted = yield* countAccepted
+      for (const peer of peers) yield* connector.keepConnected(peer)
+      const progress = yield* Effect.fork(showProgress(options.progress, terminal))
+
+      const report = (account: SyncAccount | undefined, failure: string | undefined) =>
+        Effect.gen(function* () {
+          yield* Fiber.interrupt(progress)
+          const counts = yield* store.counts
+          const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+          const perPeer = yield* Ref.get(accepted)
+          const outcomes = account?.peers ?? []
+          const seen = new Set(outcomes.map((o) => o.nodeIdHex))
+          const peerLines = [
+            ...outcomes.map((o) => peerLine(o, perPeer.get(o.nodeIdHex), peers)),
+            ...peers.filter((p) => !seen.has(toHex(p.nodeId))).map((p) => `peer ${addressOf(peers, toHex(p.nodeId))}: never connected`)
+          ]
+          const deadline = Duration.format(options.deadline === undefined ? Duration.minutes(30) : Duration.decode(options.deadline))
+          const reason = failure ?? (account !== undefined && !account.graphSynced ? whyNotSynced(account, deadline) : undefined)
+          const result: SyncReport = {
+            counts,
+            peers: outcomes.filter((o) => o._tag === "Completed").length,
+            seconds,
+            peerLines,
+            ok: reason === undefined,
+            reason,
+            account
+          }
+          return result
+        })
+
+      if (options.untilSynced) {
+        const account = yield* reconciler.account(options.deadline)
+        // what the syncers submitted last must be in the store before we say so (SM-6)
+        const flushed = yield* Effect.either(pipeline.flush)
+        const result = yield* report(account, Either.isLeft(flushed) ? flushed.left.message : undefined)
+        if (result.ok) {
+          yield* Effect.logInfo(
+            `graph synced: ${result.counts.channels} channels, ${result.counts.updates} updates, ${result.counts.nodes} nodes (${result.seconds.toFixed(1)} s)`
+          )
+        }
+        return result
       }
-      yield* Effect.logInfo(
-        `graph synced: ${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes (${report.seconds.toFixed(1)} s)`
+      yield* Effect.forkScoped(
+        Effect.gen(function* () {
+          yield* manager.awaitGraphSynced
+          yield* reconciler.awaitIdle
+          yield* pipeline.flush
+          yield* Fiber.interrupt(progress)
+          const counts = yield* store.counts
+          yield* Effect.logInfo(`graph synced: ${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes; following live gossip`)
+        }).pipe(Effect.catchAll((e) => Effect.logError(`sync: ${e.message}`)))
       )
-      return report
+      return yield* Effect.never
     })
-    if (options.untilSynced) return yield* finish
-    yield* Effect.fork(finish)
-    return yield* Effect.never
-  })
+  )
 
 export const summaryLine = (r: SyncReport): string =>
   `synced: ${r.counts.channels} channels, ${r.counts.updates} updates, ${r.counts.nodes} nodes from ${r.peers} peers in ${r.seconds.toFixed(1)} s`

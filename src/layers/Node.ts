@@ -12,7 +12,7 @@
  * and every fiber and socket belongs to the layer's scope. Any outside-world service can be replaced: the store,
  * the chain source, the connector, the signature verifier.
  */
-import { Config, ConfigError, Data, Duration, Effect, Either, Layer } from "effect"
+import { Config, ConfigError, Data, Duration, Effect, Either, Layer, Option } from "effect"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as Chain from "../domain/Chain.js"
@@ -62,7 +62,9 @@ import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
  * | `ACTIVE` | active syncers, lnd's `numgraphsyncpeers` (SM-2) | 3 |
  * | `KEY_FILE` | our node key, created (mode 0600) on first run | `./lnsync-node.key` |
  * | `CHAIN` | mainnet, testnet3, regtest or signet | mainnet |
- * | `EXIT_WHEN_SYNCED` | exit once the initial sync and every reconciliation are written | false |
+ * | `EXIT_WHEN_SYNCED` | exit once every connected peer completed or failed its sync (or none is left) | false |
+ * | `SYNC_DEADLINE` | with `EXIT_WHEN_SYNCED`: exit by then whatever the peers are doing (issue 13) | 30 minutes |
+ * | `REPLY_TIMEOUT` | longest wait for a peer's reply or progress before its sync fails (GS-51) | 2 minutes |
  * | `ROTATION_INTERVAL` | active syncer rotation (SM-2) | 20 minutes |
  * | `HISTORICAL_SYNC_INTERVAL` | lnd's `historicalsyncinterval` | 1 hour |
  * | `FILTER_CONCURRENCY` | `gossip.filter-concurrency` (SM-31) | 5 |
@@ -90,6 +92,10 @@ export interface NodeConfig {
   readonly active: number
   readonly keyFile: string
   readonly exitWhenSynced: boolean
+  /** `--exit-when-synced` ends by this deadline even if some peer never settles (issue 13: it always ends). */
+  readonly syncDeadline: Duration.Duration
+  /** The syncers' reply timeout (GS-51); absent means the syncer's default. */
+  readonly replyTimeout: Duration.Duration | undefined
   /** The SyncManager's other knobs; absent means the default. */
   readonly syncManager: Omit<SyncManagerConfigInput, "numActiveSyncers" | "pinnedPeers">
   /** The pipeline's knobs an operator may want; absent means the default. */
@@ -115,6 +121,8 @@ export const NodeConfigDefaults: NodeConfig = {
   active: SyncManagerDefaults.numActiveSyncers,
   keyFile: "./lnsync-node.key",
   exitWhenSynced: false,
+  syncDeadline: Duration.minutes(30),
+  replyTimeout: undefined,
   syncManager: {},
   pipeline: {}
 }
@@ -174,6 +182,8 @@ export const config: Config.Config<NodeConfig> = Config.nested(
     active: Config.integer("ACTIVE").pipe(Config.withDefault(NodeConfigDefaults.active)),
     keyFile: Config.string("KEY_FILE").pipe(Config.withDefault(NodeConfigDefaults.keyFile)),
     exitWhenSynced: Config.boolean("EXIT_WHEN_SYNCED").pipe(Config.withDefault(NodeConfigDefaults.exitWhenSynced)),
+    syncDeadline: Config.duration("SYNC_DEADLINE").pipe(Config.withDefault(NodeConfigDefaults.syncDeadline)),
+    replyTimeout: optional(Config.duration("REPLY_TIMEOUT")),
     syncManager: Config.all({
       rotationInterval: optional(Config.duration("ROTATION_INTERVAL")),
       historicalSyncInterval: optional(Config.duration("HISTORICAL_SYNC_INTERVAL")),
@@ -352,6 +362,7 @@ export const settingsFromConfig = (
   store: GraphStoreSqlite.layer({ filename: config.db, chain: Chain.fromName(config.chain) }),
   bestHeight: Effect.sync(() => estimateMainnetHeight(Date.now())),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
+  syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
   pipeline: config.pipeline
 })
 
