@@ -49,6 +49,15 @@ export class RemoteSentError extends Data.TaggedError("RemoteSentError")<{
 /** BOLT 1 keepalive: no pong of the requested length within the timeout. */
 export class PongTimeout extends Data.TaggedError("PongTimeout")<{ readonly timeoutMillis: number }> {}
 
+/**
+ * The peer broke a resource rule (issue 14): it pings far more often than BOLT 1 allows, or it stopped reading what
+ * we send it for longer than the send deadline. `rule` names which; `detail` is the figure, for the log.
+ */
+export class PeerMisbehaving extends Data.TaggedError("PeerMisbehaving")<{
+  readonly rule: "ping-flood" | "not-reading"
+  readonly detail: string
+}> {}
+
 /** Why establishing a connection failed. */
 export type PeerEstablishError =
   | NoiseError
@@ -62,7 +71,13 @@ export type PeerEstablishError =
   | RemoteSentError
 
 /** Why an established connection ended abnormally (carried by `PeerDisconnected.failure`). */
-export type PeerFailure = NoiseError | DecodeError | TransportIoError | RemoteSentError | PongTimeout
+export type PeerFailure =
+  | NoiseError
+  | DecodeError
+  | TransportIoError
+  | RemoteSentError
+  | PongTimeout
+  | PeerMisbehaving
 
 // ---------------------------------------------------------------------------------------------------------------
 // Byte channel
@@ -102,7 +117,10 @@ export interface Peer {
   readonly gossipQueries: boolean
   /** The remote signalled `gossip_queries_ex` (bits 10/11): extended queries (timestamps, checksums). */
   readonly gossipQueriesEx: boolean
-  /** Encodes and sends one message; waits while the bounded outbound queue is full. */
+  /**
+   * Encodes and sends one message; waits while the outbound queue (bounded in bytes) is full. A peer that reads
+   * nothing for the transport's `sendTimeout` while we wait is disconnected (`PeerMisbehaving` "not-reading").
+   */
   readonly send: (message: Message) => Effect.Effect<void, PeerDisconnected>
   /** Sends an already-encoded wire message (type included), e.g. stored signed gossip served as-is. */
   readonly sendRaw: (wire: Uint8Array) => Effect.Effect<void, PeerDisconnected>
@@ -114,8 +132,8 @@ export interface Peer {
   /**
    * Inbound messages except ping/pong. One consumer. Ends when the peer disconnects (after the messages already
    * queued): it simply ends on a clean close (remote EOF at a frame boundary, local disconnect) and fails with
-   * `PeerDisconnected` (its `failure` set) on an abnormal one. The queue behind it is bounded: a slow consumer stops
-   * the socket being read.
+   * `PeerDisconnected` (its `failure` set) on an abnormal one. The queue behind it is bounded in bytes: a slow
+   * consumer stops the socket being read. Large messages wait there as received bytes and are decoded when taken.
    */
   readonly messages: Stream.Stream<Message, PeerDisconnected>
   /** Closes the connection (idempotent). */

@@ -7,14 +7,17 @@
  * `TestClock`). The errors it raises are the Peer service's own (Peer.ts).
  *
  * Fibers of one connection (all forked into the scope that established it):
- *   reader    — decrypts frames, answers pings, records pongs, logs error/warning, offers everything else to the
- *               bounded inbound mailbox; while that mailbox is full it does not read the channel (backpressure).
- *   writer    — drains the control queue (pings/pongs, sliding, never blocks the reader) before the bounded outbound
- *               queue, encrypts in batches and writes; a full channel blocks it, a full outbound queue blocks `send`.
+ *   reader    — decrypts frames, answers pings (at most one pong queued; a ping flood disconnects), records pongs,
+ *               logs error/warning, queues everything else in the inbound queue, bounded in bytes and charged to the
+ *               connector's shared budget (budget.ts); while it is full the channel is not read (backpressure).
+ *   writer    — drains the control queue (pings/pongs, never blocks the reader) before the outbound queue (bounded
+ *               in bytes too), encrypts in batches and writes; a full channel blocks it, a full outbound queue blocks
+ *               `send`, and a `send` blocked past `sendTimeout` with nothing written disconnects the peer.
  *   keepalive — pings on an interval and ends the connection when a pong is overdue.
  *   watcher   — waits for the disconnect decision, then stops the others and closes the channel.
  */
-import { Deferred, Duration, Effect, Either, Fiber, Mailbox, Option, Random, Scope } from "effect"
+import { Chunk, Deferred, Duration, Effect, Either, Fiber, Mailbox, Option, Random, Scope, Stream } from "effect"
+import { u16 } from "../../../domain/Bytes.js"
 import * as Chain from "../../../domain/Chain.js"
 import { decodeMessage, encodeMessage } from "../../../domain/Codec.js"
 import * as Features from "../../../domain/Features.js"
@@ -48,11 +51,13 @@ import {
   PeerDisconnected,
   type PeerEstablishError,
   type PeerFailure,
+  PeerMisbehaving,
   PongTimeout,
   RemoteSentError,
   TransportIoError,
   UnknownRequiredFeatures
 } from "../../Peer.js"
+import { ByteQueue, makeTransportBudget, type TransportBudget, waitAny } from "./budget.js"
 
 /** Reads exactly `n` bytes (fewer only at EOF), keeping whatever follows for the next read. */
 class ExactReader {
@@ -97,8 +102,31 @@ export interface TransportConfig {
   readonly pongTimeout: Duration.DurationInput
   /** Inbound messages held for a slow consumer before we stop reading the socket. */
   readonly inboundQueueSize: number
+  /**
+   * Inbound bytes held for a slow consumer before we stop reading the socket (issue 14). Small messages are held
+   * decoded and charged at a bound of their decoded size, large ones as received bytes (see `chargeOf`).
+   */
+  readonly inboundQueueBytes: number
   /** Outbound messages held before `send` waits. */
   readonly outboundQueueSize: number
+  /** Outbound bytes held (queued, or handed to the socket and not yet taken by it) before `send` waits. */
+  readonly outboundQueueBytes: number
+  /** Bytes each queue may hold whatever the connector's shared budget says (so no peer starves the others). */
+  readonly queueReserveBytes: number
+  /**
+   * A `send` that has waited this long with nothing written to the peer meanwhile disconnects it: a peer that does
+   * not read our answers must not keep them, or the fibers producing them, forever.
+   */
+  readonly sendTimeout: Duration.DurationInput
+  /** BOLT 8 inbound: act one (50 bytes, sent at once by any initiator) must arrive within this. */
+  readonly actOneTimeout: Duration.DurationInput
+  /**
+   * BOLT 1 ("significantly in excess of one ping per 30 seconds"): pings that follow another ping with nothing in
+   * between, or arrive while our pong to the previous one is still unsent, allowed per `pingFloodWindow`; one more
+   * disconnects. A flow-control ping after a run of gossip (LDK) never counts.
+   */
+  readonly pingFloodLimit: number
+  readonly pingFloodWindow: Duration.DurationInput
   /** How long a graceful `disconnect` may spend flushing queued messages. */
   readonly closeFlushTimeout: Duration.DurationInput
 }
@@ -125,7 +153,14 @@ export const defaultTransportConfig = (chain: ChainHash): TransportConfig => ({
   pingInterval: Duration.minutes(1),
   pongTimeout: Duration.seconds(30),
   inboundQueueSize: 512,
+  inboundQueueBytes: 1024 * 1024,
   outboundQueueSize: 512,
+  outboundQueueBytes: 256 * 1024,
+  queueReserveBytes: 128 * 1024,
+  sendTimeout: Duration.seconds(30),
+  actOneTimeout: Duration.seconds(5),
+  pingFloodLimit: 10,
+  pingFloodWindow: Duration.seconds(30),
   closeFlushTimeout: Duration.seconds(2)
 })
 
@@ -173,17 +208,21 @@ export const handshakeOutbound = (
     timeout
   )
 
-/** BOLT 8 as responder: the remote's static key is learned from act three. */
+/**
+ * BOLT 8 as responder: the remote's static key is learned from act three. `actOneTimeout` (issue 14): a
+ * connection that opens and sends nothing, or a few bytes, gives its handshake slot back quickly.
+ */
 export const handshakeInbound = (
   channel: ByteChannel,
   localPrivate: Uint8Array,
   timeout: Duration.DurationInput,
-  ephemeralPrivate: Uint8Array = generatePrivateKey()
+  ephemeralPrivate: Uint8Array = generatePrivateKey(),
+  actOneTimeout: Duration.DurationInput = timeout
 ): Effect.Effect<HandshakeResult, NoiseError | TransportIoError | HandshakeTimeout> =>
   withHandshakeTimeout(
     Effect.gen(function* () {
       const reader = new ExactReader(channel)
-      const actOne = yield* reader.readExactly(ACT_ONE_SIZE)
+      const actOne = yield* withHandshakeTimeout(reader.readExactly(ACT_ONE_SIZE), actOneTimeout)
       const { actTwo, state } = yield* noiseResult(responderActOne(localPrivate, actOne, ephemeralPrivate))
       yield* channel.write(actTwo)
       const actThree = yield* reader.readExactly(ACT_THREE_SIZE)
@@ -251,6 +290,13 @@ export interface EstablishOptions {
   readonly admit?: (nodeIdHex: string) => Effect.Effect<Option.Option<string>>
   /** Deterministic ephemeral key (tests only). */
   readonly ephemeralPrivateKey?: Uint8Array
+  /**
+   * The connector's shared byte budgets (issue 14); without one the connection gets budgets of its own, so only its
+   * per-connection limits apply.
+   */
+  readonly budget?: TransportBudget
+  /** Inbound: called once the BOLT 8 handshake is done (the connector's handshake slot is free again). */
+  readonly onHandshake?: () => void
 }
 
 /**
@@ -285,8 +331,10 @@ export const establishInbound = (
       channel,
       options.localPrivateKey,
       options.config.handshakeTimeout,
-      options.ephemeralPrivateKey
+      options.ephemeralPrivateKey,
+      options.config.actOneTimeout
     )
+    options.onHandshake?.()
     return yield* startPeer(channel, hs, "inbound", options)
   }).pipe(Effect.onError(() => channel.close(false)))
 
@@ -366,7 +414,10 @@ const startPeer = (
     )
     yield* Either.match(checkRemoteInit(remoteInit, config), { onLeft: Effect.fail, onRight: () => Effect.void })
 
-    return yield* runPeer({ channel, session, decoder, direction, nodeId, nodeIdHex, localInit, remoteInit, config })
+    return yield* runPeer(
+      { channel, session, decoder, direction, nodeId, nodeIdHex, localInit, remoteInit, config },
+      options.budget
+    )
   }).pipe(Effect.annotateLogs({ peer: toHex(hs.session.remoteStatic).slice(0, 16), remote: channel.remote }))
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -388,24 +439,69 @@ const pingWire = (numPongBytes: number): Uint8Array =>
   encodeMessage({ _tag: "Ping", numPongBytes, ignored: new Uint8Array(0) })
 const pongWire = (bytes: number): Uint8Array => encodeMessage({ _tag: "Pong", ignored: new Uint8Array(bytes) })
 
-const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
+/** Pongs written at most ahead of the socket: one of the largest size and a few small ones. */
+const MAX_QUEUED_PONGS = 4
+const MAX_QUEUED_PONG_BYTES = 66_000
+const PONG_TYPE = 19
+
+/** Messages up to this size wait in the inbound queue decoded; larger ones wait as the bytes received. */
+export const HOLD_DECODED_MAX_BYTES = 512
+/** Object overhead charged per held message, whatever its size (a flood of tiny messages is not free). */
+export const HELD_MESSAGE_OVERHEAD = 256
+/** How much of the inbound queue one pull of `messages` decodes at most (plus one message). */
+const TAKE_BYTES = 64 * 1024
+
+/**
+ * What a received message costs while it waits in the inbound queue (issue 14). A small message is held decoded;
+ * its object graph is bounded by a small multiple of its size (an address or scid list of a 512-byte message).
+ * A large one (a 64 KB `query_short_channel_ids`, a `reply_channel_range`, which decode to several times their
+ * size, or more with zlib) is held as its bytes and decoded only when the consumer takes it.
+ */
+export const chargeOf = (wireLength: number): number =>
+  wireLength <= HOLD_DECODED_MAX_BYTES ? 4 * wireLength + HELD_MESSAGE_OVERHEAD : wireLength + HELD_MESSAGE_OVERHEAD
+
+/** A queued inbound message: decoded, or its bytes (decoded again when taken; they decoded once already). */
+type Held = Message | Uint8Array
+
+const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effect.Effect<Peer, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { channel, session, decoder, config, nodeIdHex } = args
     const scope = yield* Effect.scope
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const budget = sharedBudget ?? makeTransportBudget({ inboundBytes: Infinity, outboundBytes: Infinity })
     const closed = yield* Deferred.make<PeerDisconnected>()
     const closeDone = yield* Deferred.make<void>()
-    const inbound = yield* Mailbox.make<Message, PeerDisconnected>({
-      capacity: config.inboundQueueSize,
-      strategy: "suspend"
-    })
-    const outbound = yield* Mailbox.make<Uint8Array>({ capacity: config.outboundQueueSize, strategy: "suspend" })
-    // pings/pongs: never block the reader; a remote flooding pings gets only the latest few answered
+    const inbound = new ByteQueue<Held>(
+      { maxItems: config.inboundQueueSize, maxBytes: config.inboundQueueBytes, reserveBytes: config.queueReserveBytes },
+      budget.inbound
+    )
+    const outbound = new ByteQueue<Uint8Array>(
+      { maxItems: config.outboundQueueSize, maxBytes: config.outboundQueueBytes, reserveBytes: config.queueReserveBytes },
+      budget.outbound
+    )
+    // pings/pongs/warnings: never block the reader; at most one pong is ever queued (see `onPing`)
     const control = yield* Mailbox.make<Uint8Array>({ capacity: 8, strategy: "sliding" })
     const wake = yield* Mailbox.make<void>({ capacity: 1, strategy: "sliding" })
     let graceful = false
     let isClosed = false
+    /** How `messages` ends once the queue is drained: undefined while open. */
+    let ending: PeerDisconnected | undefined = undefined
+    let endedWithFailure = false
+    let outboundEnded = false
     let readerPaused = false
     let awaitingPong: number | undefined = undefined
+    // BOLT 1 ping accounting (see TransportConfig.pingFloodLimit)
+    /** Pongs queued and not yet written, and their bytes: bounded, so pongs never pile up. */
+    let pongsQueued = 0
+    let pongBytesQueued = 0
+    let lastWasPing = false
+    let pingWindowStart = now()
+    let excessPings = 0
+    const pingWindowMillis = millis(config.pingFloodWindow)
+    // the send deadline runs from the last write that made progress, or from when the queue last became non-empty
+    let lastWriteProgress = now()
+    const sendTimeoutMillis = millis(config.sendTimeout)
 
     /** Decide the disconnect once; the watcher does the closing. Safe to call from any fiber, including ours. */
     const shutdown = (reason: string, failure: PeerFailure | undefined, flush: boolean) =>
@@ -414,15 +510,15 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
         if (!(yield* Deferred.succeed(closed, d))) return
         isClosed = true
         graceful = flush
-        if (failure === undefined) {
-          yield* Effect.logInfo(`peer disconnected: ${reason}`)
-          yield* inbound.end
-        } else {
-          yield* Effect.logWarning(`peer disconnected: ${reason}`)
-          yield* inbound.fail(d)
-        }
-        if (flush) yield* outbound.end
-        else yield* outbound.shutdown
+        ending = d
+        endedWithFailure = failure !== undefined
+        if (failure === undefined) yield* Effect.logInfo(`peer disconnected: ${reason}`)
+        else yield* Effect.logWarning(`peer disconnected: ${reason}`)
+        inbound.filled.wakeAll()
+        inbound.space.wakeAll()
+        outboundEnded = true
+        if (!flush) outbound.clear()
+        outbound.space.wakeAll()
         wake.unsafeOffer(undefined)
       }).pipe(Effect.uninterruptible)
 
@@ -431,14 +527,53 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       wake.unsafeOffer(undefined)
     }
 
+    /**
+     * BOLT 1: answer with num_pong_bytes zero bytes unless it asks for 65532 or more. Pongs not yet written are
+     * bounded (MAX_QUEUED_PONGS, MAX_QUEUED_PONG_BYTES): beyond that a ping goes unanswered, so pongs never pile up.
+     * A ping right behind another one, or while a pong is still unsent, is "in excess"; more than
+     * `pingFloodLimit` of them in a window disconnect.
+     */
+    const onPing = (numPongBytes: number): Effect.Effect<void> | undefined => {
+      const t = now()
+      if (t - pingWindowStart >= pingWindowMillis) {
+        pingWindowStart = t
+        excessPings = 0
+      }
+      const excess = lastWasPing || pongsQueued > 0
+      lastWasPing = true
+      if (excess && ++excessPings > config.pingFloodLimit) {
+        const detail = `${excessPings} pings in ${Math.round((t - pingWindowStart) / 1000)} s with no other traffic between them or while our pong was unsent`
+        return shutdown(`ping flood: ${detail}`, new PeerMisbehaving({ rule: "ping-flood", detail }), false)
+      }
+      const wire = numPongBytes <= MAX_PONG_BYTES_ANSWERED ? pongWire(numPongBytes) : undefined
+      if (wire !== undefined && pongsQueued < MAX_QUEUED_PONGS && pongBytesQueued + wire.length <= MAX_QUEUED_PONG_BYTES) {
+        pongsQueued++
+        pongBytesQueued += wire.length
+        queueControl(wire)
+      }
+      return undefined
+    }
+
+    /** Waits until the inbound queue takes `held` (the reader does not read the channel meanwhile). */
+    const offerWaiting = (held: Held, charge: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (isClosed) return Effect.void
+        if (inbound.fits(charge)) {
+          inbound.push(held, charge)
+          return Effect.void
+        }
+        return Effect.zipRight(
+          waitAny([inbound.space, budget.inbound.freed], () => isClosed || inbound.fits(charge)),
+          offerWaiting(held, charge)
+        )
+      })
+
     // --- reader
     /** What to do with one decoded message: `undefined` when it was dealt with on the spot (the common case). */
-    const handle = (message: Message): Effect.Effect<void> | undefined => {
+    const handle = (message: Message, wire: Uint8Array): Effect.Effect<void> | undefined => {
+      if (message._tag === "Ping") return onPing(message.numPongBytes)
+      lastWasPing = false
       switch (message._tag) {
-        case "Ping":
-          // BOLT 1: answer with num_pong_bytes zero bytes unless it asks for 65532 or more
-          if (message.numPongBytes <= MAX_PONG_BYTES_ANSWERED) queueControl(pongWire(message.numPongBytes))
-          return undefined
         case "Pong":
           // BOLT 1: a pong answers our ping only with exactly the byteslen we asked for
           if (awaitingPong === undefined || message.ignored.length !== awaitingPong) {
@@ -453,17 +588,23 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
           return Effect.logWarning(`peer warning: ${describeRemote(message)}`)
         case "Init":
           return Effect.logDebug("second init ignored")
-        default:
-          if (inbound.unsafeOffer(message)) return undefined
+        default: {
+          const charge = chargeOf(wire.length)
+          const held: Held = wire.length <= HOLD_DECODED_MAX_BYTES ? message : wire
+          if (inbound.fits(charge)) {
+            inbound.push(held, charge)
+            return undefined
+          }
           // full: stop reading the channel until the consumer makes room (backpressure to the socket)
           readerPaused = true
-          return inbound.offer(message).pipe(
+          return offerWaiting(held, charge).pipe(
             Effect.ensuring(
               Effect.sync(() => {
                 readerPaused = false
               })
             )
           )
+        }
       }
     }
 
@@ -489,14 +630,15 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
         const next = decoder.next()
         if (Either.isLeft(next)) return shutdown(`transport: ${next.left.detail}`, next.left, false)
         if (next.right === undefined) return undefined
-        const decoded = decodeMessage(next.right)
+        const wire = next.right
+        const decoded = decodeMessage(wire)
         if (Either.isLeft(decoded)) {
           const e = decoded.left
           // BOLT 1: unknown even type / malformed message — warn the peer, then fail the connection
           queueControl(encodeMessage(warningFor(`${e.field}: ${e.reason}`)))
           return shutdown(`bad message (type ${e.messageType}): ${e.field}: ${e.reason}`, e, true)
         }
-        const effect = handle(decoded.right)
+        const effect = handle(decoded.right, wire)
         if (effect !== undefined) return effect
       }
     }
@@ -531,22 +673,39 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
         const woke = yield* Effect.either(wake.take)
         if (Either.isLeft(woke)) return
         for (;;) {
-          const ctrl = yield* control.clear
-          const data = yield* outbound.clear
-          if (ctrl.length === 0 && data.length === 0) break
-          const batch: Array<Uint8Array> = [...ctrl, ...data]
-          // bounded batches keep one write (and its buffer) small
+          const ctrl = Chunk.toReadonlyArray(yield* control.clear)
+          const data = outbound.take(Infinity, false)
+          if (ctrl.length === 0 && data.items.length === 0) break
+          const batch: Array<Uint8Array> = [...ctrl, ...data.items]
+          let unwritten = data.bytes
+          // bounded batches keep one write (and its buffer) small; each batch's bytes are given back once written
           for (let i = 0; i < batch.length; ) {
             let bytes = 0
+            let dataBytes = 0
             let j = i
-            while (j < batch.length && (j === i || bytes + batch[j].length < 65536)) bytes += batch[j++].length
+            while (j < batch.length && (j === i || bytes + batch[j].length < 65536)) {
+              if (j >= ctrl.length) dataBytes += batch[j].length
+              bytes += batch[j++].length
+            }
             const result = yield* Effect.either(writeFrames(channel, session.sender, batch.slice(i, j)))
-            if (Either.isLeft(result)) return yield* shutdown(result.left.reason, result.left, false)
+            if (Either.isLeft(result)) {
+              outbound.release(unwritten)
+              return yield* shutdown(result.left.reason, result.left, false)
+            }
+            lastWriteProgress = now()
+            for (let k = i; k < j && k < ctrl.length; k++) {
+              if (u16(ctrl[k], 0) === PONG_TYPE) {
+                pongsQueued--
+                pongBytesQueued -= ctrl[k].length
+              }
+            }
+            outbound.release(dataBytes)
+            unwritten -= dataBytes
             i = j
           }
         }
         // a graceful disconnect ends `outbound`; once it is drained the writer is done
-        if (Option.isNone(outbound.unsafeSize())) return
+        if (outboundEnded && outbound.length === 0) return
       }
     })
 
@@ -585,6 +744,7 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
         yield* Fiber.interruptAll([readerFiber, writerFiber, keepaliveFiber])
         yield* control.shutdown
         yield* wake.shutdown
+        outbound.clear()
         yield* channel.close(graceful)
         yield* Deferred.succeed(closeDone, undefined)
       })
@@ -597,28 +757,61 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       yield* closeOnce
     })
     yield* Effect.forkIn(watcher, scope)
-    // runs before the scope interrupts the fibers above: close like a local disconnect, without a flush
+    // runs before the scope interrupts the fibers above: close like a local disconnect, without a flush; what is
+    // still queued inbound stays readable but no longer counts against the shared budget
     yield* Effect.addFinalizer(() =>
-      shutdown("connection scope closed", undefined, false).pipe(Effect.zipRight(closeOnce))
+      shutdown("connection scope closed", undefined, false).pipe(
+        Effect.zipRight(closeOnce),
+        Effect.zipRight(Effect.sync(() => inbound.detach()))
+      )
     )
 
-    const sendRaw = (wire: Uint8Array): Effect.Effect<void, PeerDisconnected> =>
+    /** The peer has not taken anything for `sendTimeout` while we wait to send: disconnect it (issue 14). */
+    const notReading = (waitedFor: number) => {
+      const detail = `${outbound.bytes} bytes unsent, nothing written for ${waitedFor} ms`
+      return shutdown(`peer not reading: ${detail}`, new PeerMisbehaving({ rule: "not-reading", detail }), false)
+    }
+
+    const failClosed: Effect.Effect<never, PeerDisconnected> = Effect.flatMap(Deferred.await(closed), Effect.fail)
+
+    const enqueue = (wire: Uint8Array) => {
+      if (outbound.bytes === 0) lastWriteProgress = now()
+      outbound.push(wire, wire.length)
+    }
+
+    /** Waits for room in the outbound queue (or the shared budget), up to the send deadline. */
+    const sendWaiting = (wire: Uint8Array): Effect.Effect<void, PeerDisconnected> =>
       Effect.suspend(() => {
-        if (wire.length < MIN_MESSAGE_SIZE || wire.length > MAX_MESSAGE_SIZE) {
-          return Effect.dieMessage(`cannot send a ${wire.length}-byte message (BOLT 8 allows 2..65535)`)
-        }
-        // room in the queue (the common case): no suspension, no fiber step
-        if (outbound.unsafeOffer(wire)) {
+        if (isClosed || outboundEnded) return failClosed
+        if (outbound.fits(wire.length)) {
+          enqueue(wire)
           wake.unsafeOffer(undefined)
           return Effect.void
         }
-        return Effect.flatMap(outbound.offer(wire), (accepted) => {
-          if (accepted) {
-            wake.unsafeOffer(undefined)
-            return Effect.void
-          }
-          return Effect.flatMap(Deferred.await(closed), Effect.fail)
-        })
+        const waited = now() - lastWriteProgress
+        if (waited >= sendTimeoutMillis) return Effect.zipRight(notReading(waited), failClosed)
+        return waitAny([outbound.space, budget.outbound.freed], () => isClosed || outbound.fits(wire.length)).pipe(
+          Effect.timeoutOption(Duration.millis(sendTimeoutMillis - waited)),
+          Effect.zipRight(sendWaiting(wire))
+        )
+      })
+
+    const checkSize = (wire: Uint8Array) =>
+      wire.length < MIN_MESSAGE_SIZE || wire.length > MAX_MESSAGE_SIZE
+        ? Effect.dieMessage(`cannot send a ${wire.length}-byte message (BOLT 8 allows 2..65535)`)
+        : undefined
+
+    const sendRaw = (wire: Uint8Array): Effect.Effect<void, PeerDisconnected> =>
+      Effect.suspend(() => {
+        const bad = checkSize(wire)
+        if (bad !== undefined) return bad
+        // room in the queue (the common case): no suspension, no fiber step
+        if (!isClosed && !outboundEnded && outbound.fits(wire.length)) {
+          enqueue(wire)
+          wake.unsafeOffer(undefined)
+          return Effect.void
+        }
+        return sendWaiting(wire)
       })
 
     /** What fits goes into the queue at once (one wake-up for the writer); a full queue is waited out one message at a time. */
@@ -626,10 +819,11 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       const from = (start: number): Effect.Effect<void, PeerDisconnected> =>
         Effect.suspend(() => {
           let i = start
-          while (i < wires.length) {
+          while (i < wires.length && !isClosed && !outboundEnded) {
             const wire = wires[i]
-            if (wire.length < MIN_MESSAGE_SIZE || wire.length > MAX_MESSAGE_SIZE) break // sendRaw dies on it
-            if (!outbound.unsafeOffer(wire)) break
+            if (checkSize(wire) !== undefined) break // sendRaw dies on it
+            if (!outbound.fits(wire.length)) break
+            enqueue(wire)
             i++
           }
           if (i > start) wake.unsafeOffer(undefined)
@@ -645,6 +839,28 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
         sendRaw
       )
 
+    /** One pull of `messages`: up to TAKE_BYTES of the queue, large messages decoded now; waits when empty. */
+    const pull: Effect.Effect<Chunk.Chunk<Message>, Option.Option<PeerDisconnected>> = Effect.suspend(() => {
+      if (inbound.length > 0) {
+        const { items } = inbound.take(TAKE_BYTES, true)
+        const out: Array<Message> = new Array(items.length)
+        for (let i = 0; i < items.length; i++) {
+          const h = items[i]
+          if (!(h instanceof Uint8Array)) {
+            out[i] = h
+            continue
+          }
+          const decoded = decodeMessage(h)
+          // it decoded when it arrived; the codec is pure
+          if (Either.isLeft(decoded)) return Effect.dieMessage(`queued message no longer decodes: ${decoded.left.reason}`)
+          out[i] = decoded.right
+        }
+        return Effect.succeed(Chunk.unsafeFromArray(out))
+      }
+      if (ending !== undefined) return Effect.fail(endedWithFailure ? Option.some(ending) : Option.none())
+      return Effect.zipRight(inbound.filled.waitUntil(() => inbound.length > 0 || ending !== undefined), pull)
+    })
+
     const features = Features.union(args.remoteInit.globalFeatures, args.remoteInit.features)
     const peer: Peer = {
       nodeId: args.nodeId,
@@ -657,7 +873,7 @@ const runPeer = (args: RunArgs): Effect.Effect<Peer, never, Scope.Scope> =>
       send,
       sendRaw,
       sendRawAll,
-      messages: Mailbox.toStream(inbound),
+      messages: Stream.repeatEffectChunkOption(pull),
       disconnect: (reason) =>
         shutdown(`local: ${reason}`, undefined, true).pipe(Effect.zipRight(Deferred.await(closeDone))),
       closed: Deferred.await(closed)
