@@ -222,4 +222,4 @@ export const runSync = (peers: ReadonlyArray<PeerAddress>, options: SyncOptions)
   )
 
 export const summaryLine = (r: SyncReport): string =>
-  `synced: ${r.counts.channels} channels, ${r.counts.updates} updates, ${r.counts.nodes} nodes from ${r.peers} peers in ${r.seconds.toFixed(1)} s`
+  `synced: ${r.counts.channels} channels, ${r.counts.updates} updates, ${r.counts.nodes} nodes from ${plural(r.peers, "peer")} in ${r.seconds.toFixed(1)} s`

@@ -1,0 +1,162 @@
+/**
+ * The terminal side of the CLI (issue 16): a user's mistake is one line and exit code 2, never Effect runtime frames;
+ * log events are one line each in every format; the status line exists on a TTY only and log lines never tear it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Duration, Effect, Either, Logger, LogLevel } from "effect"
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { peerLine } from "../src/bin/run.js"
+import type { LogFormat, TerminalStream } from "../src/bin/terminal.js"
+import { causeLine, makeTerminal, parseDuration, withLogger } from "../src/bin/terminal.js"
+import { PeerOutcome } from "../src/services/Reconciler.js"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+
+interface CliRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `lnsync <args>` from the sources; completes when it exits. */
+const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Effect.Effect<CliRun> =>
+  Effect.async<CliRun>((resume) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/bin/lnsync.ts", ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
+    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+/** A stream that records what is written to it. */
+const recorder = (isTTY: boolean) => {
+  const writes: Array<string> = []
+  const stream: TerminalStream = { isTTY, columns: 80, write: (t) => writes.push(t) }
+  return { stream, writes }
+}
+
+describe("lnsync: a user's mistake is one line and exit code 2", () => {
+  const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>, Record<string, string>, string]> = [
+    ["sync --peer nonsense", ["sync", "--peer", "nonsense"], {}, "lnsync: a peer must be <node_id>@<host>:<port>, got nonsense"],
+    ["stats --db missing.sqlite", ["stats", "--db", "missing.sqlite"], {}, "lnsync: no graph database at missing.sqlite"],
+    [
+      "sync --sync-deadline soon",
+      ["sync", "--sync-deadline", "soon", "--peer", `02${"a".repeat(64)}@127.0.0.1:9`],
+      {},
+      "lnsync: --sync-deadline: expected a duration such as 90s, 30m or 2h, got soon"
+    ],
+    ["sync with LNSYNC_PEERS=nonsense", ["sync"], { LNSYNC_PEERS: "nonsense" }, "lnsync: configuration: "]
+  ]
+  for (const [label, args, env, expected] of cases) {
+    it.live(label, () =>
+      Effect.gen(function* () {
+        const run = yield* runCli(args, env)
+        expect(run.code).toBe(2)
+        expect(run.stdout).toBe("")
+        const lines = run.stderr.trimEnd().split("\n")
+        expect(lines).toHaveLength(1)
+        expect(lines[0]!.startsWith(expected)).toBe(true)
+      }))
+  }
+
+  it.live("an invalid choice: @effect/cli's own message, exit 2, no runtime frames", () =>
+    Effect.gen(function* () {
+      const run = yield* runCli(["sync", "--chain", "moon"])
+      expect(run.code).toBe(2)
+      expect(run.stderr + run.stdout).toContain("Expected one of the following cases: mainnet, testnet3, regtest, signet")
+      expect(run.stderr + run.stdout).not.toMatch(/\n\s+at |_tag/)
+    }))
+})
+
+describe("log lines", () => {
+  const logEvents = Effect.gen(function* () {
+    yield* Effect.logInfo("two\nlines").pipe(Effect.annotateLogs({ peer: "02ab", detail: { a: 1 } }))
+    yield* Effect.logWarning("failed", Cause.fail(new Error("store\nbroken")))
+    yield* Effect.logDebug("hidden at info")
+  })
+
+  for (const format of ["line", "logfmt", "json"] as ReadonlyArray<LogFormat>) {
+    it.effect(`${format}: one line per event, whatever the message, annotations or cause hold`, () =>
+      Effect.gen(function* () {
+        const { stream, writes } = recorder(false)
+        yield* logEvents.pipe(withLogger(format, makeTerminal(stream), LogLevel.Info))
+        expect(writes).toHaveLength(2)
+        for (const w of writes) expect(w.slice(0, -1)).not.toContain("\n")
+        expect(writes.every((w) => w.endsWith("\n"))).toBe(true)
+        if (format === "json") expect(JSON.parse(writes[0]!)).toMatchObject({ message: "two\nlines", annotations: { peer: "02ab" } })
+      }))
+  }
+
+  it.effect("line: time, level, message, annotations, then the cause's message without its stack", () =>
+    Effect.gen(function* () {
+      const { stream, writes } = recorder(false)
+      yield* logEvents.pipe(withLogger("line", makeTerminal(stream), LogLevel.Info))
+      expect(writes[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  two ⏎ lines peer=02ab detail=\{"a":1\}\n$/)
+      expect(writes[1]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN  failed cause="store ⏎ broken"\n$/)
+    }))
+
+  it.effect("the run's minimum level comes from withLogger; a nested --log-level lowers it", () =>
+    Effect.gen(function* () {
+      const { stream, writes } = recorder(false)
+      yield* Effect.logDebug("shown").pipe(Logger.withMinimumLogLevel(LogLevel.Debug), withLogger("line", makeTerminal(stream), LogLevel.Info))
+      expect(writes.join("")).toContain("DEBUG shown")
+    }))
+
+  it("causeLine: failures and defects by message, interruption named", () => {
+    expect(causeLine(Cause.sequential(Cause.fail(new Error("a")), Cause.die(new Error("b\nc"))))).toBe("a; b ⏎ c")
+    expect(causeLine(Cause.interrupt("#1" as never))).toBe("interrupted")
+  })
+})
+
+describe("the status line", () => {
+  it("not a TTY: no status line at all, log lines only", () => {
+    const { stream, writes } = recorder(false)
+    const t = makeTerminal(stream)
+    t.status("syncing")
+    t.line("an event")
+    t.clearStatus()
+    expect(writes).toEqual(["an event\n"])
+  })
+
+  it("a TTY: a log line clears the status line, then redraws it below itself", () => {
+    const { stream, writes } = recorder(true)
+    const t = makeTerminal(stream)
+    t.status("x".repeat(200))
+    expect(writes[0]).toBe(`\r\x1b[2K${"x".repeat(79)}`)
+    t.line("an event")
+    expect(writes[1]).toBe(`\r\x1b[2Kan event\n${"x".repeat(79)}`)
+    t.clearStatus()
+    t.line("after")
+    expect(writes.slice(2)).toEqual(["\r\x1b[2K", "after\n"])
+  })
+})
+
+describe("flag values and the per-peer account", () => {
+  it("durations: short units, bare seconds and Effect's own form; anything else is refused with the reason", () => {
+    const ms = (t: string) => Either.map(parseDuration(t), Duration.toMillis)
+    expect([ms("1500ms"), ms("2s"), ms("30m"), ms("2h"), ms("90"), ms("30 minutes")]).toEqual(
+      [1500, 2000, 1_800_000, 7_200_000, 90_000, 1_800_000].map(Either.right)
+    )
+    expect(Either.isLeft(parseDuration("soon"))).toBe(true)
+  })
+
+  it("one line per peer: completed with what it sent, or the reason it did not", () => {
+    const id = `02${"b".repeat(64)}`
+    const peers = [{ nodeId: new Uint8Array(Buffer.from(id, "hex")), host: "127.0.0.1", port: 9735 }]
+    expect(peerLine(PeerOutcome.Completed({ nodeIdHex: id, sync: "initial" }), { channels: 2, updates: 1, nodes: 0 }, peers)).toBe(
+      `peer ${id}@127.0.0.1:9735: completed (initial sync), accepted 2 channels, 1 update, 0 nodes`
+    )
+    expect(peerLine(PeerOutcome.Failed({ nodeIdHex: id, reason: "no reply_channel_range within 2s" }), undefined)).toBe(
+      `peer ${id}: failed: no reply_channel_range within 2s`
+    )
+    expect(peerLine(PeerOutcome.Skipped({ nodeIdHex: id, reason: "busy for 2m" }), undefined)).toBe(`peer ${id}: skipped: busy for 2m`)
+  })
+})
