@@ -15,16 +15,16 @@ const refused = (input: Parameters<typeof validateSyncManagerConfig>[0]): string
 }
 
 describe("SyncManagerConfig", () => {
-  it("SM-2: lnd's defaults when nothing is set", () => {
+  it("SM-2: lnd's defaults when nothing is set, but serving rates of 1 MB/s per peer and 8 MB/s in all (issue 16)", () => {
     const values = Either.getOrThrow(validateSyncManagerConfig({}))
     expect(values.numActiveSyncers).toBe(3)
     expect(Duration.toMillis(values.rotationInterval)).toBe(20 * 60_000)
     expect(Duration.toMillis(values.historicalSyncInterval)).toBe(60 * 60_000)
     expect(values.filterConcurrency).toBe(5)
-    expect(values.msgBytesPerSecond).toBe(1000 * 1024)
-    expect(values.msgBytesBurst).toBe(2 * 1000 * 1024)
-    expect(values.peerMsgBytesPerSecond).toBe(50 * 1024)
-    expect(values.peerMsgBytesBurst).toBe(100 * 1024)
+    expect(values.msgBytesPerSecond).toBe(8_000_000)
+    expect(values.msgBytesBurst).toBe(16_000_000)
+    expect(values.peerMsgBytesPerSecond).toBe(1_000_000)
+    expect(values.peerMsgBytesBurst).toBe(2_000_000)
     expect(values.pinnedPeers.size).toBe(0)
   })
 
@@ -63,7 +63,8 @@ describe("SyncManagerConfig", () => {
 
   it("SM-3: a global rate not greater than the per-peer rate is refused", () => {
     expect(refused({ msgBytesPerSecond: 51_200 })).toMatch(/peerMsgBytesPerSecond/)
-    expect(refused({ peerMsgBytesPerSecond: 2_000_000, msgBytesBurst: 4_000_000 })).toMatch(/peerMsgBytesPerSecond/)
+    expect(refused({ peerMsgBytesPerSecond: 8_000_000 })).toMatch(/peerMsgBytesPerSecond/)
+    expect(refused({ peerMsgBytesPerSecond: 9_000_000, msgBytesBurst: 20_000_000 })).toMatch(/peerMsgBytesPerSecond/)
   })
 
   it("SM-3: custom values that satisfy the checks are kept; per-peer burst is twice the per-peer rate (GS-48)", () => {
