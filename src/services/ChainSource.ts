@@ -2,18 +2,34 @@
  * ChainSource: what the pipeline asks the blockchain about a channel_announcement. BOLT 7: the funding output
  * named by `short_channel_id` must be an unspent P2WSH paying to the 2-of-2 of `bitcoin_key_1`/`bitcoin_key_2`.
  *
- * lnsync ships only the "none" source (`layerNone`: trust the four signatures; it needs no outside world, so it
- * lives here), so a bitcoind or Esplora source can be added as another layer without touching the pipeline.
+ * Trust model. `layerNone` (the default) looks at no chain: an announcement is stored when its four signatures
+ * hold, so anyone with four fresh keys can announce a channel that does not exist. A chain source built with
+ * `fromBackend` over a `ChainBackend` (`src/layers/chain/`: Esplora REST, bitcoind JSON-RPC) checks the output and
+ * reports its value (the channel's capacity), and it can follow the tip (`tipHeight`, `spentInBlock`) so spent
+ * channels are noticed (BOLT 7: forget them 72 blocks after the spend).
+ *
+ * `fromBackend` holds what every backend shares: one lookup per block for all the announcements of that block
+ * (batched per block), blocks looked up with bounded concurrency, retries with capped exponential backoff while the
+ * backend is unavailable, and the BOLT 3 funding script built here once.
  */
-import { Context, Data, Effect, Layer } from "effect"
-import type { ChannelAnnouncement } from "../domain/Messages.js"
+import { createHash } from "node:crypto"
+import { Context, Data, Effect, Layer, Schedule } from "effect"
+import type { Duration } from "effect"
+import { compareBytes } from "../domain/Bytes.js"
+import { toHex } from "../domain/Hex.js"
+import type { ChannelAnnouncement, PublicKey } from "../domain/Messages.js"
+import * as Scid from "../domain/ShortChannelId.js"
 
 export type FundingCheck =
   /** The source does not look at the chain (the "none" source): the signatures are all we have. */
   | { readonly _tag: "Unchecked" }
-  | { readonly _tag: "Valid"; readonly capacitySat: bigint }
-  /** Output missing, spent, not P2WSH, or not the announced keys' 2-of-2: BOLT 7 says ignore the message. */
-  | { readonly _tag: "Invalid"; readonly reason: string }
+  /** `fundingTxid`: hex, as block explorers print it (set by chain-backed sources, for spend tracking). */
+  | { readonly _tag: "Valid"; readonly capacitySat: bigint; readonly fundingTxid?: string | undefined }
+  /**
+   * Output missing, spent, not P2WSH, or not the announced keys' 2-of-2: BOLT 7 says ignore the message.
+   * `spent`: the output existed and matched but is spent — a peer that has not seen the close yet is not at fault.
+   */
+  | { readonly _tag: "Invalid"; readonly reason: string; readonly spent?: boolean | undefined }
 
 /** The source itself failed (backend unreachable): not the peer's fault, so it costs the peer nothing. */
 export class ChainSourceError extends Data.TaggedError("ChainSourceError")<{
@@ -21,11 +37,42 @@ export class ChainSourceError extends Data.TaggedError("ChainSourceError")<{
   readonly cause: unknown
 }> {}
 
+/** The backend could not be reached or answered with a server error or a timeout: retried with backoff. */
+export class ChainSourceUnavailable extends Data.TaggedError("ChainSourceUnavailable")<{
+  readonly operation: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return `chain source unavailable (${this.operation}): ${String(this.cause)}`
+  }
+}
+
+/** The backend answered something we cannot read (wrong network, wrong API, a bug): not retried. */
+export class ChainSourceBadResponse extends Data.TaggedError("ChainSourceBadResponse")<{
+  readonly operation: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `chain source answered unexpectedly (${this.operation}): ${this.detail}`
+  }
+}
+
+export type ChainSourceFailure = ChainSourceError | ChainSourceUnavailable | ChainSourceBadResponse
+
 export interface ChainSourceService {
+  /**
+   * "none": no chain backend (signatures only); otherwise the backend's name. A chain-backed source is asked
+   * asynchronously (the pipeline holds announcements while it answers); absent (a custom source) is asked inline.
+   */
+  readonly kind?: "none" | "esplora" | "bitcoind" | undefined
   /** One result per announcement, in order. Only called for announcements whose four signatures are valid. */
   readonly checkFunding: (
     announcements: ReadonlyArray<ChannelAnnouncement>
-  ) => Effect.Effect<ReadonlyArray<FundingCheck>, ChainSourceError>
+  ) => Effect.Effect<ReadonlyArray<FundingCheck>, ChainSourceFailure>
+  /** The chain tip's height; undefined for the "none" source. */
+  readonly tipHeight?: Effect.Effect<number, ChainSourceFailure> | undefined
+  /** Outpoints (`txid:vout`) spent by the block at `height`'s transactions; undefined for the "none" source. */
+  readonly spentInBlock?: ((height: number) => Effect.Effect<ReadonlyArray<string>, ChainSourceFailure>) | undefined
 }
 
 export class ChainSource extends Context.Tag("lnsync/ChainSource")<ChainSource, ChainSourceService>() {}
@@ -34,5 +81,173 @@ const UNCHECKED: FundingCheck = { _tag: "Unchecked" }
 
 /** The default source: no chain backend, every announcement is `Unchecked` (its signatures are trusted). */
 export const layerNone: Layer.Layer<ChainSource> = Layer.succeed(ChainSource, {
+  kind: "none",
   checkFunding: (announcements) => Effect.succeed(announcements.map(() => UNCHECKED))
 })
+
+/** How `lnsync stats` and the README state a source's trust model. */
+export const trustModel = (kind: ChainSourceService["kind"]): string =>
+  kind === "none" || kind === undefined
+    ? "none: signatures only (funding outputs unchecked; a channel that does not exist on chain can be stored)"
+    : `${kind}: funding outputs checked on chain (BOLT 7), spent channels forgotten 72 blocks after the spend`
+
+// ---------------------------------------------------------------------------------------------------------------
+// BOLT 3 funding script
+
+/**
+ * BOLT 3 funding output script: `2 <pubkey1> <pubkey2> 2 OP_CHECKMULTISIG`, the two bitcoin keys in lexicographic
+ * order of their compressed serialisation.
+ */
+export const fundingScript = (key1: PublicKey, key2: PublicKey): Uint8Array => {
+  const [a, b] = compareBytes(key1, key2) <= 0 ? [key1, key2] : [key2, key1]
+  const out = new Uint8Array(71)
+  out[0] = 0x52 // OP_2
+  out[1] = 0x21
+  out.set(a, 2)
+  out[35] = 0x21
+  out.set(b, 36)
+  out[69] = 0x52 // OP_2
+  out[70] = 0xae // OP_CHECKMULTISIG
+  return out
+}
+
+/** P2WSH scriptPubKey of a witness script: `OP_0 <sha256(script)>` (BIP 141). */
+export const p2wsh = (script: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(34)
+  out[0] = 0x00
+  out[1] = 0x20
+  out.set(createHash("sha256").update(script).digest(), 2)
+  return out
+}
+
+/** The scriptPubKey a channel_announcement's funding output must have (BOLT 7). */
+export const expectedFundingScriptPubKey = (ann: ChannelAnnouncement): Uint8Array =>
+  p2wsh(fundingScript(ann.bitcoinKey1, ann.bitcoinKey2))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backends
+
+/** One transaction output as a backend reports it. */
+export interface ChainOutput {
+  readonly txid: string
+  readonly scriptPubKey: Uint8Array
+  readonly valueSat: bigint
+}
+
+/** Where in a block an output is: the scid's transaction index and output index. */
+export interface OutputRef {
+  readonly txIndex: number
+  readonly outputIndex: number
+}
+
+/** The few chain reads a backend offers (Esplora REST, bitcoind JSON-RPC, a test double). */
+export interface ChainBackend {
+  readonly kind: "esplora" | "bitcoind"
+  readonly tipHeight: Effect.Effect<number, ChainSourceUnavailable | ChainSourceBadResponse>
+  /** The outputs `refs` names in the block at `height`, in order; undefined where block, tx or output is missing. */
+  readonly outputsInBlock: (
+    height: number,
+    refs: ReadonlyArray<OutputRef>
+  ) => Effect.Effect<ReadonlyArray<ChainOutput | undefined>, ChainSourceUnavailable | ChainSourceBadResponse>
+  /** Whether each outpoint is unspent, in order. */
+  readonly unspent: (
+    outpoints: ReadonlyArray<{ readonly txid: string; readonly vout: number }>
+  ) => Effect.Effect<ReadonlyArray<boolean>, ChainSourceUnavailable | ChainSourceBadResponse>
+  /** The outpoints (`txid:vout`) the block at `height` spends (coinbase inputs left out). */
+  readonly spentInBlock: (height: number) => Effect.Effect<ReadonlyArray<string>, ChainSourceUnavailable | ChainSourceBadResponse>
+}
+
+export interface ChainSourceOptions {
+  /** Blocks looked up at once (default 4). */
+  readonly concurrency?: number | undefined
+  /** Retries of an unavailable backend per lookup (default 4), after `retryBase`, doubling, capped at `retryCap`. */
+  readonly retries?: number | undefined
+  readonly retryBase?: Duration.DurationInput | undefined
+  readonly retryCap?: Duration.DurationInput | undefined
+}
+
+/** Only an unreachable backend is worth asking again; a response we cannot read stays unreadable. */
+const withRetries = <A, R>(
+  options: ChainSourceOptions,
+  effect: Effect.Effect<A, ChainSourceUnavailable | ChainSourceBadResponse, R>
+): Effect.Effect<A, ChainSourceUnavailable | ChainSourceBadResponse, R> =>
+  Effect.retry(effect, {
+    schedule: Schedule.exponential(options.retryBase ?? "200 millis").pipe(
+      Schedule.union(Schedule.spaced(options.retryCap ?? "30 seconds")),
+      Schedule.jittered
+    ),
+    times: options.retries ?? 4,
+    while: (e) => e._tag === "ChainSourceUnavailable"
+  })
+
+/**
+ * The BOLT 7 funding check over a backend: announcements grouped by the scid's block (one lookup per block),
+ * blocks looked up `concurrency` at a time, each lookup retried while the backend is unavailable.
+ */
+export const fromBackend = (backend: ChainBackend, options: ChainSourceOptions = {}): ChainSourceService => {
+  const checkBlock = (height: number, anns: ReadonlyArray<ChannelAnnouncement>) =>
+    Effect.gen(function* () {
+      const refs = anns.map((a) => ({ txIndex: Scid.txIndex(a.shortChannelId), outputIndex: Scid.outputIndex(a.shortChannelId) }))
+      const outputs = yield* withRetries(options, backend.outputsInBlock(height, refs))
+      const results: Array<FundingCheck> = []
+      const matching: Array<{ readonly at: number; readonly txid: string; readonly vout: number }> = []
+      anns.forEach((a, i) => {
+        const out = outputs[i]
+        if (out === undefined) {
+          results.push({ _tag: "Invalid", reason: `no output ${Scid.format(a.shortChannelId)} on chain` })
+          return
+        }
+        if (compareBytes(out.scriptPubKey, expectedFundingScriptPubKey(a)) !== 0) {
+          results.push({ _tag: "Invalid", reason: `output ${Scid.format(a.shortChannelId)} is not the 2-of-2 P2WSH of its bitcoin keys` })
+          return
+        }
+        matching.push({ at: i, txid: out.txid, vout: refs[i].outputIndex })
+        results.push({ _tag: "Valid", capacitySat: out.valueSat, fundingTxid: out.txid })
+      })
+      if (matching.length > 0) {
+        const unspent = yield* withRetries(options, backend.unspent(matching))
+        matching.forEach((m, k) => {
+          if (!unspent[k]) {
+            results[m.at] = { _tag: "Invalid", reason: `output ${m.txid}:${m.vout} is spent`, spent: true }
+          }
+        })
+      }
+      return results
+    })
+
+  return {
+    kind: backend.kind,
+    checkFunding: (announcements) =>
+      Effect.gen(function* () {
+        const byBlock = new Map<number, Array<number>>()
+        announcements.forEach((a, i) => {
+          const h = Scid.blockHeight(a.shortChannelId)
+          const list = byBlock.get(h)
+          if (list === undefined) byBlock.set(h, [i])
+          else list.push(i)
+        })
+        const out: Array<FundingCheck> = new Array(announcements.length)
+        yield* Effect.forEach(
+          [...byBlock],
+          ([height, at]) =>
+            Effect.map(checkBlock(height, at.map((i) => announcements[i])), (results) => {
+              at.forEach((i, k) => (out[i] = results[k]))
+            }),
+          { concurrency: options.concurrency ?? 4, discard: true }
+        )
+        return out
+      }),
+    tipHeight: withRetries(options, backend.tipHeight),
+    spentInBlock: (height) => withRetries(options, backend.spentInBlock(height))
+  }
+}
+
+/** A chain source over `backend` (see `fromBackend`). */
+export const layerFromBackend = (backend: ChainBackend, options: ChainSourceOptions = {}): Layer.Layer<ChainSource> =>
+  Layer.succeed(ChainSource, fromBackend(backend, options))
+
+/** `txid:vout`, the key spend tracking compares outpoints by. */
+export const outpointKey = (txid: string, vout: number): string => `${txid}:${vout}`
+
+/** Hex of a script, for messages. */
+export const scriptHex = (script: Uint8Array): string => toHex(script)

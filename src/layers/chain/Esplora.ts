@@ -1,0 +1,131 @@
+/**
+ * ChainSource over an Esplora REST API (Blockstream's esplora/electrs, mempool.space; self-hosted or public). Per
+ * block: `/block-height/:h` (hash), `/block/:hash/txids` (once, for every announcement of that block), then
+ * `/tx/:txid` per funding transaction and `/tx/:txid/outspend/:vout` per matching output. Following the tip:
+ * `/blocks/tip/height`, and a block's inputs from `/block/:hash/txs/:start` (25 transactions a page).
+ */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { Effect, Layer } from "effect"
+import type { Duration } from "effect"
+import { fromHex } from "../../domain/Hex.js"
+import type { ChainBackend, ChainOutput, ChainSourceOptions } from "../../services/ChainSource.js"
+import { ChainSource, fromBackend } from "../../services/ChainSource.js"
+import { bad, type ChainHttpError, isRecord, parseJson, send } from "./http.js"
+
+export interface EsploraConfig extends ChainSourceOptions {
+  /** Base URL of the API, e.g. `https://blockstream.info/api` (no trailing slash needed). */
+  readonly url: string
+  /** Per request (default 10 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Requests in flight at once within one block's lookup (default 8). */
+  readonly requestConcurrency?: number | undefined
+}
+
+/** Esplora's page size for `/block/:hash/txs/:start`. */
+const TXS_PAGE = 25
+
+/** The backend over `client`. */
+export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig): ChainBackend => {
+  const base = config.url.replace(/\/+$/, "")
+  const timeout = config.timeout ?? "10 seconds"
+  const concurrency = config.requestConcurrency ?? 8
+  /** GET `path`: its body, or undefined on 404. */
+  const get = (operation: string, path: string): Effect.Effect<string | undefined, ChainHttpError> =>
+    Effect.flatMap(send(client, operation, HttpClientRequest.get(`${base}${path}`), timeout), (a) =>
+      a.status === 404 || a.status === 400
+        ? Effect.succeed(undefined)
+        : a.status >= 200 && a.status < 300
+        ? Effect.succeed(a.text)
+        : Effect.fail(bad(operation, `HTTP ${a.status} for ${path}`)))
+  const getJson = (operation: string, path: string) =>
+    Effect.flatMap(get(operation, path), (text) => (text === undefined ? Effect.succeed(undefined) : parseJson(operation, text)))
+
+  const blockHash = (height: number) =>
+    Effect.map(get("block-height", `/block-height/${height}`), (t) => (t === undefined ? undefined : t.trim()))
+
+  const txids = (hash: string) =>
+    Effect.flatMap(getJson("block txids", `/block/${hash}/txids`), (v) =>
+      v === undefined
+        ? Effect.succeed(undefined)
+        : Array.isArray(v) && v.every((x) => typeof x === "string")
+        ? Effect.succeed(v as ReadonlyArray<string>)
+        : Effect.fail(bad("block txids", "not a list of txids")))
+
+  const output = (txid: string, vout: number) =>
+    Effect.flatMap(getJson("tx", `/tx/${txid}`), (tx): Effect.Effect<ChainOutput | undefined, ChainHttpError> => {
+      if (tx === undefined) return Effect.succeed(undefined)
+      if (!isRecord(tx) || !Array.isArray(tx.vout)) return Effect.fail(bad("tx", `no vout in ${txid}`))
+      const out: unknown = tx.vout[vout]
+      if (out === undefined) return Effect.succeed(undefined)
+      if (!isRecord(out) || typeof out.scriptpubkey !== "string" || typeof out.value !== "number") {
+        return Effect.fail(bad("tx", `unreadable output ${txid}:${vout}`))
+      }
+      return Effect.succeed({ txid, scriptPubKey: fromHex(out.scriptpubkey), valueSat: BigInt(out.value) })
+    })
+
+  return {
+    kind: "esplora",
+    tipHeight: Effect.flatMap(get("tip height", "/blocks/tip/height"), (t) => {
+      const n = Number(t)
+      return t !== undefined && Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(bad("tip height", `got ${t}`))
+    }),
+    outputsInBlock: (height, refs) =>
+      Effect.gen(function* () {
+        const hash = yield* blockHash(height)
+        if (hash === undefined) return refs.map(() => undefined)
+        const ids = yield* txids(hash)
+        if (ids === undefined) return refs.map(() => undefined)
+        return yield* Effect.forEach(
+          refs,
+          (r) => {
+            const txid = ids[r.txIndex]
+            return txid === undefined ? Effect.succeed(undefined) : output(txid, r.outputIndex)
+          },
+          { concurrency }
+        )
+      }),
+    unspent: (outpoints) =>
+      Effect.forEach(
+        outpoints,
+        (o) =>
+          Effect.flatMap(getJson("outspend", `/tx/${o.txid}/outspend/${o.vout}`), (v) =>
+            isRecord(v) && typeof v.spent === "boolean"
+              ? Effect.succeed(!v.spent)
+              : Effect.fail(bad("outspend", `unreadable outspend of ${o.txid}:${o.vout}`))),
+        { concurrency }
+      ),
+    spentInBlock: (height) =>
+      Effect.gen(function* () {
+        const hash = yield* blockHash(height)
+        if (hash === undefined) return []
+        const ids = yield* txids(hash)
+        if (ids === undefined) return []
+        const starts = Array.from({ length: Math.ceil(ids.length / TXS_PAGE) }, (_, i) => i * TXS_PAGE)
+        const pages = yield* Effect.forEach(starts, (start) => getJson("block txs", `/block/${hash}/txs/${start}`), {
+          concurrency
+        })
+        const spent: Array<string> = []
+        for (const page of pages) {
+          if (!Array.isArray(page)) return yield* Effect.fail(bad("block txs", `unreadable page of block ${hash}`))
+          for (const tx of page) {
+            if (!isRecord(tx) || !Array.isArray(tx.vin)) continue
+            for (const input of tx.vin) {
+              if (!isRecord(input) || input.is_coinbase === true) continue
+              if (typeof input.txid === "string" && typeof input.vout === "number") spent.push(`${input.txid}:${input.vout}`)
+            }
+          }
+        }
+        return spent
+      })
+  }
+}
+
+/** An Esplora chain source over the ambient HttpClient. */
+export const layerWithClient = (config: EsploraConfig): Layer.Layer<ChainSource, never, HttpClient.HttpClient> =>
+  Layer.effect(ChainSource, Effect.map(HttpClient.HttpClient, (client) => fromBackend(makeBackend(client, config), config)))
+
+/** An Esplora chain source over the platform's fetch client. */
+export const layer = (config: EsploraConfig): Layer.Layer<ChainSource> =>
+  layerWithClient(config).pipe(Layer.provide(FetchHttpClient.layer))
