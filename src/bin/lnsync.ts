@@ -5,6 +5,7 @@
  *   lnsync sync   — sync the public graph from real peers into a SQLite file
  *   lnsync stats  — what a stored graph holds and how fresh it is
  *   lnsync vectors — decode and verify the shared BOLT vectors
+ *   lnsync rgs    — a Rapid Gossip Sync snapshot (LDK's format) of a stored graph (`rgs.ts`)
  * `sync` and `stats` read the node's configuration (`Node.NodeConfig`: `LNSYNC_*`, defaults documented there), so the
  * same settings work from a unit file; a flag overrides its variable.
  *
@@ -22,6 +23,7 @@ import { GraphStore } from "../services/GraphStore.js"
 import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
 import * as Node from "../layers/Node.js"
 import { runDemo } from "./demo.js"
+import { rgsCommand } from "./rgs.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
 import type { LogFormat } from "./terminal.js"
 import { causeLine, CliTerminal, CommandFailed, ExitCode, logFormats, makeTerminal, parseDuration, withLogger } from "./terminal.js"
@@ -216,7 +218,7 @@ const vectorsCommand = Command.make("vectors", {}, () => vectorsProgram).pipe(
 
 const root = Command.make("lnsync").pipe(
   Command.withDescription("Lightning Network gossip synchronizer"),
-  Command.withSubcommands([demoCommand, syncCommand, statsCommand, vectorsCommand])
+  Command.withSubcommands([demoCommand, syncCommand, statsCommand, vectorsCommand, rgsCommand])
 )
 
 const cli = Command.run(root, { name: "lnsync", version: "0.1.0" })
