@@ -24,8 +24,18 @@ export {
   handshakeOutbound,
   MAX_PONG_BYTES_ANSWERED,
   sanitizeRemoteText,
-  type TransportConfig
+  type TransportConfig,
+  chargeOf,
+  type InboundHandshakeOptions
 } from "./internal/peerConnector/connection.js"
+export {
+  ByteBudget,
+  ByteQueue,
+  makeTransportBudget,
+  type QueueLimits,
+  type TransportBudget
+} from "./internal/peerConnector/budget.js"
+export { PeerEventHub } from "./internal/peerConnector/events.js"
 
 /** `<node_id hex>@<host>:<port>`, the form lnd and CLN print. */
 export interface PeerAddress {
@@ -46,7 +56,9 @@ export type PeerEvent =
 export interface PeerConnectorService {
   /**
    * Connect/disconnect events. Each subscription sees every event published after it was made, in order; a
-   * `Connected` for a peer is always followed by its `Disconnected` before another `Connected` for it.
+   * `Connected` for a peer is always followed by its `Disconnected` before another `Connected` for it. Lossless
+   * however far behind the subscriber falls (issue 14): per peer only the untaken events are kept, latest state
+   * winning: a connection that ended and was replaced before it was taken may be skipped, a live one never is.
    */
   readonly events: Effect.Effect<Stream.Stream<PeerEvent>, never, Scope.Scope>
   /** Peers connected now, keyed by node id hex. */

@@ -2,6 +2,11 @@
  * TCP wiring for peers: `node:net` sockets as `ByteChannel`s, the listener, and the `PeerConnector` service
  * (dial, accept, reconnect with capped exponential backoff, bans, connect/disconnect events).
  *
+ * Under hostile load (issue 14) it stays bounded: inbound peers are capped in total and per source address, handshake
+ * slots are capped per address and a half-open connection (no act one yet) gives its slot to a newer one, refusals
+ * are logged as one summary line per interval, every connection's queues are charged to one byte budget, events are
+ * lossless (`PeerEventHub`), and the ban map is bounded and swept on a schedule.
+ *
  * Ownership: the connector's scope owns the listener, a `FiberSet` of accept/monitor fibers, a `FiberMap` of
  * reconnect supervisors, and one child scope per connection (socket + the peer's fibers). Closing the layer closes
  * all of them.
@@ -14,14 +19,13 @@ import {
   Effect,
   ExecutionStrategy,
   Exit,
+  Fiber,
   FiberMap,
   FiberSet,
   Layer,
   Option,
-  PubSub,
   Schedule,
-  Scope,
-  Stream
+  Scope
 } from "effect"
 import { toHex } from "../../domain/Hex.js"
 import type { ChainHash, PublicKey } from "../../domain/Messages.js"
@@ -37,8 +41,9 @@ import {
   PeerConnectError,
   PeerConnector,
   type PeerConnectorService,
-  type PeerEvent,
-  type TransportConfig
+  PeerEventHub,
+  type TransportConfig,
+  makeTransportBudget
 } from "../../services/PeerConnector.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -62,10 +67,29 @@ export interface TcpPeerConnectorConfig {
   /** TCP connect deadline. */
   readonly connectTimeout: Duration.DurationInput
   readonly reconnect: ReconnectConfig
-  /** Inbound connections still in handshake/init at once; more are closed on arrival (bounded work per remote). */
+  /**
+   * Inbound connections still in handshake/init at once. When all are taken, a new one closes the oldest that has
+   * not even sent act one (a half-open connection costs its owner nothing), else it is refused (issue 14).
+   */
   readonly maxPendingInbound: number
-  /** Events buffered per subscriber (sliding: a subscriber that falls this far behind loses the oldest). */
-  readonly eventBufferSize: number
+  /** Of those, from one source address (an IPv4 address, an IPv6 /64): no one address can take every slot. */
+  readonly maxPendingInboundPerAddress: number
+  /** Established inbound peers at most; more are refused (issue 14). Dialed peers do not count. */
+  readonly maxInboundPeers: number
+  /** Established inbound peers from one source address. */
+  readonly maxInboundPerAddress: number
+  /** Refused and failed inbound connections are logged as one summary line per interval, not one per connection. */
+  readonly refusalLogInterval: Duration.DurationInput
+  /** Bans held at most (the one ending soonest is dropped first) ... */
+  readonly maxBans: number
+  /** ... and how often ended ones are dropped. */
+  readonly banSweepInterval: Duration.DurationInput
+  /**
+   * Bytes all connections together hold received and not yet consumed, and queued and not yet written (issue 14):
+   * beyond their `queueReserveBytes` a connection only queues more while these have room (backpressure).
+   */
+  readonly inboundBudgetBytes: number
+  readonly outboundBudgetBytes: number
 }
 
 export const defaultReconnectConfig: ReconnectConfig = {
@@ -85,7 +109,14 @@ export const makeConfig = (
   connectTimeout: Duration.seconds(10),
   reconnect: defaultReconnectConfig,
   maxPendingInbound: 64,
-  eventBufferSize: 1024,
+  maxPendingInboundPerAddress: 4,
+  maxInboundPeers: 100,
+  maxInboundPerAddress: 8,
+  refusalLogInterval: Duration.seconds(10),
+  maxBans: 10_000,
+  banSweepInterval: Duration.minutes(1),
+  inboundBudgetBytes: 32 * 1024 * 1024,
+  outboundBudgetBytes: 32 * 1024 * 1024,
   ...overrides
 })
 
@@ -285,11 +316,53 @@ export interface TcpPeerConnectorService extends PeerConnectorService {
   readonly nodeId: PublicKey
   /** Where the listener is bound (port 0 resolved), when listening. */
   readonly listenAddress: Option.Option<{ readonly host: string; readonly port: number }>
+  /** What the connector holds now (tests, benches, an operator's status page). */
+  readonly stats: Effect.Effect<ConnectorStats>
+}
+
+export interface ConnectorStats {
+  readonly pendingInbound: number
+  readonly inboundPeers: number
+  readonly peers: number
+  readonly bans: number
+  /** Bytes held across connections: received and unconsumed, queued and unwritten (and the highest seen). */
+  readonly inboundBytes: number
+  readonly outboundBytes: number
+  readonly peakInboundBytes: number
+  readonly peakOutboundBytes: number
+  /** Untaken peer events per subscriber (bounded by peers, never by events). */
+  readonly eventBacklog: ReadonlyArray<number>
 }
 
 interface Entry {
   readonly peer: Peer
   readonly scope: Scope.CloseableScope
+  /** Inbound: the source address it counts against. */
+  readonly source: string | undefined
+}
+
+/** An inbound connection in handshake or init. */
+interface PendingInbound {
+  readonly source: string
+  /** Act one arrived: no longer a free half-open connection. */
+  actOne: boolean
+  fiber: Fiber.RuntimeFiber<void, never> | undefined
+}
+
+/**
+ * The address limits count per: an IPv4 address, or an IPv6 /64 (one subscriber's usual allocation). IPv4-mapped
+ * IPv6 addresses count as IPv4.
+ */
+export const sourceKey = (address: string | undefined): string => {
+  if (address === undefined) return "?"
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped !== null) return mapped[1]!
+  if (!net.isIPv6(address)) return address
+  const [head, tail] = address.split("::") as [string, string | undefined]
+  const left = head === "" ? [] : head.split(":")
+  const right = tail === undefined || tail === "" ? [] : tail.split(":")
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right]
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`
 }
 
 const addressLabel = (a: PeerAddress) => `${toHex(a.nodeId)}@${a.host}:${a.port}`
@@ -330,12 +403,59 @@ export const make = (
     const peers = new Map<string, Entry>()
     const bans = new Map<string, number>()
     const lock = yield* Effect.makeSemaphore(1)
-    const events = yield* Effect.acquireRelease(PubSub.sliding<PeerEvent>(config.eventBufferSize), PubSub.shutdown)
+    const events = yield* Effect.acquireRelease(
+      Effect.sync(() => new PeerEventHub()),
+      (hub) => Effect.sync(() => hub.close())
+    )
+    const budget = makeTransportBudget({
+      inboundBytes: config.inboundBudgetBytes,
+      outboundBytes: config.outboundBudgetBytes
+    })
     const background = yield* FiberSet.make()
     const runBackground = yield* FiberSet.runtime(background)<never>()
     const supervisors = yield* FiberMap.make<string>()
     const closeTimeout = config.transport.closeFlushTimeout
 
+    // --- established inbound peers per source address (issue 14)
+    let inboundPeers = 0
+    const inboundByAddress = new Map<string, number>()
+    const countInbound = (source: string | undefined, delta: 1 | -1) => {
+      if (source === undefined) return
+      inboundPeers += delta
+      const n = (inboundByAddress.get(source) ?? 0) + delta
+      if (n <= 0) inboundByAddress.delete(source)
+      else inboundByAddress.set(source, n)
+    }
+    const setEntry = (hex: string, entry: Entry) => {
+      peers.set(hex, entry)
+      countInbound(entry.source, 1)
+    }
+    const deleteEntry = (hex: string, entry: Entry) => {
+      peers.delete(hex)
+      countInbound(entry.source, -1)
+    }
+
+    // --- refusals: counted by reason, logged as one line per interval
+    const refusals = new Map<string, number>()
+    const refuse = (reason: string) => {
+      refusals.set(reason, (refusals.get(reason) ?? 0) + 1)
+    }
+    const logRefusals = Effect.suspend(() => {
+      if (refusals.size === 0) return Effect.void
+      let total = 0
+      const parts: Array<string> = []
+      for (const [reason, n] of refusals) {
+        total += n
+        parts.push(`${reason}: ${n}`)
+      }
+      refusals.clear()
+      return Effect.logWarning(
+        `inbound connections refused or failed in the last ${Duration.format(config.refusalLogInterval)}: ${total} (${parts.join("; ")})`
+      )
+    })
+    yield* Effect.forkScoped(Effect.repeat(logRefusals, Schedule.spaced(config.refusalLogInterval)))
+
+    // --- bans: bounded, swept on a schedule (a ban nobody looks up again must not stay forever)
     const bannedUntil = (hex: string) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const until = bans.get(hex)
@@ -346,6 +466,24 @@ export const make = (
         }
         return Option.some(until)
       })
+    const addBan = (hex: string, untilMillis: number) => {
+      if (!bans.has(hex) && bans.size >= config.maxBans) {
+        let soonest: string | undefined
+        let soonestAt = Infinity
+        for (const [h, at] of bans) {
+          if (at < soonestAt) {
+            soonest = h
+            soonestAt = at
+          }
+        }
+        if (soonest !== undefined) bans.delete(soonest)
+      }
+      bans.set(hex, untilMillis)
+    }
+    const sweepBans = Effect.map(Clock.currentTimeMillis, (now) => {
+      for (const [hex, until] of bans) if (until <= now) bans.delete(hex)
+    })
+    yield* Effect.forkScoped(Effect.repeat(sweepBans, Schedule.spaced(config.banSweepInterval)))
 
     /**
      * Duplicate connection to the same node (both sides dialed): both ends must keep the same one, so — as lnd
@@ -360,12 +498,26 @@ export const make = (
     const closeEntry = (entry: Entry, reason: string) =>
       entry.peer.disconnect(reason).pipe(Effect.zipRight(Scope.close(entry.scope, Exit.void)))
 
-    /** Publishes the peer as connected (or drops it), and watches for its end. Events are ordered by `lock`. */
-    const register = (peer: Peer, scope: Scope.CloseableScope): Effect.Effect<Option.Option<Peer>> =>
+    /** Why an inbound peer from `source` cannot be added now, if it cannot (issue 14). */
+    const inboundRefusal = (source: string): string | undefined => {
+      if (inboundPeers >= config.maxInboundPeers) return "inbound peer limit reached"
+      if ((inboundByAddress.get(source) ?? 0) >= config.maxInboundPerAddress) return "too many peers from one address"
+      return undefined
+    }
+
+    /**
+     * Publishes the peer as connected (or drops it), and watches for its end. Events are ordered by `lock`.
+     * `source`: an inbound connection's source address, for the inbound limits.
+     */
+    const register = (
+      peer: Peer,
+      scope: Scope.CloseableScope,
+      source: string | undefined
+    ): Effect.Effect<Option.Option<Peer>> =>
       lock.withPermits(1)(
         Effect.gen(function* () {
           const hex = peer.nodeIdHex
-          const entry: Entry = { peer, scope }
+          const entry: Entry = { peer, scope, source }
           if (Option.isSome(yield* bannedUntil(hex))) {
             runBackground(closeEntry(entry, "banned"))
             return Option.none()
@@ -377,20 +529,29 @@ export const make = (
               runBackground(closeEntry(entry, "duplicate connection"))
               return Option.some(existing.peer)
             }
-            peers.delete(hex)
-            yield* PubSub.publish(events, { _tag: "Disconnected", nodeIdHex: hex, reason: "replaced by a new connection" })
+            deleteEntry(hex, existing)
+          }
+          const refused = source === undefined ? undefined : inboundRefusal(source)
+          if (refused !== undefined) {
+            if (existing !== undefined) setEntry(hex, existing)
+            refuse(refused)
+            runBackground(closeEntry(entry, refused))
+            return Option.none()
+          }
+          if (existing !== undefined) {
+            events.publish({ _tag: "Disconnected", nodeIdHex: hex, reason: "replaced by a new connection" })
             runBackground(closeEntry(existing, "replaced by a new connection"))
           }
-          peers.set(hex, entry)
-          yield* PubSub.publish(events, { _tag: "Connected", peer })
+          setEntry(hex, entry)
+          events.publish({ _tag: "Connected", peer })
           runBackground(
             Effect.gen(function* () {
               const d = yield* peer.closed
               yield* lock.withPermits(1)(
-                Effect.gen(function* () {
+                Effect.sync(() => {
                   if (peers.get(hex) !== entry) return
-                  peers.delete(hex)
-                  yield* PubSub.publish(events, { _tag: "Disconnected", nodeIdHex: hex, reason: d.reason })
+                  deleteEntry(hex, entry)
+                  events.publish({ _tag: "Disconnected", nodeIdHex: hex, reason: d.reason })
                 })
               )
               yield* Scope.close(scope, Exit.void)
@@ -402,12 +563,13 @@ export const make = (
 
     const establishIn = <E>(
       scope: Scope.CloseableScope,
-      establish: Effect.Effect<Peer, E, Scope.Scope>
+      establish: Effect.Effect<Peer, E, Scope.Scope>,
+      source: string | undefined
     ): Effect.Effect<Option.Option<Peer>, E> =>
       Effect.uninterruptibleMask((restore) =>
         restore(Scope.extend(establish, scope)).pipe(
           Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))),
-          Effect.flatMap((peer) => register(peer, scope))
+          Effect.flatMap((peer) => register(peer, scope, source))
         )
       )
 
@@ -431,9 +593,11 @@ export const make = (
             const channel = yield* dialTcp(address.host, address.port, config.connectTimeout, closeTimeout)
             return yield* establishOutbound(channel, address.nodeId, {
               localPrivateKey: config.nodePrivateKey,
-              config: config.transport
+              config: config.transport,
+              budget
             })
-          })
+          }),
+          undefined
         ).pipe(Effect.mapError((e) => new PeerConnectError({ address: label, reason: describeError(e) })))
         if (Option.isNone(result)) return yield* Effect.fail(new PeerConnectError({ address: label, reason: "banned" }))
         return result.value
@@ -442,29 +606,69 @@ export const make = (
     const admit = (hex: string) =>
       Effect.map(bannedUntil(hex), (b) => (Option.isSome(b) ? Option.some("banned") : Option.none<string>()))
 
-    let pendingInbound = 0
+    // --- admission of inbound connections (issue 14)
+    const pending = new Map<number, PendingInbound>()
+    let nextPendingId = 0
+    const pendingFrom = (source: string): number => {
+      let n = 0
+      for (const p of pending.values()) if (p.source === source) n++
+      return n
+    }
+    /** Closes the oldest connection that has not sent act one, to make room; false when there is none. */
+    const evictHalfOpen = (): boolean => {
+      for (const [id, p] of pending) {
+        if (p.actOne) continue
+        pending.delete(id)
+        if (p.fiber !== undefined) runBackground(Fiber.interrupt(p.fiber))
+        refuse("closed to make room: no act one yet")
+        return true
+      }
+      return false
+    }
+
     const accept = (socket: net.Socket): void => {
-      const channel = socketChannel(socket, closeTimeout)
-      if (pendingInbound >= config.maxPendingInbound) {
+      const source = sourceKey(socket.remoteAddress)
+      const refusedNow = inboundRefusal(source) ??
+        (pendingFrom(source) >= config.maxPendingInboundPerAddress
+          ? "too many handshakes from one address"
+          : pending.size >= config.maxPendingInbound && !evictHalfOpen()
+          ? "too many pending handshakes"
+          : undefined)
+      if (refusedNow !== undefined) {
         socket.destroy()
-        runBackground(Effect.logWarning(`inbound from ${channel.remote} refused: too many pending handshakes`))
+        refuse(refusedNow)
         return
       }
-      pendingInbound++
-      runBackground(
+      const channel = socketChannel(socket, closeTimeout)
+      const id = nextPendingId++
+      const slot: PendingInbound = { source, actOne: false, fiber: undefined }
+      pending.set(id, slot)
+      slot.fiber = runBackground(
         Effect.gen(function* () {
           const scope = yield* Scope.fork(connectorScope, ExecutionStrategy.sequential)
           const result = yield* Effect.either(
             establishIn(
               scope,
-              establishInbound(channel, { localPrivateKey: config.nodePrivateKey, config: config.transport, admit })
+              establishInbound(channel, {
+                localPrivateKey: config.nodePrivateKey,
+                config: config.transport,
+                admit,
+                budget,
+                onActOne: () => {
+                  slot.actOne = true
+                }
+              }),
+              source
             )
           )
-          if (result._tag === "Left") yield* Effect.logInfo(`inbound from ${channel.remote} failed: ${describeError(result.left)}`)
+          if (result._tag === "Left") {
+            refuse(`handshake or init failed (${result.left._tag})`)
+            yield* Effect.logDebug(`inbound from ${channel.remote} failed: ${describeError(result.left)}`)
+          }
         }).pipe(
           Effect.ensuring(
             Effect.sync(() => {
-              pendingInbound--
+              pending.delete(id)
             })
           ),
           Effect.annotateLogs({ inbound: channel.remote })
@@ -513,19 +717,30 @@ export const make = (
     const service: TcpPeerConnectorService = {
       nodeId: ourId,
       listenAddress,
-      events: Effect.map(PubSub.subscribe(events), (dequeue) => Stream.fromQueue(dequeue)),
+      events: events.subscribe,
       connected: Effect.sync(() => new Map(Array.from(peers, ([hex, e]) => [hex, e.peer] as const))),
       connect,
       keepConnected,
       disconnect,
       ban: (hex, untilMillis, reason) =>
         Effect.gen(function* () {
-          bans.set(hex, untilMillis)
+          addBan(hex, untilMillis)
           yield* Effect.logInfo(`banning ${hex} until ${new Date(untilMillis).toISOString()}: ${reason}`)
           // keep any reconnect supervisor: it waits out the ban before dialing again
           const entry = peers.get(hex)
           if (entry !== undefined) yield* entry.peer.disconnect(`banned: ${reason}`)
-        })
+        }),
+      stats: Effect.sync(() => ({
+        pendingInbound: pending.size,
+        inboundPeers,
+        peers: peers.size,
+        bans: bans.size,
+        inboundBytes: budget.inbound.used,
+        outboundBytes: budget.outbound.used,
+        peakInboundBytes: budget.inbound.peak,
+        peakOutboundBytes: budget.outbound.peak,
+        eventBacklog: events.backlog
+      }))
     }
     return service
   }).pipe(Effect.annotateLogs({ component: "PeerConnector" }))

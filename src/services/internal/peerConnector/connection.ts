@@ -208,8 +208,16 @@ export const handshakeOutbound = (
     timeout
   )
 
+/** Inbound handshake extras (issue 14). */
+export interface InboundHandshakeOptions {
+  /** Act one (50 bytes, sent at once by any initiator) must arrive within this; default: the handshake timeout. */
+  readonly actOneTimeout?: Duration.DurationInput | undefined
+  /** Called once act one has arrived: the connection is no longer a half-open one that costs nothing to keep. */
+  readonly onActOne?: (() => void) | undefined
+}
+
 /**
- * BOLT 8 as responder: the remote's static key is learned from act three. `actOneTimeout` (issue 14): a
+ * BOLT 8 as responder: the remote's static key is learned from act three. A short act-one deadline (issue 14): a
  * connection that opens and sends nothing, or a few bytes, gives its handshake slot back quickly.
  */
 export const handshakeInbound = (
@@ -217,12 +225,13 @@ export const handshakeInbound = (
   localPrivate: Uint8Array,
   timeout: Duration.DurationInput,
   ephemeralPrivate: Uint8Array = generatePrivateKey(),
-  actOneTimeout: Duration.DurationInput = timeout
+  options: InboundHandshakeOptions = {}
 ): Effect.Effect<HandshakeResult, NoiseError | TransportIoError | HandshakeTimeout> =>
   withHandshakeTimeout(
     Effect.gen(function* () {
       const reader = new ExactReader(channel)
-      const actOne = yield* withHandshakeTimeout(reader.readExactly(ACT_ONE_SIZE), actOneTimeout)
+      const actOne = yield* withHandshakeTimeout(reader.readExactly(ACT_ONE_SIZE), options.actOneTimeout ?? timeout)
+      options.onActOne?.()
       const { actTwo, state } = yield* noiseResult(responderActOne(localPrivate, actOne, ephemeralPrivate))
       yield* channel.write(actTwo)
       const actThree = yield* reader.readExactly(ACT_THREE_SIZE)
@@ -295,8 +304,8 @@ export interface EstablishOptions {
    * per-connection limits apply.
    */
   readonly budget?: TransportBudget
-  /** Inbound: called once the BOLT 8 handshake is done (the connector's handshake slot is free again). */
-  readonly onHandshake?: () => void
+  /** Inbound: called once act one has arrived (see `handshakeInbound`). */
+  readonly onActOne?: () => void
 }
 
 /**
@@ -332,9 +341,8 @@ export const establishInbound = (
       options.localPrivateKey,
       options.config.handshakeTimeout,
       options.ephemeralPrivateKey,
-      options.config.actOneTimeout
+      { actOneTimeout: options.config.actOneTimeout, onActOne: options.onActOne }
     )
-    options.onHandshake?.()
     return yield* startPeer(channel, hs, "inbound", options)
   }).pipe(Effect.onError(() => channel.close(false)))
 
