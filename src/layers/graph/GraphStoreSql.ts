@@ -22,9 +22,10 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { Fragment, Statement } from "@effect/sql/Statement"
-import { Chunk, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
 import { sameChain } from "../../domain/Chain.js"
 import { channelUpdateChecksum } from "../../domain/Checksum.js"
+import { decodeChannelAnnouncement, decodeChannelUpdate, decodeNodeAnnouncement } from "../../domain/Codec.js"
 import { toHex } from "../../domain/Hex.js"
 import type { ChainHash, PublicKey } from "../../domain/Messages.js"
 import type { ShortChannelId } from "../../domain/ShortChannelId.js"
@@ -37,6 +38,7 @@ import type {
   NodeState,
   StoredGossip
 } from "../../services/GraphStore.js"
+import { channelColumns, nodeColumns, updateColumns } from "../../services/GraphQuery.js"
 import {
   blockRangeToScids,
   chunksOf,
@@ -50,8 +52,12 @@ import {
 
 /** Rows (channels or nodes) per stream page and ids per `IN` list. */
 const PAGE = 256
-/** Rows per multi-row write at most (5 columns: well under SQLite's 32766 bound parameters). */
+/** Rows per multi-row write at most (11 columns at most: well under SQLite's 32766 bound parameters). */
 const ROWS = 256
+/** Parameters per channel_updates row written (5 + migration 4's decoded columns). */
+const UPDATE_COLUMNS = 11
+/** Parameters per nodes row written (3 + migration 4's decoded columns). */
+const NODE_COLUMNS = 7
 
 /** Integers as drivers return them: bigint (SQLite with SafeIntegers), number, or string (PG: BIGINT as text). */
 type SqlInt = bigint | number | string
@@ -155,8 +161,105 @@ const migration3 = Effect.gen(function*() {
   yield* sql`CREATE TABLE graph_meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)`
 })
 
+/**
+ * Migration 4: the graph as people read it (issue 16). Decoded columns beside each raw message, written by
+ * `applyBatch` in the same statement as the message (so they can never disagree with it) from fields the codec
+ * already decoded (`GraphQuery.nodeColumns`/`channelColumns`/`updateColumns`):
+ * - `nodes`: alias (UTF-8, zero padding trimmed), rgb_color (`#rrggbb`), features (hex), addresses (JSON array of
+ *   `{type, address, port}`); `timestamp` is the last update.
+ * - `channels`: features (hex), capacity_sat (NULL until a chain source gives it).
+ * - `channel_updates` (one row per direction): fee_base_msat, fee_proportional_millionths, cltv_expiry_delta,
+ *   htlc_minimum_msat, htlc_maximum_msat (NULL when absent), disabled (0/1).
+ * Plain nullable columns, no index (write cost: see the README's bench:graph figures). Rows already stored are
+ * backfilled here by decoding their raw bytes with the same codec, a page at a time. PG: the same statements.
+ */
+const migration4 = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE nodes ADD COLUMN alias TEXT`
+  yield* sql`ALTER TABLE nodes ADD COLUMN rgb_color TEXT`
+  yield* sql`ALTER TABLE nodes ADD COLUMN features TEXT`
+  yield* sql`ALTER TABLE nodes ADD COLUMN addresses TEXT`
+  yield* sql`ALTER TABLE channels ADD COLUMN features TEXT`
+  yield* sql`ALTER TABLE channels ADD COLUMN capacity_sat INTEGER`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN fee_base_msat INTEGER`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN fee_proportional_millionths INTEGER`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN cltv_expiry_delta INTEGER`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN htlc_minimum_msat INTEGER`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN htlc_maximum_msat INTEGER`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN disabled INTEGER`
+  yield* Effect.provideService(backfillDecodedColumns, SqlClient.SafeIntegers, true)
+})
+
+interface UpdateRawRow {
+  readonly scid: SqlInt
+  readonly direction: SqlInt
+  readonly raw: Uint8Array
+}
+
+/**
+ * Fills migration 4's columns for rows stored before it (keyset pages of PAGE rows). A row whose raw bytes no
+ * longer decode (none should: only decoded messages are stored) keeps NULLs rather than failing the upgrade.
+ */
+const backfillDecodedColumns = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  let scid: SqlInt = -1n
+  for (;;) {
+    const rows: ReadonlyArray<{ readonly scid: SqlInt; readonly raw: Uint8Array }> = yield* sql<
+      { readonly scid: SqlInt; readonly raw: Uint8Array }
+    >`
+      SELECT scid, raw FROM channels WHERE scid > ${scid} ORDER BY scid LIMIT ${PAGE}`
+    for (const r of rows) {
+      const decoded = decodeChannelAnnouncement(toBytes(r.raw))
+      if (Either.isLeft(decoded)) continue
+      const [features] = channelColumns(decoded.right)
+      yield* sql`UPDATE channels SET features = ${features} WHERE scid = ${r.scid}`
+    }
+    if (rows.length < PAGE) break
+    scid = rows[rows.length - 1].scid
+  }
+  let update: readonly [SqlInt, SqlInt] = [-1n, -1n]
+  for (;;) {
+    const rows: ReadonlyArray<UpdateRawRow> = yield* sql<UpdateRawRow>`
+      SELECT scid, direction, raw FROM channel_updates WHERE (scid, direction) > (${update[0]}, ${update[1]})
+      ORDER BY scid, direction LIMIT ${PAGE}`
+    for (const r of rows) {
+      const decoded = decodeChannelUpdate(toBytes(r.raw))
+      if (Either.isLeft(decoded)) continue
+      const [feeBase, feePpm, cltv, htlcMin, htlcMax, disabled] = updateColumns(decoded.right)
+      yield* sql`UPDATE channel_updates SET fee_base_msat = ${feeBase}, fee_proportional_millionths = ${feePpm},
+        cltv_expiry_delta = ${cltv}, htlc_minimum_msat = ${htlcMin}, htlc_maximum_msat = ${htlcMax},
+        disabled = ${disabled}
+        WHERE scid = ${r.scid} AND direction = ${r.direction}`
+    }
+    if (rows.length < PAGE) break
+    const last: UpdateRawRow = rows[rows.length - 1]
+    update = [last.scid, last.direction]
+  }
+  let nodeId: Uint8Array = new Uint8Array(0)
+  for (;;) {
+    const rows: ReadonlyArray<{ readonly node_id: Uint8Array; readonly raw: Uint8Array }> = yield* sql<
+      { readonly node_id: Uint8Array; readonly raw: Uint8Array }
+    >`
+      SELECT node_id, raw FROM nodes WHERE node_id > ${nodeId} ORDER BY node_id LIMIT ${PAGE}`
+    for (const r of rows) {
+      const decoded = decodeNodeAnnouncement(toBytes(r.raw))
+      if (Either.isLeft(decoded)) continue
+      const [alias, color, features, addresses] = nodeColumns(decoded.right)
+      yield* sql`UPDATE nodes SET alias = ${alias}, rgb_color = ${color}, features = ${features},
+        addresses = ${addresses} WHERE node_id = ${r.node_id}`
+    }
+    if (rows.length < PAGE) break
+    nodeId = Uint8Array.from(rows[rows.length - 1].node_id)
+  }
+})
+
 /** The schema's migrations, in order (exported so tests can build a file as an older version left it). */
-export const migrations = { "1_graph": migration1, "2_cheaper_writes": migration2, "3_graph_meta": migration3 } as const
+export const migrations = {
+  "1_graph": migration1,
+  "2_cheaper_writes": migration2,
+  "3_graph_meta": migration3,
+  "4_decoded_columns": migration4
+} as const
 
 /** In-code loader (no glob/dynamic import), so it runs the same under tsx, vitest and a bundle. */
 const runMigrations = Migrator.make({})({
@@ -584,7 +687,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     return sql.csv(Array.from({ length: rows }, () => tuple))
   }
   const insertChannels = statementTexts((rows) => sql`
-    INSERT INTO channels (scid, node_id1, node_id2, raw) VALUES ${tuples(rows, 4)}
+    INSERT INTO channels (scid, node_id1, node_id2, raw, features) VALUES ${tuples(rows, 5)}
     ON CONFLICT (scid) DO NOTHING`)
   /** `(?, ?, ...)`: an `IN` list of `rows` parameters. */
   const list = (rows: number) => sql`(${sql.csv(Array.from({ length: rows }, () => sql`${0}`))})`
@@ -598,19 +701,27 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const clearZombies = statementTexts((rows) => sql`DELETE FROM zombies WHERE scid IN ${list(rows)}`)
   // PG: the VALUES columns need casts (`$1::bigint, $2::int, $3::bigint, $4::bigint, $5::bytea` in the first row).
   const upsertUpdates = statementTexts((rows) => sql`
-    INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw)
-    SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM (VALUES ${tuples(rows, 5)}) AS v
+    INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw, fee_base_msat, fee_proportional_millionths,
+      cltv_expiry_delta, htlc_minimum_msat, htlc_maximum_msat, disabled)
+    SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
+      v.column10, v.column11
+    FROM (VALUES ${tuples(rows, UPDATE_COLUMNS)}) AS v
     WHERE EXISTS (SELECT 1 FROM channels c WHERE c.scid = v.column1)
     ON CONFLICT (scid, direction) DO UPDATE
-    SET timestamp = excluded.timestamp, checksum = excluded.checksum, raw = excluded.raw
+    SET timestamp = excluded.timestamp, checksum = excluded.checksum, raw = excluded.raw,
+      fee_base_msat = excluded.fee_base_msat, fee_proportional_millionths = excluded.fee_proportional_millionths,
+      cltv_expiry_delta = excluded.cltv_expiry_delta, htlc_minimum_msat = excluded.htlc_minimum_msat,
+      htlc_maximum_msat = excluded.htlc_maximum_msat, disabled = excluded.disabled
     WHERE excluded.timestamp > channel_updates.timestamp`)
   // PG: casts as above (`$1::bytea, $2::bigint, $3::bytea`).
   const upsertNodes = statementTexts((rows) => sql`
-    INSERT INTO nodes (node_id, timestamp, raw)
-    SELECT v.column1, v.column2, v.column3 FROM (VALUES ${tuples(rows, 3)}) AS v
+    INSERT INTO nodes (node_id, timestamp, raw, alias, rgb_color, features, addresses)
+    SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
+    FROM (VALUES ${tuples(rows, NODE_COLUMNS)}) AS v
     WHERE EXISTS (SELECT 1 FROM channel_endpoints e WHERE e.node_id = v.column1)
     ON CONFLICT (node_id) DO UPDATE
-    SET timestamp = excluded.timestamp, raw = excluded.raw
+    SET timestamp = excluded.timestamp, raw = excluded.raw, alias = excluded.alias, rgb_color = excluded.rgb_color,
+      features = excluded.features, addresses = excluded.addresses
     WHERE excluded.timestamp > nodes.timestamp`)
 
   /**
@@ -673,10 +784,10 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
         const params: Array<unknown> = []
         const scids: Array<unknown> = []
         for (const c of run) {
-          params.push(c.shortChannelId, c.nodeId1, c.nodeId2, c.raw)
+          params.push(c.shortChannelId, c.nodeId1, c.nodeId2, c.raw, ...channelColumns(c))
           scids.push(c.shortChannelId)
         }
-        channelsAdded += yield* writeRows(conn, insertChannels, 4, params)
+        channelsAdded += yield* writeRows(conn, insertChannels, 5, params)
         yield* writeRows(conn, insertEndpoints, 1, scids, 2)
         yield* writeRows(conn, clearZombies, 1, scids)
       }
@@ -685,15 +796,15 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       for (const run of runsOf(storable, (u) => (u.shortChannelId << 1n) | BigInt(updateDirection(u)))) {
         const params: Array<unknown> = []
         for (const u of run) {
-          params.push(u.shortChannelId, updateDirection(u), u.timestamp, channelUpdateChecksum(u.raw), u.raw)
+          params.push(u.shortChannelId, updateDirection(u), u.timestamp, channelUpdateChecksum(u.raw), u.raw, ...updateColumns(u))
         }
-        updatesApplied += yield* writeRows(conn, upsertUpdates, 5, params)
+        updatesApplied += yield* writeRows(conn, upsertUpdates, UPDATE_COLUMNS, params)
       }
       let nodesApplied = 0
       for (const run of runsOf(batch.nodes, (n) => toHex(n.nodeId))) {
         const params: Array<unknown> = []
-        for (const n of run) params.push(n.nodeId, n.timestamp, n.raw)
-        nodesApplied += yield* writeRows(conn, upsertNodes, 3, params)
+        for (const n of run) params.push(n.nodeId, n.timestamp, n.raw, ...nodeColumns(n))
+        nodesApplied += yield* writeRows(conn, upsertNodes, NODE_COLUMNS, params)
       }
       return {
         channelsAdded,
