@@ -36,7 +36,8 @@ export interface Terminal {
 export const makeTerminal = (stream: TerminalStream): Terminal => {
   const tty = stream.isTTY === true
   let shown = ""
-  const fit = (text: string) => text.slice(0, Math.max(10, (stream.columns ?? 160) - 1))
+  // a pty without a size reports 0 columns
+  const fit = (text: string) => text.slice(0, (stream.columns !== undefined && stream.columns > 10 ? stream.columns : 160) - 1)
   return {
     tty,
     line: (text) => {
