@@ -61,6 +61,8 @@ export interface GraphBatch {
   readonly channels: ReadonlyArray<ChannelAnnouncement>
   readonly updates: ReadonlyArray<ChannelUpdate>
   readonly nodes: ReadonlyArray<NodeAnnouncement>
+  /** Funding output values (satoshis) of announced channels, when a chain source checked them (BOLT 7). */
+  readonly capacities?: ReadonlyMap<ShortChannelId, bigint> | undefined
 }
 
 export interface BatchOutcome {

@@ -97,11 +97,13 @@ export const applyAnnouncements = (
       continue
     }
     if (f._tag === "Invalid") {
-      // BOLT 7: funding output not a matching unspent P2WSH: "MUST ignore the message"
-      g.pending = rejectWithTwins(s, g.pending, 0, invalid("FundingOutputInvalid"))
+      // BOLT 7: funding output not a matching unspent P2WSH: "MUST ignore the message". A spent output is no
+      // offence: a peer may not have seen the close yet.
+      g.pending = rejectWithTwins(s, g.pending, 0, invalid("FundingOutputInvalid"), f.spent !== true)
       continue
     }
     const c = g.pending[0]
+    if (f._tag === "Valid") s.capacities.set(g.scid, f.capacitySat)
     g.accepted = c.msg
     s.give(c.peer, c.slot, ACCEPTED)
     s.acceptedAnns.push(c)

@@ -118,6 +118,8 @@ export interface Settling {
   readonly acceptedHere: Map<ShortChannelId, ChannelAnnouncement>
   readonly acceptedNodes: Set<string>
   readonly acceptedAnns: Array<Cand<ChannelAnnouncement>>
+  /** Funding output values the ChainSource reported for channels accepted here (stored as their capacity). */
+  readonly capacities: Map<ShortChannelId, bigint>
   readonly acceptedUpdates: Array<Cand<ChannelUpdate>>
   readonly acceptedNodeAnns: Array<Cand<NodeAnnouncement>>
 }

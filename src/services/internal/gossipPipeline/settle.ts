@@ -54,7 +54,8 @@ const outcome = (s: Settling): Settled => {
     batch: {
       channels: s.acceptedAnns.map((c) => c.msg),
       updates: s.acceptedUpdates.map((c) => c.msg),
-      nodes: s.acceptedNodeAnns.map((c) => c.msg)
+      nodes: s.acceptedNodeAnns.map((c) => c.msg),
+      ...(s.capacities.size > 0 ? { capacities: s.capacities } : {})
     }
   }
 }
@@ -87,6 +88,7 @@ export const settle = (
       acceptedHere: new Map(),
       acceptedNodes: new Set(),
       acceptedAnns: [],
+      capacities: new Map(),
       acceptedUpdates: [],
       acceptedNodeAnns: []
     }
