@@ -267,8 +267,12 @@ export interface NodeSettings<ES = never, EC = never, EP = never, EV = never> {
    * that only serve (the simulated peers).
    */
   readonly reconcile?: boolean | undefined
-  /** Our idea of the chain tip, for the range queries' block count (GS-9). */
-  readonly bestHeight: Effect.Effect<number>
+  /**
+   * The chain tip, for the range queries' block count (GS-9), when something knows it (a chain source). Without
+   * it range queries run to the end of the block space, as Eclair's do: right for every chain, where a date-based
+   * estimate only fits mainnet (issue 13).
+   */
+  readonly bestHeight?: Effect.Effect<number> | undefined
   readonly syncManager?: SyncManagerConfigInput | undefined
   readonly syncer?: Partial<Omit<GossipSyncerSettings, "chainHash" | "bestHeight">> | undefined
   readonly pipeline?: Partial<Omit<GossipPipelineConfigValues, "chainHash">> | undefined
@@ -360,7 +364,6 @@ export const settingsFromConfig = (
   nodePrivateKey,
   listen: config.listen,
   store: GraphStoreSqlite.layer({ filename: config.db, chain: Chain.fromName(config.chain) }),
-  bestHeight: Effect.sync(() => estimateMainnetHeight(Date.now())),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
   pipeline: config.pipeline
@@ -384,11 +387,3 @@ export const layerConfig = <ES = GraphStoreError, EC = never, EP = never, EV = n
       })
     })
   )
-
-/**
- * Mainnet tip estimate when no chain backend is configured: block 900,000 was mined on 2025-05-31 (unix
- * 1748684000); blocks average ten minutes. Asking a little past the real tip is harmless (peers answer with what
- * they have), asking short would miss the newest channels, so a day of margin is added.
- */
-export const estimateMainnetHeight = (nowMillis: number): number =>
-  900_000 + Math.floor((nowMillis / 1000 - 1_748_684_000) / 600) + 144
