@@ -24,6 +24,7 @@ import { GraphStore } from "../../GraphStore.js"
 import { SignatureVerifier } from "../../SignatureVerifier.js"
 import { makeContext } from "./context.js"
 import { makeIntake } from "./intake.js"
+import { countSignatureChecks } from "./metrics.js"
 import { validator } from "./validator.js"
 import { writer } from "./write.js"
 
@@ -36,7 +37,7 @@ export const make: Effect.Effect<
   const ctx = yield* makeContext(
     yield* GossipPipelineConfig,
     yield* GraphStore,
-    yield* SignatureVerifier,
+    countSignatureChecks(yield* SignatureVerifier),
     yield* ChainSource
   )
   yield* Effect.forkScoped(validator(ctx))

@@ -20,7 +20,7 @@ import { Deferred, Effect, Either, Metric, PubSub, Queue } from "effect"
 import type { GraphBatch, GraphStoreError } from "../../GraphStore.js"
 import type { PipelineContext } from "./context.js"
 import { GossipPipelineStoreFailed } from "./errors.js"
-import { GossipPipelineMetrics } from "./metrics.js"
+import { GossipPipelineMetrics, storeWriteDuration } from "./metrics.js"
 
 const isEmpty = (b: GraphBatch) => b.channels.length === 0 && b.updates.length === 0 && b.nodes.length === 0
 
@@ -31,7 +31,7 @@ export const writer = (ctx: PipelineContext): Effect.Effect<never> =>
       const job = yield* Queue.take(ctx.toWriter)
       let failure: GraphStoreError | undefined = job.readFailure
       if (failure === undefined && !isEmpty(job.batch)) {
-        const written = yield* Effect.either(ctx.store.applyBatch(job.batch))
+        const written = yield* Effect.either(ctx.store.applyBatch(job.batch)).pipe(Metric.trackDuration(storeWriteDuration))
         if (Either.isLeft(written)) failure = written.left
         else cells.storeFailing = undefined
       }
@@ -56,6 +56,8 @@ export const writer = (ctx: PipelineContext): Effect.Effect<never> =>
           else yield* Deferred.fail(f, new GossipPipelineStoreFailed({ cause: lost }))
         }
       }
-      yield* ctx.permits.release(job.permits)
+      const free = yield* ctx.permits.release(job.permits)
+      yield* Metric.incrementBy(GossipPipelineMetrics.received, job.permits)
+      yield* Metric.set(GossipPipelineMetrics.queueDepth, ctx.config.queueBound - free)
     }
   })
