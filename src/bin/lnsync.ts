@@ -22,6 +22,8 @@ import * as fs from "node:fs"
 import { GraphStore } from "../services/GraphStore.js"
 import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
 import * as Node from "../layers/Node.js"
+import * as ChainSourceConfig from "../layers/chain/ChainSourceConfig.js"
+import { trustModel } from "../services/ChainSource.js"
 import { runDemo } from "./demo.js"
 import { rgsCommand } from "./rgs.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
@@ -108,6 +110,12 @@ const syncCommand = Command.make(
       Options.optional,
       Options.withDescription(described("with --exit-when-synced, exit by then whatever the peers do (90s, 30m, 2h)", "SYNC_DEADLINE", "30m"))
     ),
+    chainSource: Options.text("chain-source").pipe(
+      Options.optional,
+      Options.withDescription(
+        described("who checks funding outputs: none (signatures only), esplora:<url> or bitcoind:<url>", "CHAIN_SOURCE", "none")
+      )
+    ),
     replyTimeout: Options.text("reply-timeout").pipe(
       Options.optional,
       Options.withDescription(described("a peer's sync fails after this long without a reply or progress", "REPLY_TIMEOUT", "2m"))
@@ -127,6 +135,7 @@ const syncCommand = Command.make(
         keyFile: Option.getOrElse(o.keyFile, () => env.keyFile),
         chain: Option.getOrElse(o.chain, () => env.chain),
         exitWhenSynced: o.exitWhenSynced || env.exitWhenSynced,
+        chainSource: Option.isSome(o.chainSource) ? yield* fromEither(ChainSourceConfig.parseChainSource(o.chainSource.value)) : env.chainSource,
         syncDeadline: Option.isSome(o.syncDeadline) ? yield* duration("sync-deadline")(o.syncDeadline.value) : env.syncDeadline,
         replyTimeout: Option.isSome(o.replyTimeout) ? yield* duration("reply-timeout")(o.replyTimeout.value) : env.replyTimeout
       }
@@ -164,7 +173,8 @@ const statsCommand = Command.make(
   },
   (options) =>
     Effect.gen(function* () {
-      const o = { ...options, db: Option.isSome(options.db) ? options.db.value : (yield* Node.config).db }
+      const env = yield* Node.config
+      const o = { ...options, db: Option.isSome(options.db) ? options.db.value : env.db }
       if (!fs.existsSync(o.db)) return yield* new CliError({ reason: `no graph database at ${o.db}` })
       const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(Effect.provide(GraphStoreSqlite.layer({ filename: o.db })))
       const nowSeconds = Math.floor(Date.now() / 1000)
@@ -177,7 +187,8 @@ const statsCommand = Command.make(
         zombies: counts.zombies,
         newestTimestamp: newest,
         newest: newest > 0 ? new Date(newest * 1000).toISOString() : null,
-        ageSeconds: newest > 0 ? nowSeconds - newest : null
+        ageSeconds: newest > 0 ? nowSeconds - newest : null,
+        trust: trustModel(env.chainSource.kind)
       }
       if (o.json) return yield* Console.log(JSON.stringify(stats))
       yield* Console.log(`${o.db}: ${stats.channels} channels, ${stats.updates} updates, ${stats.nodes} nodes, ${stats.zombies} zombies`)
@@ -186,6 +197,7 @@ const statsCommand = Command.make(
           ? "freshness: empty graph"
           : `freshness: newest gossip ${stats.newest} (${Math.round((stats.ageSeconds ?? 0) / 60)} min ago)`
       )
+      yield* Console.log(`trust: ${stats.trust}`)
     })
 ).pipe(Command.withDescription("counts and freshness of a stored graph"))
 

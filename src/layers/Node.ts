@@ -44,6 +44,7 @@ import { layerSyncManagerConfig, SyncManagerDefaults } from "../services/SyncMan
 import * as GraphStoreSqlite from "./graph/GraphStoreSqlite.js"
 import * as TcpPeerConnector from "./net/TcpPeerConnector.js"
 import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
+import * as ChainSourceConfig from "./chain/ChainSourceConfig.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // NodeConfig: what an operator sets
@@ -62,6 +63,7 @@ import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
  * | `ACTIVE` | active syncers, lnd's `numgraphsyncpeers` (SM-2) | 3 |
  * | `KEY_FILE` | our node key, created (mode 0600) on first run | `./lnsync-node.key` |
  * | `CHAIN` | mainnet, testnet3, regtest or signet | mainnet |
+ * | `CHAIN_SOURCE` | funding outputs checked by `none` (signatures only), `esplora:<url>` or `bitcoind:<url>` (issue 15) | none |
  * | `EXIT_WHEN_SYNCED` | exit once every connected peer completed or failed its sync (or none is left) | false |
  * | `SYNC_DEADLINE` | with `EXIT_WHEN_SYNCED`: exit by then whatever the peers are doing (issue 13) | 30 minutes |
  * | `REPLY_TIMEOUT` | longest wait for a peer's reply or progress before its sync fails (GS-51) | 2 minutes |
@@ -92,6 +94,8 @@ export interface NodeConfig {
   readonly active: number
   readonly keyFile: string
   readonly exitWhenSynced: boolean
+  /** Who checks funding outputs (BOLT 7); `none` trusts the signatures alone. */
+  readonly chainSource: ChainSourceConfig.ChainSourceSpec
   /** `--exit-when-synced` ends by this deadline even if some peer never settles (issue 13: it always ends). */
   readonly syncDeadline: Duration.Duration
   /** The syncers' reply timeout (GS-51); absent means the syncer's default. */
@@ -121,6 +125,7 @@ export const NodeConfigDefaults: NodeConfig = {
   active: SyncManagerDefaults.numActiveSyncers,
   keyFile: "./lnsync-node.key",
   exitWhenSynced: false,
+  chainSource: { kind: "none" },
   syncDeadline: Duration.minutes(30),
   replyTimeout: undefined,
   syncManager: {},
@@ -182,6 +187,7 @@ export const config: Config.Config<NodeConfig> = Config.nested(
     active: Config.integer("ACTIVE").pipe(Config.withDefault(NodeConfigDefaults.active)),
     keyFile: Config.string("KEY_FILE").pipe(Config.withDefault(NodeConfigDefaults.keyFile)),
     exitWhenSynced: Config.boolean("EXIT_WHEN_SYNCED").pipe(Config.withDefault(NodeConfigDefaults.exitWhenSynced)),
+    chainSource: ChainSourceConfig.config,
     syncDeadline: Config.duration("SYNC_DEADLINE").pipe(Config.withDefault(NodeConfigDefaults.syncDeadline)),
     replyTimeout: optional(Config.duration("REPLY_TIMEOUT")),
     syncManager: Config.all({
@@ -364,6 +370,7 @@ export const settingsFromConfig = (
   nodePrivateKey,
   listen: config.listen,
   store: GraphStoreSqlite.layer({ filename: config.db, chain: Chain.fromName(config.chain) }),
+  chainSource: ChainSourceConfig.layer(config.chainSource),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
   pipeline: config.pipeline

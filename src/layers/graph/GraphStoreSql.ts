@@ -699,6 +699,8 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     UNION ALL SELECT node_id2 FROM channels WHERE scid IN ${list(rows)}
     ON CONFLICT (node_id) DO NOTHING`)
   const clearZombies = statementTexts((rows) => sql`DELETE FROM zombies WHERE scid IN ${list(rows)}`)
+  // issue 15: the funding output's value a chain source reported, as the channel's capacity (only with a source)
+  const setCapacity = sql`UPDATE channels SET capacity_sat = ${0} WHERE scid = ${0}`.compile()[0]
   // PG: the VALUES columns need casts (`$1::bigint, $2::int, $3::bigint, $4::bigint, $5::bytea` in the first row).
   const upsertUpdates = statementTexts((rows) => sql`
     INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw, fee_base_msat, fee_proportional_millionths,
@@ -791,6 +793,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
         yield* writeRows(conn, insertEndpoints, 1, scids, 2)
         yield* writeRows(conn, clearZombies, 1, scids)
       }
+      for (const [scid, sat] of batch.capacities ?? []) yield* conn.executeRaw(setCapacity, [sat, scid])
       let updatesApplied = 0
       const storable = batch.updates.filter((u) => isStorableScid(u.shortChannelId)) // others are never held: ignored
       for (const run of runsOf(storable, (u) => (u.shortChannelId << 1n) | BigInt(updateDirection(u)))) {
