@@ -73,6 +73,40 @@ export interface ChainSourceService {
   readonly tipHeight?: Effect.Effect<number, ChainSourceFailure> | undefined
   /** Outpoints (`txid:vout`) spent by the block at `height`'s transactions; undefined for the "none" source. */
   readonly spentInBlock?: ((height: number) => Effect.Effect<ReadonlyArray<string>, ChainSourceFailure>) | undefined
+  /**
+   * How the pipeline asks this source off its validating fiber (set by `fromBackend`): absent, the check runs
+   * inline in each batch (the "none" source answers at once; a test double may too).
+   */
+  readonly asyncCheck?: AsyncCheckOptions | undefined
+}
+
+/**
+ * The pipeline's asynchronous funding check (issue 15): announcements whose signatures hold wait in a queue of at
+ * most `pendingLimit` announcements (~0.5 KB each: the default holds ~2 MB) while `workers` fibers ask the source;
+ * when the queue is full the validator waits, which is the backpressure that reaches peers. Invalid results are
+ * remembered for `negativeTtlMillis` (at most `negativeLimit` of them); valid ones are in the store. While the
+ * source is unavailable a check is retried after `retryBase`, doubling, capped at `retryCap`, without end: a
+ * pending announcement is never dropped for our source's sake.
+ */
+export interface AsyncCheckOptions {
+  readonly pendingLimit: number
+  readonly workers: number
+  /** Announcements one worker hands the source at once (the source batches them per block). */
+  readonly chunk: number
+  readonly negativeTtlMillis: number
+  readonly negativeLimit: number
+  readonly retryBase: Duration.DurationInput
+  readonly retryCap: Duration.DurationInput
+}
+
+export const defaultAsyncCheck: AsyncCheckOptions = {
+  pendingLimit: 4096,
+  workers: 2,
+  chunk: 256,
+  negativeTtlMillis: 10 * 60 * 1000,
+  negativeLimit: 65_536,
+  retryBase: "1 second",
+  retryCap: "1 minute"
 }
 
 export class ChainSource extends Context.Tag("lnsync/ChainSource")<ChainSource, ChainSourceService>() {}
@@ -164,6 +198,8 @@ export interface ChainSourceOptions {
   readonly retries?: number | undefined
   readonly retryBase?: Duration.DurationInput | undefined
   readonly retryCap?: Duration.DurationInput | undefined
+  /** The pipeline's asynchronous check (see `AsyncCheckOptions`; defaults `defaultAsyncCheck`). */
+  readonly asyncCheck?: Partial<AsyncCheckOptions> | undefined
 }
 
 /** Only an unreachable backend is worth asking again; a response we cannot read stays unreadable. */
@@ -237,6 +273,7 @@ export const fromBackend = (backend: ChainBackend, options: ChainSourceOptions =
         )
         return out
       }),
+    asyncCheck: { ...defaultAsyncCheck, ...options.asyncCheck },
     tipHeight: withRetries(options, backend.tipHeight),
     spentInBlock: (height) => withRetries(options, backend.spentInBlock(height))
   }

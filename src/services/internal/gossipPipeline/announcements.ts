@@ -4,12 +4,14 @@
  * round the first pending announcement of each channel checked — its four signatures (BOLT 7), then its funding
  * output — and the first valid one wins.
  */
-import type { FundingCheck } from "../../ChainSource.js"
 import type { AnnGroup, Settling, SigTask, Verified } from "./batch.js"
 import { hashOf, knownChannel, othersDuplicate, rejectWithTwins } from "./batch.js"
+import type { FundingLookup } from "./funding.js"
+import { hasResult, keyOf } from "./funding.js"
 import type { SigPacker } from "./signatures.js"
+import type { UpdTask } from "./updates.js"
 import { directionKey } from "./state.js"
-import { ACCEPTED, DUPLICATE, invalid, TOO_OLD } from "./verdicts.js"
+import { ACCEPTED, DUPLICATE, invalid, PREMATURE, TOO_OLD } from "./verdicts.js"
 
 export interface AnnTask extends SigTask {
   readonly g: AnnGroup
@@ -20,6 +22,8 @@ export const groupAnnouncements = (s: Settling): void => {
   for (const c of s.prepared.anns) {
     const scid = c.msg.shortChannelId
     if (knownChannel(s, scid) !== undefined) {
+      // a funding result for bytes we no longer need (another copy won): forget it
+      if (s.ctx.funding !== undefined && s.ctx.funding.resolved.size > 0) s.ctx.funding.resolved.delete(keyOf(c.msg))
       s.give(c.peer, c.slot, DUPLICATE)
       continue
     }
@@ -58,6 +62,11 @@ export const planAnnouncements = (s: Settling, sigs: SigPacker, inRound: Set<Ann
       tasks.push({ g, at: c.pre, early: true })
       continue
     }
+    if (hasResult(s.ctx.funding, c.msg)) {
+      // back from the funding check: these exact bytes' signatures were verified before they were parked
+      tasks.push({ g, at: -1, early: false })
+      continue
+    }
     const hash = hashOf(c)
     tasks.push({ g, at: sigs.count, early: false })
     // BOLT 7: all four signatures over the same hash
@@ -72,13 +81,16 @@ export const signedAnnouncements = (tasks: ReadonlyArray<AnnTask>, ok: Verified)
 
 /**
  * Verdicts of this round's announcement checks. `fundingOf`: the ChainSource's answer per signed group, undefined
- * when our chain backend failed (then the announcement is rejected without blame).
+ * when our chain backend failed (then the announcement is rejected without blame), "parked" while the asynchronous
+ * check runs (Premature, no blame: it comes back with its result). `updTasks`: this round's update checks, for
+ * lnd's resurrection rule.
  */
 export const applyAnnouncements = (
   s: Settling,
   tasks: ReadonlyArray<AnnTask>,
   ok: Verified,
-  fundingOf: ReadonlyMap<AnnGroup, FundingCheck | undefined>
+  fundingOf: ReadonlyMap<AnnGroup, FundingLookup | undefined>,
+  updTasks: ReadonlyArray<UpdTask>
 ): void => {
   for (const t of tasks) {
     const g = t.g
@@ -91,6 +103,10 @@ export const applyAnnouncements = (
       continue
     }
     const f = fundingOf.get(g)
+    if (f === "parked") {
+      g.pending = rejectWithTwins(s, g.pending, 0, PREMATURE, false)
+      continue
+    }
     if (f === undefined) {
       // our chain backend failed: not the peer's fault
       g.pending = rejectWithTwins(s, g.pending, 0, invalid("FundingOutputInvalid"), false)
@@ -100,6 +116,12 @@ export const applyAnnouncements = (
       // BOLT 7: funding output not a matching unspent P2WSH: "MUST ignore the message". A spent output is no
       // offence: a peer may not have seen the close yet.
       g.pending = rejectWithTwins(s, g.pending, 0, invalid("FundingOutputInvalid"), f.spent !== true)
+      continue
+    }
+    if (g.zombie && !updTasks.some((u) => u.spec === g && ok(u))) {
+      // lnd's resurrection rule: a pruned channel returns only with a fresh update whose signature verifies
+      // against the announcement's node key for its direction; a bad or missing one leaves it a zombie
+      g.pending = rejectWithTwins(s, g.pending, 0, TOO_OLD, false)
       continue
     }
     const c = g.pending[0]

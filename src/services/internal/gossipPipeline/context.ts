@@ -20,6 +20,8 @@ import type { GossipPipelineStoreFailed } from "./errors.js"
 import type { GossipPipelineConfigValues } from "../../GossipPipelineConfig.js"
 import type { GraphBatch, GraphStoreError, GraphStoreService } from "../../GraphStore.js"
 import type { SignatureVerifierService } from "../../SignatureVerifier.js"
+import type { FundingState } from "./funding.js"
+import { makeFundingState } from "./funding.js"
 import { InFlight, Misbehaviour, PrematureNodes, PrematureUpdates } from "./state.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -31,6 +33,8 @@ export interface MessagesJob {
   readonly messages: ReadonlyArray<GossipMessage>
   /** Undefined for `submit` (nobody waits for the verdicts). */
   readonly reply: Deferred.Deferred<ReadonlyArray<Verdict>, GraphStoreError> | undefined
+  /** Announcements back from the funding check (`funding.ts`): admitted without queue permits. */
+  readonly reentry?: boolean | undefined
 }
 
 export interface FlushJob {
@@ -86,6 +90,8 @@ export interface PipelineContext {
   readonly store: GraphStoreService
   readonly verifier: SignatureVerifierService
   readonly chain: ChainSourceService
+  /** The asynchronous funding check's state; undefined when the source is asked inline (see `funding.ts`). */
+  readonly funding: FundingState | undefined
   /** Jobs from `submit`/`process`/`flush`, in arrival order (bounded by `permits`, not by the queue). */
   readonly inbox: Queue.Queue<Job>
   /** Messages admitted and not yet written: `submit` waits here when the pipeline is behind. */
@@ -146,11 +152,13 @@ export const makeContext = (
     const banHub = yield* Effect.acquireRelease(PubSub.sliding<BanEvent>(1024), PubSub.shutdown)
     const waiting = new Set<Effect.Effect<boolean>>()
     yield* Effect.addFinalizer(() => Effect.forEach([...waiting], (stop) => stop, { discard: true }))
+    const funding = yield* makeFundingState(chain)
     return {
       config,
       store,
       verifier,
       chain,
+      funding,
       inbox,
       permits,
       toWriter,

@@ -19,22 +19,27 @@ import type { Item } from "./precheck.js"
 
 export interface Batch {
   readonly jobs: ReadonlyArray<Job>
-  /** Messages in it (the queue permits it holds). */
+  /** Messages in it. */
   readonly count: number
+  /** The queue permits it holds (re-entries from the funding check hold none). */
+  readonly permits: number
 }
 
 /** `first`, then whatever is already waiting, up to `batchSize` messages (a job is never split). */
 export const fillBatch = (ctx: PipelineContext, first: Job): Effect.Effect<Batch> =>
   Effect.gen(function* () {
     const jobs: Array<Job> = [first]
+    const held = (j: Job) => (j._tag === "Messages" && j.reentry !== true ? j.messages.length : 0)
     let count = first._tag === "Messages" ? first.messages.length : 0
+    let permits = held(first)
     while (count < ctx.config.batchSize) {
       const next = yield* Queue.poll(ctx.inbox)
       if (next._tag === "None") break
       jobs.push(next.value)
       if (next.value._tag === "Messages") count += next.value.messages.length
+      permits += held(next.value)
     }
-    return { jobs, count }
+    return { jobs, count, permits }
   })
 
 /** The batch's messages in order, each with the peer it came from. */

@@ -24,6 +24,7 @@ import { GraphStore } from "../../GraphStore.js"
 import { SignatureVerifier } from "../../SignatureVerifier.js"
 import { makeContext } from "./context.js"
 import { makeIntake } from "./intake.js"
+import { worker } from "./funding.js"
 import { countSignatureChecks } from "./metrics.js"
 import { validator } from "./validator.js"
 import { writer } from "./write.js"
@@ -42,6 +43,10 @@ export const make: Effect.Effect<
   )
   yield* Effect.forkScoped(validator(ctx))
   yield* Effect.forkScoped(writer(ctx))
+  const funding = ctx.funding
+  if (funding !== undefined) {
+    for (let i = 0; i < funding.options.workers; i++) yield* Effect.forkScoped(worker(funding, ctx.chain, ctx.inbox))
+  }
   const { submit, process, flush } = makeIntake(ctx)
   return {
     submit,

@@ -9,6 +9,8 @@ import { Effect, Either, Fiber } from "effect"
 import type { FundingCheck } from "../../ChainSource.js"
 import type { AnnGroup, Settling, SigTask, Verified } from "./batch.js"
 import type { AnnTask } from "./announcements.js"
+import type { FundingLookup } from "./funding.js"
+import { lookupOrPark } from "./funding.js"
 import { applyAnnouncements, planAnnouncements, signedAnnouncements } from "./announcements.js"
 import { applyNodes, planNodes } from "./nodeAnnouncements.js"
 import { SigPacker } from "./signatures.js"
@@ -16,19 +18,32 @@ import { applyUpdates, planUpdates } from "./updates.js"
 
 const NONE = new Uint8Array(0)
 
-/** Funding outputs of the signed announcements; a ChainSource failure leaves them undefined (no blame). */
+/**
+ * Funding outputs of the signed announcements. Asked inline (a source without `asyncCheck`), a ChainSource failure
+ * leaves them undefined (no blame); a chain-backed source is asked off this fiber (`funding.ts`): a known result is
+ * used, otherwise the announcement is parked.
+ */
 const checkFunding = (
   s: Settling,
   signed: ReadonlyArray<AnnTask>
-): Effect.Effect<Map<AnnGroup, FundingCheck | undefined>> =>
+): Effect.Effect<Map<AnnGroup, FundingLookup | undefined>> =>
   Effect.gen(function* () {
+    const state = s.ctx.funding
+    if (state !== undefined) {
+      const parked = new Map<AnnGroup, FundingLookup | undefined>()
+      for (const t of signed) {
+        const c = t.g.pending[0]
+        parked.set(t.g, yield* lookupOrPark(state, c.msg, c.peer, s.now))
+      }
+      return parked
+    }
     const funding: Either.Either<ReadonlyArray<FundingCheck>, unknown> = signed.length === 0
       ? Either.right([])
       : yield* Effect.either(s.ctx.chain.checkFunding(signed.map((t) => t.g.pending[0].msg)))
     if (Either.isLeft(funding)) {
       yield* Effect.logWarning("chain source failed; announcements rejected without blame", funding.left)
     }
-    const fundingOf = new Map<AnnGroup, FundingCheck | undefined>()
+    const fundingOf = new Map<AnnGroup, FundingLookup | undefined>()
     signed.forEach((t, i) => fundingOf.set(t.g, Either.isRight(funding) ? funding.right[i] : undefined))
     return fundingOf
   })
@@ -58,10 +73,11 @@ export const runRounds = (s: Settling, dispatched: Effect.Effect<unknown>): Effe
       yield* dispatched
       const valid = sigs.count === 0 ? NONE : yield* s.ctx.verifier.verifyPacked(sigs.bytes(), sigs.count)
       const checkedEarly = yield* early
-      const ok: Verified = (t: SigTask, k = 0) => (t.early ? checkedEarly : valid)[t.at + k] === 1
+      // `at` -1: an announcement back from the funding check, its signatures verified before it was parked
+      const ok: Verified = (t: SigTask, k = 0) => t.at < 0 || (t.early ? checkedEarly : valid)[t.at + k] === 1
 
       const fundingOf = yield* checkFunding(s, signedAnnouncements(annTasks, ok))
-      applyAnnouncements(s, annTasks, ok, fundingOf)
+      applyAnnouncements(s, annTasks, ok, fundingOf, updTasks)
       applyUpdates(s, updTasks, ok)
       applyNodes(s, nodeTasks, ok)
     }

@@ -16,6 +16,7 @@ import { settle } from "./settle.js"
 const finish = (
   ctx: PipelineContext,
   jobs: ReadonlyArray<Job>,
+  /** Queue permits the batch holds (given back once written). */
   count: number,
   seq: number,
   prepared: Either.Either<Prepared, GraphStoreError>,
@@ -93,7 +94,7 @@ export const validator = (ctx: PipelineContext): Effect.Effect<never> =>
         }
         first = yield* Queue.take(inbox)
       }
-      const { jobs, count } = yield* fillBatch(ctx, first)
+      const { jobs, permits } = yield* fillBatch(ctx, first)
       const seq = cells.nextSeq++
       const prepared = yield* Effect.either(prepare(ctx, itemsOf(jobs), cells.writtenSeq))
       if (settling !== undefined) {
@@ -101,7 +102,7 @@ export const validator = (ctx: PipelineContext): Effect.Effect<never> =>
         ready = yield* Fiber.join(settling)
       }
       const dispatched = yield* Deferred.make<void>()
-      settling = yield* Effect.fork(finish(ctx, jobs, count, seq, prepared, Deferred.succeed(dispatched, undefined)))
+      settling = yield* Effect.fork(finish(ctx, jobs, permits, seq, prepared, Deferred.succeed(dispatched, undefined)))
       yield* Deferred.await(dispatched)
       yield* handOff
     }

@@ -1,0 +1,152 @@
+/**
+ * The asynchronous funding check (issue 15; LDK's way, BOLT 7's rule). A chain-backed source may take seconds or
+ * be down, so its lookups never run on the validating fiber: an announcement whose four signatures hold is parked
+ * here (verdict Premature, no blame) and its updates and node announcements wait in the premature caches as for any
+ * channel not announced yet, while gossip for every other channel goes on. Workers (fibers of the pipeline's Scope)
+ * take parked announcements in chunks, ask the source (which batches per block), retry with capped backoff while it
+ * is unavailable, then put each announcement back into the inbox with its result: settling uses the result in
+ * place of a lookup, the channel is accepted (or refused, with blame for a wrong output) and the premature caches
+ * release its updates as usual.
+ *
+ * Bounds: at most `pendingLimit` parked (a full queue makes the validator wait: backpressure, never a drop);
+ * re-entries bypass the intake permits (taking permits there could deadlock against a validator waiting for queue
+ * room) and are bounded by the queue itself plus the chunks in the workers' hands. Invalid results are remembered
+ * (negative cache, expiring); valid ones need no cache, the store holds the channel.
+ *
+ * Keys are the SHA-256 of the announcement's raw bytes (signatures included), so a result recorded for one
+ * message is never applied to other bytes.
+ */
+import { createHash } from "node:crypto"
+import { Clock, Effect, Queue, Schedule } from "effect"
+import type { Scope } from "effect"
+import type { ChannelAnnouncement } from "../../../domain/Messages.js"
+import type { AsyncCheckOptions, ChainSourceService, FundingCheck } from "../../ChainSource.js"
+import type { Job } from "./context.js"
+
+export interface Parked {
+  readonly key: string
+  readonly msg: ChannelAnnouncement
+  readonly peer: string
+}
+
+/** The check's bounded state (owned by the validator fiber, but for what the workers record after a lookup). */
+export interface FundingState {
+  readonly options: AsyncCheckOptions
+  readonly queue: Queue.Queue<Parked>
+  /** Keys parked or being looked up: a second copy of the same bytes is not queued twice. */
+  readonly waiting: Set<string>
+  /** Results awaiting their announcement's re-entry. */
+  readonly resolved: Map<string, FundingCheck>
+  /** Invalid results by key, with their expiry (unix millis); insertion order is age order. */
+  readonly negative: Map<string, { readonly check: FundingCheck; readonly until: number }>
+}
+
+export const keyOf = (msg: ChannelAnnouncement): string => createHash("sha256").update(msg.raw).digest("hex")
+
+export const makeFundingState = (
+  chain: ChainSourceService
+): Effect.Effect<FundingState | undefined, never, Scope.Scope> =>
+  chain.asyncCheck === undefined || chain.kind === "none" || chain.kind === undefined
+    ? Effect.succeed(undefined)
+    : withOptions(chain.asyncCheck)
+
+const withOptions = (options: AsyncCheckOptions): Effect.Effect<FundingState, never, Scope.Scope> =>
+  Effect.map(
+        Effect.acquireRelease(Queue.bounded<Parked>(options.pendingLimit), Queue.shutdown),
+        (queue) => ({
+          options,
+          queue,
+          waiting: new Set(),
+          resolved: new Map(),
+          negative: new Map()
+        })
+      )
+
+/** What settling does with a signed announcement: a result (resolved or cached) or "parked" (answer later). */
+export type FundingLookup = FundingCheck | "parked"
+
+/**
+ * The result for `msg` if one is known; otherwise parks it (waiting for queue room if the queue is full) and
+ * answers "parked".
+ */
+export const lookupOrPark = (
+  state: FundingState,
+  msg: ChannelAnnouncement,
+  peer: string,
+  now: number
+): Effect.Effect<FundingLookup> => {
+  const key = keyOf(msg)
+  const resolved = state.resolved.get(key)
+  if (resolved !== undefined) {
+    state.resolved.delete(key)
+    return Effect.succeed(resolved)
+  }
+  const cached = state.negative.get(key)
+  if (cached !== undefined) {
+    if (cached.until > now) return Effect.succeed(cached.check)
+    state.negative.delete(key)
+  }
+  if (state.waiting.has(key)) return Effect.succeed("parked")
+  state.waiting.add(key)
+  return Effect.as(Queue.offer(state.queue, { key, msg, peer }), "parked")
+}
+
+/** Whether a re-entering announcement carries a result (its signatures were verified before it was parked). */
+export const hasResult = (state: FundingState | undefined, msg: ChannelAnnouncement): boolean =>
+  state !== undefined && state.resolved.size > 0 && state.resolved.has(keyOf(msg))
+
+const remember = (state: FundingState, key: string, check: FundingCheck, now: number): void => {
+  if (check._tag !== "Invalid") return
+  state.negative.delete(key)
+  state.negative.set(key, { check, until: now + state.options.negativeTtlMillis })
+  while (state.negative.size > state.options.negativeLimit) {
+    const first = state.negative.keys().next()
+    if (first.done === true) break
+    state.negative.delete(first.value)
+  }
+}
+
+/**
+ * One worker: takes up to `chunk` parked announcements, asks the source (retrying while it is unavailable, with
+ * capped exponential backoff and no limit), records the results and puts the announcements back into `inbox`.
+ * A response the source cannot read (a misconfigured backend) is logged and its announcements dropped without
+ * blame: asking again would get the same answer.
+ */
+export const worker = (
+  state: FundingState,
+  chain: ChainSourceService,
+  inbox: Queue.Queue<Job>
+): Effect.Effect<never> =>
+  Effect.forever(
+    Effect.gen(function* () {
+      const taken = yield* Queue.takeBetween(state.queue, 1, state.options.chunk)
+      const items = [...taken]
+      const result = yield* Effect.either(
+        Effect.retry(chain.checkFunding(items.map((p) => p.msg)), {
+          schedule: Schedule.exponential(state.options.retryBase).pipe(
+            Schedule.union(Schedule.spaced(state.options.retryCap))
+          ),
+          while: (e) => e._tag !== "ChainSourceBadResponse"
+        })
+      )
+      const now = yield* Clock.currentTimeMillis
+      if (result._tag === "Left") {
+        yield* Effect.logWarning("chain source answered unexpectedly; announcements dropped without blame", result.left)
+        for (const p of items) state.waiting.delete(p.key)
+        return
+      }
+      const byPeer = new Map<string, Array<ChannelAnnouncement>>()
+      items.forEach((p, i) => {
+        const check = result.right[i]
+        state.waiting.delete(p.key)
+        state.resolved.set(p.key, check)
+        remember(state, p.key, check, now)
+        const list = byPeer.get(p.peer)
+        if (list === undefined) byPeer.set(p.peer, [p.msg])
+        else list.push(p.msg)
+      })
+      for (const [peer, messages] of byPeer) {
+        yield* Queue.offer(inbox, { _tag: "Messages", peer, messages, reply: undefined, reentry: true })
+      }
+    })
+  )
