@@ -676,6 +676,8 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
     })
 
     // --- writer
+    /** Bytes the writer took from `outbound` and has not written yet (given back if it is stopped mid-batch). */
+    let unwritten = 0
     const writer: Effect.Effect<void> = Effect.gen(function* () {
       for (;;) {
         const woke = yield* Effect.either(wake.take)
@@ -685,7 +687,7 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
           const data = outbound.take(Infinity, false)
           if (ctrl.length === 0 && data.items.length === 0) break
           const batch: Array<Uint8Array> = [...ctrl, ...data.items]
-          let unwritten = data.bytes
+          unwritten = data.bytes
           // bounded batches keep one write (and its buffer) small; each batch's bytes are given back once written
           for (let i = 0; i < batch.length; ) {
             let bytes = 0
@@ -698,6 +700,7 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
             const result = yield* Effect.either(writeFrames(channel, session.sender, batch.slice(i, j)))
             if (Either.isLeft(result)) {
               outbound.release(unwritten)
+              unwritten = 0
               return yield* shutdown(result.left.reason, result.left, false)
             }
             lastWriteProgress = now()
@@ -752,6 +755,8 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
         yield* Fiber.interruptAll([readerFiber, writerFiber, keepaliveFiber])
         yield* control.shutdown
         yield* wake.shutdown
+        outbound.release(unwritten)
+        unwritten = 0
         outbound.clear()
         yield* channel.close(graceful)
         yield* Deferred.succeed(closeDone, undefined)
