@@ -3,7 +3,7 @@
  * endpoint, 400s and 404s with JSON reasons, lnd's describegraph field names, and the OpenAPI document.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Schema, TestClock } from "effect"
+import { Effect, Layer, Schema, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -11,6 +11,7 @@ import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import * as ShortChannelId from "../src/domain/ShortChannelId.js"
 import * as GraphQuerySqlite from "../src/layers/graph/GraphQuerySqlite.js"
+import { exportStream } from "../src/bin/export.js"
 import * as Api from "../src/layers/http/HttpApi.js"
 import * as HttpServer from "../src/layers/http/HttpServer.js"
 import * as ServeStatus from "../src/layers/http/ServeStatus.js"
@@ -318,5 +319,25 @@ describe("HTTP API", () => {
         "/ready"
       ])
       expect(doc).toEqual(JSON.parse(JSON.stringify(Api.openApiDocument())))
+    }).pipe(Effect.provide(serve())))
+
+  it.scoped("issue 16: lnsync export writes what /api/v1/graph serves, and JSON lines in the API's shapes", () =>
+    Effect.gen(function* () {
+      yield* seeded
+      const served = (yield* get("/api/v1/graph")).text
+      const text = (format: "describegraph" | "jsonl") =>
+        Stream.runFold(exportStream(format), "", (acc, piece) => acc + piece).pipe(
+          Effect.provide(GraphQuerySqlite.layerWithStore({ filename }))
+        )
+      expect(yield* text("describegraph")).toBe(served)
+      const lines = (yield* text("jsonl")).trimEnd().split("\n").map((l) => JSON.parse(l) as unknown)
+      const nodes = lines.filter((l) => field(l, "kind") === "node")
+      const channels = lines.filter((l) => field(l, "kind") === "channel")
+      expect(nodes.length).toBe(endpoints.size)
+      expect(channels.length).toBe(graph.channelAnnouncements.length)
+      const { kind: _kind, ...asApi } = channels.find((c) =>
+        field(c, "short_channel_id") === ShortChannelId.format(someChannel.shortChannelId)
+      ) as Record<string, unknown>
+      expect(asApi).toEqual((yield* get(`/api/v1/channels/${someChannel.shortChannelId}`)).json)
     }).pipe(Effect.provide(serve())))
 })

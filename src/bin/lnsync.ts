@@ -6,6 +6,8 @@
  *   lnsync stats  — what a stored graph holds and how fresh it is
  *   lnsync vectors — decode and verify the shared BOLT vectors
  *   lnsync rgs    — a Rapid Gossip Sync snapshot (LDK's format) of a stored graph (`rgs.ts`)
+ *   lnsync serve  — the HTTP JSON API over a stored graph (`serve.ts`; `sync --http` serves while syncing)
+ *   lnsync export — a stored graph as lnd describegraph JSON or JSON lines (`export.ts`)
  * `sync` and `stats` read the node's configuration (`Node.NodeConfig`: `LNSYNC_*`, defaults documented there), so the
  * same settings work from a unit file; a flag overrides its variable.
  *
@@ -26,6 +28,8 @@ import * as ChainSourceConfig from "../layers/chain/ChainSourceConfig.js"
 import { trustModel } from "../services/ChainSource.js"
 import { runDemo } from "./demo.js"
 import { rgsCommand } from "./rgs.js"
+import { exportCommand } from "./export.js"
+import { serveCommand, withHttp } from "./serve.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
 import type { LogFormat } from "./terminal.js"
 import { causeLine, CliTerminal, CommandFailed, ExitCode, logFormats, makeTerminal, parseDuration, withLogger } from "./terminal.js"
@@ -120,6 +124,10 @@ const syncCommand = Command.make(
       Options.optional,
       Options.withDescription(described("a peer's sync fails after this long without a reply or progress", "REPLY_TIMEOUT", "2m"))
     ),
+    http: Options.text("http").pipe(
+      Options.optional,
+      Options.withDescription("also serve the HTTP JSON API on <host>:<port> while syncing (see lnsync serve)")
+    ),
     logFormat: logFormatOption
   },
   (o) =>
@@ -158,7 +166,7 @@ const syncCommand = Command.make(
           return yield* new CommandFailed({ reason: `not synced: ${report.reason}`, code: ExitCode.failed })
         }
         yield* Console.log(summaryLine(report))
-      }).pipe(Effect.provide(node))
+      }).pipe(withHttp(o.http, config.db), Effect.provide(node))
     }).pipe(withLogFormat(o.logFormat))
 ).pipe(Command.withDescription("sync the public channel graph from real peers into a SQLite file"))
 
@@ -230,7 +238,7 @@ const vectorsCommand = Command.make("vectors", {}, () => vectorsProgram).pipe(
 
 const root = Command.make("lnsync").pipe(
   Command.withDescription("Lightning Network gossip synchronizer"),
-  Command.withSubcommands([demoCommand, syncCommand, statsCommand, vectorsCommand, rgsCommand])
+  Command.withSubcommands([demoCommand, syncCommand, statsCommand, vectorsCommand, rgsCommand, serveCommand, exportCommand])
 )
 
 const cli = Command.run(root, { name: "lnsync", version: "0.1.0" })

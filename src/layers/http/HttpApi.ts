@@ -9,6 +9,7 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { ParseResult, Schema } from "effect"
 import * as ShortChannelId from "../../domain/ShortChannelId.js"
+import * as Metrics from "../../services/Metrics.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parameters
@@ -229,7 +230,7 @@ export class OpsGroup extends HttpApiGroup.make("ops")
   )
   .add(
     HttpApiEndpoint.get("metrics", "/metrics").addSuccess(
-      HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4" })
+      HttpApiSchema.Text({ contentType: Metrics.CONTENT_TYPE })
     )
   )
   .annotate(OpenApi.Description, "Liveness, readiness (graph synced) and Prometheus metrics")

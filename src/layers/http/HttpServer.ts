@@ -3,8 +3,8 @@
  * document at `/openapi.json`, on Node's http server. `layer({ host, port })` serves for as long as the layer's
  * scope is open and also provides `HttpServer.HttpServer` (its `address` tells the port when `port` is 0).
  *
- * `/metrics` renders whatever `options.metrics` gives (the Prometheus text exposition of Effect's metrics); without
- * one it answers a comment line saying no renderer is mounted (the hook: `HttpServerOptions.metrics`).
+ * `/metrics` answers `options.metrics`: the CLI mounts `Metrics.scrape` (node gauges sampled, then every Effect
+ * metric as Prometheus text); without one it answers a comment line saying no renderer is mounted.
  */
 import type { HttpApi } from "@effect/platform"
 import { HttpApiBuilder, HttpServer, HttpServerResponse } from "@effect/platform"
@@ -23,7 +23,7 @@ export interface HttpServerOptions {
   readonly host: string
   /** 0 picks a free port (tests, benches). */
   readonly port: number
-  /** The Prometheus text exposition for `/metrics` (the metrics renderer's hook). */
+  /** The Prometheus text exposition for `/metrics` (`Metrics.scrape`). */
   readonly metrics?: Effect.Effect<string> | undefined
 }
 

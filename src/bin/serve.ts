@@ -1,0 +1,109 @@
+/**
+ * `lnsync serve --db <file> --http <host:port>`: the HTTP JSON API (`src/layers/http`) over a stored graph, ready
+ * once the file is open. `withHttp` is the same server beside a syncing node (`lnsync sync --http`), ready once the
+ * graph is synced (SM-6), with each peer's sync status in `/api/v1/stats`.
+ */
+import { Command, Options } from "@effect/cli"
+import { Context, Effect, Either, Layer, Option } from "effect"
+import * as fs from "node:fs"
+import * as GraphQuerySqlite from "../layers/graph/GraphQuerySqlite.js"
+import * as HttpServer from "../layers/http/HttpServer.js"
+import * as ServeStatus from "../layers/http/ServeStatus.js"
+import * as Node from "../layers/Node.js"
+import type { GraphQuery } from "../services/GraphQuery.js"
+import type { GraphStore, GraphStoreChainMismatch, GraphStoreError } from "../services/GraphStore.js"
+import * as Metrics from "../services/Metrics.js"
+import type { SyncManager } from "../services/SyncManager.js"
+import { CommandFailed, ExitCode } from "./terminal.js"
+
+export const DEFAULT_HTTP = "127.0.0.1:8080"
+
+const parseAddress = (text: string) =>
+  Either.match(Node.parseHostPort(text), {
+    onLeft: (reason) => Effect.fail(new CommandFailed({ reason: `--http: ${reason}`, code: ExitCode.usage })),
+    onRight: (a) =>
+      a.port > 65535
+        ? Effect.fail(new CommandFailed({ reason: `--http: port ${a.port} is out of range`, code: ExitCode.usage }))
+        : Effect.succeed(a)
+  })
+
+/**
+ * Starts the server in the current scope over `services` (the graph's reads, readiness, metrics) and logs where it
+ * listens; a port in use is the user's to fix.
+ */
+const startServer = <S extends GraphQuery | ServeStatus.ServeStatus | Metrics.Metrics>(
+  address: string,
+  services: Layer.Layer<
+    S | GraphQuery | ServeStatus.ServeStatus | Metrics.Metrics,
+    GraphStoreError | GraphStoreChainMismatch
+  >
+) =>
+  Effect.gen(function* () {
+    const { host, port } = yield* parseAddress(address)
+    const context = yield* Layer.build(services)
+    const metrics = Context.get(context, Metrics.Metrics).scrape
+    const server = HttpServer.layer({ host, port, metrics }).pipe(Layer.provide(Layer.succeedContext(context)))
+    const bound = yield* Layer.build(server).pipe(
+      Effect.mapError((e) =>
+        new CommandFailed({ reason: `cannot serve HTTP on ${address}: ${String(e.cause)}`, code: ExitCode.failed })
+      )
+    )
+    const url = yield* Effect.provide(HttpServer.baseUrl, bound)
+    yield* Effect.logInfo(
+      `serving the graph API on ${url}/api/v1 (OpenAPI: ${url}/openapi.json, metrics: ${url}/metrics)`
+    )
+  })
+
+export const serveCommand = Command.make(
+  "serve",
+  {
+    db: Options.text("db").pipe(Options.optional, Options.withDescription("SQLite file of the graph (env LNSYNC_DB)")),
+    http: Options.text("http").pipe(
+      Options.withDefault(DEFAULT_HTTP),
+      Options.withDescription("<host>:<port> to serve the HTTP API on (port 0: any free port)")
+    )
+  },
+  (o) =>
+    Effect.gen(function* () {
+      const db = Option.getOrElse(o.db, () => "")
+      const file = db === "" ? (yield* Node.config).db : db
+      if (!fs.existsSync(file)) {
+        return yield* new CommandFailed({ reason: `no graph database at ${file}`, code: ExitCode.usage })
+      }
+      yield* Effect.scoped(
+        Effect.zipRight(
+          startServer(
+            o.http,
+            Layer.merge(ServeStatus.layerStandalone, Metrics.layerStandalone).pipe(
+              Layer.provideMerge(GraphQuerySqlite.layerWithStore({ filename: file }))
+            )
+          ),
+          Effect.never
+        )
+      )
+    })
+).pipe(Command.withDescription("serve a stored graph as an HTTP JSON API (OpenAPI at /openapi.json)"))
+
+/**
+ * Runs `self` (a syncing node's work, with the SyncManager in context) with the HTTP API served beside it when
+ * `address` is given: its own read connection to `db`, readiness and peers from the SyncManager.
+ */
+export const withHttp = (address: Option.Option<string>, db: string) =>
+<A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | CommandFailed | GraphStoreError | GraphStoreChainMismatch, R | SyncManager | GraphStore> =>
+  Option.isNone(address)
+    ? self
+    : Effect.scoped(
+      Effect.gen(function* () {
+        // the node's own store and SyncManager feed readiness and metrics; reads get their own connection to `db`
+        const node = yield* Effect.context<SyncManager | GraphStore>()
+        yield* startServer(
+          address.value,
+          Layer.mergeAll(GraphQuerySqlite.layer({ filename: db }), ServeStatus.layerSyncManager, Metrics.layer).pipe(
+            Layer.provide(Layer.succeedContext(node))
+          )
+        )
+        return yield* self
+      })
+    )
