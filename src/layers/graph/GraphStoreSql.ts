@@ -1,7 +1,9 @@
 /**
- * GraphStore over `@effect/sql`'s SqlClient, in portable SQL (SQLite today; `GraphStoreSqlite.layer` wires
- * the file, PRAGMAs and the client). Where Postgres (`@effect/sql-pg`) would differ is named in `// PG:` comments:
- * the statements themselves (row-value keyset comparisons, `ON CONFLICT ... DO UPDATE`, `excluded.`) run on both.
+ * GraphStore over `@effect/sql`'s SqlClient, in portable SQL: SQLite (`GraphStoreSqlite.layer` wires the file,
+ * PRAGMAs and the client) and PostgreSQL (`GraphStorePg.layer`, `@effect/sql-pg`). Where PG differs is named in
+ * `// PG:` comments and switched on `sql.onDialectOrElse`: column types in the migrations (`columnTypes`), casts on
+ * two VALUES lists, and one writer at a time (`lockWriters`); the statements themselves (row-value keyset
+ * comparisons, `ON CONFLICT ... DO UPDATE`, `excluded.`) run on both.
  *
  * Design:
  * - Tables: `channels` (scid primary key, endpoints, raw announcement), `channel_endpoints` (the nodes with a
@@ -15,7 +17,8 @@
  *   shared contract suite holds both to the same outcomes) in one transaction: all or nothing.
  * - Integers are read as bigint (`SafeIntegers`): scids above 2^53 (every mainnet scid) round-trip exactly.
  *   PG: `@effect/sql-pg` returns BIGINT as strings by default; `toBig`/`toNum` below take either form.
- * - Node ids in lookups are read as `hex(...)` text (PG: `encode(..., 'hex')`), not blobs (see `bytesFromHex`).
+ * - Node ids in lookups are read as `hex(...)` text, not blobs (see `bytesFromHex`); PG has no `hex(bytea)`, so
+ *   migration 1 defines one (SQLite's: upper-case), and every query reads the same on both.
  */
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -71,41 +74,57 @@ const toBytes = (v: Uint8Array): Uint8Array => new Uint8Array(v.buffer, v.byteOf
 // Schema
 
 /**
- * Migration 1: the graph. PG differences: INTEGER columns holding scids, timestamps and checksums become BIGINT
- * (PG INTEGER is 32-bit signed; u32 timestamps/CRCs overflow it), BLOB becomes BYTEA, and `scid INTEGER PRIMARY
- * KEY` (a SQLite rowid alias: range scans read the table b-tree directly) becomes `scid BIGINT PRIMARY KEY`.
+ * Column types as each dialect spells them; the SQLite texts are exactly those the migrations always had. PG:
+ * INTEGER is 32-bit signed there (u32 timestamps and CRCs, and every scid, overflow it), so every integer column is
+ * BIGINT; BLOB is BYTEA; a table is a heap with its primary-key index (no WITHOUT ROWID).
+ */
+export const columnTypes = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({
+    pg: () => ({ INTEGER: sql.literal("BIGINT"), BLOB: sql.literal("BYTEA"), pg: true }),
+    orElse: () => ({ INTEGER: sql.literal("INTEGER"), BLOB: sql.literal("BLOB"), pg: false })
+  })
+
+/**
+ * Migration 1: the graph. PG differences (`columnTypes`): INTEGER columns holding scids, timestamps and
+ * checksums become BIGINT, BLOB becomes BYTEA, and `scid INTEGER PRIMARY KEY` (a SQLite rowid alias: range scans
+ * read the table b-tree directly) becomes `scid BIGINT PRIMARY KEY`; and PG gains SQLite's `hex(blob)`.
  */
 const migration1 = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const { BLOB, INTEGER, pg } = columnTypes(sql)
+  if (pg) {
+    yield* sql`CREATE OR REPLACE FUNCTION hex(bytea) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+      AS $$ SELECT upper(encode($1, 'hex')) $$`
+  }
   yield* sql`CREATE TABLE channels (
-    scid INTEGER PRIMARY KEY NOT NULL,
-    node_id1 BLOB NOT NULL,
-    node_id2 BLOB NOT NULL,
-    raw BLOB NOT NULL
+    scid ${INTEGER} PRIMARY KEY NOT NULL,
+    node_id1 ${BLOB} NOT NULL,
+    node_id2 ${BLOB} NOT NULL,
+    raw ${BLOB} NOT NULL
   )`
   // "does this node still have a channel" (node announcement rule, pruning) and per-node lookups
   yield* sql`CREATE INDEX channels_node_id1 ON channels (node_id1)`
   yield* sql`CREATE INDEX channels_node_id2 ON channels (node_id2)`
   yield* sql`CREATE TABLE channel_updates (
-    scid INTEGER NOT NULL,
-    direction INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
-    checksum INTEGER NOT NULL,
-    raw BLOB NOT NULL,
+    scid ${INTEGER} NOT NULL,
+    direction ${INTEGER} NOT NULL,
+    timestamp ${INTEGER} NOT NULL,
+    checksum ${INTEGER} NOT NULL,
+    raw ${BLOB} NOT NULL,
     PRIMARY KEY (scid, direction)
   )`
   // GS-44: horizon walk in (timestamp, scid, direction) order
   yield* sql`CREATE INDEX channel_updates_time ON channel_updates (timestamp, scid, direction)`
   yield* sql`CREATE TABLE nodes (
-    node_id BLOB PRIMARY KEY NOT NULL,
-    timestamp INTEGER NOT NULL,
-    raw BLOB NOT NULL
+    node_id ${BLOB} PRIMARY KEY NOT NULL,
+    timestamp ${INTEGER} NOT NULL,
+    raw ${BLOB} NOT NULL
   )`
   yield* sql`CREATE INDEX nodes_time ON nodes (timestamp, node_id)`
   yield* sql`CREATE TABLE zombies (
-    scid INTEGER PRIMARY KEY NOT NULL,
-    node_id1 BLOB NOT NULL,
-    node_id2 BLOB NOT NULL
+    scid ${INTEGER} PRIMARY KEY NOT NULL,
+    node_id1 ${BLOB} NOT NULL,
+    node_id2 ${BLOB} NOT NULL
   )`
 })
 
@@ -118,14 +137,16 @@ const migration1 = Effect.gen(function*() {
  *   table insert alone with the indices, ~1.5x with the set). Pruning rebuilds the set from the channels left.
  * - `channel_updates` and `nodes` become WITHOUT ROWID tables clustered on their primary key: one b-tree less per
  *   row written (the rowid table plus a separate primary-key index before). PG: there is no WITHOUT ROWID (a
- *   heap table with its primary-key index): there, skip the two table rebuilds.
+ *   heap table with its primary-key index): there, the two table rebuilds are skipped.
  */
 const migration2 = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`CREATE TABLE channel_endpoints (node_id BLOB PRIMARY KEY NOT NULL) WITHOUT ROWID`
+  const { BLOB, pg } = columnTypes(sql)
+  yield* sql`CREATE TABLE channel_endpoints (node_id ${BLOB} PRIMARY KEY NOT NULL)${pg ? sql.literal("") : sql.literal(" WITHOUT ROWID")}`
   yield* sql`INSERT INTO channel_endpoints (node_id) SELECT node_id1 FROM channels UNION SELECT node_id2 FROM channels`
   yield* sql`DROP INDEX channels_node_id1`
   yield* sql`DROP INDEX channels_node_id2`
+  if (pg) return
   yield* sql`CREATE TABLE channel_updates_v2 (
     scid INTEGER NOT NULL,
     direction INTEGER NOT NULL,
@@ -158,7 +179,8 @@ const migration2 = Effect.gen(function*() {
  */
 const migration3 = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* sql`CREATE TABLE graph_meta (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)`
+  const { BLOB } = columnTypes(sql)
+  yield* sql`CREATE TABLE graph_meta (key TEXT PRIMARY KEY NOT NULL, value ${BLOB} NOT NULL)`
 })
 
 /**
@@ -171,22 +193,23 @@ const migration3 = Effect.gen(function*() {
  * - `channel_updates` (one row per direction): fee_base_msat, fee_proportional_millionths, cltv_expiry_delta,
  *   htlc_minimum_msat, htlc_maximum_msat (NULL when absent), disabled (0/1).
  * Plain nullable columns, no index (write cost: see the README's bench:graph figures). Rows already stored are
- * backfilled here by decoding their raw bytes with the same codec, a page at a time. PG: the same statements.
+ * backfilled here by decoding their raw bytes with the same codec, a page at a time. PG: BIGINT (`columnTypes`).
  */
 const migration4 = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const { INTEGER } = columnTypes(sql)
   yield* sql`ALTER TABLE nodes ADD COLUMN alias TEXT`
   yield* sql`ALTER TABLE nodes ADD COLUMN rgb_color TEXT`
   yield* sql`ALTER TABLE nodes ADD COLUMN features TEXT`
   yield* sql`ALTER TABLE nodes ADD COLUMN addresses TEXT`
   yield* sql`ALTER TABLE channels ADD COLUMN features TEXT`
-  yield* sql`ALTER TABLE channels ADD COLUMN capacity_sat INTEGER`
-  yield* sql`ALTER TABLE channel_updates ADD COLUMN fee_base_msat INTEGER`
-  yield* sql`ALTER TABLE channel_updates ADD COLUMN fee_proportional_millionths INTEGER`
-  yield* sql`ALTER TABLE channel_updates ADD COLUMN cltv_expiry_delta INTEGER`
-  yield* sql`ALTER TABLE channel_updates ADD COLUMN htlc_minimum_msat INTEGER`
-  yield* sql`ALTER TABLE channel_updates ADD COLUMN htlc_maximum_msat INTEGER`
-  yield* sql`ALTER TABLE channel_updates ADD COLUMN disabled INTEGER`
+  yield* sql`ALTER TABLE channels ADD COLUMN capacity_sat ${INTEGER}`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN fee_base_msat ${INTEGER}`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN fee_proportional_millionths ${INTEGER}`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN cltv_expiry_delta ${INTEGER}`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN htlc_minimum_msat ${INTEGER}`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN htlc_maximum_msat ${INTEGER}`
+  yield* sql`ALTER TABLE channel_updates ADD COLUMN disabled ${INTEGER}`
   yield* Effect.provideService(backfillDecodedColumns, SqlClient.SafeIntegers, true)
 })
 
@@ -262,10 +285,38 @@ export const migrations = {
 } as const
 
 /** In-code loader (no glob/dynamic import), so it runs the same under tsx, vitest and a bundle. */
-const runMigrations = Migrator.make({})({
+const migrate = Migrator.make({})({
   loader: Migrator.fromRecord(migrations),
   table: "lnsync_migrations"
 })
+
+/**
+ * PG: the key of the transaction-level advisory lock that stores sharing one database take around schema changes
+ * and writes (`lockWriters`). Any constant: "lnsync" in ASCII.
+ */
+const PG_LOCK_KEY = "0x6c6e73796e63"
+
+/**
+ * The migrations. PG: several nodes may open one empty database at once, and the Migrator creates its table
+ * unlocked (two `CREATE TABLE`s race: one fails); so the table is created first, under the writers' lock, as the
+ * Migrator would create it. From then on the Migrator locks that table itself while it migrates.
+ */
+const runMigrations = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  sql.onDialectOrElse({
+    pg: () =>
+      Effect.zipRight(
+        sql.withTransaction(Effect.zipRight(
+          sql`SELECT pg_advisory_xact_lock(${sql.literal(PG_LOCK_KEY)})`,
+          sql`CREATE TABLE IF NOT EXISTS lnsync_migrations (
+            migration_id integer primary key,
+            created_at timestamp with time zone not null default now(),
+            name text not null
+          )`
+        )),
+        migrate
+      ),
+    orElse: () => migrate
+  }))
 
 /**
  * Records `chain` in a database that has none yet (a new file, or one from before migration 3), else fails with
@@ -377,12 +428,12 @@ const padded = <A>(items: ReadonlyArray<A>): ReadonlyArray<A> => {
 }
 
 /**
- * Rows a write changed, from the driver's raw result: better-sqlite3's `changes` (PG: postgres.js's `count`);
+ * Rows a write changed, from the driver's raw result: better-sqlite3's `changes` (PG: node-postgres's `rowCount`);
  * undefined for a driver that reports neither.
  */
 const changedRows = (result: unknown): number | undefined => {
   if (typeof result !== "object" || result === null) return undefined
-  const count = "changes" in result ? result.changes : "count" in result ? result.count : undefined
+  const count = "changes" in result ? result.changes : "rowCount" in result ? result.rowCount : undefined
   return typeof count === "number" ? count : typeof count === "bigint" ? Number(count) : undefined
 }
 
@@ -681,10 +732,18 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       return text
     }
   }
-  /** `(?, ?), (?, ?), ...`: `rows` tuples of `columns` parameters. */
-  const tuples = (rows: number, columns: number) => {
+  const { pg } = columnTypes(sql)
+  /**
+   * `(?, ?), (?, ?), ...`: `rows` tuples of `columns` parameters. PG: a VALUES list that is not an INSERT's own
+   * has no column types to take, so its parameters would be text: `pgTypes` (one per column) casts the first row,
+   * which types the list.
+   */
+  const tuples = (rows: number, columns: number, pgTypes?: ReadonlyArray<string>) => {
     const tuple = sql`(${sql.csv(Array.from({ length: columns }, () => sql`${0}`))})`
-    return sql.csv(Array.from({ length: rows }, () => tuple))
+    const first = pg && pgTypes !== undefined
+      ? sql`(${sql.csv(pgTypes.map((type) => sql`${0}::${sql.literal(type)}`))})`
+      : tuple
+    return sql.csv(Array.from({ length: rows }, (_, i) => (i === 0 ? first : tuple)))
   }
   const insertChannels = statementTexts((rows) => sql`
     INSERT INTO channels (scid, node_id1, node_id2, raw, features) VALUES ${tuples(rows, 5)}
@@ -701,13 +760,12 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const clearZombies = statementTexts((rows) => sql`DELETE FROM zombies WHERE scid IN ${list(rows)}`)
   // issue 15: the funding output's value a chain source reported, as the channel's capacity (only with a source)
   const setCapacity = sql`UPDATE channels SET capacity_sat = ${0} WHERE scid = ${0}`.compile()[0]
-  // PG: the VALUES columns need casts (`$1::bigint, $2::int, $3::bigint, $4::bigint, $5::bytea` in the first row).
   const upsertUpdates = statementTexts((rows) => sql`
     INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw, fee_base_msat, fee_proportional_millionths,
       cltv_expiry_delta, htlc_minimum_msat, htlc_maximum_msat, disabled)
     SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
       v.column10, v.column11
-    FROM (VALUES ${tuples(rows, UPDATE_COLUMNS)}) AS v
+    FROM (VALUES ${tuples(rows, UPDATE_COLUMNS, ["bigint", "bigint", "bigint", "bigint", "bytea", ...Array(6).fill("bigint")])}) AS v
     WHERE EXISTS (SELECT 1 FROM channels c WHERE c.scid = v.column1)
     ON CONFLICT (scid, direction) DO UPDATE
     SET timestamp = excluded.timestamp, checksum = excluded.checksum, raw = excluded.raw,
@@ -715,11 +773,10 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       cltv_expiry_delta = excluded.cltv_expiry_delta, htlc_minimum_msat = excluded.htlc_minimum_msat,
       htlc_maximum_msat = excluded.htlc_maximum_msat, disabled = excluded.disabled
     WHERE excluded.timestamp > channel_updates.timestamp`)
-  // PG: casts as above (`$1::bytea, $2::bigint, $3::bytea`).
   const upsertNodes = statementTexts((rows) => sql`
     INSERT INTO nodes (node_id, timestamp, raw, alias, rgb_color, features, addresses)
     SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
-    FROM (VALUES ${tuples(rows, NODE_COLUMNS)}) AS v
+    FROM (VALUES ${tuples(rows, NODE_COLUMNS, ["bytea", "bigint", "bytea", "text", "text", "text", "text"])}) AS v
     WHERE EXISTS (SELECT 1 FROM channel_endpoints e WHERE e.node_id = v.column1)
     ON CONFLICT (node_id) DO UPDATE
     SET timestamp = excluded.timestamp, raw = excluded.raw, alias = excluded.alias, rgb_color = excluded.rgb_color,
@@ -779,8 +836,20 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     return runs
   }
 
+  /**
+   * PG: writers (applyBatch, prune) take turns across every store on the database, as SQLite's single writer does.
+   * The rules read other tables (an update applies only if its channel is held, a node announcement only if it is an
+   * endpoint; prune rebuilds the endpoint set), and under READ COMMITTED one batch would not see another's
+   * uncommitted announcements (its updates dropped) while a prune could delete a node a concurrent batch just gave a
+   * channel; two batches locking rows in opposite orders would deadlock. With turns, each batch sees every batch
+   * committed before it, so newest-wins holds per key with nothing lost or duplicated. Readers never wait (MVCC).
+   * The lock is the transaction's: it goes with COMMIT or ROLLBACK.
+   */
+  const lockWriters = `SELECT pg_advisory_xact_lock(${PG_LOCK_KEY})`
+
   const writeBatch = (conn: Connection, batch: GraphBatch) =>
     Effect.gen(function*() {
+      if (pg) yield* conn.executeRaw(lockWriters, [])
       let channelsAdded = 0
       for (const run of runsOf(batch.channels, (c) => c.shortChannelId)) {
         const params: Array<unknown> = []
@@ -841,6 +910,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       "prune",
       sql.withTransaction(
         Effect.gen(function*() {
+          if (pg) yield* sql.unsafe(lockWriters)
           const stale = sql`COALESCE((SELECT MAX(u.timestamp) FROM channel_updates u WHERE u.scid = c.scid), 0) < ${olderThan}`
           const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels c WHERE ${stale}`
           const channelsPruned = toNum(row?.n ?? 0)
