@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Duration, Effect, Either, Fiber, Option, SubscriptionRef, TestClock } from "effect"
 import type { GossipSyncer, GossipSyncerOptions, SyncerState, SyncType } from "../src/services/GossipSyncer.js"
+import { noSyncCounts } from "../src/services/GossipSyncer.js"
 
 /** One syncer under test, its `run` forked in the test's scope, and the means to drive its peer. */
 export interface ContractSubject {
@@ -82,6 +83,39 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
       })
     )
 
+    it.scoped("issue 13: lastFailure and lastCompleted are none on a fresh syncer; a completed sync reports what it fetched", () =>
+      Effect.gen(function* () {
+        const s = yield* make({ syncType: "PassiveSync", initialState: "chansSynced" })
+        expect(yield* s.syncer.lastFailure).toEqual(Option.none())
+        expect(yield* s.syncer.lastCompleted).toEqual(Option.none())
+        const waiting = yield* startHistorical(s)
+        yield* s.completeSync
+        yield* Fiber.join(waiting)
+        // the subjects' peers serve an empty graph: nothing wanted, nothing received
+        expect(yield* s.syncer.lastCompleted).toEqual(Option.some(noSyncCounts))
+        expect(yield* s.syncer.lastFailure).toEqual(Option.none())
+      })
+    )
+
+    it.scoped("GS-30: several callers may hold the synced signal at once; each gets the same sync's outcome", () =>
+      Effect.gen(function* () {
+        const s = yield* make({ syncType: "PassiveSync", initialState: "chansSynced" })
+        const first = yield* startHistorical(s)
+        const second = yield* Effect.fork(Effect.either(Effect.flatten(s.syncer.resetSyncedSignal)))
+        yield* s.settle
+        yield* s.failSync
+        expect([tagOf(yield* Fiber.join(first)), tagOf(yield* Fiber.join(second))]).toEqual([
+          "HistoricalSyncFailed",
+          "HistoricalSyncFailed"
+        ])
+        const third = yield* startHistorical(s)
+        const fourth = yield* Effect.fork(Effect.either(Effect.flatten(s.syncer.resetSyncedSignal)))
+        yield* s.settle
+        yield* s.completeSync
+        expect([tagOf(yield* Fiber.join(third)), tagOf(yield* Fiber.join(fourth))]).toEqual(["success", "success"])
+      })
+    )
+
     it.scoped("GS-17: a failed historical sync ends in syncerIdle, fails the signal (HistoricalSyncFailed), marks nothing", () =>
       Effect.gen(function* () {
         const s = yield* make({ syncType: "PassiveSync", initialState: "chansSynced" })
@@ -89,6 +123,11 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         yield* s.failSync
         const result = yield* Fiber.join(waiting)
         expect(tagOf(result)).toBe("HistoricalSyncFailed")
+        // lastFailure: the same failure, readable once the state says the sync failed
+        const reason = Either.isLeft(result) && result.left._tag === "HistoricalSyncFailed" ? result.left.reason : ""
+        expect(reason).not.toBe("")
+        expect(Option.map(yield* s.syncer.lastFailure, (f) => f.reason)).toEqual(Option.some(reason))
+        expect(yield* s.syncer.lastCompleted).toEqual(Option.none())
         expect(yield* stateOf(s)).toBe("syncerIdle")
         expect(yield* s.graphSynced).toBe(0)
         // a failed sync is not "synced": a signal taken now waits for a real completion

@@ -611,7 +611,7 @@ describe("GossipSyncer transitions and signals", () => {
     })
   )
 
-  it.scoped("GS-30: a signal armed in chansSynced is already fired; only the most recent armed signal fires", () =>
+  it.scoped("GS-30: a signal armed in chansSynced is already fired; signals armed by several callers all fire (lnsync: lnd keeps only the last)", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer()
       const now = yield* h.syncer.resetSyncedSignal
@@ -624,7 +624,8 @@ describe("GossipSyncer transitions and signals", () => {
       yield* h.sp.push(rangeReply(0, BEST_HEIGHT, []))
       yield* second
       yield* settle
-      expect(firstFiber.unsafePoll()).toBeNull()
+      // the manager's initial-sync watch and the Reconciler may both wait on one sync: neither is left hanging
+      expect(firstFiber.unsafePoll()?._tag).toBe("Success")
     })
   )
 })

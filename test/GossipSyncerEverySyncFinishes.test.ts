@@ -113,6 +113,43 @@ describe("issue 13 item 6: node announcements only where missing, not again of a
       expect(yield* h.sp.drain).toEqual([])
     }))
 
+  it.scoped("a completed sync reports what it fetched: channels and nodes asked for and received (the account's counts)", () =>
+    Effect.gen(function* () {
+      const h = yield* startSyncer({ gossipQueriesEx: true })
+      const [X, Y, K] = [scid(10, 0, 0), scid(20, 0, 0), scid(5, 0, 0)]
+      const t = TEST_NOW - 3600
+      // K is known with both endpoints lacking an announcement; X and Y are new
+      yield* seed(h.store, { channels: [channelAnnouncement(K, nodeId(7), nodeId(8))], updates: [], nodes: [] })
+      const first = yield* startHistorical(h)
+      asRange(yield* h.sp.nextMessage)
+      yield* h.sp.push(rangeReply(0, BEST_HEIGHT, [K, X, Y]))
+      const q = asScids(yield* h.sp.nextMessage)
+      expect(q.shortIds.ids).toEqual([X, Y])
+      yield* h.sp.push(
+        channelAnnouncement(X, nodeId(1), nodeId(2)),
+        channelUpdate(X, 0, t),
+        channelUpdate(X, 1, t),
+        channelAnnouncement(Y, nodeId(1), nodeId(3)),
+        channelUpdate(Y, 0, t),
+        channelUpdate(scid(999, 0, 0), 0, t), // not asked for: not counted
+        scidEnd()
+      )
+      // then the endpoints of X and Y (one query), then K's (node-only)
+      const nodes = asScids(yield* h.sp.nextMessage)
+      expect(nodes.shortIds.ids).toEqual([X, Y])
+      yield* h.sp.push(nodeAnnouncement(nodeId(1), t), nodeAnnouncement(nodeId(2), t), scidEnd())
+      expect(asScids(yield* h.sp.nextMessage).shortIds.ids).toEqual([K])
+      yield* h.sp.push(nodeAnnouncement(nodeId(8), t), scidEnd())
+      yield* first.signal
+      expect(yield* h.syncer.lastCompleted).toEqual(Option.some({
+        channelsRequested: 2,
+        channelsReceived: 2,
+        updatesReceived: 3,
+        nodesRequested: 5,
+        nodesReceived: 3
+      }))
+    }))
+
   it.scoped("a newly announced channel's endpoints are asked for only if their announcement is not held", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer({ gossipQueriesEx: true })

@@ -310,7 +310,7 @@ describe("SyncManager: the initial historical sync", () => {
       expect(yield* roles(h.manager)).toEqual({ active: [2], passive: [], pinned: [] })
     }))
 
-  it.scoped("beyond lnd: syncRecords counts each peer's completed and failed syncs, with the signal's reason", () =>
+  it.scoped("beyond lnd: syncRecords counts each peer's completed and failed syncs, with the syncer's lastFailure", () =>
     Effect.gen(function*() {
       const h = yield* start({ numActiveSyncers: 1 })
       const p1 = yield* h.connect(1)
@@ -329,14 +329,14 @@ describe("SyncManager: the initial historical sync", () => {
       yield* p2.completeSync
       yield* settle
       expect(yield* at(2)).toMatchObject({ completed: 1, failures: 0, completedInitial: true })
-      // a sync nobody in the manager watches (the Reconciler's, say) is counted too, with a generic reason
+      // a sync nobody in the manager watches (the Reconciler's, say) is counted too, with the syncer's reason
       yield* TestClock.adjust("5 seconds")
       yield* p1.syncer.historicalSync
       yield* settle
       expect(yield* at(1)).toMatchObject({ syncing: true, failures: 1 })
       yield* p1.failSync("whatever")
       yield* settle
-      expect(yield* at(1)).toMatchObject({ syncing: false, failures: 2, lastFailure: Option.some("historical sync failed") })
+      expect(yield* at(1)).toMatchObject({ syncing: false, failures: 2, lastFailure: Option.some("whatever") })
       // a prune forgets the record; the next connection starts clean
       yield* h.disconnect(1)
       expect(yield* at(1)).toBeUndefined()

@@ -13,6 +13,7 @@ import type {
   SyncTransitionFailed,
   SyncTransitionTimeout
 } from "./internal/gossipSyncer/errors.js"
+import type { SyncCounts } from "./internal/gossipSyncer/counts.js"
 import { GossipPipeline } from "./GossipPipeline.js"
 import { GraphStore } from "./GraphStore.js"
 import type { SyncerDeps } from "./internal/gossipSyncer/context.js"
@@ -55,6 +56,10 @@ export {
   SyncTransitionTimeout
 } from "./internal/gossipSyncer/errors.js"
 
+/** What a completed historical sync fetched (defined beside the machinery that counts it). */
+export { noSyncCounts } from "./internal/gossipSyncer/counts.js"
+export type { SyncCounts } from "./internal/gossipSyncer/counts.js"
+
 export interface GossipSyncer {
   readonly peer: Peer
   readonly syncType: Effect.Effect<SyncType>
@@ -70,9 +75,20 @@ export interface GossipSyncer {
    * GS-30: a one-shot signal for the next entry into `chansSynced` (already completed if the syncer is there now).
    * It fails with HistoricalSyncFailed if the sync in progress fails instead (timeout, lying peer, store failure),
    * so the SyncManager can move the initial sync elsewhere at once — also when the sync requested last already
-   * failed before the signal was taken (it can fail without waiting on the peer).
+   * failed before the signal was taken (it can fail without waiting on the peer). Several callers may hold one at
+   * once (the manager's initial-sync watch, the Reconciler): each gets the outcome of that same next sync.
    */
   readonly resetSyncedSignal: Effect.Effect<Effect.Effect<void, HistoricalSyncFailed | GossipSyncerExiting>>
+  /**
+   * GS-17: why the latest failed historical sync on this connection failed (none if none failed; a later completion
+   * does not clear it). Set before the syncer enters `syncerIdle`, so whoever sees that state can read the reason.
+   */
+  readonly lastFailure: Effect.Effect<Option.Option<HistoricalSyncFailed>>
+  /**
+   * What the latest completed historical sync on this connection fetched (none before one completed). Set before
+   * the syncer enters `chansSynced`.
+   */
+  readonly lastCompleted: Effect.Effect<Option.Option<SyncCounts>>
 }
 
 export interface GossipSyncerOptions {

@@ -94,7 +94,7 @@ export interface PeerSyncRecord {
   readonly completed: number
   /** Consecutive failed historical syncs (ended in `syncerIdle`, GS-17); a completion resets it. */
   readonly failures: number
-  /** Why the last one failed (the synced signal's reason when the manager held it, else a generic one). */
+  /** Why the last one failed: the syncer's `lastFailure` (GS-17), whoever started the sync. */
   readonly lastFailure: Option.Option<string>
   /** While `failures > 0`: when (epoch ms) the syncer becomes eligible again. */
   readonly retryAtMillis: Option.Option<number>
@@ -221,21 +221,8 @@ const syncingStates: ReadonlySet<SyncerState> = new Set<SyncerState>([
   "waitingQueryChanReply"
 ])
 
-/** A record plus the bookkeeping that pairs a failure seen in the state with its reason from the synced signal. */
-interface Tracked extends PeerSyncRecord {
-  /** The last failure was recorded with a generic reason; the signal's reason, when it comes, replaces it. */
-  readonly awaitingReason: boolean
-  /** The signal's reason arrived before the failure was seen in the state. */
-  readonly pendingReason: string | undefined
-}
-
+/** A failure whose syncer gave no reason (GS-17: the syncer sets `lastFailure` before `syncerIdle`; fakes may not). */
 const GenericFailure = "historical sync failed"
-
-const publicRecords = (m: ReadonlyMap<string, Tracked>): ReadonlyMap<string, PeerSyncRecord> => {
-  const out = new Map<string, PeerSyncRecord>()
-  for (const [k, { awaitingReason: _a, pendingReason: _p, ...record }] of m) out.set(k, record)
-  return out
-}
 
 /** Builds the manager in the current scope: its fibers start now and stop when the scope closes (SM-8, SM-10). */
 export const makeSyncManager: Effect.Effect<
@@ -264,7 +251,7 @@ export const makeSyncManager: Effect.Effect<
   /** Per peer: the wake-up when its backoff elapses. */
   const retryTimers = yield* FiberMap.make<string>()
   /** Written only by the handler; readers get snapshots. */
-  const records = yield* SubscriptionRef.make<ReadonlyMap<string, Tracked>>(new Map())
+  const records = yield* SubscriptionRef.make<ReadonlyMap<string, PeerSyncRecord>>(new Map())
   // Handler-local state (SM-7); only the handler fiber touches these.
   const initial = yield* Ref.make<Option.Option<InitialSyncer>>(Option.none())
   const assignments = yield* Ref.make(0)
@@ -286,7 +273,7 @@ export const makeSyncManager: Effect.Effect<
       return r?.syncer === entry.syncer ? r : undefined
     })
 
-  const updateRecord = (entry: Entry, f: (r: Tracked) => Tracked) =>
+  const updateRecord = (entry: Entry, f: (r: PeerSyncRecord) => PeerSyncRecord) =>
     SubscriptionRef.update(records, (m) => {
       const r = m.get(entry.nodeIdHex)
       if (r === undefined || r.syncer !== entry.syncer) return m
@@ -407,15 +394,12 @@ export const makeSyncManager: Effect.Effect<
       const failures = record.failures + 1
       const backoff = retryBackoff(retryPolicy, failures)
       const now = yield* Clock.currentTimeMillis
-      const known = reason ?? record.pendingReason
       yield* updateRecord(entry, (r) => ({
         ...r,
         syncing: false,
         failures,
-        lastFailure: Option.some(known ?? GenericFailure),
-        retryAtMillis: Option.some(now + Duration.toMillis(backoff)),
-        awaitingReason: known === undefined,
-        pendingReason: undefined
+        lastFailure: Option.some(reason ?? GenericFailure),
+        retryAtMillis: Option.some(now + Duration.toMillis(backoff))
       }))
       yield* FiberMap.run(
         retryTimers,
@@ -426,13 +410,6 @@ export const makeSyncManager: Effect.Effect<
         Effect.annotateLogs({ peer: entry.nodeIdHex, failures, backoff: Duration.format(backoff) })
       )
     })
-
-  /** The synced signal's reason for a failure: replaces the generic one, or waits for the failure to be seen. */
-  const noteFailureReason = (entry: Entry, reason: string) =>
-    updateRecord(entry, (r) =>
-      r.awaitingReason
-        ? { ...r, lastFailure: Option.some(reason), awaitingReason: false }
-        : { ...r, pendingReason: reason })
 
   /** Interrupts a syncer's fiber without waiting for it (SM-23: never block the handler); `stop` awaits it. */
   const retire = (nodeIdHex: string) =>
@@ -573,9 +550,7 @@ export const makeSyncManager: Effect.Effect<
           lastFailure: Option.none(),
           retryAtMillis: Option.none(),
           completedInitial: false,
-          syncing: false,
-          awaitingReason: false,
-          pendingReason: undefined
+          syncing: false
         }))
       yield* FiberMap.run(syncerFibers, nodeIdHex, supervise(entry, run))
       yield* Effect.logInfo("created syncer").pipe(Effect.annotateLogs({ peer: nodeIdHex, syncType }))
@@ -633,7 +608,9 @@ export const makeSyncManager: Effect.Effect<
       if ((yield* recordOf(entry)) === undefined) return // pruned meanwhile
       if (outcome === "started") return yield* updateRecord(entry, (r) => ({ ...r, syncing: true }))
       if (outcome === "failed") {
-        yield* recordFailure(entry, undefined)
+        // whoever started the sync, the syncer says why it failed (GS-17)
+        const failure = yield* entry.syncer.lastFailure
+        yield* recordFailure(entry, Option.getOrUndefined(Option.map(failure, (f) => f.reason)))
       } else {
         // the initial syncer's signal (SM-19) may be handled after this; the record says so either way
         const current = yield* Ref.get(initial)
@@ -644,9 +621,7 @@ export const makeSyncManager: Effect.Effect<
           completedInitial: r.completedInitial || wasInitial,
           syncing: false,
           failures: 0,
-          retryAtMillis: Option.none(),
-          awaitingReason: false,
-          pendingReason: undefined
+          retryAtMillis: Option.none()
         }))
         yield* FiberMap.remove(retryTimers, entry.nodeIdHex)
       }
@@ -725,7 +700,6 @@ export const makeSyncManager: Effect.Effect<
       // Beyond lnd (GS-51, lnd#11084): the initial sync failed (reply timeout, lying peer). Move it to another
       // candidate now rather than at the next historical tick; the failed peer waits out its backoff.
       yield* clearInitialHistoricalSyncer
-      yield* noteFailureReason(entry, failure.value.reason)
       yield* Effect.logWarning("initial historical sync failed; choosing another peer").pipe(
         Effect.annotateLogs({ peer: entry.nodeIdHex, reason: failure.value.reason })
       )
@@ -844,8 +818,8 @@ export const makeSyncManager: Effect.Effect<
     ),
     isGraphSynced,
     awaitGraphSynced: Deferred.await(graphSynced),
-    syncRecords: Effect.map(SubscriptionRef.get(records), publicRecords),
-    syncRecordChanges: Stream.map(records.changes, publicRecords),
+    syncRecords: SubscriptionRef.get(records),
+    syncRecordChanges: records.changes,
     stop
   }
   return service

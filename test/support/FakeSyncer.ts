@@ -4,7 +4,7 @@
  * state, and records what the manager asked.
  */
 import type { Scope } from "effect"
-import { Deferred, Effect, Ref, Stream, SubscriptionRef } from "effect"
+import { Deferred, Effect, Option, Ref, Stream, SubscriptionRef } from "effect"
 import type { Init } from "../../src/domain/Messages.js"
 import {
   GossipSyncerExiting,
@@ -12,6 +12,8 @@ import {
   type GossipSyncerFactoryService,
   type GossipSyncerOptions,
   HistoricalSyncFailed,
+  noSyncCounts,
+  type SyncCounts,
   SyncTransitionFailed,
   type SyncerState,
   SyncTransitionTimeout,
@@ -46,7 +48,12 @@ export interface FakeSyncer {
   readonly setState: (state: SyncerState) => Effect.Effect<void>
   /** GS-20/21/23: the sync in progress completes: chansSynced, the armed signal fires, the graph is marked synced. */
   readonly completeSync: Effect.Effect<void>
-  /** GS-17/GS-51: the sync in progress fails; the syncer is idle in syncerIdle and the armed signal fails. */
+  /** `completeSync`, reporting that the sync fetched `counts` (`lastCompleted`). */
+  readonly completeSyncWith: (counts: SyncCounts) => Effect.Effect<void>
+  /**
+   * GS-17/GS-51: the sync in progress fails; `lastFailure` says why, the syncer is idle in syncerIdle and the armed
+   * signal fails.
+   */
   readonly failSync: (reason: string) => Effect.Effect<void>
   /** Makes `run` end by itself, as a syncer that hit a fatal error. */
   readonly endRun: Effect.Effect<void>
@@ -95,6 +102,8 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
       const exited = yield* Deferred.make<void>()
       const exiting = new GossipSyncerExiting({ peer: peerHex })
       const failIfExited = Effect.flatMap(Deferred.isDone(exited), (done) => (done ? Effect.fail(exiting) : Effect.void))
+      const lastFailure = yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none())
+      const lastCompleted = yield* Ref.make<Option.Option<SyncCounts>>(Option.none())
       const runInterrupted = yield* Ref.make(false)
       const runScopeClosed = yield* Ref.make(false)
 
@@ -131,13 +140,16 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
           yield* SubscriptionRef.set(state, "syncingChans")
         }),
         resetSyncedSignal: Effect.gen(function*() {
-          const signal = yield* Deferred.make<void, HistoricalSyncFailed | GossipSyncerExiting>()
-          // GS-30: already fired if the syncer is in chansSynced now; a syncer that has exited never will.
+          // GS-30: already fired if the syncer is in chansSynced now; a syncer that has exited never will; a signal
+          // already armed is shared with its first caller
+          const signal = (yield* Ref.get(armed)) ?? (yield* Deferred.make<void, HistoricalSyncFailed | GossipSyncerExiting>())
           if ((yield* SubscriptionRef.get(state)) === "chansSynced") yield* Deferred.succeed(signal, undefined)
           else if (yield* Deferred.isDone(exited)) yield* Deferred.fail(signal, exiting)
           else yield* Ref.set(armed, signal)
           return Deferred.await(signal)
-        })
+        }),
+        lastFailure: Ref.get(lastFailure),
+        lastCompleted: Ref.get(lastCompleted)
       }
 
       const fireArmed = (fire: (d: Deferred.Deferred<void, HistoricalSyncFailed | GossipSyncerExiting>) => Effect.Effect<boolean>) =>
@@ -159,6 +171,13 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
         )
       )
 
+      const completeSyncWith = (counts: SyncCounts) =>
+        Ref.set(lastCompleted, Option.some(counts)).pipe(
+          Effect.zipRight(SubscriptionRef.set(state, "chansSynced")),
+          Effect.zipRight(fireArmed((d) => Deferred.succeed(d, undefined))),
+          Effect.zipRight(options.markGraphSynced)
+        )
+
       const fake: FakeSyncer = {
         peer,
         nodeIdHex: peerHex,
@@ -169,14 +188,16 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
         behaviour,
         behave: (patch) => Ref.update(behaviour, (b): FakeBehaviour => ({ ...b, ...patch })),
         setState: (s) => SubscriptionRef.set(state, s),
-        completeSync: SubscriptionRef.set(state, "chansSynced").pipe(
-          Effect.zipRight(fireArmed((d) => Deferred.succeed(d, undefined))),
-          Effect.zipRight(options.markGraphSynced)
-        ),
-        failSync: (reason) =>
-          SubscriptionRef.set(state, "syncerIdle").pipe(
-            Effect.zipRight(fireArmed((d) => Deferred.fail(d, new HistoricalSyncFailed({ peer: peerHex, reason }))))
-          ),
+        completeSync: completeSyncWith(noSyncCounts),
+        completeSyncWith,
+        failSync: (reason) => {
+          const failure = new HistoricalSyncFailed({ peer: peerHex, reason })
+          // like the real syncer: the reason is readable before the state says the sync failed
+          return Ref.set(lastFailure, Option.some(failure)).pipe(
+            Effect.zipRight(SubscriptionRef.set(state, "syncerIdle")),
+            Effect.zipRight(fireArmed((d) => Deferred.fail(d, failure)))
+          )
+        },
         endRun: Deferred.succeed(runEnd, undefined),
         runStarted,
         runInterrupted,

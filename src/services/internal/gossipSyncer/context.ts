@@ -6,8 +6,9 @@
  * Ownership, so the fibers never race on a write:
  * - the state machine alone writes `state`, `syncType`, `historical`, `localHorizon`, `rangeAcc`, `pending`,
  *   `ignoresScidQueries`, `answersScidQueries`, `nodesNotDelivered`, `lastFailure` and installs/clears `tracker`;
- * - the router alone mutates the installed `tracker` (progress, pace and deliveries as gossip arrives) and offers to
- *   the queues;
+ * - the router alone mutates the installed `tracker` (progress, pace and deliveries as gossip arrives) and the
+ *   received counts of `counts`, and offers to the queues; the machine resets `counts` (before installing a tracker)
+ *   and writes its requested counts and `lastCompleted`;
  * - the filter processor alone writes `remoteHorizon` and `backlogRunning`;
  * - the live forwarder alone touches `heldAnnouncements`;
  * - `armedSignal` and `unreportedFailure` are written under `signalLock` by the handle (arm) and the machine
@@ -32,6 +33,8 @@ import type {
   SyncerState,
   SyncType
 } from "../../GossipSyncer.js"
+import type { SyncCounts } from "./counts.js"
+import { noSyncCounts } from "./counts.js"
 import type { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
 import { GossipSyncerExiting } from "./errors.js"
 import type { GraphStoreService } from "../../GraphStore.js"
@@ -95,6 +98,9 @@ export interface Tracker {
   /** Dumps: completed by the router at the first progress, so the machine need not poll before it. */
   readonly firstProgress?: Deferred.Deferred<void> | undefined
 }
+
+/** `SyncCounts` as the fibers update them (plain fields: one writer each, see the module doc). */
+export type MutableSyncCounts = { -readonly [K in keyof SyncCounts]: number }
 
 /** Node ids remembered per connection as asked of the peer and not delivered (bounded: a mainnet graph has ~17k). */
 export const MAX_NODES_NOT_DELIVERED = 100_000
@@ -195,6 +201,10 @@ export interface SyncerContext extends SyncerDeps {
   /** Node ids this peer was asked for on this connection and did not deliver: not asked of it again (item 6). */
   readonly nodesNotDelivered: Set<string>
   readonly lastFailure: Ref.Ref<Option.Option<HistoricalSyncFailed>>
+  /** What the sync in progress has fetched so far (reset when a sync starts). */
+  readonly counts: MutableSyncCounts
+  /** The counts of the latest completed sync. */
+  readonly lastCompleted: Ref.Ref<Option.Option<SyncCounts>>
   /** GS-46: announcements waiting for their first update, oldest first (bounded by `maxHeldAnnouncements`). */
   readonly heldAnnouncements: Map<ShortChannelId, Uint8Array>
   /** GS-48: per-peer bucket, then the factory's global one. */
@@ -246,6 +256,8 @@ export const makeContext = (
       answersScidQueries: yield* Ref.make(false),
       nodesNotDelivered: new Set<string>(),
       lastFailure: yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none()),
+      counts: { ...noSyncCounts },
+      lastCompleted: yield* Ref.make<Option.Option<SyncCounts>>(Option.none()),
       heldAnnouncements: new Map<ShortChannelId, Uint8Array>(),
       limiter: RateLimiter.chain(peerLimiter, deps.shared.globalLimiter), // GS-48: per-peer first, then global
       failOnExit: Effect.zipRight(Deferred.await(exited), Effect.fail(new GossipSyncerExiting({ peer: peer.nodeIdHex })))

@@ -59,7 +59,9 @@ export const historicalSync = (ctx: SyncerContext): Effect.Effect<void, SyncTran
 /**
  * GS-30: a one-shot signal for the next entry into `chansSynced`, already complete when the syncer is there now,
  * and already failed when the sync requested last failed before this call (`unreportedFailure`). Under
- * `signalLock`, so it cannot miss an entry or a failure the machine makes while it is being armed.
+ * `signalLock`, so it cannot miss an entry or a failure the machine makes while it is being armed. A signal already
+ * armed is shared, not replaced: a second caller (the Reconciler beside the manager's initial-sync watch) must not
+ * leave the first one waiting on a signal nobody will fire.
  */
 export const resetSyncedSignal = (
   ctx: SyncerContext
@@ -70,7 +72,7 @@ export const resetSyncedSignal = (
       if (state === "chansSynced") return Effect.void
       const failed = state === "syncerIdle" ? yield* Ref.getAndSet(ctx.unreportedFailure, Option.none()) : Option.none()
       if (Option.isSome(failed)) return Effect.fail(failed.value)
-      const signal = yield* Deferred.make<void, HistoricalSyncFailed>()
+      const signal = (yield* Ref.get(ctx.armedSignal)) ?? (yield* Deferred.make<void, HistoricalSyncFailed>())
       yield* Ref.set(ctx.armedSignal, signal)
       return Effect.flatMap(
         Deferred.poll(signal),

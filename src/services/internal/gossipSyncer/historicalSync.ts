@@ -168,6 +168,7 @@ export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborte
       yield* enter(ctx, "queryNewChannels")
       return yield* selectWanted(ctx, infos)
     })
+    ctx.counts.channelsRequested = wanted.wanted.length
     if (wanted.wanted.length === 0 && wanted.missingNodes.length === 0) return
     if (yield* Ref.get(ctx.ignoresScidQueries)) {
       if (wanted.wanted.length === 0) return // only node announcements missing: best effort, not a failure

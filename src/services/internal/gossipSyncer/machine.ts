@@ -6,6 +6,7 @@
  */
 import { Deferred, Effect, Option, Queue, Ref, SubscriptionRef } from "effect"
 import type { SyncType } from "../../GossipSyncer.js"
+import { noSyncCounts } from "./counts.js"
 import { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
 import type { PeerDisconnected } from "../../Peer.js"
 import type { Request, RequestStatus, SyncerContext } from "./context.js"
@@ -90,6 +91,7 @@ const handleRequest = (ctx: SyncerContext, request: Request): Effect.Effect<void
 /** One historical sync, then the outcome told to everyone who waits on it. */
 const runSyncAndSettle = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnected> =>
   Effect.gen(function* () {
+    Object.assign(ctx.counts, noSyncCounts)
     const outcome = yield* Effect.either(syncChannels(ctx))
     if (outcome._tag === "Left") {
       const e = outcome.left
@@ -102,6 +104,7 @@ const runSyncAndSettle = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnec
     if (flushed._tag === "Left") {
       return yield* failSync(ctx, `the graph store failed: ${flushed.left.message}`, "store")
     }
+    yield* Ref.set(ctx.lastCompleted, Option.some({ ...ctx.counts })) // before chansSynced: its watchers read it
     yield* ctx.options.markGraphSynced // GS-20/21, SM-20
     yield* enterChansSynced(ctx)
   })

@@ -98,7 +98,9 @@ export const makeGossipSyncer = (
       state: ctx.state,
       processSyncTransition: (to) => processSyncTransition(ctx, to),
       historicalSync: historicalSync(ctx),
-      resetSyncedSignal: resetSyncedSignal(ctx)
+      resetSyncedSignal: resetSyncedSignal(ctx),
+      lastFailure: Ref.get(ctx.lastFailure),
+      lastCompleted: Ref.get(ctx.lastCompleted)
     }
 
     const internals: GossipSyncerInternals = {

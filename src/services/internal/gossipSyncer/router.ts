@@ -16,15 +16,18 @@ import { nowMillis } from "./context.js"
 
 /**
  * GS-51: gossip for a queried channel, or a requested node's announcement, is progress; a queried announcement also
- * names its endpoints.
+ * names its endpoints. Counted for the sync's account (`SyncCounts`): what arrives while a query or dump is out.
  */
-const noteProgress = (t: Tracker, gossip: ReadonlyArray<GossipMessage>) =>
+const noteProgress = (ctx: SyncerContext, t: Tracker, gossip: ReadonlyArray<GossipMessage>) =>
   Effect.gen(function* () {
     let now: number | undefined
     for (const m of gossip) {
       if (m._tag === "NodeAnnouncement") {
+        ctx.counts.nodesReceived++
         if (t.nodesPending.size === 0 || !t.nodesPending.delete(toHex(m.nodeId))) continue
       } else if (!t.scids.has(m.shortChannelId)) continue
+      else if (m._tag === "ChannelUpdate") ctx.counts.updatesReceived++
+      else ctx.counts.channelsReceived++
       now ??= yield* nowMillis
       t.lastProgress = now
       if (!t.progressed && t.firstProgress !== undefined) yield* Deferred.succeed(t.firstProgress, undefined)
@@ -46,7 +49,7 @@ const submitGossip = (ctx: SyncerContext, gossip: Array<GossipMessage>) =>
     ? Effect.void
     : Effect.gen(function* () {
         const t = yield* Ref.get(ctx.tracker)
-        if (t !== undefined) yield* noteProgress(t, gossip)
+        if (t !== undefined) yield* noteProgress(ctx, t, gossip)
         yield* ctx.pipeline.submit(ctx.peerId, gossip)
       })
 

@@ -305,6 +305,7 @@ export const queryChannels = (
         continue
       }
       yield* Ref.set(ctx.pending, { items, next: next + batch.length })
+      ctx.counts.nodesRequested += nodes.nodes.length
       const t = newTracker(batch, yield* nowMillis, extended, nodes.nodes)
       yield* Ref.set(ctx.tracker, t)
       const query: QueryShortChannelIds = {
