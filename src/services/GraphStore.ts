@@ -39,6 +39,8 @@ export interface ChannelState {
   readonly timestamp2: number
   readonly checksum1: number
   readonly checksum2: number
+  /** Its funding output is spent (a chain source saw it): kept, not relayed, forgotten 72 blocks on (BOLT 7). */
+  readonly spent?: boolean | undefined
 }
 
 /** A node we hold: the timestamp of its latest announcement (0 if none yet) and whether it has a channel. */
@@ -63,6 +65,8 @@ export interface GraphBatch {
   readonly nodes: ReadonlyArray<NodeAnnouncement>
   /** Funding output values (satoshis) of announced channels, when a chain source checked them (BOLT 7). */
   readonly capacities?: ReadonlyMap<ShortChannelId, bigint> | undefined
+  /** Funding transaction ids (hex) of announced channels a chain source checked: how their spends are found. */
+  readonly fundingTxids?: ReadonlyMap<ShortChannelId, string> | undefined
 }
 
 export interface BatchOutcome {
@@ -120,6 +124,18 @@ export interface GraphStoreService {
    */
   readonly prune: (olderThan: number) => Effect.Effect<{ readonly channelsPruned: number }, GraphStoreError>
   readonly counts: Effect.Effect<GraphCounts, GraphStoreError>
+  /**
+   * Marks the held channels whose funding outpoint (`txid:vout`, from `fundingTxids`) is in `outpoints` as spent
+   * at `height`, returning them. A spent channel stays held (its announcement and updates are Duplicates, so it is
+   * not fetched again) but is no longer served: not in `channelRange`, `gossipForChannels` or `gossipInHorizon`.
+   * Optional: a store that tracks no spends (a test double) leaves it and `forgetSpent` out.
+   */
+  readonly markSpent?: (
+    outpoints: ReadonlyArray<string>,
+    height: number
+  ) => Effect.Effect<ReadonlyArray<ShortChannelId>, GraphStoreError>
+  /** BOLT 7: forgets channels spent at or below `height` (kept as zombies, so range replies do not bring them back). */
+  readonly forgetSpent?: (height: number) => Effect.Effect<{ readonly channelsForgotten: number }, GraphStoreError>
 }
 
 export class GraphStore extends Context.Tag("lnsync/GraphStore")<GraphStore, GraphStoreService>() {}

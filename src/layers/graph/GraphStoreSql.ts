@@ -281,7 +281,8 @@ export const migrations = {
   "1_graph": migration1,
   "2_cheaper_writes": migration2,
   "3_graph_meta": migration3,
-  "4_decoded_columns": migration4
+  "4_decoded_columns": migration4,
+  "5_spent_channels": Effect.suspend(() => migration5)
 } as const
 
 /** In-code loader (no glob/dynamic import), so it runs the same under tsx, vitest and a bundle. */
@@ -340,6 +341,19 @@ const checkChain = (
     Effect.catchTag("SqlError", (cause) => new GraphStoreError({ operation: "chain", cause }))
   )
 
+/**
+ * Migration 5: spent channels (issue 15). `channels.funding_txid` (hex, set when a chain source checked the
+ * funding output; the output index is the scid's) lets the spent-output watcher find the channels a block closes,
+ * through its index; `channels.spent_height` (NULL while unspent) marks a channel whose output is spent: it is no
+ * longer served and is forgotten 72 blocks later (BOLT 7). Portable SQL: TEXT, a 32-bit INTEGER height, an index.
+ */
+const migration5 = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE channels ADD COLUMN funding_txid TEXT`
+  yield* sql`ALTER TABLE channels ADD COLUMN spent_height INTEGER`
+  yield* sql`CREATE INDEX channels_funding_txid ON channels (funding_txid)`
+})
+
 // ---------------------------------------------------------------------------------------------------------------
 // Rows
 
@@ -351,6 +365,7 @@ interface ChannelStateRow {
   readonly checksum1: SqlInt | null
   readonly timestamp2: SqlInt | null
   readonly checksum2: SqlInt | null
+  readonly spent_height?: SqlInt | null
 }
 
 interface ChannelRawRow {
@@ -411,7 +426,8 @@ const channelState = (row: ChannelStateRow): ChannelState => ({
   timestamp1: toNum(row.timestamp1),
   timestamp2: toNum(row.timestamp2),
   checksum1: toNum(row.checksum1),
-  checksum2: toNum(row.checksum2)
+  checksum2: toNum(row.checksum2),
+  ...(row.spent_height === null || row.spent_height === undefined ? {} : { spent: true })
 })
 
 /**
@@ -470,7 +486,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const selectChannelStates = (where: Fragment) => sql<ChannelStateRow>`
     SELECT c.scid, hex(c.node_id1) AS node1_hex, hex(c.node_id2) AS node2_hex,
       u1.timestamp AS timestamp1, u1.checksum AS checksum1,
-      u2.timestamp AS timestamp2, u2.checksum AS checksum2
+      u2.timestamp AS timestamp2, u2.checksum AS checksum2, c.spent_height
     FROM channels c
     LEFT JOIN channel_updates u1 ON u1.scid = c.scid AND u1.direction = 0
     LEFT JOIN channel_updates u2 ON u2.scid = c.scid AND u2.direction = 1
@@ -491,7 +507,8 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     return run(
       "channelRange",
       Effect.map(
-        selectChannelStates(sql`c.scid BETWEEN ${range.low} AND ${range.high}`),
+        // issue 15: a spent channel is not served (BOLT 7: no longer relayed)
+        selectChannelStates(sql`c.scid BETWEEN ${range.low} AND ${range.high} AND c.spent_height IS NULL`),
         (rows): ReadonlyArray<ChannelState> => rows.map(channelState)
       )
     )
@@ -577,7 +594,8 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
             const wanted = storable(scids)
             if (wanted.length === 0) return Chunk.empty<StoredGossip>()
             const channelRows = yield* sql<ChannelRawRow>`
-              SELECT scid, node_id1, node_id2, raw FROM channels WHERE scid IN ${sql.in(padded(wanted))}`
+              SELECT scid, node_id1, node_id2, raw FROM channels
+              WHERE scid IN ${sql.in(padded(wanted))} AND spent_height IS NULL`
             if (channelRows.length === 0) return Chunk.empty<StoredGossip>()
             const held = new Map(channelRows.map((r) => [toBig(r.scid), r] as const))
             const updateRows = yield* sql<UpdateRow>`
@@ -645,7 +663,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
             SELECT u.scid, u.direction, u.timestamp, c.raw AS ann_raw, u.raw,
               o.timestamp AS other_timestamp, o.raw AS other_raw
             FROM channel_updates u
-            JOIN channels c ON c.scid = u.scid
+            JOIN channels c ON c.scid = u.scid AND c.spent_height IS NULL
             LEFT JOIN channel_updates o ON o.scid = u.scid AND o.direction = 1 - u.direction
             WHERE (u.timestamp, u.scid, u.direction) > (${cursor[0]}, ${cursor[1]}, ${cursor[2]})
               AND u.timestamp < ${end}
@@ -760,6 +778,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const clearZombies = statementTexts((rows) => sql`DELETE FROM zombies WHERE scid IN ${list(rows)}`)
   // issue 15: the funding output's value a chain source reported, as the channel's capacity (only with a source)
   const setCapacity = sql`UPDATE channels SET capacity_sat = ${0} WHERE scid = ${0}`.compile()[0]
+  const setFundingTxid = sql`UPDATE channels SET funding_txid = ${""} WHERE scid = ${0}`.compile()[0]
   const upsertUpdates = statementTexts((rows) => sql`
     INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw, fee_base_msat, fee_proportional_millionths,
       cltv_expiry_delta, htlc_minimum_msat, htlc_maximum_msat, disabled)
@@ -863,6 +882,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
         yield* writeRows(conn, clearZombies, 1, scids)
       }
       for (const [scid, sat] of batch.capacities ?? []) yield* conn.executeRaw(setCapacity, [sat, scid])
+      for (const [scid, txid] of batch.fundingTxids ?? []) yield* conn.executeRaw(setFundingTxid, [txid, scid])
       let updatesApplied = 0
       const storable = batch.updates.filter((u) => isStorableScid(u.shortChannelId)) // others are never held: ignored
       for (const run of runsOf(storable, (u) => (u.shortChannelId << 1n) | BigInt(updateDirection(u)))) {
@@ -958,6 +978,60 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     )
   )
 
+  // issue 15: the funding outpoints a block spends, matched through channels_funding_txid (the output index is the
+  // scid's low 16 bits); those channels are marked, not deleted, until 72 blocks later (`forgetSpent`).
+  const markSpent = (outpoints: ReadonlyArray<string>, height: number) =>
+    run(
+      "markSpent",
+      Effect.gen(function*() {
+        const byTxid = new Map<string, Set<number>>()
+        for (const o of outpoints) {
+          const at = o.lastIndexOf(":")
+          const vouts = byTxid.get(o.slice(0, at)) ?? new Set<number>()
+          vouts.add(Number(o.slice(at + 1)))
+          byTxid.set(o.slice(0, at), vouts)
+        }
+        const marked: Array<ShortChannelId> = []
+        for (const page of chunksOf([...byTxid.keys()], PAGE)) {
+          const rows = yield* sql<{ readonly scid: SqlInt; readonly funding_txid: string }>`
+            SELECT scid, funding_txid FROM channels WHERE funding_txid IN ${sql.in(page)} AND spent_height IS NULL`
+          for (const r of rows) {
+            const scid = toBig(r.scid)
+            if (byTxid.get(r.funding_txid)?.has(Number(scid & 0xffffn)) === true) marked.push(scid)
+          }
+        }
+        for (const page of chunksOf(marked, PAGE)) {
+          yield* sql`UPDATE channels SET spent_height = ${height} WHERE scid IN ${sql.in(page)}`
+        }
+        return marked as ReadonlyArray<ShortChannelId>
+      })
+    )
+
+  // BOLT 7: forget a spent channel 72 blocks after the spend; its scid becomes a zombie so that a range reply
+  // listing it does not bring it back (its output is spent: a re-announcement would fail the funding check anyway).
+  const forgetSpent = (height: number) =>
+    run(
+      "forgetSpent",
+      sql.withTransaction(
+        Effect.gen(function*() {
+          const gone = sql`spent_height IS NOT NULL AND spent_height <= ${height}`
+          const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels WHERE ${gone}`
+          const channelsForgotten = toNum(row?.n ?? 0)
+          if (channelsForgotten === 0) return { channelsForgotten }
+          yield* sql`INSERT INTO zombies (scid, node_id1, node_id2)
+            SELECT scid, node_id1, node_id2 FROM channels WHERE ${gone}
+            ON CONFLICT (scid) DO NOTHING`
+          yield* sql`DELETE FROM channel_updates WHERE scid IN (SELECT scid FROM channels WHERE ${gone})`
+          yield* sql`DELETE FROM channels WHERE ${gone}`
+          yield* sql`DELETE FROM channel_endpoints`
+          yield* sql`INSERT INTO channel_endpoints (node_id)
+            SELECT node_id1 FROM channels UNION SELECT node_id2 FROM channels`
+          yield* sql`DELETE FROM nodes WHERE node_id NOT IN (SELECT node_id FROM channel_endpoints)`
+          return { channelsForgotten }
+        })
+      )
+    )
+
   return {
     highestChannelId,
     channelRange,
@@ -968,7 +1042,9 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     gossipInHorizon,
     applyBatch,
     prune,
-    counts
+    counts,
+    markSpent,
+    forgetSpent
   } satisfies GraphStoreService
 })
 

@@ -125,7 +125,10 @@ export const applyAnnouncements = (
       continue
     }
     const c = g.pending[0]
-    if (f._tag === "Valid") s.capacities.set(g.scid, f.capacitySat)
+    if (f._tag === "Valid") {
+      s.capacities.set(g.scid, f.capacitySat)
+      if (f.fundingTxid !== undefined) s.fundingTxids.set(g.scid, f.fundingTxid)
+    }
     g.accepted = c.msg
     s.give(c.peer, c.slot, ACCEPTED)
     s.acceptedAnns.push(c)

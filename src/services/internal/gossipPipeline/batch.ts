@@ -120,6 +120,8 @@ export interface Settling {
   readonly acceptedAnns: Array<Cand<ChannelAnnouncement>>
   /** Funding output values the ChainSource reported for channels accepted here (stored as their capacity). */
   readonly capacities: Map<ShortChannelId, bigint>
+  /** Funding transaction ids of those channels (how the spent-output watcher finds their spends). */
+  readonly fundingTxids: Map<ShortChannelId, string>
   readonly acceptedUpdates: Array<Cand<ChannelUpdate>>
   readonly acceptedNodeAnns: Array<Cand<NodeAnnouncement>>
 }

@@ -55,7 +55,8 @@ const outcome = (s: Settling): Settled => {
       channels: s.acceptedAnns.map((c) => c.msg),
       updates: s.acceptedUpdates.map((c) => c.msg),
       nodes: s.acceptedNodeAnns.map((c) => c.msg),
-      ...(s.capacities.size > 0 ? { capacities: s.capacities } : {})
+      ...(s.capacities.size > 0 ? { capacities: s.capacities } : {}),
+      ...(s.fundingTxids.size > 0 ? { fundingTxids: s.fundingTxids } : {})
     }
   }
 }
@@ -89,6 +90,7 @@ export const settle = (
       acceptedNodes: new Set(),
       acceptedAnns: [],
       capacities: new Map(),
+      fundingTxids: new Map(),
       acceptedUpdates: [],
       acceptedNodeAnns: []
     }

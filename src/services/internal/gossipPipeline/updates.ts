@@ -29,6 +29,11 @@ const addUpdate = (s: Settling, c: Cand<ChannelUpdate>): void => {
   let g = s.updGroups.get(key)
   if (g === undefined) {
     const h = s.prepared.held.get(scid)
+    // a spent channel is no longer relayed: its updates are not stored or forwarded (kept only for splices)
+    if (h?.spent === true) {
+      s.give(c.peer, c.slot, DUPLICATE)
+      return
+    }
     const stored = h === undefined ? 0 : direction === 0 ? h.timestamp1 : h.timestamp2
     g = { scid, direction, baseline: Math.max(stored, s.ctx.inFlight.updates.get(key)?.timestamp ?? 0), pending: [] }
     s.updGroups.set(key, g)

@@ -37,6 +37,10 @@ interface StoredChannel {
   readonly node2: string
   /** Latest update per direction (index = channel_flags bit 0). */
   readonly updates: [StoredUpdate | undefined, StoredUpdate | undefined]
+  /** `txid:vout` of the funding output, when a chain source checked it. */
+  outpoint: string | undefined
+  /** Height of the block that spent the funding output. */
+  spentAt: number | undefined
 }
 
 interface StoredNode {
@@ -77,7 +81,8 @@ const channelState = (scid: ShortChannelId, channel: StoredChannel): ChannelStat
   timestamp1: channel.updates[0]?.timestamp ?? 0,
   timestamp2: channel.updates[1]?.timestamp ?? 0,
   checksum1: channel.updates[0]?.checksum ?? 0,
-  checksum2: channel.updates[1]?.checksum ?? 0
+  checksum2: channel.updates[1]?.checksum ?? 0,
+  ...(channel.spentAt === undefined ? {} : { spent: true })
 })
 
 export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
@@ -145,7 +150,7 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
       for (const scid of byScid.walk(range.low)) {
         if (scid > range.high) break
         const channel = channels.get(scid)
-        if (channel !== undefined) out.push(channelState(scid, channel))
+        if (channel !== undefined && channel.spentAt === undefined) out.push(channelState(scid, channel))
       }
       return out
     })
@@ -187,7 +192,7 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
           const out: Array<StoredGossip> = []
           for (const scid of page) {
             const channel = channels.get(scid)
-            if (channel === undefined) continue
+            if (channel === undefined || channel.spentAt !== undefined) continue
             out.push(channelGossip(channel))
             for (const update of channel.updates) if (update !== undefined) out.push(updateGossip(update))
             for (const node of [channel.node1, channel.node2]) {
@@ -220,7 +225,7 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
             last = key
             const channel = channels.get(key.scid)
             const update = channel?.updates[key.direction]
-            if (channel === undefined || update === undefined) continue
+            if (channel === undefined || update === undefined || channel.spentAt !== undefined) continue
             const other = channel.updates[1 - key.direction]
             const otherFirst =
               other !== undefined &&
@@ -271,8 +276,12 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
           nodeId2: copy(c.nodeId2),
           node1: toHex(c.nodeId1),
           node2: toHex(c.nodeId2),
-          updates: [undefined, undefined]
+          updates: [undefined, undefined],
+          outpoint: undefined,
+          spentAt: undefined
         }
+        const txid = batch.fundingTxids?.get(c.shortChannelId)
+        if (txid !== undefined) stored.outpoint = `${txid}:${Number(c.shortChannelId & 0xffffn)}`
         channels.set(c.shortChannelId, stored)
         byScid.insert(c.shortChannelId)
         zombieIds.delete(c.shortChannelId) // a fresh announcement revives a zombie
@@ -295,10 +304,7 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
 
   // BOLT 7: a channel whose newest update (0 without any) is older than `olderThan` is pruned and remembered as a
   // zombie; node announcements of nodes left without a channel go too.
-  const prune = (olderThan: number) =>
-    Effect.sync(() => {
-      const stale: Array<ShortChannelId> = []
-      for (const [scid, channel] of channels) if (newestUpdate(channel) < olderThan) stale.push(scid)
+  const removeAsZombies = (stale: ReadonlyArray<ShortChannelId>) => {
       for (const scid of stale) {
         const channel = channels.get(scid)
         if (channel === undefined) continue
@@ -313,7 +319,35 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
           if (!nodeChannels.has(node)) deleteNode(node)
         }
       }
+  }
+
+  const prune = (olderThan: number) =>
+    Effect.sync(() => {
+      const stale: Array<ShortChannelId> = []
+      for (const [scid, channel] of channels) if (newestUpdate(channel) < olderThan) stale.push(scid)
+      removeAsZombies(stale)
       return { channelsPruned: stale.length }
+    })
+
+  const markSpent = (outpoints: ReadonlyArray<string>, height: number) =>
+    Effect.sync(() => {
+      const wanted = new Set(outpoints)
+      const marked: Array<ShortChannelId> = []
+      for (const [scid, channel] of channels) {
+        if (channel.spentAt === undefined && channel.outpoint !== undefined && wanted.has(channel.outpoint)) {
+          channel.spentAt = height
+          marked.push(scid)
+        }
+      }
+      return marked as ReadonlyArray<ShortChannelId>
+    })
+
+  const forgetSpent = (height: number) =>
+    Effect.sync(() => {
+      const gone: Array<ShortChannelId> = []
+      for (const [scid, channel] of channels) if (channel.spentAt !== undefined && channel.spentAt <= height) gone.push(scid)
+      removeAsZombies(gone)
+      return { channelsForgotten: gone.length }
     })
 
   const counts = Effect.sync((): GraphCounts => {
@@ -336,6 +370,8 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
     gossipInHorizon,
     applyBatch,
     prune,
-    counts
+    counts,
+    markSpent,
+    forgetSpent
   }
 })
