@@ -158,6 +158,40 @@ describe("Reconciler: every peer once, one at a time", () => {
       expect((yield* account(h)).peers[1]).toBe("2 Failed: sync did not finish within 3m")
     }))
 
+  it.scoped("a peer whose sync already failed on this connection waits until the others had their turn", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1, p2, p3] = [yield* h.connect(1), yield* h.connect(2), yield* h.connect(3)]
+      yield* p1.failSync("no reply_channel_range within 2m") // p1 had the initial sync
+      yield* settle
+      const initial = (yield* historical(p2)) === 1 ? p2 : p3
+      const other = initial === p2 ? p3 : p2
+      yield* initial.completeSync
+      yield* TestClock.adjust("5 seconds") // p1's backoff is over: it could take a sync, but the good peer goes first
+      yield* settle
+      expect([yield* historical(p1), yield* historical(other)]).toEqual([1, 1])
+      yield* other.completeSync
+      yield* settle
+      expect(yield* historical(p1)).toBe(2)
+      yield* p1.failSync("no reply_channel_range within 2m")
+      yield* h.reconciler.awaitIdle
+      expect((yield* account(h)).peers[0]).toBe("1 Failed: no reply_channel_range within 2m")
+    }))
+
+  it.scoped("a Completed outcome carries what the sync fetched (the syncer's lastCompleted)", () =>
+    Effect.gen(function* () {
+      const h = yield* start()
+      const [p1, p2] = [yield* h.connect(1), yield* h.connect(2)]
+      const initialCounts = { channelsRequested: 3, channelsReceived: 3, updatesReceived: 5, nodesRequested: 0, nodesReceived: 2 }
+      const reconcileCounts = { channelsRequested: 1, channelsReceived: 0, updatesReceived: 0, nodesRequested: 0, nodesReceived: 0 }
+      yield* p1.completeSyncWith(initialCounts)
+      yield* settle
+      yield* p2.completeSyncWith(reconcileCounts)
+      yield* h.reconciler.awaitIdle
+      const fetched = (yield* h.reconciler.account()).peers.map((o) => o._tag === "Completed" ? [o.sync, o.fetched] : [o._tag])
+      expect(fetched).toEqual([["initial", initialCounts], ["reconcile", reconcileCounts]])
+    }))
+
   it.scoped("a peer that reconnects while its old connection is being reconciled gets its own turn", () =>
     Effect.gen(function* () {
       const h = yield* start()

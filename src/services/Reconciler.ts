@@ -11,12 +11,13 @@
  * Every sync finishes (issue 13): a peer that fails, disconnects, stays busy past `busyTimeout` or whose sync runs
  * past `syncTimeout` is passed over with a logged reason, and the next one is taken. A peer that already completed a
  * historical sync on this connection (the initial one, SM-19, or a pinned peer's own, SM-18) is not reconciled
- * again: it would only repeat the range exchange. `account` gives what happened to every peer, for
- * `--exit-when-synced`.
+ * again: it would only repeat the range exchange. A peer whose sync already failed on this connection waits until
+ * the others had their turn (once), so the graph gets the good peers' channels first. `account` gives what happened
+ * to every peer, with what each completed sync fetched, for `--exit-when-synced`.
  */
 import type { Scope } from "effect"
 import { Context, Data, Duration, Effect, Either, Layer, Option, Queue, Ref, Stream, SubscriptionRef } from "effect"
-import type { GossipSyncer } from "./GossipSyncer.js"
+import type { GossipSyncer, SyncCounts } from "./GossipSyncer.js"
 import type { Peer } from "./Peer.js"
 import { PeerConnector } from "./PeerConnector.js"
 import type { PeerSyncRecord } from "./SyncManager.js"
@@ -43,8 +44,15 @@ export class ReconcilerConfig extends Context.Reference<ReconcilerConfig>()("lns
 
 /** What one peer's sync came to on its (last) connection. */
 export type PeerOutcome = Data.TaggedEnum<{
-  /** A historical sync with this peer completed: the initial one, a reconciliation, or another (pinned, tick). */
-  Completed: { readonly nodeIdHex: string; readonly sync: "initial" | "reconcile" | "other" }
+  /**
+   * A historical sync with this peer completed: the initial one, a reconciliation, or another (pinned, tick);
+   * `fetched`: what the latest one fetched (the syncer's `lastCompleted`).
+   */
+  Completed: {
+    readonly nodeIdHex: string
+    readonly sync: "initial" | "reconcile" | "other"
+    readonly fetched?: SyncCounts | undefined
+  }
   Failed: { readonly nodeIdHex: string; readonly reason: string }
   Disconnected: { readonly nodeIdHex: string; readonly reason: string }
   Skipped: { readonly nodeIdHex: string; readonly reason: string }
@@ -84,6 +92,8 @@ interface Seen {
   readonly completedInitial: boolean
   readonly failures: number
   readonly lastFailure: Option.Option<string>
+  /** What the syncer's latest completed sync fetched. */
+  readonly fetched: Option.Option<SyncCounts>
 }
 
 /** One peer as the Reconciler knows it: its latest connection and the Reconciler's verdict on it. */
@@ -98,7 +108,16 @@ interface PeerEntry {
   readonly outcome: Option.Option<PeerOutcome>
 }
 
-const nothingSeen: Seen = { completed: 0, completedInitial: false, failures: 0, lastFailure: Option.none() }
+const nothingSeen: Seen = {
+  completed: 0,
+  completedInitial: false,
+  failures: 0,
+  lastFailure: Option.none(),
+  fetched: Option.none()
+}
+
+const completed = (nodeIdHex: string, sync: "initial" | "reconcile" | "other", fetched: Option.Option<SyncCounts>) =>
+  PeerOutcome.Completed({ nodeIdHex, sync, fetched: Option.getOrUndefined(fetched) })
 
 /**
  * A peer's outcome as far as it is known, or none while it is unsettled. Before the graph is synced nobody
@@ -108,7 +127,7 @@ const nothingSeen: Seen = { completed: 0, completedInitial: false, failures: 0, 
 export const settledOutcome = (entry: PeerEntryView, graphSynced: boolean): Option.Option<PeerOutcome> => {
   if (Option.isSome(entry.outcome)) return entry.outcome
   const { nodeIdHex, seen } = entry
-  if (seen.completed > 0) return Option.some(PeerOutcome.Completed({ nodeIdHex, sync: seen.completedInitial ? "initial" : "other" }))
+  if (seen.completed > 0) return Option.some(completed(nodeIdHex, seen.completedInitial ? "initial" : "other", seen.fetched))
   if (!entry.connected) return Option.some(PeerOutcome.Disconnected({ nodeIdHex, reason: "disconnected" }))
   if (seen.failures > 0 && !graphSynced) {
     return Option.some(PeerOutcome.Failed({ nodeIdHex, reason: Option.getOrElse(seen.lastFailure, () => "historical sync failed") }))
@@ -210,22 +229,35 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         yield* conclude(entry, Option.getOrElse(known, () => PeerOutcome.Disconnected({ nodeIdHex: entry.nodeIdHex, reason })), true)
       })
 
-    /** Copies the manager's records of this connection's syncer into the entries (what the manager's syncs did). */
+    /**
+     * Copies the manager's records of this connection's syncer into the entries (what the manager's syncs did), with
+     * what the syncer's latest completed sync fetched (set before the completion reaches the record).
+     */
     const observe = (records: ReadonlyMap<string, PeerSyncRecord>) =>
-      SubscriptionRef.update(peers, (m) => {
-        let next: Map<string, PeerEntry> | undefined
-        for (const [nodeIdHex, r] of records) {
-          const e = m.get(nodeIdHex)
-          if (e === undefined || !e.connected || r.syncer.peer !== e.peer) continue
-          const seen: Seen = { completed: r.completed, completedInitial: r.completedInitial, failures: r.failures, lastFailure: r.lastFailure }
-          if (
-            seen.completed === e.seen.completed && seen.completedInitial === e.seen.completedInitial &&
-            seen.failures === e.seen.failures && Option.getEquivalence<string>((a, b) => a === b)(seen.lastFailure, e.seen.lastFailure)
-          ) continue
-          next ??= new Map(m)
-          next.set(nodeIdHex, { ...e, seen })
-        }
-        return next ?? m
+      Effect.gen(function* () {
+        const fetched = new Map<string, Option.Option<SyncCounts>>()
+        for (const [nodeIdHex, r] of records) if (r.completed > 0) fetched.set(nodeIdHex, yield* r.syncer.lastCompleted)
+        yield* SubscriptionRef.update(peers, (m) => {
+          let next: Map<string, PeerEntry> | undefined
+          for (const [nodeIdHex, r] of records) {
+            const e = m.get(nodeIdHex)
+            if (e === undefined || !e.connected || r.syncer.peer !== e.peer) continue
+            const seen: Seen = {
+              completed: r.completed,
+              completedInitial: r.completedInitial,
+              failures: r.failures,
+              lastFailure: r.lastFailure,
+              fetched: fetched.get(nodeIdHex) ?? Option.none()
+            }
+            if (
+              seen.completed === e.seen.completed && seen.completedInitial === e.seen.completedInitial &&
+              seen.failures === e.seen.failures && Option.getEquivalence<string>((a, b) => a === b)(seen.lastFailure, e.seen.lastFailure)
+            ) continue
+            next ??= new Map(m)
+            next.set(nodeIdHex, { ...e, seen })
+          }
+          return next ?? m
+        })
       })
 
     /** The manager's syncer for this connection, once it has one (SyncNode registers it as we see the event). */
@@ -275,7 +307,7 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         if (Option.isNone(idle)) return PeerOutcome.Skipped({ nodeIdHex, reason: `busy for ${busy}` })
         if (idle.value.completed > 0) {
           // SM-19/SM-18: the initial sync (or a pinned peer's own) just covered this peer
-          return PeerOutcome.Completed({ nodeIdHex, sync: idle.value.completedInitial ? "initial" : "other" })
+          return completed(nodeIdHex, idle.value.completedInitial ? "initial" : "other", yield* syncer.value.lastCompleted)
         }
         const requested = yield* Effect.either(syncer.value.historicalSync)
         if (Either.isLeft(requested)) {
@@ -288,7 +320,7 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         if (Option.isNone(result)) {
           return PeerOutcome.Failed({ nodeIdHex, reason: `sync did not finish within ${Duration.format(settings.syncTimeout)}` })
         }
-        if (Either.isRight(result.value)) return PeerOutcome.Completed({ nodeIdHex, sync: "reconcile" })
+        if (Either.isRight(result.value)) return completed(nodeIdHex, "reconcile", yield* syncer.value.lastCompleted)
         const e = result.value.left
         return e._tag === "HistoricalSyncFailed"
           ? PeerOutcome.Failed({ nodeIdHex, reason: e.reason })
@@ -306,13 +338,36 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         if (Option.isSome(outcome)) yield* conclude(entry, outcome.value)
       })
 
+    /** Connections (`nodeIdHex/generation`) already sent to the back of the queue once. */
+    const postponed = yield* Ref.make(new Set<string>())
+
+    /**
+     * A peer whose sync failed on this connection (and none completed) goes behind the others, once: a silent or
+     * stalling peer would hold the good ones' channels back by its reply timeouts. True when it was sent back.
+     */
+    const postpone = (nodeIdHex: string) =>
+      Effect.gen(function* () {
+        const entry = yield* entryOf(nodeIdHex)
+        if (entry === undefined || entry.seen.failures === 0 || entry.seen.completed > 0) return false
+        const key = `${nodeIdHex}/${entry.generation}`
+        if ((yield* Ref.get(postponed)).has(key) || (yield* Queue.size(queue)) === 0) return false
+        yield* Ref.update(postponed, (s) => new Set(s).add(key))
+        return yield* Queue.offer(queue, nodeIdHex) // still queued: `queued` and `running` unchanged
+      })
+
     // one worker: reconciliations run one after another so they never compete with each other for the pipeline
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.gen(function* () {
           const nodeIdHex = yield* Queue.take(queue)
           yield* manager.awaitGraphSynced
+          if (yield* postpone(nodeIdHex)) return
           const generation = (yield* entryOf(nodeIdHex))?.generation
+          yield* Ref.update(postponed, (s) => {
+            const next = new Set(s)
+            next.delete(`${nodeIdHex}/${generation}`)
+            return next
+          })
           yield* processOne(nodeIdHex)
           yield* forget(nodeIdHex)
           yield* SubscriptionRef.update(running, (n) => n - 1)
