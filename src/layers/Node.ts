@@ -20,6 +20,7 @@ import type { ChainName } from "../domain/Chain.js"
 import { fromHex } from "../domain/Hex.js"
 import type { ChainHash } from "../domain/Messages.js"
 import * as ChainSource from "../services/ChainSource.js"
+import * as ChainWatcher from "../services/ChainWatcher.js"
 import type { GossipPipeline } from "../services/GossipPipeline.js"
 import { layer as layerGossipPipeline } from "../services/GossipPipeline.js"
 import type { GossipPipelineConfig, GossipPipelineConfigValues } from "../services/GossipPipelineConfig.js"
@@ -282,6 +283,8 @@ export interface NodeSettings<ES = never, EC = never, EP = never, EV = never> {
   readonly syncManager?: SyncManagerConfigInput | undefined
   readonly syncer?: Partial<Omit<GossipSyncerSettings, "chainHash" | "bestHeight">> | undefined
   readonly pipeline?: Partial<Omit<GossipPipelineConfigValues, "chainHash">> | undefined
+  /** Spent-channel watching (with a chain source) and the hourly stale-channel prune (issue 15). */
+  readonly chainWatcher?: Partial<ChainWatcher.ChainWatcherConfigValues> | undefined
   readonly transport?: Partial<Omit<TcpPeerConnector.TcpPeerConnectorConfig, "nodePrivateKey">> | undefined
 }
 
@@ -352,7 +355,12 @@ export function layer<ES, EC, EP, EV>(
     TcpPeerConnector.layer(
       TcpPeerConnector.makeConfig(settings.nodePrivateKey, settings.chain, { ...settings.transport, listen: settings.listen })
     )
-  const core = Layer.mergeAll(manager, connector, pipeline)
+  // issue 15: spent channels followed through the chain source, stale ones pruned hourly
+  const watcher = ChainWatcher.layer(settings.chainWatcher).pipe(
+    Layer.provide(settings.chainSource ?? ChainSource.layerNone),
+    Layer.provide(settings.store)
+  )
+  const core = Layer.mergeAll(manager, connector, pipeline, watcher)
   const node = SyncNode.layer.pipe(Layer.provideMerge(core))
   // The Reconciler starts last, over the running wiring (as the CLI always built it); it only asks idle syncers.
   return settings.reconcile === false ? node : Reconciler.layer.pipe(Layer.provideMerge(node))
