@@ -12,17 +12,18 @@ import { createRequire } from "node:module"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement } from "../src/domain/Messages.js"
 import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import type { GraphBatch } from "../src/services/GraphStore.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { channelAnnouncement, channelUpdate, nodeAnnouncement, nodeId, scid } from "../test/support/gossip.js"
 
-const CHANNELS = 54_000
+export const CHANNELS = 54_000
 const NODES = 17_000
-const BATCH = 1_000
-const NOW = 1_780_000_000
-const DAY = 86_400
+export const BATCH = 1_000
+export const NOW = 1_780_000_000
+export const DAY = 86_400
 
 /** Seeded xorshift32: same graph every run. */
 const prng = (seed: number) => {
@@ -37,7 +38,7 @@ const prng = (seed: number) => {
   }
 }
 
-const generate = () => {
+export const generate = () => {
   const rand = prng(2026)
   const nodeIds = Array.from({ length: NODES }, (_, i) => nodeId(i))
   const channels: Array<ChannelAnnouncement> = []
@@ -60,7 +61,7 @@ const generate = () => {
   return { channels, updates, nodes }
 }
 
-const batchesOf = (graph: ReturnType<typeof generate>): Array<GraphBatch> => {
+export const batchesOf = (graph: ReturnType<typeof generate>): Array<GraphBatch> => {
   const out: Array<GraphBatch> = []
   for (let i = 0; i < graph.channels.length; i += BATCH) out.push({ channels: graph.channels.slice(i, i + BATCH), updates: [], nodes: [] })
   for (let i = 0; i < graph.updates.length; i += BATCH) out.push({ channels: [], updates: graph.updates.slice(i, i + BATCH), nodes: [] })
@@ -149,9 +150,8 @@ const measureFloor = (filename: string, graph: ReturnType<typeof generate>) => {
   return { insertMs, rangeMs, horizonMs, rangeCount: range.length, horizonRows: updates.length + nodes.length }
 }
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-bench-graph-"))
-
-const main = Effect.gen(function*() {
+const main = Effect.acquireUseRelease(Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-bench-graph-"))), (dir) =>
+  Effect.gen(function*() {
   {
     const tg = performance.now()
     const graph = generate()
@@ -180,9 +180,12 @@ const main = Effect.gen(function*() {
       `graph: insert ${insertRate.toFixed(0)} msg/s; range query ${store.rangeMs.toFixed(1)} ms; horizon ${store.horizonMs.toFixed(1)} ms`
     )
   }
-}).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))))
+  }), (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
 
-Effect.runPromise(main).catch((error: unknown) => {
-  console.error(error)
-  process.exit(1)
-})
+// run when executed (bench:graph), not when bench:graph-pg imports the generator
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  Effect.runPromise(main).catch((error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  })
+}

@@ -22,7 +22,7 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Config, ConfigError, Console, Data, Effect, Either, Exit, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
 import { GraphStore } from "../services/GraphStore.js"
-import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
+import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as Node from "../layers/Node.js"
 import * as ChainSourceConfig from "../layers/chain/ChainSourceConfig.js"
 import { trustModel } from "../services/ChainSource.js"
@@ -183,12 +183,12 @@ const statsCommand = Command.make(
     Effect.gen(function* () {
       const env = yield* Node.config
       const o = { ...options, db: Option.isSome(options.db) ? options.db.value : env.db }
-      if (!fs.existsSync(o.db)) return yield* new CliError({ reason: `no graph database at ${o.db}` })
-      const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(Effect.provide(GraphStoreSqlite.layer({ filename: o.db })))
+      if (!GraphStorePg.isPostgresUrl(o.db) && !fs.existsSync(o.db)) return yield* new CliError({ reason: `no graph database at ${o.db}` })
+      const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(Effect.provide(GraphStorePg.layerFor({ db: o.db })))
       const nowSeconds = Math.floor(Date.now() / 1000)
       const newest = counts.newestTimestamp
       const stats = {
-        db: o.db,
+        db: GraphStorePg.isPostgresUrl(o.db) ? GraphStorePg.displayUrl(o.db) : o.db,
         channels: counts.channels,
         updates: counts.updates,
         nodes: counts.nodes,
@@ -199,7 +199,7 @@ const statsCommand = Command.make(
         trust: trustModel(env.chainSource.kind)
       }
       if (o.json) return yield* Console.log(JSON.stringify(stats))
-      yield* Console.log(`${o.db}: ${stats.channels} channels, ${stats.updates} updates, ${stats.nodes} nodes, ${stats.zombies} zombies`)
+      yield* Console.log(`${stats.db}: ${stats.channels} channels, ${stats.updates} updates, ${stats.nodes} nodes, ${stats.zombies} zombies`)
       yield* Console.log(
         stats.newest === null
           ? "freshness: empty graph"

@@ -8,7 +8,7 @@ import { Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as Chain from "../domain/Chain.js"
-import * as GraphStoreSqlite from "../layers/graph/GraphStoreSqlite.js"
+import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as Node from "../layers/Node.js"
 import { GraphStore } from "../services/GraphStore.js"
 import * as RapidGossipSync from "../services/RapidGossipSync.js"
@@ -60,14 +60,14 @@ export const rgsCommand = Command.make(
       if (since < 0) {
         return yield* new CommandFailed({ reason: "--since must be unix seconds (0 or more)", code: ExitCode.usage })
       }
-      if (!fs.existsSync(db)) {
+      if (!GraphStorePg.isPostgresUrl(db) && !fs.existsSync(db)) {
         return yield* new CommandFailed({ reason: `no graph database at ${db}`, code: ExitCode.usage })
       }
       const snapshot = yield* Effect.gen(function* () {
         const store = yield* GraphStore
         const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
         return yield* RapidGossipSync.buildSnapshot(store, { format: o.format, since, chainHash: chain, now })
-      }).pipe(Effect.provide(GraphStoreSqlite.layer({ filename: db, chain })))
+      }).pipe(Effect.provide(GraphStorePg.layerFor({ db, chain })))
       const partial = `${o.out}.partial`
       yield* Effect.try({
         try: () => {

@@ -42,7 +42,7 @@ import type {
   SyncManagerConfigInput
 } from "../services/SyncManagerConfig.js"
 import { layerSyncManagerConfig, SyncManagerDefaults } from "../services/SyncManagerConfig.js"
-import * as GraphStoreSqlite from "./graph/GraphStoreSqlite.js"
+import * as GraphStorePg from "./graph/GraphStorePg.js"
 import * as TcpPeerConnector from "./net/TcpPeerConnector.js"
 import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
 import * as ChainSourceConfig from "./chain/ChainSourceConfig.js"
@@ -258,7 +258,10 @@ export interface NodeSettings<ES = never, EC = never, EP = never, EV = never> {
   readonly nodePrivateKey: Uint8Array
   /** Accept inbound peers here (port 0 picks a free port). Ignored when `connector` is given. */
   readonly listen?: HostPort | undefined
-  /** Where the graph lives: `GraphStoreSqlite.layer({ filename })`, `GraphStore.layerMemory`, or your own. */
+  /**
+   * Where the graph lives: `GraphStoreSqlite.layer({ filename })`, `GraphStorePg.layer({ url })`,
+   * `GraphStore.layerMemory`, or your own.
+   */
   readonly store: Layer.Layer<GraphStore, ES>
   /** What the pipeline asks the blockchain (BOLT 7 funding outputs); default: none (`ChainSource.layerNone`). */
   readonly chainSource?: Layer.Layer<ChainSource.ChainSource, EC> | undefined
@@ -367,8 +370,8 @@ export function layer<ES, EC, EP, EV>(
 }
 
 /**
- * The settings a `NodeConfig` describes, given our key (`loadNodeKey(config.keyFile)`): the SQLite store at
- * `config.db`, TCP, the worker pool, no chain backend. Spread overrides over the result to replace any of them.
+ * The settings a `NodeConfig` describes, given our key (`loadNodeKey(config.keyFile)`): the store at `config.db`
+ * (a `postgres://` URL: PostgreSQL, else a SQLite file), TCP, the worker pool, no chain backend. Spread overrides over the result to replace any of them.
  */
 export const settingsFromConfig = (
   config: NodeConfig,
@@ -377,7 +380,7 @@ export const settingsFromConfig = (
   chain: Chain.fromName(config.chain),
   nodePrivateKey,
   listen: config.listen,
-  store: GraphStoreSqlite.layer({ filename: config.db, chain: Chain.fromName(config.chain) }),
+  store: GraphStorePg.layerFor({ db: config.db, chain: Chain.fromName(config.chain) }),
   chainSource: ChainSourceConfig.layer(config.chainSource),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
