@@ -240,7 +240,9 @@ export const makeContext = (
       remoteHorizon: yield* Ref.make<Option.Option<Horizon>>(Option.none()),
       historical: yield* Ref.make(false),
       events: yield* Queue.bounded<MachineEvent>(settings.queueSize),
-      peerQueries: yield* Queue.bounded<PeerQuery>(settings.queueSize),
+      // issue 14: one query waits behind the one being answered (BOLT 7: one of each kind outstanding); further ones
+      // stay in the connection's inbound queue as received bytes, not decoded here
+      peerQueries: yield* Queue.bounded<PeerQuery>(1),
       filters: yield* Queue.dropping<GossipTimestampFilter>(1),
       requests: yield* Queue.bounded<Request>(settings.queueSize),
       armedSignal: yield* Ref.make<Deferred.Deferred<void, HistoricalSyncFailed> | undefined>(undefined),
