@@ -7,7 +7,7 @@
 import type { AnnGroup, Settling, SigTask, Verified } from "./batch.js"
 import { hashOf, knownChannel, othersDuplicate, rejectWithTwins } from "./batch.js"
 import type { FundingLookup } from "./funding.js"
-import { hasResult, keyOf } from "./funding.js"
+import { hasResult, keyOf, unpark } from "./funding.js"
 import type { SigPacker } from "./signatures.js"
 import type { UpdTask } from "./updates.js"
 import { directionKey } from "./state.js"
@@ -24,6 +24,7 @@ export const groupAnnouncements = (s: Settling): void => {
     if (knownChannel(s, scid) !== undefined) {
       // a funding result for bytes we no longer need (another copy won): forget it
       if (s.ctx.funding !== undefined && s.ctx.funding.resolved.size > 0) s.ctx.funding.resolved.delete(keyOf(c.msg))
+      unpark(s.ctx.funding, scid, { updates: s.ctx.prematureUpdates, nodes: s.ctx.prematureNodes }, s.now)
       s.give(c.peer, c.slot, DUPLICATE)
       continue
     }

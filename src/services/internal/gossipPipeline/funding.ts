@@ -19,9 +19,12 @@
 import { createHash } from "node:crypto"
 import { Clock, Effect, Queue, Schedule } from "effect"
 import type { Scope } from "effect"
-import type { ChannelAnnouncement } from "../../../domain/Messages.js"
+import { sameBytes } from "../../../domain/Bytes.js"
+import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement } from "../../../domain/Messages.js"
+import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import type { AsyncCheckOptions, ChainSourceService, FundingCheck } from "../../ChainSource.js"
 import type { Job } from "./context.js"
+import type { Held, PrematureNodes, PrematureUpdates } from "./state.js"
 
 export interface Parked {
   readonly key: string
@@ -39,6 +42,83 @@ export interface FundingState {
   readonly resolved: Map<string, FundingCheck>
   /** Invalid results by key, with their expiry (unix millis); insertion order is age order. */
   readonly negative: Map<string, { readonly check: FundingCheck; readonly until: number }>
+  /** Channels parked or awaiting re-entry, with their nodes (hex): what the holds below are for. */
+  readonly parked: Map<ShortChannelId, { readonly node1: string; readonly node2: string }>
+  /** Parked channels per node. */
+  readonly parkedNodes: Map<string, number>
+  /**
+   * Updates and node announcements waiting for a parked channel. Held here, not in the premature caches: a sync
+   * parks thousands of channels at once, far more than those caches hold, and these must not be lost. Bounded by
+   * the parked channels: at most `HELD_PER_CHANNEL` updates per channel, the newest announcement per node.
+   */
+  readonly heldUpdates: Map<ShortChannelId, Array<Held<ChannelUpdate>>>
+  readonly heldNodes: Map<string, Held<NodeAnnouncement>>
+}
+
+const HELD_PER_CHANNEL = 4
+
+/** Holds `msg` if its channel is parked; false if not (the caller uses the premature cache). */
+export const holdUpdate = (state: FundingState | undefined, msg: ChannelUpdate, peer: string, now: number): boolean => {
+  if (state === undefined || !state.parked.has(msg.shortChannelId)) return false
+  const list = state.heldUpdates.get(msg.shortChannelId) ?? []
+  if (!list.some((h) => sameBytes(h.msg.raw, msg.raw))) list.push({ msg, peer, atMillis: now })
+  list.sort((x, y) => y.msg.timestamp - x.msg.timestamp)
+  if (list.length > HELD_PER_CHANNEL) list.length = HELD_PER_CHANNEL
+  state.heldUpdates.set(msg.shortChannelId, list)
+  return true
+}
+
+/** Holds `msg` if one of its node's channels is parked (the newest kept); false if not. */
+export const holdNode = (state: FundingState | undefined, hex: string, msg: NodeAnnouncement, peer: string, now: number): boolean => {
+  if (state === undefined || !state.parkedNodes.has(hex)) return false
+  const old = state.heldNodes.get(hex)
+  if (old === undefined || old.msg.timestamp < msg.timestamp) state.heldNodes.set(hex, { msg, peer, atMillis: now })
+  return true
+}
+
+export const takeHeldUpdates = (state: FundingState | undefined, scid: ShortChannelId): ReadonlyArray<Held<ChannelUpdate>> => {
+  const list = state?.heldUpdates.get(scid)
+  if (list === undefined) return []
+  state?.heldUpdates.delete(scid)
+  return list
+}
+
+export const takeHeldNode = (state: FundingState | undefined, hex: string): Held<NodeAnnouncement> | undefined => {
+  const held = state?.heldNodes.get(hex)
+  if (held !== undefined) state?.heldNodes.delete(hex)
+  return held
+}
+
+const park = (state: FundingState, msg: ChannelAnnouncement, node1: string, node2: string): void => {
+  if (state.parked.has(msg.shortChannelId)) return
+  state.parked.set(msg.shortChannelId, { node1, node2 })
+  for (const n of [node1, node2]) state.parkedNodes.set(n, (state.parkedNodes.get(n) ?? 0) + 1)
+}
+
+/**
+ * The channel's result was used (or is no longer needed): its holds go back to the premature caches (they are
+ * taken from there if the channel is accepted in this batch; otherwise they age out as any premature message).
+ */
+export const unpark = (
+  state: FundingState | undefined,
+  scid: ShortChannelId,
+  premature: { readonly updates: PrematureUpdates; readonly nodes: PrematureNodes },
+  now: number
+): void => {
+  const p = state?.parked.get(scid)
+  if (state === undefined || p === undefined) return
+  state.parked.delete(scid)
+  for (const h of takeHeldUpdates(state, scid)) premature.updates.add(h.msg, h.peer, now)
+  for (const n of [p.node1, p.node2]) {
+    const left = (state.parkedNodes.get(n) ?? 1) - 1
+    if (left > 0) {
+      state.parkedNodes.set(n, left)
+      continue
+    }
+    state.parkedNodes.delete(n)
+    const held = takeHeldNode(state, n)
+    if (held !== undefined) premature.nodes.add(n, held.msg, held.peer, now)
+  }
 }
 
 export const keyOf = (msg: ChannelAnnouncement): string => createHash("sha256").update(msg.raw).digest("hex")
@@ -58,7 +138,11 @@ const withOptions = (options: AsyncCheckOptions): Effect.Effect<FundingState, ne
           queue,
           waiting: new Set(),
           resolved: new Map(),
-          negative: new Map()
+          negative: new Map(),
+          parked: new Map(),
+          parkedNodes: new Map(),
+          heldUpdates: new Map(),
+          heldNodes: new Map()
         })
       )
 
@@ -73,12 +157,20 @@ export const lookupOrPark = (
   state: FundingState,
   msg: ChannelAnnouncement,
   peer: string,
-  now: number
+  now: number,
+  nodes: readonly [string, string]
 ): Effect.Effect<FundingLookup> => {
   const key = keyOf(msg)
   const resolved = state.resolved.get(key)
   if (resolved !== undefined) {
     state.resolved.delete(key)
+    // the holds were taken into this batch when it was grouped; the channel is no longer parked
+    state.parked.delete(msg.shortChannelId)
+    for (const n of nodes) {
+      const left = (state.parkedNodes.get(n) ?? 1) - 1
+      if (left > 0) state.parkedNodes.set(n, left)
+      else state.parkedNodes.delete(n)
+    }
     return Effect.succeed(resolved)
   }
   const cached = state.negative.get(key)
@@ -86,6 +178,7 @@ export const lookupOrPark = (
     if (cached.until > now) return Effect.succeed(cached.check)
     state.negative.delete(key)
   }
+  park(state, msg, nodes[0], nodes[1])
   if (state.waiting.has(key)) return Effect.succeed("parked")
   state.waiting.add(key)
   return Effect.as(Queue.offer(state.queue, { key, msg, peer }), "parked")
@@ -132,7 +225,21 @@ export const worker = (
       const now = yield* Clock.currentTimeMillis
       if (result._tag === "Left") {
         yield* Effect.logWarning("chain source answered unexpectedly; announcements dropped without blame", result.left)
-        for (const p of items) state.waiting.delete(p.key)
+        for (const p of items) {
+          state.waiting.delete(p.key)
+          const at = state.parked.get(p.msg.shortChannelId)
+          if (at === undefined) continue
+          state.parked.delete(p.msg.shortChannelId)
+          state.heldUpdates.delete(p.msg.shortChannelId)
+          for (const n of [at.node1, at.node2]) {
+            const left = (state.parkedNodes.get(n) ?? 1) - 1
+            if (left > 0) state.parkedNodes.set(n, left)
+            else {
+              state.parkedNodes.delete(n)
+              state.heldNodes.delete(n)
+            }
+          }
+        }
         return
       }
       const byPeer = new Map<string, Array<ChannelAnnouncement>>()

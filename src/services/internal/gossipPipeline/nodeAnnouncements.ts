@@ -5,6 +5,7 @@
  * this round. A node without a known channel is held briefly in the bounded premature cache (BOLT 7 "SHOULD
  * ignore").
  */
+import { holdNode, takeHeldNode } from "./funding.js"
 import { sameBytes } from "../../../domain/Bytes.js"
 import type { NodeAnnouncement } from "../../../domain/Messages.js"
 import type { AnnGroup, Cand, NodeGroup, Settling, SigTask, Verified } from "./batch.js"
@@ -59,6 +60,8 @@ export const groupNodes = (s: Settling): void => {
         else refs.push(g)
         const heldAnn = s.ctx.prematureNodes.take(hex, s.now)
         if (heldAnn !== undefined) addNode(s, cand(heldAnn.msg, heldAnn.peer, -1, undefined), hex)
+        const parkedAnn = takeHeldNode(s.ctx.funding, hex)
+        if (parkedAnn !== undefined) addNode(s, cand(parkedAnn.msg, parkedAnn.peer, -1, undefined), hex)
       }
     }
   }
@@ -67,7 +70,7 @@ export const groupNodes = (s: Settling): void => {
 const holdNodes = (s: Settling, g: NodeGroup): void => {
   for (const c of g.pending) {
     if (c.slot >= 0) s.give(c.peer, c.slot, PREMATURE)
-    s.ctx.prematureNodes.add(g.hex, c.msg, c.peer, s.now)
+    if (!holdNode(s.ctx.funding, g.hex, c.msg, c.peer, s.now)) s.ctx.prematureNodes.add(g.hex, c.msg, c.peer, s.now)
   }
   g.pending = []
 }

@@ -33,7 +33,8 @@ const checkFunding = (
       const parked = new Map<AnnGroup, FundingLookup | undefined>()
       for (const t of signed) {
         const c = t.g.pending[0]
-        parked.set(t.g, yield* lookupOrPark(state, c.msg, c.peer, s.now))
+        const nodes = [s.ctx.hexOf(c.msg.nodeId1), s.ctx.hexOf(c.msg.nodeId2)] as const
+        parked.set(t.g, yield* lookupOrPark(state, c.msg, c.peer, s.now, nodes))
       }
       return parked
     }

@@ -11,6 +11,7 @@ import { cand, hashOf, knownChannel, newestIndex, othersDuplicate, rejectWithTwi
 import { sameBytes } from "../../../domain/Bytes.js"
 import type { SigPacker } from "./signatures.js"
 import { SINGLE_SIG_AT } from "./signatures.js"
+import { holdUpdate, takeHeldUpdates } from "./funding.js"
 import { directionKey } from "./state.js"
 import { ACCEPTED, DUPLICATE, invalid, PREMATURE } from "./verdicts.js"
 
@@ -48,6 +49,7 @@ export const groupUpdates = (s: Settling): void => {
   for (const c of s.prepared.upds) addUpdate(s, c)
   for (const scid of s.annGroups.keys()) {
     for (const h of s.ctx.prematureUpdates.take(scid, s.now)) addUpdate(s, cand(h.msg, h.peer, -1, undefined))
+    for (const h of takeHeldUpdates(s.ctx.funding, scid)) addUpdate(s, cand(h.msg, h.peer, -1, undefined))
   }
 }
 
@@ -55,7 +57,8 @@ export const groupUpdates = (s: Settling): void => {
 const holdUpdates = (s: Settling, g: UpdGroup): void => {
   for (const c of g.pending) {
     if (c.slot >= 0) s.give(c.peer, c.slot, PREMATURE)
-    s.ctx.prematureUpdates.add(c.msg, c.peer, s.now)
+    // its channel is waiting on the funding check: held with it (never lost to the premature cache's bound)
+    if (!holdUpdate(s.ctx.funding, c.msg, c.peer, s.now)) s.ctx.prematureUpdates.add(c.msg, c.peer, s.now)
   }
   g.pending = []
 }
