@@ -4,6 +4,7 @@ import { Chunk, Effect, Either, Exit, Layer, Scope, Stream } from "effect"
 import { BITCOIN_MAINNET, BITCOIN_REGTEST } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import * as GraphStorePg from "../src/layers/graph/GraphStorePg.js"
+import * as Node from "../src/layers/Node.js"
 import type { GraphBatch } from "../src/services/GraphStore.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import * as EmbeddedPostgres from "../src/testing/EmbeddedPostgres.js"
@@ -101,6 +102,20 @@ describe("GraphStore PostgreSQL", () => {
         Effect.provide(GraphStore, GraphStorePg.layer({ url: server.url("no_such_db") }))
       )
       expect(Either.isLeft(result) && result.left._tag === "GraphStoreError" && result.left.operation).toBe("open")
+    }))
+
+  it.effect("--db / LNSYNC_DB: a node configured with a postgres URL keeps its graph in that database", () =>
+    Effect.gen(function*() {
+      const url = yield* freshUrl()
+      const id = scid(812_000, 1, 0)
+      const settings = Node.settingsFromConfig({ ...Node.NodeConfigDefaults, db: url }, new Uint8Array(32).fill(1))
+      yield* Effect.provide(
+        Effect.flatMap(GraphStore, (store) =>
+          store.applyBatch({ channels: [channelAnnouncement(id, nodeId(1), nodeId(2))], updates: [], nodes: [] })),
+        settings.store
+      )
+      const held = yield* Effect.provide(Effect.flatMap(GraphStore, (store) => store.channels([id])), GraphStorePg.layer({ url }))
+      expect([...held.keys()]).toEqual([id])
     }))
 
   it("--db: postgres:// and postgresql:// URLs are PostgreSQL, anything else a SQLite file", () => {
