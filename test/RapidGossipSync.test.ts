@@ -94,15 +94,17 @@ const newGraph = (network: ldk.Network = ldk.Network.LDKNetwork_Bitcoin) => {
         directions: [policy(c.get_one_to_two()), policy(c.get_two_to_one())]
       })
     }
+    ro.free() // a read lock: the bindings insist it is released by hand
     return out
   }
   const node = (id: Uint8Array) => {
-    const info = graph.read_only().node(ldk.NodeId.constructor_from_pubkey(id)).get_announcement_info()
-    if (!(info instanceof ldk.Option_NodeAnnouncementInfoZ_Some)) return undefined
-    return {
-      features: info.some.features().write(),
-      addresses: info.some.addresses().map((a) => a.write())
-    }
+    const ro = graph.read_only()
+    const info = ro.node(ldk.NodeId.constructor_from_pubkey(id)).get_announcement_info()
+    const details = info instanceof ldk.Option_NodeAnnouncementInfoZ_Some
+      ? { features: info.some.features().write(), addresses: info.some.addresses().map((a) => a.write()) }
+      : undefined
+    ro.free()
+    return details
   }
   return { apply, channels, node, errors }
 }

@@ -11,7 +11,9 @@ import * as HttpServer from "../layers/http/HttpServer.js"
 import * as ServeStatus from "../layers/http/ServeStatus.js"
 import * as Node from "../layers/Node.js"
 import type { GraphQuery } from "../services/GraphQuery.js"
-import type { GraphStore, GraphStoreChainMismatch, GraphStoreError } from "../services/GraphStore.js"
+import type { GraphStoreChainMismatch, GraphStoreError } from "../services/GraphStore.js"
+import { GraphStore } from "../services/GraphStore.js"
+import * as RapidGossipSync from "../services/RapidGossipSync.js"
 import * as Metrics from "../services/Metrics.js"
 import type { SyncManager } from "../services/SyncManager.js"
 import { CommandFailed, ExitCode } from "./terminal.js"
@@ -42,7 +44,14 @@ const startServer = <S extends GraphQuery | ServeStatus.ServeStatus | Metrics.Me
     const { host, port } = yield* parseAddress(address)
     const context = yield* Layer.build(services)
     const metrics = Context.get(context, Metrics.Metrics).scrape
-    const server = HttpServer.layer({ host, port, metrics }).pipe(Layer.provide(Layer.succeedContext(context)))
+    // Rapid Gossip Sync snapshots when the services include the store (`serve`; `sync --http` has no snapshots yet)
+    const store = Context.getOption(context, GraphStore)
+    const snapshots = Option.isSome(store)
+      ? yield* Effect.provideService(RapidGossipSync.make, GraphStore, store.value)
+      : undefined
+    const server = HttpServer.layer({ host, port, metrics, snapshots }).pipe(
+      Layer.provide(Layer.succeedContext(context))
+    )
     const bound = yield* Layer.build(server).pipe(
       Effect.mapError((e) =>
         new CommandFailed({ reason: `cannot serve HTTP on ${address}: ${String(e.cause)}`, code: ExitCode.failed })

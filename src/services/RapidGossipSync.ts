@@ -61,7 +61,7 @@ export interface Snapshot {
 }
 
 export interface RapidGossipSyncSettings {
-  /** The chain the snapshots are for (written into every snapshot, even an empty one). */
+  /** The chain of a snapshot without channels (any other carries the chain its stored announcements name). */
   readonly chainHash: ChainHash
   /** Served snapshots kept (per `since`, format and 3-hour slot); a mainnet full snapshot is a few MB. */
   readonly cacheCapacity: number
@@ -96,6 +96,8 @@ interface Collected {
   readonly announcementBytes: Map<ShortChannelId, number>
   readonly updates: Array<Rgs.RgsUpdate>
   readonly nodes: Array<Rgs.RgsNode>
+  /** The stored gossip's own chain (one per store). */
+  chainHash: ChainHash | undefined
   newest: number
   rawBytes: number
   skipped: number
@@ -108,6 +110,7 @@ const collect = (gossip: Stream.Stream<StoredGossip, GraphStoreError>, version: 
       announcementBytes: new Map(),
       updates: [],
       nodes: [],
+      chainHash: undefined,
       newest: 0,
       rawBytes: 0,
       skipped: 0
@@ -118,6 +121,7 @@ const collect = (gossip: Stream.Stream<StoredGossip, GraphStoreError>, version: 
         if (d._tag === "Left") acc.skipped += 1
         else if (!acc.channels.has(d.right.shortChannelId)) {
           acc.channels.set(d.right.shortChannelId, Rgs.channelOf(d.right))
+          acc.chainHash ??= d.right.chainHash.slice()
           acc.announcementBytes.set(d.right.shortChannelId, g.raw.length)
           acc.rawBytes += g.raw.length
         }
@@ -146,7 +150,7 @@ const collect = (gossip: Stream.Stream<StoredGossip, GraphStoreError>, version: 
   })
 
 /**
- * Builds a snapshot from `store` at `now` (unix seconds). A plain function over the store's interface so tools can
+ * Builds a snapshot from `store` at `now` (unix seconds); `chainHash` is for a snapshot without announcements. A plain function over the store's interface so tools can
  * use it without the service (`lnsync rgs`, the bench).
  */
 export const buildSnapshot = (
@@ -183,7 +187,7 @@ export const buildSnapshot = (
     const latestSeen = Rgs.alignTimestamp(newest)
     const bytes = Rgs.encodeSnapshot({
       version,
-      chainHash: options.chainHash,
+      chainHash: acc.chainHash ?? options.chainHash,
       latestSeen,
       channels: [...acc.channels.values()],
       updates: acc.updates,

@@ -15,9 +15,11 @@ import { fromHex } from "../../domain/Hex.js"
 import { GraphQuery } from "../../services/GraphQuery.js"
 import type { NodeCursor } from "../../services/GraphQuery.js"
 import type { GraphStoreError } from "../../services/GraphStore.js"
+import type { RapidGossipSyncService } from "../../services/RapidGossipSync.js"
 import * as GraphJson from "./GraphJson.js"
 import { BadRequest, LnsyncApi, NotFound, NotReady, StorageFailed } from "./HttpApi.js"
 import { ServeStatus } from "./ServeStatus.js"
+import * as SnapshotRoutes from "./SnapshotRoutes.js"
 
 export interface HttpServerOptions {
   readonly host: string
@@ -25,6 +27,8 @@ export interface HttpServerOptions {
   readonly port: number
   /** The Prometheus text exposition for `/metrics` (`Metrics.scrape`). */
   readonly metrics?: Effect.Effect<string> | undefined
+  /** Rapid Gossip Sync snapshots at `/snapshot/<timestamp>` and `/snapshot/v2/<timestamp>` (`SnapshotRoutes`). */
+  readonly snapshots?: RapidGossipSyncService | undefined
 }
 
 const DEFAULT_PAGE = 100
@@ -167,6 +171,7 @@ export const layerApi = (
 export const layer = (options: HttpServerOptions) =>
   HttpApiBuilder.serve().pipe(
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(options.snapshots === undefined ? SnapshotRoutes.none : SnapshotRoutes.routes(options.snapshots)),
     Layer.provide(layerApi(options)),
     Layer.provideMerge(NodeHttpServer.layer(() => http.createServer(), { host: options.host, port: options.port }))
   )
