@@ -80,6 +80,7 @@ import * as ChainSourceConfig from "./chain/ChainSourceConfig.js"
  * | `QUEUE_BOUND` | messages waiting before the pipeline pushes back | 8192 |
  * | `PREMATURE_UPDATES` | channel_updates held for channels not announced yet | 1000 |
  * | `MAX_FUTURE` | how far in the future a timestamp may be | 1 hour |
+ * | `MAX_INBOUND_PEERS` | established inbound peers at most (issue 14) | 100 |
  *
  * The sync and pipeline values come from `SyncManagerDefaults` and `GossipPipelineDefaults` (lnd's where it has
  * one); a zero rate, burst, concurrency or interval also means the default (SM-2). Invalid combinations are refused
@@ -101,6 +102,8 @@ export interface NodeConfig {
   readonly syncDeadline: Duration.Duration
   /** The syncers' reply timeout (GS-51); absent means the syncer's default. */
   readonly replyTimeout: Duration.Duration | undefined
+  /** Established inbound peers at most (`TcpPeerConnectorConfig.maxInboundPeers`); absent means the default. */
+  readonly maxInboundPeers?: number | undefined
   /** The SyncManager's other knobs; absent means the default. */
   readonly syncManager: Omit<SyncManagerConfigInput, "numActiveSyncers" | "pinnedPeers">
   /** The pipeline's knobs an operator may want; absent means the default. */
@@ -188,6 +191,7 @@ export const config: Config.Config<NodeConfig> = Config.nested(
     active: Config.integer("ACTIVE").pipe(Config.withDefault(NodeConfigDefaults.active)),
     keyFile: Config.string("KEY_FILE").pipe(Config.withDefault(NodeConfigDefaults.keyFile)),
     exitWhenSynced: Config.boolean("EXIT_WHEN_SYNCED").pipe(Config.withDefault(NodeConfigDefaults.exitWhenSynced)),
+    maxInboundPeers: optional(Config.integer("MAX_INBOUND_PEERS")),
     chainSource: ChainSourceConfig.config,
     syncDeadline: Config.duration("SYNC_DEADLINE").pipe(Config.withDefault(NodeConfigDefaults.syncDeadline)),
     replyTimeout: optional(Config.duration("REPLY_TIMEOUT")),
@@ -384,7 +388,8 @@ export const settingsFromConfig = (
   chainSource: ChainSourceConfig.layer(config.chainSource),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
-  pipeline: config.pipeline
+  pipeline: config.pipeline,
+  transport: config.maxInboundPeers === undefined ? undefined : { maxInboundPeers: config.maxInboundPeers }
 })
 
 /**
