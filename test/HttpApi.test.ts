@@ -2,6 +2,7 @@
  * Issue 16: the HTTP API over real HTTP on loopback (port 0) against a small generated graph in SQLite: every
  * endpoint, 400s and 404s with JSON reasons, lnd's describegraph field names, and the OpenAPI document.
  */
+import { HttpApi } from "@effect/platform"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Schema, Stream, TestClock } from "effect"
 import * as fs from "node:fs"
@@ -307,7 +308,15 @@ describe("HTTP API", () => {
       const doc = reply.json
       expect(String(field(doc, "openapi"))).toMatch(/^3\./)
       expect(field(field(doc, "info"), "title")).toBe("lnsync")
-      expect(Object.keys(field(doc, "paths") as object).sort()).toEqual([
+      // every path the API declares is documented (`:param` as `{param}`), these among them
+      const declared = new Set<string>()
+      HttpApi.reflect(Api.LnsyncApi, {
+        onGroup: () => undefined,
+        onEndpoint: ({ endpoint }) => declared.add(endpoint.path.replace(/:(\w+)/g, "{$1}"))
+      })
+      const documented = Object.keys(field(doc, "paths") as object).sort()
+      expect(documented).toEqual([...declared].sort())
+      expect(documented).toEqual(expect.arrayContaining([
         "/api/v1/channels/{scid}",
         "/api/v1/graph",
         "/api/v1/nodes",
@@ -317,7 +326,7 @@ describe("HTTP API", () => {
         "/health",
         "/metrics",
         "/ready"
-      ])
+      ]))
       expect(doc).toEqual(JSON.parse(JSON.stringify(Api.openApiDocument())))
     }).pipe(Effect.provide(serve())))
 
