@@ -17,7 +17,7 @@
  * message is never applied to other bytes.
  */
 import { createHash } from "node:crypto"
-import { Clock, Effect, Queue, Schedule } from "effect"
+import { Clock, Effect, Queue, Schedule, Stream, SubscriptionRef } from "effect"
 import type { Scope } from "effect"
 import { sameBytes } from "../../../domain/Bytes.js"
 import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement } from "../../../domain/Messages.js"
@@ -53,7 +53,24 @@ export interface FundingState {
    */
   readonly heldUpdates: Map<ShortChannelId, Array<Held<ChannelUpdate>>>
   readonly heldNodes: Map<string, Held<NodeAnnouncement>>
+  /** Bumped after each settled batch and each worker chunk: `flush` waits on it for parked announcements. */
+  readonly progress: SubscriptionRef.SubscriptionRef<number>
 }
+
+/**
+ * Waits until every announcement parked or awaiting re-entry now has been settled (its re-entry batch handed to
+ * the writer): `flush` then waits for that batch's write, so "everything submitted before is written or rejected"
+ * holds for parked announcements too (a sync is not complete while its channels wait on the chain source).
+ */
+export const awaitParked = (state: FundingState | undefined): Effect.Effect<void> => {
+  if (state === undefined || (state.waiting.size === 0 && state.resolved.size === 0)) return Effect.void
+  const keys = [...state.waiting, ...state.resolved.keys()]
+  const done = () => keys.every((k) => !state.waiting.has(k) && !state.resolved.has(k))
+  return Stream.runDrain(Stream.takeUntil(state.progress.changes, done))
+}
+
+export const bump = (state: FundingState | undefined): Effect.Effect<void> =>
+  state === undefined ? Effect.void : SubscriptionRef.update(state.progress, (n) => n + 1)
 
 const HELD_PER_CHANNEL = 4
 
@@ -131,9 +148,11 @@ export const makeFundingState = (
     : withOptions(chain.asyncCheck)
 
 const withOptions = (options: AsyncCheckOptions): Effect.Effect<FundingState, never, Scope.Scope> =>
-  Effect.map(
+  Effect.zipWith(
         Effect.acquireRelease(Queue.bounded<Parked>(options.pendingLimit), Queue.shutdown),
-        (queue) => ({
+        SubscriptionRef.make(0),
+        (queue, progress) => ({
+          progress,
           options,
           queue,
           waiting: new Set(),
@@ -240,6 +259,7 @@ export const worker = (
             }
           }
         }
+        yield* bump(state)
         return
       }
       const byPeer = new Map<string, Array<ChannelAnnouncement>>()
@@ -255,5 +275,6 @@ export const worker = (
       for (const [peer, messages] of byPeer) {
         yield* Queue.offer(inbox, { _tag: "Messages", peer, messages, reply: undefined, reentry: true })
       }
+      yield* bump(state)
     })
   )

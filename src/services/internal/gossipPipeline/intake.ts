@@ -12,6 +12,7 @@ import type { Verdict } from "../../GossipPipeline.js"
 import type { GraphStoreError } from "../../GraphStore.js"
 import type { Job, MessagesJob, PipelineContext } from "./context.js"
 import type { GossipPipelineStoreFailed } from "./errors.js"
+import { awaitParked } from "./funding.js"
 import type { Item } from "./precheck.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -115,6 +116,8 @@ export const makeIntake = (ctx: PipelineContext): Intake => {
     })
 
   const flush: Effect.Effect<void, GossipPipelineStoreFailed> = Effect.gen(function* () {
+    // announcements parked on the funding check before this call are part of "everything before it"
+    yield* awaitParked(ctx.funding)
     const d = yield* Deferred.make<void, GossipPipelineStoreFailed>()
     yield* Queue.offer(inbox, { _tag: "Flush", reply: d })
     yield* awaitReply(d)

@@ -8,6 +8,7 @@ import { Deferred, Effect, Either, Fiber, Option, Queue } from "effect"
 import type { GraphStoreError } from "../../GraphStore.js"
 import type { Prepared } from "./batch.js"
 import type { Job, PipelineContext, WriteJob } from "./context.js"
+import { bump } from "./funding.js"
 import { fillBatch, itemsOf } from "./intake.js"
 import { prepare } from "./precheck.js"
 import { settle } from "./settle.js"
@@ -91,6 +92,7 @@ export const validator = (ctx: PipelineContext): Effect.Effect<never> =>
           ready = yield* Fiber.join(settling)
           settling = undefined
           yield* handOff
+          yield* bump(ctx.funding)
         }
         first = yield* Queue.take(inbox)
       }
@@ -105,5 +107,6 @@ export const validator = (ctx: PipelineContext): Effect.Effect<never> =>
       settling = yield* Effect.fork(finish(ctx, jobs, permits, seq, prepared, Deferred.succeed(dispatched, undefined)))
       yield* Deferred.await(dispatched)
       yield* handOff
+      yield* bump(ctx.funding)
     }
   })
