@@ -110,7 +110,17 @@ const runNode = () => {
         bestHeight: Effect.succeed(0xffffff),
         verifier: "in-thread",
         reconcile: false,
-        syncManager: { numActiveSyncers: 0 }
+        // BENCH_HOSTILE_MSG_RATE: the global outbound rate (SM-30, bytes/s; per peer lnd's 51,200); default: the node's
+        syncManager: {
+          numActiveSyncers: 0,
+          ...(process.env.BENCH_HOSTILE_MSG_RATE === undefined
+            ? {}
+            : {
+              msgBytesPerSecond: Number(process.env.BENCH_HOSTILE_MSG_RATE),
+              msgBytesBurst: 2 * Number(process.env.BENCH_HOSTILE_MSG_RATE),
+              peerMsgBytesPerSecond: Math.min(51_200, Number(process.env.BENCH_HOSTILE_MSG_RATE))
+            })
+        }
       })
     )
     const store = Context.get(context, GraphStore)
