@@ -13,6 +13,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // real-browser tests run apart, in `npm run test:e2e` (vitest.e2e.config.ts)
+    exclude: ["**/node_modules/**", "test/e2e/**"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // native addons (secp256k1, better-sqlite3) are safest in forked processes

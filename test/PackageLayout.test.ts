@@ -2,7 +2,7 @@
  * The package's front door, checked without a build (the build itself is `npm run test:build`): package.json's
  * entry points are the compiled forms of sources that exist, the CLI source starts with a shebang so the compiled
  * `dist/bin/lnsync.js` runs as a command, and the build copies every non-TypeScript file `src/` loads at run time
- * (the signature worker).
+ * (the signature worker, the dashboard's page).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
@@ -51,7 +51,12 @@ describe("package layout", () => {
     const assets = filesUnder(path.join(repo, "src"))
       .filter((f) => !f.endsWith(".ts"))
       .map((f) => path.relative(repo, f).split(path.sep).join("/"))
-    expect(assets).toEqual(["src/layers/verify/verify-worker.mjs"])
+    expect(assets.sort()).toEqual([
+      "src/layers/http/dashboard/dashboard.css",
+      "src/layers/http/dashboard/dashboard.js",
+      "src/layers/http/dashboard/index.html",
+      "src/layers/verify/verify-worker.mjs"
+    ])
     for (const asset of assets) expect(pkg.scripts["build"]).toContain(`'${asset}', '${asset.replace(/^src\//, "dist/")}'`)
   })
 })

@@ -6,10 +6,13 @@
 import { Command, Options } from "@effect/cli"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as fs from "node:fs"
+import * as GraphDistributionsSql from "../layers/graph/GraphDistributionsSql.js"
 import * as GraphQuerySqlite from "../layers/graph/GraphQuerySqlite.js"
 import * as HttpServer from "../layers/http/HttpServer.js"
 import * as ServeStatus from "../layers/http/ServeStatus.js"
 import * as Node from "../layers/Node.js"
+import { GraphDistributions } from "../services/GraphDistributions.js"
+import * as GraphHistory from "../services/GraphHistory.js"
 import type { GraphQuery } from "../services/GraphQuery.js"
 import type { GraphStoreChainMismatch, GraphStoreError } from "../services/GraphStore.js"
 import { GraphStore } from "../services/GraphStore.js"
@@ -49,7 +52,13 @@ const startServer = <S extends GraphQuery | ServeStatus.ServeStatus | Metrics.Me
     const snapshots = Option.isSome(store)
       ? yield* Effect.provideService(RapidGossipSync.make, GraphStore, store.value)
       : undefined
-    const server = HttpServer.layer({ host, port, metrics, snapshots }).pipe(
+    // the dashboard's plot and histograms when the services include them (both commands' do)
+    const history = Context.getOption(context, GraphHistory.GraphHistory)
+    const distributions = Context.getOption(context, GraphDistributions)
+    const dashboard = Option.isSome(history) && Option.isSome(distributions)
+      ? { history: history.value, distributions: distributions.value }
+      : undefined
+    const server = HttpServer.layer({ host, port, metrics, snapshots, dashboard }).pipe(
       Layer.provide(Layer.succeedContext(context))
     )
     const bound = yield* Layer.build(server).pipe(
@@ -83,7 +92,12 @@ export const serveCommand = Command.make(
         Effect.zipRight(
           startServer(
             o.http,
-            Layer.merge(ServeStatus.layerStandalone, Metrics.layerStandalone).pipe(
+            Layer.mergeAll(
+              ServeStatus.layerStandalone,
+              Metrics.layerStandalone,
+              GraphHistory.layer(),
+              GraphDistributionsSql.layerSqlite({ filename: file })
+            ).pipe(
               Layer.provideMerge(GraphQuerySqlite.layerWithStore({ filename: file }))
             )
           ),
@@ -109,7 +123,12 @@ export const withHttp = (address: Option.Option<string>, db: string) =>
         const node = yield* Effect.context<SyncManager | GraphStore>()
         yield* startServer(
           address.value,
-          Layer.mergeAll(GraphQuerySqlite.layer({ filename: db }), ServeStatus.layerSyncManager, Metrics.layer).pipe(
+          Layer.mergeAll(
+            GraphHistory.layer().pipe(Layer.provideMerge(GraphQuerySqlite.layer({ filename: db }))),
+            GraphDistributionsSql.layerSqlite({ filename: db }),
+            ServeStatus.layerSyncManager,
+            Metrics.layer
+          ).pipe(
             Layer.provide(Layer.succeedContext(node))
           )
         )

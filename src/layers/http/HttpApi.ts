@@ -10,6 +10,7 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { ParseResult, Schema } from "effect"
 import * as ShortChannelId from "../../domain/ShortChannelId.js"
 import * as Metrics from "../../services/Metrics.js"
+import { Distributions, History } from "./DashboardApi.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parameters
@@ -236,9 +237,18 @@ export class OpsGroup extends HttpApiGroup.make("ops")
   .annotate(OpenApi.Description, "Liveness, readiness (graph synced) and Prometheus metrics")
 {}
 
+/** What the dashboard at `/` plots (shapes in `DashboardApi.ts`). */
+export class DashboardGroup extends HttpApiGroup.make("dashboard")
+  .add(HttpApiEndpoint.get("history", "/api/v1/history").addSuccess(History))
+  .add(HttpApiEndpoint.get("distributions", "/api/v1/distributions").addSuccess(Distributions).addError(NotReady))
+  .addError(StorageFailed)
+  .annotate(OpenApi.Description, "The graph's counts over time and its fee and capacity histograms (the dashboard)")
+{}
+
 export class LnsyncApi extends HttpApi.make("lnsync")
   .add(GraphGroup)
   .add(OpsGroup)
+  .add(DashboardGroup)
   .annotate(OpenApi.Title, "lnsync")
   .annotate(OpenApi.Description, "The Lightning Network channel graph lnsync holds, decoded")
 {}

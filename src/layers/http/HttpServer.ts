@@ -16,6 +16,8 @@ import { GraphQuery } from "../../services/GraphQuery.js"
 import type { NodeCursor } from "../../services/GraphQuery.js"
 import type { GraphStoreError } from "../../services/GraphStore.js"
 import type { RapidGossipSyncService } from "../../services/RapidGossipSync.js"
+import * as DashboardHandlers from "./DashboardHandlers.js"
+import * as DashboardRoutes from "./DashboardRoutes.js"
 import * as GraphJson from "./GraphJson.js"
 import { BadRequest, LnsyncApi, NotFound, NotReady, StorageFailed } from "./HttpApi.js"
 import { ServeStatus } from "./ServeStatus.js"
@@ -29,6 +31,8 @@ export interface HttpServerOptions {
   readonly metrics?: Effect.Effect<string> | undefined
   /** Rapid Gossip Sync snapshots at `/snapshot/<timestamp>` and `/snapshot/v2/<timestamp>` (`SnapshotRoutes`). */
   readonly snapshots?: RapidGossipSyncService | undefined
+  /** The dashboard's history and distributions (`DashboardHandlers`); without them, an empty plot. */
+  readonly dashboard?: DashboardHandlers.DashboardServices | undefined
 }
 
 const DEFAULT_PAGE = 100
@@ -160,9 +164,13 @@ const OpsLive = (metrics: Effect.Effect<string> | undefined) =>
 
 /** The API's handlers (without a server): for `HttpApiBuilder.serve` or `toWebHandler`. */
 export const layerApi = (
-  options: Pick<HttpServerOptions, "metrics"> = {}
+  options: Pick<HttpServerOptions, "metrics" | "dashboard"> = {}
 ): Layer.Layer<HttpApi.Api, never, GraphQuery | ServeStatus> =>
-  HttpApiBuilder.api(LnsyncApi).pipe(Layer.provide(GraphLive), Layer.provide(OpsLive(options.metrics)))
+  HttpApiBuilder.api(LnsyncApi).pipe(
+    Layer.provide(GraphLive),
+    Layer.provide(OpsLive(options.metrics)),
+    Layer.provide(DashboardHandlers.layer(options.dashboard))
+  )
 
 /**
  * Serves the API on `host:port` while the layer is in scope; the output includes the bound `HttpServer.HttpServer`
@@ -171,6 +179,7 @@ export const layerApi = (
 export const layer = (options: HttpServerOptions) =>
   HttpApiBuilder.serve().pipe(
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(DashboardRoutes.layer),
     Layer.provide(options.snapshots === undefined ? SnapshotRoutes.none : SnapshotRoutes.routes(options.snapshots)),
     Layer.provide(layerApi(options)),
     Layer.provideMerge(NodeHttpServer.layer(() => http.createServer(), { host: options.host, port: options.port }))
