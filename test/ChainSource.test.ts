@@ -73,9 +73,44 @@ describe("ChainSource", () => {
       const blocks = new Set(anns.map((a) => a.shortChannelId >> 40n)).size
       yield* check(sources(server)[1][1], anns)
       expect(server.requests.get("getblock")).toBe(blocks)
-      expect(server.requests.get("gettxout")).toBe(anns.length) // one batched request per block
+      expect(server.requests.get("gettxout")).toBe(anns.length)
+      expect(server.requests.get("getrawtransaction")).toBeUndefined() // only asked where gettxout says null
+      // Esplora: the pages holding the funding transactions, no txid list nor transaction one by one
+      const pages = new Set(anns.map((a) => `${a.shortChannelId >> 40n}/${Math.floor(Number((a.shortChannelId >> 16n) & 0xffffffn) / 25)}`)).size
       yield* check(sources(server)[0][1], anns)
-      expect(server.requests.get("txids")).toBe(blocks)
+      expect(server.requests.get("block-height")).toBe(blocks)
+      expect(server.requests.get("txs")).toBe(pages)
+      expect([server.requests.get("txids"), server.requests.get("tx")]).toEqual([undefined, undefined])
+    }))
+
+  it.scoped("bitcoind: the HTTP requests for N blocks are O(N / blocksPerCall), three JSON-RPC batches per call", () =>
+    Effect.gen(function* () {
+      const [missing, spent, ...rest] = anns
+      const chain = SyntheticChain.forAnnouncements([spent, ...rest], GENERATED_TIP)
+      chain.mine([spent.shortChannelId])
+      const server = yield* ChainServer.make(chain)
+      // one announcement per block: N = 12 blocks (the generator spreads a small graph over many blocks)
+      const blocks = new Set(anns.map((a) => a.shortChannelId >> 40n)).size
+      expect(blocks).toBe(anns.length)
+      for (const perCall of [1, 4, 32]) {
+        const before = server.received()
+        const results = yield* check(
+          Bitcoind.layer({ url: server.rpcUrl, user: ChainServer.RPC_USER, password: ChainServer.RPC_PASSWORD, blocksPerCall: perCall }),
+          anns
+        )
+        expect(results[0], `${perCall}`).toMatchObject({ _tag: "Invalid", reason: expect.stringMatching(/no output/) })
+        expect(results[1], `${perCall}`).toMatchObject({ _tag: "Invalid", spent: true })
+        expect(results.slice(2).every((r) => r._tag === "Valid"), `${perCall}`).toBe(true)
+        // at most getblockhash, getblock and gettxout batches per call (fewer when a call's blocks are all
+        // missing), plus one getrawtransaction batch in the call holding the spent output (gettxout null: spent
+        // or missing, the transaction tells which)
+        const calls = Math.ceil(blocks / perCall)
+        const requests = server.received() - before
+        expect(requests, `${perCall}`).toBeLessThanOrEqual(3 * calls + 1)
+        expect(requests, `${perCall}`).toBeGreaterThanOrEqual(calls)
+        if (perCall >= blocks) expect(requests).toBe(4)
+      }
+      expect(chain.outputAt(missing.shortChannelId)).toBeUndefined()
     }))
 
   it.scoped("a backend that is down fails with ChainSourceUnavailable after its retries, with backoff; one that comes back succeeds", () =>

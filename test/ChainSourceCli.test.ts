@@ -68,7 +68,7 @@ describe("lnsync sync --chain-source (issue 15)", () => {
       ])
       if (run.code !== 0) console.log(run.stdout, run.stderr)
       expect(run.code).toBe(0)
-      expect(server.requests.get("tx") ?? 0).toBeGreaterThan(0)
+      expect(server.requests.get("txs") ?? 0).toBeGreaterThan(0)
 
       const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql<{ readonly scid: bigint; readonly capacity_sat: bigint | null }>`SELECT scid, capacity_sat FROM channels ORDER BY scid`.pipe(

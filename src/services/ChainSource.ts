@@ -8,9 +8,10 @@
  * reports its value (the channel's capacity), and it can follow the tip (`tipHeight`, `spentInBlock`) so spent
  * channels are noticed (BOLT 7: forget them 72 blocks after the spend).
  *
- * `fromBackend` holds what every backend shares: one lookup per block for all the announcements of that block
- * (batched per block), blocks looked up with bounded concurrency, retries with capped exponential backoff while the
- * backend is unavailable, and the BOLT 3 funding script built here once.
+ * `fromBackend` holds what every backend shares: one lookup per block for all the announcements of that block,
+ * many blocks per backend call where the API allows (bitcoind's JSON-RPC batches), calls made with bounded
+ * concurrency, retries with capped exponential backoff while the backend is unavailable, and the BOLT 3 funding
+ * script built here once.
  */
 import { createHash } from "node:crypto"
 import { Context, Data, Effect, Layer, Schedule } from "effect"
@@ -99,9 +100,14 @@ export interface AsyncCheckOptions {
   readonly retryCap: Duration.DurationInput
 }
 
+/**
+ * Defaults. 4 workers × 256 announcements: a sync parks thousands of announcements at once, and with a batching
+ * backend each worker's chunk costs a handful of requests (bitcoind: 3 per 32 blocks), so more of them in flight
+ * hide the round trips; at most 4 × 256 = 1024 announcements (~0.5 MB) are in the workers' hands.
+ */
 export const defaultAsyncCheck: AsyncCheckOptions = {
   pendingLimit: 4096,
-  workers: 2,
+  workers: 4,
   chunk: 256,
   negativeTtlMillis: 10 * 60 * 1000,
   negativeLimit: 65_536,
@@ -168,32 +174,52 @@ export interface ChainOutput {
   readonly valueSat: bigint
 }
 
+/** A funding output as a backend reports it: the output and whether a confirmed transaction spends it. */
+export interface FundingOutput extends ChainOutput {
+  readonly spent: boolean
+}
+
 /** Where in a block an output is: the scid's transaction index and output index. */
 export interface OutputRef {
   readonly txIndex: number
   readonly outputIndex: number
 }
 
+/** The outputs wanted from one block. */
+export interface BlockRefs {
+  readonly height: number
+  readonly refs: ReadonlyArray<OutputRef>
+}
+
 /** The few chain reads a backend offers (Esplora REST, bitcoind JSON-RPC, a test double). */
 export interface ChainBackend {
   readonly kind: "esplora" | "bitcoind"
+  /**
+   * Blocks one `fundingOutputs` call should carry: as many as the backend answers in one round of requests
+   * (bitcoind: a JSON-RPC batch carries any number of calls; Esplora: one block, its API has no batches).
+   */
+  readonly blocksPerCall: number
   readonly tipHeight: Effect.Effect<number, ChainSourceUnavailable | ChainSourceBadResponse>
-  /** The outputs `refs` names in the block at `height`, in order; undefined where block, tx or output is missing. */
-  readonly outputsInBlock: (
-    height: number,
-    refs: ReadonlyArray<OutputRef>
-  ) => Effect.Effect<ReadonlyArray<ChainOutput | undefined>, ChainSourceUnavailable | ChainSourceBadResponse>
-  /** Whether each outpoint is unspent, in order. */
-  readonly unspent: (
-    outpoints: ReadonlyArray<{ readonly txid: string; readonly vout: number }>
-  ) => Effect.Effect<ReadonlyArray<boolean>, ChainSourceUnavailable | ChainSourceBadResponse>
+  /**
+   * For each block, the outputs its `refs` name, in order, each with whether it is spent; undefined where block,
+   * transaction or output is missing.
+   */
+  readonly fundingOutputs: (
+    blocks: ReadonlyArray<BlockRefs>
+  ) => Effect.Effect<ReadonlyArray<ReadonlyArray<FundingOutput | undefined>>, ChainSourceUnavailable | ChainSourceBadResponse>
   /** The outpoints (`txid:vout`) the block at `height` spends (coinbase inputs left out). */
   readonly spentInBlock: (height: number) => Effect.Effect<ReadonlyArray<string>, ChainSourceUnavailable | ChainSourceBadResponse>
 }
 
 export interface ChainSourceOptions {
-  /** Blocks looked up at once (default 4). */
+  /**
+   * Backend calls in flight at once per `checkFunding` (default 4); each call carries up to `blocksPerCall`
+   * blocks. With the pipeline's workers, at most `workers × concurrency × blocksPerCall` blocks are looked up
+   * at once (defaults: bitcoind 4 × 4 × 32 = 512 blocks in 16 HTTP requests; Esplora 4 × 4 × 1 = 16 blocks).
+   */
   readonly concurrency?: number | undefined
+  /** Blocks per backend call (default: the backend's `blocksPerCall`; at least 1, at most 256). */
+  readonly blocksPerCall?: number | undefined
   /** Retries of an unavailable backend per lookup (default 4), after `retryBase`, doubling, capped at `retryCap`. */
   readonly retries?: number | undefined
   readonly retryBase?: Duration.DurationInput | undefined
@@ -216,41 +242,27 @@ const withRetries = <A, R>(
     while: (e) => e._tag === "ChainSourceUnavailable"
   })
 
+/** BOLT 7's verdict on one announcement given what the backend found at its scid. */
+const verdict = (a: ChannelAnnouncement, out: FundingOutput | undefined): FundingCheck => {
+  if (out === undefined) return { _tag: "Invalid", reason: `no output ${Scid.format(a.shortChannelId)} on chain` }
+  if (compareBytes(out.scriptPubKey, expectedFundingScriptPubKey(a)) !== 0) {
+    return { _tag: "Invalid", reason: `output ${Scid.format(a.shortChannelId)} is not the 2-of-2 P2WSH of its bitcoin keys` }
+  }
+  if (out.spent) {
+    return { _tag: "Invalid", reason: `output ${out.txid}:${Scid.outputIndex(a.shortChannelId)} is spent`, spent: true }
+  }
+  return { _tag: "Valid", capacitySat: out.valueSat, fundingTxid: out.txid }
+}
+
+const MAX_BLOCKS_PER_CALL = 256
+
 /**
- * The BOLT 7 funding check over a backend: announcements grouped by the scid's block (one lookup per block),
- * blocks looked up `concurrency` at a time, each lookup retried while the backend is unavailable.
+ * The BOLT 7 funding check over a backend: announcements grouped by the scid's block (one lookup per block), the
+ * blocks grouped `blocksPerCall` to a backend call (bitcoind: one JSON-RPC batch per step for all of them), calls
+ * made `concurrency` at a time, each retried while the backend is unavailable.
  */
 export const fromBackend = (backend: ChainBackend, options: ChainSourceOptions = {}): ChainSourceService => {
-  const checkBlock = (height: number, anns: ReadonlyArray<ChannelAnnouncement>) =>
-    Effect.gen(function* () {
-      const refs = anns.map((a) => ({ txIndex: Scid.txIndex(a.shortChannelId), outputIndex: Scid.outputIndex(a.shortChannelId) }))
-      const outputs = yield* withRetries(options, backend.outputsInBlock(height, refs))
-      const results: Array<FundingCheck> = []
-      const matching: Array<{ readonly at: number; readonly txid: string; readonly vout: number }> = []
-      anns.forEach((a, i) => {
-        const out = outputs[i]
-        if (out === undefined) {
-          results.push({ _tag: "Invalid", reason: `no output ${Scid.format(a.shortChannelId)} on chain` })
-          return
-        }
-        if (compareBytes(out.scriptPubKey, expectedFundingScriptPubKey(a)) !== 0) {
-          results.push({ _tag: "Invalid", reason: `output ${Scid.format(a.shortChannelId)} is not the 2-of-2 P2WSH of its bitcoin keys` })
-          return
-        }
-        matching.push({ at: i, txid: out.txid, vout: refs[i].outputIndex })
-        results.push({ _tag: "Valid", capacitySat: out.valueSat, fundingTxid: out.txid })
-      })
-      if (matching.length > 0) {
-        const unspent = yield* withRetries(options, backend.unspent(matching))
-        matching.forEach((m, k) => {
-          if (!unspent[k]) {
-            results[m.at] = { _tag: "Invalid", reason: `output ${m.txid}:${m.vout} is spent`, spent: true }
-          }
-        })
-      }
-      return results
-    })
-
+  const perCall = Math.max(1, Math.min(MAX_BLOCKS_PER_CALL, Math.floor(options.blocksPerCall ?? backend.blocksPerCall)))
   return {
     kind: backend.kind,
     checkFunding: (announcements) =>
@@ -262,13 +274,24 @@ export const fromBackend = (backend: ChainBackend, options: ChainSourceOptions =
           if (list === undefined) byBlock.set(h, [i])
           else list.push(i)
         })
+        const blocks = [...byBlock]
+        const calls: Array<typeof blocks> = []
+        for (let i = 0; i < blocks.length; i += perCall) calls.push(blocks.slice(i, i + perCall))
         const out: Array<FundingCheck> = new Array(announcements.length)
         yield* Effect.forEach(
-          [...byBlock],
-          ([height, at]) =>
-            Effect.map(checkBlock(height, at.map((i) => announcements[i])), (results) => {
-              at.forEach((i, k) => (out[i] = results[k]))
-            }),
+          calls,
+          (call) => {
+            const request = call.map(([height, at]) => ({
+              height,
+              refs: at.map((i) => ({
+                txIndex: Scid.txIndex(announcements[i].shortChannelId),
+                outputIndex: Scid.outputIndex(announcements[i].shortChannelId)
+              }))
+            }))
+            return Effect.map(withRetries(options, backend.fundingOutputs(request)), (found) => {
+              call.forEach(([, at], b) => at.forEach((i, k) => (out[i] = verdict(announcements[i], found[b]?.[k]))))
+            })
+          },
           { concurrency: options.concurrency ?? 4, discard: true }
         )
         return out

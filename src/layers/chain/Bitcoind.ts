@@ -1,8 +1,11 @@
 /**
- * ChainSource over bitcoind's JSON-RPC (Bitcoin Core, or anything speaking its RPC subset). Per block:
- * `getblockhash` then `getblock <hash> 2` (every transaction with its outputs, once for all the announcements of
- * that block), then one batched request of `gettxout` (null: spent) for the matching outputs. Following the tip:
- * `getblockcount`, and a block's inputs from the same `getblock <hash> 2`. Credentials: user and password, or
+ * ChainSource over bitcoind's JSON-RPC (Bitcoin Core, or anything speaking its RPC subset). For many blocks at
+ * once (`blocksPerCall`, default 32), three HTTP requests each carrying a JSON-RPC batch: `getblockhash` for every
+ * height, `getblock <hash> 1` (txids only, not every transaction's outputs) for every hash, then `gettxout` for
+ * every funding output (the unspent output with its script and value). Only where `gettxout` answers null (spent,
+ * or no such output) one more batch of `getrawtransaction <txid> true <blockhash>` (works without `-txindex` when
+ * the block is given) tells a spent output (with its script, as BOLT 7 wants it checked) from a missing one.
+ * Following the tip: `getblockcount`, and a block's inputs from `getblock <hash> 2`. Credentials: user and password, or
  * bitcoind's cookie file (`__cookie__:<password>`, re-read at each request since bitcoind rewrites it on restart).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
@@ -12,7 +15,7 @@ import { Effect, Layer } from "effect"
 import type { Duration } from "effect"
 import * as fs from "node:fs"
 import { fromHex } from "../../domain/Hex.js"
-import type { ChainBackend, ChainOutput, ChainSourceOptions } from "../../services/ChainSource.js"
+import type { ChainBackend, ChainOutput, ChainSourceOptions, FundingOutput } from "../../services/ChainSource.js"
 import { ChainSource, ChainSourceUnavailable, fromBackend } from "../../services/ChainSource.js"
 import { bad, type ChainHttpError, isRecord, parseJson, send } from "./http.js"
 
@@ -23,7 +26,7 @@ export interface BitcoindConfig extends ChainSourceOptions {
   readonly password?: string | undefined
   /** bitcoind's `.cookie` file, used when no user/password is given. */
   readonly cookieFile?: string | undefined
-  /** Per request (default 30 s: `getblock 2` of a full block is a few MB). */
+  /** Per request (default 30 s: `getblock 2` of a full block is a few MB; 32 blocks' txids ~6 MB). */
   readonly timeout?: Duration.DurationInput | undefined
 }
 
@@ -109,28 +112,76 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
       return block.tx as ReadonlyArray<unknown>
     })
 
-  const outputOf = (tx: unknown, vout: number): ChainOutput | undefined => {
-    if (!isRecord(tx) || typeof tx.txid !== "string" || !Array.isArray(tx.vout)) return undefined
-    const out: unknown = tx.vout[vout]
+  const outputOfRaw = (txid: string, out: unknown): ChainOutput | undefined => {
     if (!isRecord(out) || typeof out.value !== "number" || !isRecord(out.scriptPubKey)) return undefined
     const hex = out.scriptPubKey.hex
     if (typeof hex !== "string") return undefined
-    return { txid: tx.txid, scriptPubKey: fromHex(hex), valueSat: BigInt(Math.round(out.value * SATS_PER_BTC)) }
+    return { txid, scriptPubKey: fromHex(hex), valueSat: BigInt(Math.round(out.value * SATS_PER_BTC)) }
   }
+
+  /** Values of a batch where `missing` RPC error codes mean "no such thing" (undefined). */
+  const values = (operation: string, results: ReadonlyArray<RpcResult>, missing: ReadonlyArray<number>) =>
+    Effect.forEach(results, (r) =>
+      !r.ok && missing.includes(r.error.code) ? Effect.succeed(undefined) : value(operation, r))
+
+  const fundingOutputs: ChainBackend["fundingOutputs"] = (blocks) =>
+    Effect.gen(function* () {
+      const hashes = yield* Effect.flatMap(
+        batch("getblockhash", blocks.map((b) => ({ method: "getblockhash", params: [b.height] }))),
+        (r) => values("getblockhash", r, [-8])
+      )
+      const known = blocks.flatMap((_, i) => (typeof hashes[i] === "string" ? [i] : []))
+      const bodies = yield* Effect.flatMap(
+        batch("getblock", known.map((i) => ({ method: "getblock", params: [hashes[i], 1] }))),
+        (r) => values("getblock", r, [-5])
+      )
+      const txidsOf: Array<ReadonlyArray<unknown> | undefined> = blocks.map(() => undefined)
+      for (const [k, i] of known.entries()) {
+        const body = bodies[k]
+        if (body === undefined) continue
+        if (!isRecord(body) || !Array.isArray(body.tx)) return yield* Effect.fail(bad("getblock", "no tx list"))
+        txidsOf[i] = body.tx
+      }
+      // every output the refs name in a block we have, one gettxout each
+      const wanted: Array<{ readonly block: number; readonly ref: number; readonly txid: string; readonly vout: number }> = []
+      blocks.forEach((b, i) =>
+        b.refs.forEach((r, k) => {
+          const txid = txidsOf[i]?.[r.txIndex]
+          if (typeof txid === "string") wanted.push({ block: i, ref: k, txid, vout: r.outputIndex })
+        })
+      )
+      const utxos = yield* Effect.flatMap(
+        batch("gettxout", wanted.map((w) => ({ method: "gettxout", params: [w.txid, w.vout, false] }))),
+        (r) => values("gettxout", r, [])
+      )
+      const found: Array<Array<FundingOutput | undefined>> = blocks.map((b) => b.refs.map(() => undefined))
+      const gone: Array<(typeof wanted)[number]> = []
+      wanted.forEach((w, j) => {
+        const utxo = utxos[j]
+        const out = utxo === null || utxo === undefined ? undefined : outputOfRaw(w.txid, utxo)
+        if (out === undefined) gone.push(w)
+        else found[w.block][w.ref] = { ...out, spent: false }
+      })
+      // null from gettxout: spent or never there; the transaction itself tells which (and gives the script)
+      const raws = yield* Effect.flatMap(
+        batch("getrawtransaction", gone.map((w) => ({ method: "getrawtransaction", params: [w.txid, true, hashes[w.block]] }))),
+        (r) => values("getrawtransaction", r, [-5])
+      )
+      gone.forEach((w, j) => {
+        const tx = raws[j]
+        const out = isRecord(tx) && Array.isArray(tx.vout) ? outputOfRaw(w.txid, tx.vout[w.vout]) : undefined
+        if (out !== undefined) found[w.block][w.ref] = { ...out, spent: true }
+      })
+      return found
+    })
 
   return {
     kind: "bitcoind",
+    blocksPerCall: config.blocksPerCall ?? 32,
     tipHeight: Effect.flatMap(call("getblockcount", "getblockcount", []), (r) =>
       Effect.flatMap(value("getblockcount", r), (v) =>
         typeof v === "number" ? Effect.succeed(v) : Effect.fail(bad("getblockcount", `got ${String(v)}`)))),
-    outputsInBlock: (height, refs) =>
-      Effect.map(blockAt(height), (txs) => refs.map((r) => (txs === undefined ? undefined : outputOf(txs[r.txIndex], r.outputIndex)))),
-    unspent: (outpoints) =>
-      Effect.flatMap(
-        batch("gettxout", outpoints.map((o) => ({ method: "gettxout", params: [o.txid, o.vout, false] }))),
-        (results) =>
-          Effect.forEach(results, (r) => Effect.map(value("gettxout", r), (v) => v !== null && v !== undefined))
-      ),
+    fundingOutputs,
     spentInBlock: (height) =>
       Effect.map(blockAt(height), (txs) => {
         const spent: Array<string> = []

@@ -1,7 +1,8 @@
 /**
- * ChainSource over an Esplora REST API (Blockstream's esplora/electrs, mempool.space; self-hosted or public). Per
- * block: `/block-height/:h` (hash), `/block/:hash/txids` (once, for every announcement of that block), then
- * `/tx/:txid` per funding transaction and `/tx/:txid/outspend/:vout` per matching output. Following the tip:
+ * ChainSource over an Esplora REST API (Blockstream's esplora/electrs, mempool.space; self-hosted or public). The
+ * API has no batches, so per block as few requests as it allows: `/block-height/:h` (hash), then
+ * `/block/:hash/txs/:start` for each page of 25 transactions holding a funding transaction (outputs included: no
+ * `/block/:hash/txids` list nor `/tx/:txid` per transaction), then `/tx/:txid/outspend/:vout` per output found. Following the tip:
  * `/blocks/tip/height`, and a block's inputs from `/block/:hash/txs/:start` (25 transactions a page).
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
@@ -10,7 +11,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Effect, Layer } from "effect"
 import type { Duration } from "effect"
 import { fromHex } from "../../domain/Hex.js"
-import type { ChainBackend, ChainOutput, ChainSourceOptions } from "../../services/ChainSource.js"
+import type { BlockRefs, ChainBackend, ChainOutput, ChainSourceOptions, FundingOutput } from "../../services/ChainSource.js"
 import { ChainSource, fromBackend } from "../../services/ChainSource.js"
 import { bad, type ChainHttpError, isRecord, parseJson, send } from "./http.js"
 
@@ -53,16 +54,48 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
         ? Effect.succeed(v as ReadonlyArray<string>)
         : Effect.fail(bad("block txids", "not a list of txids")))
 
-  const output = (txid: string, vout: number) =>
-    Effect.flatMap(getJson("tx", `/tx/${txid}`), (tx): Effect.Effect<ChainOutput | undefined, ChainHttpError> => {
-      if (tx === undefined) return Effect.succeed(undefined)
-      if (!isRecord(tx) || !Array.isArray(tx.vout)) return Effect.fail(bad("tx", `no vout in ${txid}`))
-      const out: unknown = tx.vout[vout]
-      if (out === undefined) return Effect.succeed(undefined)
-      if (!isRecord(out) || typeof out.scriptpubkey !== "string" || typeof out.value !== "number") {
-        return Effect.fail(bad("tx", `unreadable output ${txid}:${vout}`))
-      }
-      return Effect.succeed({ txid, scriptPubKey: fromHex(out.scriptpubkey), valueSat: BigInt(out.value) })
+  /** A page of a block's transactions (`/block/:hash/txs/:start`, `start` a multiple of 25); undefined past the end. */
+  const page = (hash: string, start: number) =>
+    Effect.flatMap(getJson("block txs", `/block/${hash}/txs/${start}`), (v) =>
+      v === undefined || Array.isArray(v)
+        ? Effect.succeed(v as ReadonlyArray<unknown> | undefined)
+        : Effect.fail(bad("block txs", `unreadable page ${start} of block ${hash}`)))
+
+  const outputOf = (tx: unknown, vout: number): Effect.Effect<ChainOutput | undefined, ChainHttpError> => {
+    if (tx === undefined) return Effect.succeed(undefined)
+    if (!isRecord(tx) || typeof tx.txid !== "string" || !Array.isArray(tx.vout)) return Effect.fail(bad("block txs", "unreadable tx"))
+    const txid = tx.txid
+    const out: unknown = tx.vout[vout]
+    if (out === undefined) return Effect.succeed(undefined)
+    if (!isRecord(out) || typeof out.scriptpubkey !== "string" || typeof out.value !== "number") {
+      return Effect.fail(bad("tx", `unreadable output ${txid}:${vout}`))
+    }
+    return Effect.succeed({ txid, scriptPubKey: fromHex(out.scriptpubkey), valueSat: BigInt(out.value) })
+  }
+
+  const spent = (o: ChainOutput, vout: number) =>
+    Effect.flatMap(getJson("outspend", `/tx/${o.txid}/outspend/${vout}`), (v) =>
+      isRecord(v) && typeof v.spent === "boolean"
+        ? Effect.succeed(v.spent)
+        : Effect.fail(bad("outspend", `unreadable outspend of ${o.txid}:${vout}`)))
+
+  const blockOutputs = (block: BlockRefs) =>
+    Effect.gen(function* () {
+      const hash = yield* blockHash(block.height)
+      if (hash === undefined) return block.refs.map(() => undefined)
+      const starts = [...new Set(block.refs.map((r) => r.txIndex - (r.txIndex % TXS_PAGE)))]
+      const pages = new Map<number, ReadonlyArray<unknown> | undefined>()
+      yield* Effect.forEach(starts, (start) => Effect.map(page(hash, start), (p) => pages.set(start, p)), {
+        concurrency,
+        discard: true
+      })
+      return yield* Effect.forEach(
+        block.refs,
+        (r): Effect.Effect<FundingOutput | undefined, ChainHttpError> =>
+          Effect.flatMap(outputOf(pages.get(r.txIndex - (r.txIndex % TXS_PAGE))?.[r.txIndex % TXS_PAGE], r.outputIndex), (o) =>
+            o === undefined ? Effect.succeed(undefined) : Effect.map(spent(o, r.outputIndex), (s) => ({ ...o, spent: s }))),
+        { concurrency }
+      )
     })
 
   return {
@@ -71,31 +104,8 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
       const n = Number(t)
       return t !== undefined && Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(bad("tip height", `got ${t}`))
     }),
-    outputsInBlock: (height, refs) =>
-      Effect.gen(function* () {
-        const hash = yield* blockHash(height)
-        if (hash === undefined) return refs.map(() => undefined)
-        const ids = yield* txids(hash)
-        if (ids === undefined) return refs.map(() => undefined)
-        return yield* Effect.forEach(
-          refs,
-          (r) => {
-            const txid = ids[r.txIndex]
-            return txid === undefined ? Effect.succeed(undefined) : output(txid, r.outputIndex)
-          },
-          { concurrency }
-        )
-      }),
-    unspent: (outpoints) =>
-      Effect.forEach(
-        outpoints,
-        (o) =>
-          Effect.flatMap(getJson("outspend", `/tx/${o.txid}/outspend/${o.vout}`), (v) =>
-            isRecord(v) && typeof v.spent === "boolean"
-              ? Effect.succeed(!v.spent)
-              : Effect.fail(bad("outspend", `unreadable outspend of ${o.txid}:${o.vout}`))),
-        { concurrency }
-      ),
+    blocksPerCall: 1,
+    fundingOutputs: (blocks) => Effect.forEach(blocks, blockOutputs),
     spentInBlock: (height) =>
       Effect.gen(function* () {
         const hash = yield* blockHash(height)

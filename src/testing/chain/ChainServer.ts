@@ -2,7 +2,8 @@
  * An HTTP server (node `http`, port 0 on loopback) serving a `SyntheticChain` through the subsets of the Esplora
  * REST API and bitcoind's JSON-RPC that `src/layers/chain/` uses: GET `/esplora/...` and POST `/rpc` (batches).
  * Test controls: `down` (every request answered 503), `hold` (requests wait until `release`: a slow backend), and
- * a count of requests by route. Closed with its Scope.
+ * a count of calls by route (an RPC batch counts each of its calls; `received` counts HTTP requests). Closed with
+ * its Scope.
  */
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -100,7 +101,16 @@ const rpc = (chain: SyntheticChain, req: RpcRequest, count: (route: string) => v
     }
     case "getblock": {
       const h = chain.heightOf(String(req.params[0]))
-      return h === undefined ? err(-5, "Block not found") : ok({ hash: req.params[0], height: h, tx: chain.txs(h).map(rpcTx) })
+      if (h === undefined) return err(-5, "Block not found")
+      // verbosity 1 (bitcoind's default): txids only; 2: every transaction decoded
+      const verbosity = req.params[1] === undefined ? 1 : Number(req.params[1])
+      return ok({ hash: req.params[0], height: h, tx: chain.txs(h).map((t) => (verbosity >= 2 ? rpcTx(t) : t.txid)) })
+    }
+    case "getrawtransaction": {
+      // without -txindex bitcoind finds a confirmed transaction only in the block named by the third parameter
+      const h = chain.heightOf(String(req.params[2]))
+      const tx = h === undefined ? undefined : chain.txs(h).find((t) => t.txid === String(req.params[0]))
+      return tx === undefined ? err(-5, "No such mempool or blockchain transaction") : ok(rpcTx(tx))
     }
     case "gettxout": {
       const txid = String(req.params[0])
