@@ -3,10 +3,10 @@
  * be down, so its lookups never run on the validating fiber: an announcement whose four signatures hold is parked
  * here (verdict Premature, no blame) and its updates and node announcements wait in the premature caches as for any
  * channel not announced yet, while gossip for every other channel goes on. Workers (fibers of the pipeline's Scope)
- * take parked announcements in chunks, ask the source (which batches per block), retry with capped backoff while it
- * is unavailable, then put each announcement back into the inbox with its result: settling uses the result in
- * place of a lookup, the channel is accepted (or refused, with blame for a wrong output) and the premature caches
- * release its updates as usual.
+ * take parked announcements in chunks, ask the source (which groups them per block, many blocks per request),
+ * retry with capped backoff while it is unavailable, then put each announcement back into the inbox with its
+ * result: settling uses the result in place of a lookup, the channel is accepted (or refused, with blame for a
+ * wrong output) and the premature caches release its updates as usual.
  *
  * Bounds: at most `pendingLimit` parked (a full queue makes the validator wait: backpressure, never a drop);
  * re-entries bypass the intake permits (taking permits there could deadlock against a validator waiting for queue
