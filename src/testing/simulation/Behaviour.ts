@@ -75,7 +75,7 @@ export const all: ReadonlyArray<Behaviour> = [
 ]
 
 /**
- * Whether the peer's graph (what it serves, see `servesAnnouncementOnly`) must end up in ours: it follows the
+ * Whether the peer's graph (what it serves, see `Network.mustConverge`) must end up in ours: it follows the
  * protocol, however slowly or idiosyncratically. The others may contribute or not; they must only not get in the way.
  */
 export const isWellBehaved = (b: Behaviour): boolean =>
