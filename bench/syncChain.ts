@@ -128,7 +128,16 @@ const program = Effect.gen(function* () {
   const chainServer = yield* ChainServer.make(chain)
   const server = yield* startServer()
   const without = yield* syncOnce(server, "without", anns.length, undefined)
-  const source = Bitcoind.layer({ url: chainServer.rpcUrl, user: ChainServer.RPC_USER, password: ChainServer.RPC_PASSWORD })
+  // BENCH_CHAIN_BLOCKS_PER_CALL / BENCH_CHAIN_WORKERS: try other batch sizes than the defaults (32 blocks, 4 workers)
+  const knob = (name: string) => (process.env[name] === undefined ? undefined : Number(process.env[name]))
+  const workers = knob("BENCH_CHAIN_WORKERS")
+  const source = Bitcoind.layer({
+    url: chainServer.rpcUrl,
+    user: ChainServer.RPC_USER,
+    password: ChainServer.RPC_PASSWORD,
+    blocksPerCall: knob("BENCH_CHAIN_BLOCKS_PER_CALL"),
+    asyncCheck: workers === undefined ? undefined : { workers }
+  })
   const withCheck = yield* syncOnce(server, "with-chain-check", anns.length, source)
   console.log(`chain server: ${chainServer.received()} requests (${[...chainServer.requests].map(([k, v]) => `${k} ${v}`).join(", ")})`)
   console.log(
