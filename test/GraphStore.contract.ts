@@ -329,12 +329,12 @@ export const graphStoreContract = (
         })
       ))
 
-    it.effect("BOLT 7: prune removes stale channels, keeps them as zombies, drops orphaned node announcements", () =>
+    it.effect("BOLT 7: prune removes stale channels, keeps them as zombies (not the update-less), drops orphaned node announcements", () =>
       withStore((store) =>
         Effect.gen(function*() {
           const stale = scid(600_000, 1, 0) // both directions old
           const half = scid(600_000, 2, 0) // one direction fresh: kept
-          const bare = scid(600_000, 3, 0) // no update at all: stale
+          const bare = scid(600_000, 3, 0) // no update at all: removed, but not a zombie
           const oneOld = scid(600_000, 4, 0) // only direction old: stale
           const cStale = channelAnnouncement(stale, A, B)
           yield* store.applyBatch(
@@ -351,9 +351,9 @@ export const graphStoreContract = (
             })
           )
           expect(yield* store.prune(1000)).toEqual({ channelsPruned: 3 })
-          expect(yield* store.counts).toEqual({ channels: 1, updates: 2, nodes: 1, zombies: 3, newestTimestamp: 5000 })
+          expect(yield* store.counts).toEqual({ channels: 1, updates: 2, nodes: 1, zombies: 2, newestTimestamp: 5000 })
           expect([...(yield* store.zombies([stale, half, bare, oneOld, scid(1, 1, 1)]))].sort()).toEqual(
-            [stale, bare, oneOld].sort()
+            [stale, oneOld].sort()
           )
           expect([...(yield* store.channels([stale, half, bare, oneOld])).keys()]).toEqual([half])
           // A and D lost every channel: their announcements are gone; B keeps its channel and announcement
@@ -372,7 +372,50 @@ export const graphStoreContract = (
           )
           expect([revived.channelsAdded, revived.updatesApplied, revived.nodesApplied]).toEqual([1, 1, 1])
           expect((yield* store.zombies([stale])).size).toBe(0)
-          expect(yield* store.counts).toEqual({ channels: 2, updates: 3, nodes: 2, zombies: 2, newestTimestamp: 9000 })
+          expect(yield* store.counts).toEqual({ channels: 2, updates: 3, nodes: 2, zombies: 1, newestTimestamp: 9000 })
+        })
+      ))
+
+    // Issue 13/15: an announcement whose updates have not arrived yet (mid-sync, or a peer that stalled after it) is
+    // not a stale policy; as a zombie it would never be asked for again (GS-20), even from peers that have updates.
+    it.effect("BOLT 7: prune removes an update-less channel without a zombie mark; its announcement and update are taken again", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const bare = scid(600_000, 1, 0)
+          const kept = scid(600_000, 2, 0)
+          const cBare = channelAnnouncement(bare, A, B)
+          yield* store.applyBatch(
+            batch({
+              channels: [cBare, channelAnnouncement(kept, B, C)],
+              updates: [channelUpdate(kept, 0, 5000)],
+              nodes: [nodeAnnouncement(A, 50), nodeAnnouncement(B, 60)]
+            })
+          )
+          expect(yield* store.prune(1000)).toEqual({ channelsPruned: 1 })
+          expect(yield* store.counts).toEqual({ channels: 1, updates: 1, nodes: 1, zombies: 0, newestTimestamp: 5000 })
+          expect((yield* store.zombies([bare])).size).toBe(0)
+          expect((yield* store.channels([bare])).size).toBe(0)
+          expect(yield* collect(store.gossipForChannels([bare]))).toEqual([])
+          expect([...(yield* store.nodes([A, B])).keys()]).toEqual([toHex(B)]) // A lost its only channel
+          // an update alone is for an unknown channel, as before the announcement
+          expect((yield* store.applyBatch(batch({ updates: [channelUpdate(bare, 0, 2000)] }))).updatesIgnored).toBe(1)
+          // the announcement with its update, as a later range reply fetches them: accepted normally
+          const again = yield* store.applyBatch(
+            batch({ channels: [cBare], updates: [channelUpdate(bare, 0, 2000)], nodes: [nodeAnnouncement(A, 80)] })
+          )
+          expect(again).toEqual({
+            channelsAdded: 1,
+            channelsKnown: 0,
+            updatesApplied: 1,
+            updatesIgnored: 0,
+            nodesApplied: 1,
+            nodesIgnored: 0
+          })
+          expect((yield* store.channelRange(600_000, 600_000)).map((c) => [c.shortChannelId, c.timestamp1, c.timestamp2]))
+            .toEqual([[bare, 2000, 0], [kept, 5000, 0]])
+          expect(yield* store.counts).toEqual({ channels: 2, updates: 2, nodes: 2, zombies: 0, newestTimestamp: 5000 })
+          // now it has an update newer than the cutoff: kept
+          expect(yield* store.prune(1000)).toEqual({ channelsPruned: 0 })
         })
       ))
 
@@ -394,8 +437,10 @@ export const graphStoreContract = (
           expect((yield* store.channelRange(0x7fffff, 0x7fffff)).map((c) => c.shortChannelId)).toEqual([neighbour, top])
           expect([...(yield* store.channels([top])).keys()]).toEqual([top])
           expect(show(yield* collect(store.gossipForChannels([top])))[0]).toBe(ann(channelAnnouncement(top, A, B), 10))
-          yield* store.prune(100)
-          expect([...(yield* store.zombies([top, neighbour, mainnet]))].sort()).toEqual([mainnet, neighbour, top])
+          expect(yield* store.prune(100)).toEqual({ channelsPruned: 3 })
+          // only `top` had an update: the two update-less ones are gone without a zombie mark
+          expect([...(yield* store.zombies([top, neighbour, mainnet]))]).toEqual([top])
+          expect((yield* store.counts).channels).toBe(0)
         })
       ))
 
@@ -462,7 +507,7 @@ export const graphStoreContract = (
                   for (const [id, c] of [...channels]) {
                     if (Math.max(c.ts[0], c.ts[1]) < op.olderThan) {
                       channels.delete(id)
-                      zombieModel.add(id)
+                      if (c.ts[0] > 0 || c.ts[1] > 0) zombieModel.add(id) // update-less: removed, not a zombie
                       pruned++
                     }
                   }

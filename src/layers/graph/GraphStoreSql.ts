@@ -922,24 +922,32 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     )
   }
 
-  // BOLT 7: a channel whose newest update (0 without any) is older than `olderThan` is pruned and remembered as a
-  // zombie; node announcements of nodes left without a channel go too. Relies on the invariant "no zombie is a
-  // held channel" (an announcement clears the mark), so the zombie table names exactly what to delete.
+  // BOLT 7: a channel whose newest update is older than `olderThan` is pruned and remembered as a zombie (lnd's
+  // zombie index: policies gone stale); one with no update at all (newest 0) is pruned but NOT a zombie: its updates
+  // may just not have arrived yet (mid-sync, or a peer that stalled after the announcement), and a zombie is never
+  // asked for again (GS-20), so the next range reply listing it must fetch it afresh (issue 13/15). Node
+  // announcements of nodes left without a channel go too. Relies on the invariant "no zombie is a held channel" (an
+  // announcement clears the mark), so the zombie table names exactly the stale channels to delete.
   const prune = (olderThan: number) =>
     run(
       "prune",
       sql.withTransaction(
         Effect.gen(function*() {
           if (pg) yield* sql.unsafe(lockWriters)
-          const stale = sql`COALESCE((SELECT MAX(u.timestamp) FROM channel_updates u WHERE u.scid = c.scid), 0) < ${olderThan}`
-          const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels c WHERE ${stale}`
+          const newest = sql`(SELECT MAX(u.timestamp) FROM channel_updates u WHERE u.scid = c.scid)`
+          const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels c
+            WHERE COALESCE(${newest}, 0) < ${olderThan}`
           const channelsPruned = toNum(row?.n ?? 0)
           if (channelsPruned === 0) return { channelsPruned }
+          // MAX over no rows is NULL, never `<`: the update-less are left out of the zombies
           yield* sql`INSERT INTO zombies (scid, node_id1, node_id2)
-            SELECT c.scid, c.node_id1, c.node_id2 FROM channels c WHERE ${stale}
+            SELECT c.scid, c.node_id1, c.node_id2 FROM channels c WHERE ${newest} < ${olderThan}
             ON CONFLICT (scid) DO NOTHING`
           yield* sql`DELETE FROM channel_updates WHERE scid IN (SELECT scid FROM zombies)`
-          yield* sql`DELETE FROM channels WHERE scid IN (SELECT scid FROM zombies)`
+          // now the stale and the update-less are exactly the channels without an update (a count above 0 means
+          // olderThan > 0, so every update-less channel is stale)
+          yield* sql`DELETE FROM channels
+            WHERE NOT EXISTS (SELECT 1 FROM channel_updates u WHERE u.scid = channels.scid)`
           // the endpoint set, rebuilt from the channels left (without per-node indices on channels, finding which
           // ends of the pruned channels still have another channel is a scan anyway)
           yield* sql`DELETE FROM channel_endpoints`

@@ -302,10 +302,12 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
       return Effect.succeed(outcome)
     })
 
-  // BOLT 7: a channel whose newest update (0 without any) is older than `olderThan` is pruned and remembered as a
-  // zombie; node announcements of nodes left without a channel go too.
-  const removeAsZombies = (stale: ReadonlyArray<ShortChannelId>) => {
-      for (const scid of stale) {
+  /**
+   * Drops held channels with their updates, and the node announcements left without a channel; `asZombies` also
+   * remembers their ids (with the node ids, for lnd's resurrection check) so range replies do not bring them back.
+   */
+  const removeChannels = (scids: ReadonlyArray<ShortChannelId>, asZombies: boolean) => {
+      for (const scid of scids) {
         const channel = channels.get(scid)
         if (channel === undefined) continue
         channels.delete(scid)
@@ -313,7 +315,7 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
         channel.updates.forEach((update, direction) => {
           if (update !== undefined) updatesByTime.delete({ timestamp: update.timestamp, scid, direction })
         })
-        zombieIds.set(scid, { nodeId1: channel.nodeId1, nodeId2: channel.nodeId2 })
+        if (asZombies) zombieIds.set(scid, { nodeId1: channel.nodeId1, nodeId2: channel.nodeId2 })
         for (const node of [channel.node1, channel.node2]) {
           addNodeChannel(node, -1)
           if (!nodeChannels.has(node)) deleteNode(node)
@@ -321,12 +323,22 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
       }
   }
 
+  // BOLT 7: a channel whose newest update is older than `olderThan` is pruned and remembered as a zombie (lnd's
+  // zombie index: policies gone stale). One with no update at all (0) is pruned too but NOT a zombie: its updates
+  // may just not have arrived yet (mid-sync, or a peer that stalled after the announcement), and a zombie is never
+  // asked for again (GS-20), so the next range reply listing it must fetch it afresh (issue 13/15).
   const prune = (olderThan: number) =>
     Effect.sync(() => {
       const stale: Array<ShortChannelId> = []
-      for (const [scid, channel] of channels) if (newestUpdate(channel) < olderThan) stale.push(scid)
-      removeAsZombies(stale)
-      return { channelsPruned: stale.length }
+      const bare: Array<ShortChannelId> = []
+      for (const [scid, channel] of channels) {
+        if (newestUpdate(channel) >= olderThan) continue
+        if (channel.updates[0] === undefined && channel.updates[1] === undefined) bare.push(scid)
+        else stale.push(scid)
+      }
+      removeChannels(stale, true)
+      removeChannels(bare, false)
+      return { channelsPruned: stale.length + bare.length }
     })
 
   const markSpent = (outpoints: ReadonlyArray<string>, height: number) =>
@@ -346,7 +358,7 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
     Effect.sync(() => {
       const gone: Array<ShortChannelId> = []
       for (const [scid, channel] of channels) if (channel.spentAt !== undefined && channel.spentAt <= height) gone.push(scid)
-      removeAsZombies(gone)
+      removeChannels(gone, true)
       return { channelsForgotten: gone.length }
     })
 
