@@ -75,8 +75,8 @@ export const all: ReadonlyArray<Behaviour> = [
 ]
 
 /**
- * Whether the peer's graph (what it serves, see `Network.mustConverge`) must end up in ours: it follows the
- * protocol, however slowly or idiosyncratically. The others may contribute or not; they must only not get in the way.
+ * Whether the peer's graph (everything it serves, announcement-only channels included: `Network.mustConverge`) must
+ * end up in ours: it follows the protocol, however slowly or idiosyncratically. The others may contribute or not; they must only not get in the way.
  */
 export const isWellBehaved = (b: Behaviour): boolean =>
   b._tag === "Honest" || b._tag === "Slow" || b._tag === "LdkLike" || b._tag === "ClnLike"
