@@ -2,7 +2,8 @@
  * Issue 15: stale channels. The ChainWatcher's pruner runs BOLT 7's two-week rule first a minute after start, then
  * hourly (TestClock); pruned scids become zombies. lnd's resurrection rule in the pipeline: a zombie's announcement
  * is taken back only with a fresh update whose signature verifies against the announcement's key for its
- * direction. (That a zombie is not fetched again from a range reply is GossipSyncer.test's "GS-20" case.)
+ * direction. (That a zombie is not fetched again from a range reply is GossipSyncer.test's "GS-20" case.) A channel
+ * with no update yet is pruned too but is not a zombie (its updates may still be on their way): it is taken again.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, TestClock } from "effect"
@@ -64,6 +65,27 @@ describe("Stale channels (prune, zombies, resurrection)", () => {
         expect(tags(v2)).toEqual(["Accepted", "Accepted"])
         expect((yield* store.channels([staleId])).size).toBe(1)
         expect((yield* store.zombies([staleId])).size).toBe(0)
+      }).pipe(Effect.provide(harness))
+    }))
+
+  it.scoped("an announcement-only channel is pruned a minute after start without becoming a zombie; its announcement is taken again as new", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(NOW_MILLIS)
+      return yield* Effect.gen(function* () {
+        const store = yield* GraphStore
+        const pipeline = yield* GossipPipeline
+        const bareId = stale.ann.shortChannelId
+        // the announcement arrived, its updates not yet (mid-sync, or a peer that stalled after it)
+        expect(tags(yield* pipeline.process(PEER, [stale.ann, fresh.ann, update(fresh.ann.shortChannelId, 0, NOW - DAY, fresh.n1)])))
+          .toEqual(["Accepted", "Accepted", "Accepted"])
+        yield* TestClock.adjust("1 minute")
+        expect(yield* store.counts).toMatchObject({ channels: 1, zombies: 0 })
+        expect((yield* store.zombies([bareId])).size).toBe(0)
+        // fetched again (a later range reply lists it): the announcement alone is new, not Stale:TooOld, then its update
+        expect(tags(yield* pipeline.process(PEER, [stale.ann]))).toEqual(["Accepted"])
+        expect(tags(yield* pipeline.process(PEER, [update(bareId, 0, NOW, stale.n1)]))).toEqual(["Accepted"])
+        expect(yield* store.counts).toMatchObject({ channels: 2, updates: 2, zombies: 0 })
+        expect(yield* pipeline.isBanned(PEER)).toBe(false)
       }).pipe(Effect.provide(harness))
     }))
 })
