@@ -1,5 +1,5 @@
 /**
- * `lnsync export --db <file> --format describegraph|jsonl [--out <file>]`: the stored graph as lnd's describegraph
+ * `lnsync export --db <file|postgres://…> --format describegraph|jsonl [--out <file>]`: the stored graph as lnd's describegraph
  * JSON, or as JSON lines (one node or channel a line, in the HTTP API's shapes), to stdout or a file. Streamed a page
  * of rows at a time with the writer's backpressure respected, so a mainnet graph is never held in memory. A file is
  * written beside `--out` and renamed over it, so a reader never sees half an export.
@@ -8,7 +8,8 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import type { Writable } from "node:stream"
-import * as GraphQuerySqlite from "../layers/graph/GraphQuerySqlite.js"
+import * as GraphQueryPg from "../layers/graph/GraphQueryPg.js"
+import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as GraphJson from "../layers/http/GraphJson.js"
 import * as Node from "../layers/Node.js"
 import { GraphQuery } from "../services/GraphQuery.js"
@@ -47,7 +48,10 @@ export const exportStream = (format: ExportFormat) =>
 export const exportCommand = Command.make(
   "export",
   {
-    db: Options.text("db").pipe(Options.optional, Options.withDescription("SQLite file of the graph (env LNSYNC_DB)")),
+    db: Options.text("db").pipe(
+      Options.optional,
+      Options.withDescription("SQLite file or postgres:// URL of the graph (env LNSYNC_DB)")
+    ),
     format: Options.choice("format", ["describegraph", "jsonl"]).pipe(
       Options.withDefault("describegraph" as const),
       Options.withDescription("describegraph: lnd's `lncli describegraph` JSON; jsonl: one node or channel a line")
@@ -57,10 +61,10 @@ export const exportCommand = Command.make(
   (o) =>
     Effect.gen(function* () {
       const db = Option.isSome(o.db) ? o.db.value : (yield* Node.config).db
-      if (!fs.existsSync(db)) {
+      if (!GraphStorePg.isPostgresUrl(db) && !fs.existsSync(db)) {
         return yield* new CommandFailed({ reason: `no graph database at ${db}`, code: ExitCode.usage })
       }
-      const pieces = exportStream(o.format).pipe(Stream.provideLayer(GraphQuerySqlite.layerWithStore({ filename: db })))
+      const pieces = exportStream(o.format).pipe(Stream.provideLayer(GraphQueryPg.layerWithStoreFor(db)))
       if (Option.isNone(o.out)) {
         return yield* Stream.runForEach(pieces, writeTo(process.stdout, "stdout"))
       }
@@ -82,6 +86,8 @@ export const exportCommand = Command.make(
             if (exit._tag === "Failure") fs.rmSync(partial, { force: true })
           })
       )
-      yield* Console.error(`${out}: ${o.format} export of ${db}`)
+      yield* Console.error(
+        `${out}: ${o.format} export of ${GraphStorePg.isPostgresUrl(db) ? GraphStorePg.displayUrl(db) : db}`
+      )
     })
 ).pipe(Command.withDescription("write a stored graph as lnd describegraph JSON or JSON lines"))

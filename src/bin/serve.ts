@@ -1,13 +1,14 @@
 /**
- * `lnsync serve --db <file> --http <host:port>`: the HTTP JSON API (`src/layers/http`) over a stored graph, ready
- * once the file is open. `withHttp` is the same server beside a syncing node (`lnsync sync --http`), ready once the
+ * `lnsync serve --db <file|postgres://…> --http <host:port>`: the HTTP JSON API (`src/layers/http`) over a stored
+ * graph, ready once the database is open. Over PostgreSQL any number of instances serve one database that sync
+ * nodes write (issue 17). `withHttp` is the same server beside a syncing node (`lnsync sync --http`), ready once the
  * graph is synced (SM-6), with each peer's sync status in `/api/v1/stats`.
  */
 import { Command, Options } from "@effect/cli"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as fs from "node:fs"
-import * as GraphDistributionsSql from "../layers/graph/GraphDistributionsSql.js"
-import * as GraphQuerySqlite from "../layers/graph/GraphQuerySqlite.js"
+import * as GraphQueryPg from "../layers/graph/GraphQueryPg.js"
+import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as HttpServer from "../layers/http/HttpServer.js"
 import * as ServeStatus from "../layers/http/ServeStatus.js"
 import * as Node from "../layers/Node.js"
@@ -75,7 +76,10 @@ const startServer = <S extends GraphQuery | ServeStatus.ServeStatus | Metrics.Me
 export const serveCommand = Command.make(
   "serve",
   {
-    db: Options.text("db").pipe(Options.optional, Options.withDescription("SQLite file of the graph (env LNSYNC_DB)")),
+    db: Options.text("db").pipe(
+      Options.optional,
+      Options.withDescription("SQLite file or postgres:// URL of the graph (env LNSYNC_DB)")
+    ),
     http: Options.text("http").pipe(
       Options.withDefault(DEFAULT_HTTP),
       Options.withDescription("<host>:<port> to serve the HTTP API on (port 0: any free port)")
@@ -85,7 +89,8 @@ export const serveCommand = Command.make(
     Effect.gen(function* () {
       const db = Option.getOrElse(o.db, () => "")
       const file = db === "" ? (yield* Node.config).db : db
-      if (!fs.existsSync(file)) {
+      // a PG URL needs no check here: a server that cannot be reached fails the open with its reason
+      if (!GraphStorePg.isPostgresUrl(file) && !fs.existsSync(file)) {
         return yield* new CommandFailed({ reason: `no graph database at ${file}`, code: ExitCode.usage })
       }
       yield* Effect.scoped(
@@ -95,10 +100,9 @@ export const serveCommand = Command.make(
             Layer.mergeAll(
               ServeStatus.layerStandalone,
               Metrics.layerStandalone,
-              GraphHistory.layer(),
-              GraphDistributionsSql.layerSqlite({ filename: file })
+              GraphHistory.layer()
             ).pipe(
-              Layer.provideMerge(GraphQuerySqlite.layerWithStore({ filename: file }))
+              Layer.provideMerge(GraphQueryPg.layerServeFor(file))
             )
           ),
           Effect.never
@@ -124,8 +128,8 @@ export const withHttp = (address: Option.Option<string>, db: string) =>
         yield* startServer(
           address.value,
           Layer.mergeAll(
-            GraphHistory.layer().pipe(Layer.provideMerge(GraphQuerySqlite.layer({ filename: db }))),
-            GraphDistributionsSql.layerSqlite({ filename: db }),
+            GraphHistory.layer().pipe(Layer.provideMerge(GraphQueryPg.layerFor(db))),
+            GraphQueryPg.layerDistributionsFor(db),
             ServeStatus.layerSyncManager,
             Metrics.layer
           ).pipe(

@@ -1,7 +1,8 @@
 /**
  * GraphQuery over `@effect/sql`'s SqlClient: reads the decoded columns of migration 4 (see `GraphStoreSql`), in the
- * same portable SQL as the store. PG differences are named in `// PG:` comments (`hex()` becomes
- * `encode(..., 'hex')`).
+ * same portable SQL as the store, on SQLite and PostgreSQL alike (PG binding: `GraphQueryPg`). PG differences are
+ * named in `// PG:` comments: `hex(bytea)` is the SQLite-compatible function migration 1 creates; BIGINT comes back
+ * as text and BYTEA as Buffers, so integers go through `toBig`/`toNum` (SQLite's bigints read as before).
  *
  * - Node and channel lookups are primary-key reads (`nodes`, `channel_endpoints`, `channels`, and the two
  *   `channel_updates` rows of a channel).
@@ -34,6 +35,7 @@ import { GraphStoreError, isStorableScid } from "../../services/GraphStore.js"
 /** Rows per stream page. */
 const PAGE = 512
 
+/** Integers as drivers return them: bigint (SQLite with SafeIntegers), number, or string (PG: BIGINT as text). */
 type SqlInt = bigint | number | string
 
 const toBig = (v: SqlInt): bigint => (typeof v === "bigint" ? v : BigInt(v))
@@ -137,7 +139,6 @@ export const make: Effect.Effect<GraphQueryService, never, SqlClient.SqlClient> 
       Effect.mapError((cause) => new GraphStoreError({ operation, cause }))
     )
 
-  // PG: lower(encode(x, 'hex')) for lower(hex(x)).
   const selectChannels = (where: Fragment, tail: Fragment = sql``) =>
     sql<ChannelRow>`
     SELECT c.scid, lower(hex(c.node_id1)) AS node1_hex, lower(hex(c.node_id2)) AS node2_hex, c.capacity_sat, c.features,
@@ -152,6 +153,10 @@ export const make: Effect.Effect<GraphQueryService, never, SqlClient.SqlClient> 
     ORDER BY c.scid ${tail}`
 
   const nodeColumnsSql = sql`n.timestamp, n.alias, n.rgb_color, n.features, n.addresses`
+
+  // PG: aliases compare byte-wise (`COLLATE "C"`), as SQLite's BINARY does, so pages come in the same order on
+  // both and `lower()` folds ASCII only, whatever the database's locale.
+  const alias = sql.onDialectOrElse({ pg: () => sql`n.alias COLLATE "C"`, orElse: () => sql`n.alias` })
 
   const stats = run(
     "stats",
@@ -220,14 +225,14 @@ export const make: Effect.Effect<GraphQueryService, never, SqlClient.SqlClient> 
             ${
           request.aliasPrefix === undefined || request.aliasPrefix === ""
             ? sql``
-            : sql`AND lower(n.alias) LIKE ${prefixPattern(request.aliasPrefix)} ESCAPE '\\'`
+            : sql`AND lower(${alias}) LIKE ${prefixPattern(request.aliasPrefix)} ESCAPE '\\'`
         }
             ${
           request.cursor === undefined
             ? sql``
-            : sql`AND (n.alias, n.node_id) > (${request.cursor.alias}, ${fromHex(request.cursor.nodeId)})`
+            : sql`AND (${alias}, n.node_id) > (${request.cursor.alias}, ${fromHex(request.cursor.nodeId)})`
         }
-          ORDER BY n.alias, n.node_id
+          ORDER BY ${alias}, n.node_id
           LIMIT ${request.limit + 1}`,
         (rows): NodePage => {
           const page = rows.slice(0, request.limit).map(nodeInfo)
