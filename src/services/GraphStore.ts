@@ -119,8 +119,10 @@ export interface GraphStoreService {
   /** Writes a batch in one transaction; all or nothing. */
   readonly applyBatch: (batch: GraphBatch) => Effect.Effect<BatchOutcome, GraphStoreError>
   /**
-   * BOLT 7 pruning: removes channels whose both directions (or whose only direction / no update) are older than
-   * `olderThan` (unix seconds), keeping their ids as zombies, and node announcements left without a channel.
+   * BOLT 7 pruning: removes channels whose both directions (or whose only direction) are older than `olderThan`
+   * (unix seconds), keeping their ids as zombies (lnd's index: only a fresh, correctly signed update brings one
+   * back); channels with no update at all are removed without a zombie mark, so the next range reply that lists
+   * them fetches them again; and node announcements left without a channel.
    */
   readonly prune: (olderThan: number) => Effect.Effect<{ readonly channelsPruned: number }, GraphStoreError>
   readonly counts: Effect.Effect<GraphCounts, GraphStoreError>

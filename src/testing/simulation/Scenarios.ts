@@ -4,8 +4,8 @@
  * lists it for that scenario (it is empty: every item of issue 13 the simulation covers holds).
  *
  * - `converges`: within the scenario's bound of virtual time, the local graph holds the union of the well-behaved
- *   peers' graphs, byte for byte (`Network.mustConverge`: without announcement-only channels, which BOLT 7's
- *   two-week rule prunes).
+ *   peers' graphs, byte for byte (`Network.mustConverge`), announcement-only channels included (pruned ones carry no
+ *   zombie mark, so they are fetched again).
  * - `exits`: within the bound, `lnsync sync --exit-when-synced` returns as `src/bin/run.ts` does it
  *   (`Reconciler.account` with the scenario's `--sync-deadline`, then a flush): the graph synced exactly when a
  *   well-behaved peer took part, each of those Completed, every other peer's outcome with its reason, and for the
