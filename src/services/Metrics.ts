@@ -173,11 +173,29 @@ const SYNCER_STATES: ReadonlyArray<SyncerState> = [
   "syncerIdle"
 ]
 
-const peers = Metric.gauge("lnsync_peers", {
+/** A gauge of numbers; named so the declaration build can spell NodeMetrics' type. */
+type Gauge = Metric.Metric.Gauge<number>
+/** A counter of numbers. */
+type Counter = Metric.Metric.Counter<number>
+
+const peers: Gauge = Metric.gauge("lnsync_peers", {
   description: "connected gossip_queries peers by sync type (SM-4) and syncer state (GS-2)"
 })
 
-export const NodeMetrics = {
+export const NodeMetrics: {
+  readonly channels: Gauge
+  readonly updates: Gauge
+  readonly nodes: Gauge
+  readonly expectedChannels: Gauge
+  readonly expectedUpdates: Gauge
+  readonly expectedNodes: Gauge
+  readonly graphSynced: Gauge
+  readonly peers: Gauge
+  readonly peersBy: (syncType: SyncType, state: SyncerState) => Gauge
+  readonly peersSyncing: Gauge
+  readonly peersFailing: Gauge
+  readonly collectFailures: Counter
+} = {
   channels: Metric.gauge("lnsync_graph_channels", { description: "channels held in the graph store" }),
   updates: Metric.gauge("lnsync_graph_updates", { description: "channel_updates held (at most two per channel)" }),
   nodes: Metric.gauge("lnsync_graph_nodes", { description: "node_announcements held" }),
