@@ -7,6 +7,7 @@
 import { Command, Options } from "@effect/cli"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as fs from "node:fs"
+import type { ChainHash } from "../domain/Messages.js"
 import * as GraphQueryPg from "../layers/graph/GraphQueryPg.js"
 import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as HttpServer from "../layers/http/HttpServer.js"
@@ -35,23 +36,32 @@ const parseAddress = (text: string) =>
 
 /**
  * Starts the server in the current scope over `services` (the graph's reads, readiness, metrics) and logs where it
- * listens; a port in use is the user's to fix.
+ * listens; a port in use is the user's to fix. `chain` names the snapshots' chain when the caller knows it (`sync
+ * --http`); `serve` reads any chain's database and keeps RapidGossipSyncConfig's.
  */
-const startServer = <S extends GraphQuery | ServeStatus.ServeStatus | Metrics.Metrics>(
+const startServer = <S>(
   address: string,
   services: Layer.Layer<
     S | GraphQuery | ServeStatus.ServeStatus | Metrics.Metrics,
     GraphStoreError | GraphStoreChainMismatch
-  >
+  >,
+  chain?: ChainHash
 ) =>
   Effect.gen(function* () {
     const { host, port } = yield* parseAddress(address)
     const context = yield* Layer.build(services)
     const metrics = Context.get(context, Metrics.Metrics).scrape
-    // Rapid Gossip Sync snapshots when the services include the store (`serve`; `sync --http` has no snapshots yet)
+    // Rapid Gossip Sync snapshots when the services include the store (`serve`, and `sync --http` given its chain)
     const store = Context.getOption(context, GraphStore)
+    const settings = yield* RapidGossipSync.RapidGossipSyncConfig
     const snapshots = Option.isSome(store)
-      ? yield* Effect.provideService(RapidGossipSync.make, GraphStore, store.value)
+      ? yield* RapidGossipSync.make.pipe(
+        Effect.provideService(GraphStore, store.value),
+        Effect.provideService(RapidGossipSync.RapidGossipSyncConfig, {
+          ...settings,
+          chainHash: chain ?? settings.chainHash
+        })
+      )
       : undefined
     // the dashboard's plot and histograms when the services include them (both commands' do)
     const history = Context.getOption(context, GraphHistory.GraphHistory)
@@ -113,9 +123,10 @@ export const serveCommand = Command.make(
 
 /**
  * Runs `self` (a syncing node's work, with the SyncManager in context) with the HTTP API served beside it when
- * `address` is given: its own read connection to `db`, readiness and peers from the SyncManager.
+ * `address` is given: its own read connection to `db` (a SQLite file or a `postgres://` URL), readiness and peers
+ * from the SyncManager. Given the node's `chain`, also its Rapid Gossip Sync snapshots, built from the node's store.
  */
-export const withHttp = (address: Option.Option<string>, db: string) =>
+export const withHttp = (address: Option.Option<string>, db: string, chain?: ChainHash) =>
 <A, E, R>(
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | CommandFailed | GraphStoreError | GraphStoreChainMismatch, R | SyncManager | GraphStore> =>
@@ -131,10 +142,12 @@ export const withHttp = (address: Option.Option<string>, db: string) =>
             GraphHistory.layer().pipe(Layer.provideMerge(GraphQueryPg.layerFor(db))),
             GraphQueryPg.layerDistributionsFor(db),
             ServeStatus.layerSyncManager,
-            Metrics.layer
+            Metrics.layer,
+            chain === undefined ? Layer.empty : Layer.succeed(GraphStore, Context.get(node, GraphStore))
           ).pipe(
             Layer.provide(Layer.succeedContext(node))
-          )
+          ),
+          chain
         )
         return yield* self
       })
