@@ -70,7 +70,9 @@ export default tseslint.config(
         caughtErrors: "none",
         ignoreRestSiblings: true
       }],
-      "@typescript-eslint/ban-ts-comment": ["error", { "ts-expect-error": "allow-with-description" }]
+      "@typescript-eslint/ban-ts-comment": ["error", { "ts-expect-error": "allow-with-description" }],
+      // `Data.TaggedError("X")<{}>` is Effect's idiom for an error without fields
+      "@typescript-eslint/no-empty-object-type": ["error", { allowObjectTypes: "always" }]
     }
   },
   // Layering of src/. Later blocks replace earlier ones for the same rule, so each block lists every pattern

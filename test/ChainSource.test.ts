@@ -39,7 +39,7 @@ describe("ChainSource", () => {
 
   it.scoped("BOLT 7 over Esplora and bitcoind: valid with its capacity; missing, wrong script and spent outputs refused", () =>
     Effect.gen(function* () {
-      const [missing, wrong, spent, ...good] = anns
+      const [_missing, wrong, spent, ...good] = anns
       const chain = SyntheticChain.forAnnouncements([wrong, spent, ...good], GENERATED_TIP)
       chain.breakScript(wrong.shortChannelId)
       chain.mine([spent.shortChannelId])

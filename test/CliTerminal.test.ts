@@ -99,8 +99,8 @@ describe("log lines", () => {
     Effect.gen(function* () {
       const { stream, writes } = recorder(false)
       yield* logEvents.pipe(withLogger("line", makeTerminal(stream), LogLevel.Info))
-      expect(writes[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  two ⏎ lines peer=02ab detail=\{"a":1\}\n$/)
-      expect(writes[1]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN  failed cause="store ⏎ broken"\n$/)
+      expect(writes[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}two ⏎ lines peer=02ab detail=\{"a":1\}\n$/)
+      expect(writes[1]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}failed cause="store ⏎ broken"\n$/)
     }))
 
   it.effect("the run's minimum level comes from withLogger; a nested --log-level lowers it", () =>

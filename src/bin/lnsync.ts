@@ -24,6 +24,7 @@ import * as fs from "node:fs"
 import { GraphStore } from "../services/GraphStore.js"
 import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as Node from "../layers/Node.js"
+import * as Chain from "../domain/Chain.js"
 import * as ChainSourceConfig from "../layers/chain/ChainSourceConfig.js"
 import { trustModel } from "../services/ChainSource.js"
 import { runDemo } from "./demo.js"
@@ -166,7 +167,7 @@ const syncCommand = Command.make(
           return yield* new CommandFailed({ reason: `not synced: ${report.reason}`, code: ExitCode.failed })
         }
         yield* Console.log(summaryLine(report))
-      }).pipe(withHttp(o.http, config.db), Effect.provide(node))
+      }).pipe(withHttp(o.http, config.db, Chain.fromName(config.chain)), Effect.provide(node))
     }).pipe(withLogFormat(o.logFormat))
 ).pipe(Command.withDescription("sync the public channel graph from real peers into a SQLite file"))
 

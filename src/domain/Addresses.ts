@@ -243,7 +243,7 @@ export const encodeAddresses = (addresses: ReadonlyArray<NodeAddress>): Uint8Arr
       }
       case "DnsHostname": {
         // one byte per character: latin1 keeps any received byte string round-trippable
-        if (a.hostname.length > 255 || /[^\x00-\xff]/.test(a.hostname)) throw new RangeError(`bad hostname: ${a.hostname}`)
+        if (a.hostname.length > 255 || /[\u0100-\uffff]/.test(a.hostname)) throw new RangeError(`bad hostname: ${a.hostname}`)
         const name = Buffer.from(a.hostname, "latin1")
         const body = new Uint8Array(1 + name.length)
         body[0] = name.length
