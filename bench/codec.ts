@@ -88,7 +88,11 @@ const nodeAnns = nodeKeys.map((k, i) => {
   if (i % 4 === 0) addresses.push({ _tag: "TorV3", onion: `${"abcdefgh".repeat(7)}.onion`, port: 9735 })
   return Sig.signNodeAnnouncement(
     {
-      features: Features.fromBits([Features.OPTION_DATA_LOSS_PROTECT.odd, Features.GOSSIP_QUERIES.odd, Features.VAR_ONION_OPTIN.even]),
+      features: Features.fromBits([
+        Features.OPTION_DATA_LOSS_PROTECT.odd,
+        Features.GOSSIP_QUERIES.odd,
+        Features.VAR_ONION_OPTIN.even
+      ]),
       timestamp: now - rand(86_400),
       nodeId: nodeIds[i],
       rgbColor: Uint8Array.of(rand(256), rand(256), rand(256)),
@@ -120,7 +124,10 @@ const replies: Array<ReplyChannelRange> = [
     numberOfBlocks: 1000,
     syncComplete: 1,
     shortIds: { encoding: 0, ids: scids(2000, 700_000 + i * 1000) },
-    timestamps: { encoding: 0, entries: Array.from({ length: 2000 }, () => ({ timestamp1: now - rand(99_999), timestamp2: now - rand(99_999) })) },
+    timestamps: {
+      encoding: 0,
+      entries: Array.from({ length: 2000 }, () => ({ timestamp1: now - rand(99_999), timestamp2: now - rand(99_999) }))
+    },
     checksums: Array.from({ length: 2000 }, () => ({ checksum1: rand(2 ** 31), checksum2: rand(2 ** 31) })),
     unknownTlvs: []
   }))
@@ -138,7 +145,10 @@ const mix: Array<{ type: string; wire: Uint8Array }> = [
   ...anns.map((a) => ({ type: "channel_announcement", wire: a.message.raw })),
   ...updates.map((u) => ({ type: "channel_update", wire: u.message.raw })),
   ...nodeAnns.map((n) => ({ type: "node_announcement", wire: n.raw })),
-  ...replies.map((m) => ({ type: m.shortIds.ids.length === 8000 ? "reply_channel_range 8000" : "reply_channel_range +ts+cs", wire: encodeMessage(m) })),
+  ...replies.map((m) => ({
+    type: m.shortIds.ids.length === 8000 ? "reply_channel_range 8000" : "reply_channel_range +ts+cs",
+    wire: encodeMessage(m)
+  })),
   ...queries.map((m) => ({ type: "query_short_channel_ids 500+flags", wire: encodeMessage(m) }))
 ]
 const generatedMs = performance.now() - started
@@ -146,7 +156,9 @@ const generatedMs = performance.now() - started
 // correctness first: everything decodes and re-encodes byte-identically
 for (const { type, wire } of mix) {
   const r = decodeMessage(wire)
-  if (Either.isLeft(r) || !Buffer.from(encodeMessage(r.right)).equals(wire)) throw new Error(`round trip failed for ${type}`)
+  if (Either.isLeft(r) || !Buffer.from(encodeMessage(r.right)).equals(wire)) {
+    throw new Error(`round trip failed for ${type}`)
+  }
 }
 
 /** Runs `pass` until `budgetMs` has elapsed; returns items per second. */
@@ -181,7 +193,11 @@ for (const type of [...new Set(mix.map((m) => m.type))]) {
     }
   })
   const mbps = (decodeRate * (bytes / wires.length)) / 1e6
-  console.log(`${type.padEnd(34)} ${String(wires.length).padStart(6)}   ${fmt(decodeRate).padStart(12)}   ${fmt(roundTripRate).padStart(19)}   ${mbps.toFixed(0).padStart(12)}`)
+  console.log(
+    `${type.padEnd(34)} ${String(wires.length).padStart(6)}   ${fmt(decodeRate).padStart(12)}   ${
+      fmt(roundTripRate).padStart(19)
+    }   ${mbps.toFixed(0).padStart(12)}`
+  )
 }
 
 const allWires = mix.map((m) => m.wire)
@@ -192,11 +208,21 @@ console.log(`realistic mix (${allWires.length} messages): decode ${fmt(mixRate)}
 
 // --- signatures: the same triples through Signatures.ts and through the raw binding ---------------------------
 const triples: Array<{ hash: Uint8Array; sig: Uint8Array; key: Uint8Array }> = [
-  ...updates.map(({ message, signer }) => ({ hash: Sig.signedHash("ChannelUpdate", message.raw), sig: message.signature, key: signer })),
-  ...anns.map(({ message }) => ({ hash: Sig.signedHash("ChannelAnnouncement", message.raw), sig: message.nodeSignature1, key: message.nodeId1 })),
+  ...updates.map(({ message, signer }) => ({
+    hash: Sig.signedHash("ChannelUpdate", message.raw),
+    sig: message.signature,
+    key: signer
+  })),
+  ...anns.map(({ message }) => ({
+    hash: Sig.signedHash("ChannelAnnouncement", message.raw),
+    sig: message.nodeSignature1,
+    key: message.nodeId1
+  })),
   ...nodeAnns.map((n) => ({ hash: Sig.signedHash("NodeAnnouncement", n.raw), sig: n.signature, key: n.nodeId }))
 ]
-for (const t of triples) if (!Sig.verifySignature(t.hash, t.sig, t.key)) throw new Error("generated signature does not verify")
+for (const t of triples) {
+  if (!Sig.verifySignature(t.hash, t.sig, t.key)) throw new Error("generated signature does not verify")
+}
 
 const ours = () => {
   for (const t of triples) if (Sig.verifySignature(t.hash, t.sig, t.key)) sink++
@@ -214,7 +240,9 @@ for (let round = 0; round < 3; round++) {
 const fullPath = rate(updates.length, 700, () => {
   for (const u of updates) if (Sig.verifyChannelUpdate(u.message, u.signer)) sink++
 })
-console.log(`verify (${triples.length} triples): Signatures.verifySignature ${fmt(bestOurs)}/s, raw ecdsaVerify ${fmt(bestRaw)}/s`)
+console.log(
+  `verify (${triples.length} triples): Signatures.verifySignature ${fmt(bestOurs)}/s, raw ecdsaVerify ${fmt(bestRaw)}/s`
+)
 console.log(`verifyChannelUpdate incl. double SHA-256 of raw: ${fmt(fullPath)}/s`)
 console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s (checksum ${sink % 10})`)
 console.log(`codec: decode ${Math.round(mixRate)} msg/s; verify ${(bestOurs / bestRaw).toFixed(2)}× of raw`)

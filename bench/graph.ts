@@ -57,22 +57,30 @@ export const generate = () => {
       updates.push(channelUpdate(id, direction, NOW - Math.floor(rand() * 13 * DAY), { feeBaseMsat: i }))
     }
   }
-  const nodes: Array<NodeAnnouncement> = nodeIds.map((n, i) => nodeAnnouncement(n, NOW - Math.floor(rand() * 13 * DAY), `n${i}`))
+  const nodes: Array<NodeAnnouncement> = nodeIds.map((n, i) =>
+    nodeAnnouncement(n, NOW - Math.floor(rand() * 13 * DAY), `n${i}`)
+  )
   return { channels, updates, nodes }
 }
 
 export const batchesOf = (graph: ReturnType<typeof generate>): Array<GraphBatch> => {
   const out: Array<GraphBatch> = []
-  for (let i = 0; i < graph.channels.length; i += BATCH) out.push({ channels: graph.channels.slice(i, i + BATCH), updates: [], nodes: [] })
-  for (let i = 0; i < graph.updates.length; i += BATCH) out.push({ channels: [], updates: graph.updates.slice(i, i + BATCH), nodes: [] })
-  for (let i = 0; i < graph.nodes.length; i += BATCH) out.push({ channels: [], updates: [], nodes: graph.nodes.slice(i, i + BATCH) })
+  for (let i = 0; i < graph.channels.length; i += BATCH) {
+    out.push({ channels: graph.channels.slice(i, i + BATCH), updates: [], nodes: [] })
+  }
+  for (let i = 0; i < graph.updates.length; i += BATCH) {
+    out.push({ channels: [], updates: graph.updates.slice(i, i + BATCH), nodes: [] })
+  }
+  for (let i = 0; i < graph.nodes.length; i += BATCH) {
+    out.push({ channels: [], updates: [], nodes: graph.nodes.slice(i, i + BATCH) })
+  }
   return out
 }
 
 const ms = (t0: number) => performance.now() - t0
 
 const measureStore = (filename: string, batches: ReadonlyArray<GraphBatch>, messages: number) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const store = yield* GraphStore
     const t0 = performance.now()
     for (const batch of batches) yield* store.applyBatch(batch)
@@ -110,7 +118,9 @@ const measureFloor = (filename: string, graph: ReturnType<typeof generate>) => {
   db.pragma("journal_mode = WAL")
   for (const pragma of GraphStoreSqlite.PRAGMAS) db.pragma(pragma)
   const insChannel = db.prepare("INSERT INTO channels (scid, node_id1, node_id2, raw) VALUES (?, ?, ?, ?)")
-  const insUpdate = db.prepare("INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw) VALUES (?, ?, ?, ?, ?)")
+  const insUpdate = db.prepare(
+    "INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw) VALUES (?, ?, ?, ?, ?)"
+  )
   const insNode = db.prepare("INSERT INTO nodes (node_id, timestamp, raw) VALUES (?, ?, ?)")
   // the schema keeps the set of nodes with a channel beside the channels: part of storing an announcement
   const insEndpoints = db.prepare("INSERT INTO channel_endpoints (node_id) VALUES (?), (?) ON CONFLICT DO NOTHING")
@@ -144,43 +154,58 @@ const measureFloor = (filename: string, graph: ReturnType<typeof generate>) => {
        WHERE u.timestamp >= ? AND u.timestamp < ? ORDER BY u.timestamp, u.scid, u.direction`
     )
     .all(NOW - DAY, NOW)
-  const nodes = db.prepare("SELECT raw FROM nodes WHERE timestamp >= ? AND timestamp < ? ORDER BY timestamp, node_id").all(NOW - DAY, NOW)
+  const nodes = db.prepare("SELECT raw FROM nodes WHERE timestamp >= ? AND timestamp < ? ORDER BY timestamp, node_id")
+    .all(NOW - DAY, NOW)
   const horizonMs = ms(t2)
   db.close()
   return { insertMs, rangeMs, horizonMs, rangeCount: range.length, horizonRows: updates.length + nodes.length }
 }
 
-const main = Effect.acquireUseRelease(Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-bench-graph-"))), (dir) =>
-  Effect.gen(function*() {
-  {
-    const tg = performance.now()
-    const graph = generate()
-    const batches = batchesOf(graph)
-    const messages = graph.channels.length + graph.updates.length + graph.nodes.length
-    console.log(
-      `generated ${graph.channels.length} channels, ${graph.updates.length} updates, ${graph.nodes.length} nodes in ${ms(tg).toFixed(0)} ms`
-    )
-    // the floor runs on an empty schema the store created (then closed)
-    const floorFile = path.join(dir, "floor.db")
-    yield* Effect.provide(Effect.void, GraphStoreSqlite.layer({ filename: floorFile }))
-    const floor = measureFloor(floorFile, graph)
-    const store = yield* measureStore(path.join(dir, "store.db"), batches, messages)
-    if (store.rangeCount !== CHANNELS || floor.rangeCount !== CHANNELS) {
-      return yield* Effect.dieMessage(`range returned ${store.rangeCount} / ${floor.rangeCount} channels`)
-    }
-    const insertRate = messages / (store.insertMs / 1000)
-    const floorRate = messages / (floor.insertMs / 1000)
-    console.log(`horizon: ${store.horizonCount} messages in the last 24 h (floor read ${floor.horizonRows} rows)`)
-    console.log(
-      `floor (raw better-sqlite3, same schema): insert ${floorRate.toFixed(0)} msg/s; range query ${floor.rangeMs.toFixed(1)} ms; ` +
-        `horizon ${floor.horizonMs.toFixed(1)} ms | store vs floor: insert ${(insertRate / floorRate).toFixed(2)}x the rate, ` +
-        `range ${(store.rangeMs / floor.rangeMs).toFixed(2)}x the time, horizon ${(store.horizonMs / floor.horizonMs).toFixed(2)}x the time`
-    )
-    console.log(
-      `graph: insert ${insertRate.toFixed(0)} msg/s; range query ${store.rangeMs.toFixed(1)} ms; horizon ${store.horizonMs.toFixed(1)} ms`
-    )
-  }
-  }), (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+const main = Effect.acquireUseRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-bench-graph-"))),
+  (dir) =>
+    Effect.gen(function* () {
+      {
+        const tg = performance.now()
+        const graph = generate()
+        const batches = batchesOf(graph)
+        const messages = graph.channels.length + graph.updates.length + graph.nodes.length
+        console.log(
+          `generated ${graph.channels.length} channels, ${graph.updates.length} updates, ${graph.nodes.length} nodes in ${
+            ms(tg).toFixed(0)
+          } ms`
+        )
+        // the floor runs on an empty schema the store created (then closed)
+        const floorFile = path.join(dir, "floor.db")
+        yield* Effect.provide(Effect.void, GraphStoreSqlite.layer({ filename: floorFile }))
+        const floor = measureFloor(floorFile, graph)
+        const store = yield* measureStore(path.join(dir, "store.db"), batches, messages)
+        if (store.rangeCount !== CHANNELS || floor.rangeCount !== CHANNELS) {
+          return yield* Effect.dieMessage(`range returned ${store.rangeCount} / ${floor.rangeCount} channels`)
+        }
+        const insertRate = messages / (store.insertMs / 1000)
+        const floorRate = messages / (floor.insertMs / 1000)
+        console.log(`horizon: ${store.horizonCount} messages in the last 24 h (floor read ${floor.horizonRows} rows)`)
+        console.log(
+          `floor (raw better-sqlite3, same schema): insert ${floorRate.toFixed(0)} msg/s; range query ${
+            floor.rangeMs.toFixed(1)
+          } ms; ` +
+            `horizon ${floor.horizonMs.toFixed(1)} ms | store vs floor: insert ${
+              (insertRate / floorRate).toFixed(2)
+            }x the rate, ` +
+            `range ${(store.rangeMs / floor.rangeMs).toFixed(2)}x the time, horizon ${
+              (store.horizonMs / floor.horizonMs).toFixed(2)
+            }x the time`
+        )
+        console.log(
+          `graph: insert ${insertRate.toFixed(0)} msg/s; range query ${store.rangeMs.toFixed(1)} ms; horizon ${
+            store.horizonMs.toFixed(1)
+          } ms`
+        )
+      }
+    }),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
 
 // run when executed (bench:graph), not when bench:graph-pg imports the generator
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

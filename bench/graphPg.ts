@@ -21,7 +21,7 @@ import { BATCH, batchesOf, CHANNELS, DAY, generate, NOW } from "./graph.js"
 const ms = (t0: number) => performance.now() - t0
 
 const measureStore = (url: string, batches: ReadonlyArray<GraphBatch>, messages: number) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const store = yield* GraphStore
     const t0 = performance.now()
     for (const batch of batches) yield* store.applyBatch(batch)
@@ -56,7 +56,10 @@ const Pg = createRequire(import.meta.url)("pg") as { Client: new (config: { conn
 
 /** `($1, $2), ($3, $4), ...` */
 const values = (rows: number, columns: number) =>
-  Array.from({ length: rows }, (_, r) => `(${Array.from({ length: columns }, (_, c) => `$${r * columns + c + 1}`).join(", ")})`)
+  Array.from(
+    { length: rows },
+    (_, r) => `(${Array.from({ length: columns }, (_, c) => `$${r * columns + c + 1}`).join(", ")})`
+  )
     .join(", ")
 
 const measureFloor = async (url: string, graph: ReturnType<typeof generate>) => {
@@ -108,16 +111,25 @@ const measureFloor = async (url: string, graph: ReturnType<typeof generate>) => 
      WHERE u.timestamp >= $1 AND u.timestamp < $2 ORDER BY u.timestamp, u.scid, u.direction`,
     [NOW - DAY, NOW]
   )
-  const nodes = await db.query("SELECT raw FROM nodes WHERE timestamp >= $1 AND timestamp < $2 ORDER BY timestamp, node_id", [
-    NOW - DAY,
-    NOW
-  ])
+  const nodes = await db.query(
+    "SELECT raw FROM nodes WHERE timestamp >= $1 AND timestamp < $2 ORDER BY timestamp, node_id",
+    [
+      NOW - DAY,
+      NOW
+    ]
+  )
   const horizonMs = ms(t2)
   await db.end()
-  return { insertMs, rangeMs, horizonMs, rangeCount: range.rows.length, horizonRows: updates.rows.length + nodes.rows.length }
+  return {
+    insertMs,
+    rangeMs,
+    horizonMs,
+    rangeCount: range.rows.length,
+    horizonRows: updates.rows.length + nodes.rows.length
+  }
 }
 
-const main = Effect.gen(function*() {
+const main = Effect.gen(function* () {
   const ts = performance.now()
   const server = yield* EmbeddedPostgres.make({ fast: false })
   const floorUrl = yield* server.createDatabase("floor")
@@ -128,7 +140,9 @@ const main = Effect.gen(function*() {
   const batches = batchesOf(graph)
   const messages = graph.channels.length + graph.updates.length + graph.nodes.length
   console.log(
-    `generated ${graph.channels.length} channels, ${graph.updates.length} updates, ${graph.nodes.length} nodes in ${ms(tg).toFixed(0)} ms`
+    `generated ${graph.channels.length} channels, ${graph.updates.length} updates, ${graph.nodes.length} nodes in ${
+      ms(tg).toFixed(0)
+    } ms`
   )
   // the floor runs on an empty schema the store created (then closed)
   yield* Effect.provide(Effect.void, GraphStorePg.layer({ url: floorUrl }))
@@ -142,11 +156,17 @@ const main = Effect.gen(function*() {
   console.log(`horizon: ${store.horizonCount} messages in the last 24 h (floor read ${floor.horizonRows} rows)`)
   console.log(
     `floor (raw pg, same schema): insert ${floorRate.toFixed(0)} msg/s; range query ${floor.rangeMs.toFixed(1)} ms; ` +
-      `horizon ${floor.horizonMs.toFixed(1)} ms | store vs floor: insert ${(insertRate / floorRate).toFixed(2)}x the rate, ` +
-      `range ${(store.rangeMs / floor.rangeMs).toFixed(2)}x the time, horizon ${(store.horizonMs / floor.horizonMs).toFixed(2)}x the time`
+      `horizon ${floor.horizonMs.toFixed(1)} ms | store vs floor: insert ${
+        (insertRate / floorRate).toFixed(2)
+      }x the rate, ` +
+      `range ${(store.rangeMs / floor.rangeMs).toFixed(2)}x the time, horizon ${
+        (store.horizonMs / floor.horizonMs).toFixed(2)
+      }x the time`
   )
   console.log(
-    `graph (PostgreSQL): insert ${insertRate.toFixed(0)} msg/s; range query ${store.rangeMs.toFixed(1)} ms; horizon ${store.horizonMs.toFixed(1)} ms`
+    `graph (PostgreSQL): insert ${insertRate.toFixed(0)} msg/s; range query ${store.rangeMs.toFixed(1)} ms; horizon ${
+      store.horizonMs.toFixed(1)
+    } ms`
   )
 })
 

@@ -330,7 +330,9 @@ const legitimate = async (port: number, nodeId: Uint8Array): Promise<Either.Eith
 // The bench
 
 const debug = (what: string) => {
-  if (process.env.BENCH_HOSTILE_DEBUG !== undefined) process.stderr.write(`[${(performance.now() / 1000).toFixed(1)}] ${what}\n`)
+  if (process.env.BENCH_HOSTILE_DEBUG !== undefined) {
+    process.stderr.write(`[${(performance.now() / 1000).toFixed(1)}] ${what}\n`)
+  }
 }
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -383,15 +385,20 @@ const main = async () => {
     }
     idle /= 10
     console.log(
-      `bench:hostile — node with ${CHANNELS} channels, idle RSS ${mb(idle)}; query ${queries[0]!.length} bytes; flood ${FLOOD_MS / 1000} s per N`
+      `bench:hostile — node with ${CHANNELS} channels, idle RSS ${mb(idle)}; query ${queries[0]!.length} bytes; flood ${
+        FLOOD_MS / 1000
+      } s per N`
     )
     const results: Array<{ n: number; ratio: number; legit: boolean }> = []
     for (const n of ATTACKERS) {
       process.stdout.write(`N=${n} …\n`)
       await ask("gc")
       await ask("reset")
-      const attackers = Array.from({ length: n }, (_, i) =>
-        attacker(info.port, nodeId, `127.0.${1 + Math.floor((i + 10) / 250)}.${((i + 10) % 250) + 1}`, queries))
+      const attackers = Array.from(
+        { length: n },
+        (_, i) =>
+          attacker(info.port, nodeId, `127.0.${1 + Math.floor((i + 10) / 250)}.${((i + 10) % 250) + 1}`, queries)
+      )
       await sleep(LEGIT_AFTER_MS)
       debug("legitimate peer connecting")
       const legit = await legitimate(info.port, nodeId)
@@ -416,9 +423,9 @@ const main = async () => {
           Either.isRight(legit) ? `got in (${legit.right.toFixed(0)} ms)` : `did NOT get in: ${legit.left}`
         }; attacker connections ${connections}, ${mb(sent)} of queries written; budget peaks in ${
           mb(during.stats.peakInboundBytes)
-        } out ${mb(during.stats.peakOutboundBytes)}; inbound peers ${during.stats.inboundPeers}; longest event-loop stall ${
-          during.maxLagMs.toFixed(0)
-        } ms`
+        } out ${
+          mb(during.stats.peakOutboundBytes)
+        }; inbound peers ${during.stats.inboundPeers}; longest event-loop stall ${during.maxLagMs.toFixed(0)} ms`
       )
     }
     const at20 = results.find((r) => r.n === 20) ?? results[results.length - 1]!
@@ -436,7 +443,7 @@ const main = async () => {
 }
 
 if (process.argv.includes("--node")) runNode()
-else main().catch((e: unknown) => {
-  console.error(e)
-  process.exit(1)
-})
+else {main().catch((e: unknown) => {
+    console.error(e)
+    process.exit(1)
+  })}

@@ -45,7 +45,12 @@ const processCpuSeconds = (pid: number | string | undefined): number => {
 const startServer = () =>
   Effect.acquireRelease(
     Effect.async<
-      { readonly nodeIdHex: string; readonly port: number; readonly cpuSeconds: () => number; readonly kill: () => void },
+      {
+        readonly nodeIdHex: string
+        readonly port: number
+        readonly cpuSeconds: () => number
+        readonly kill: () => void
+      },
       Error
     >((resume) => {
       // BENCH_SERVER_NODE_ARGS: extra node flags for the serving peer (e.g. "--cpu-prof --cpu-prof-dir bench/out/prof")
@@ -105,11 +110,17 @@ const program = Effect.gen(function* () {
   const mainCpu = processCpuSeconds(mainThread) - mainCpuBefore
   // the serving peer shares the cores: what it used bounds what the syncing side could have had
   console.log(
-    `cpu during sync: syncing process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (all threads; main thread ${mainCpu.toFixed(1)} s), serving peer ${serverCpu.toFixed(1)} s, of ${((wallMs / 1000) * os.availableParallelism()).toFixed(1)} s available`
+    `cpu during sync: syncing process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (all threads; main thread ${
+      mainCpu.toFixed(1)
+    } s), serving peer ${serverCpu.toFixed(1)} s, of ${
+      ((wallMs / 1000) * os.availableParallelism()).toFixed(1)
+    } s available`
   )
   const msgs = report.counts.channels + report.counts.updates + report.counts.nodes
   console.log(
-    `synced ${report.counts.channels} channels, ${report.counts.updates} updates, ${report.counts.nodes} nodes in ${(wallMs / 1000).toFixed(2)} s (${Math.round(msgs / (wallMs / 1000))} msg/s)`
+    `synced ${report.counts.channels} channels, ${report.counts.updates} updates, ${report.counts.nodes} nodes in ${
+      (wallMs / 1000).toFixed(2)
+    } s (${Math.round(msgs / (wallMs / 1000))} msg/s)`
   )
 
   // the floor, after the peak RSS was read: loading the graph here would otherwise count against the syncer
@@ -117,8 +128,16 @@ const program = Effect.gen(function* () {
   const pool = yield* VerifyWorkerPool.make({ threads: os.availableParallelism() })
   const floors = [yield* floorRun(pool, items), yield* floorRun(pool, items)]
   const floorMs = Math.min(...floors)
-  console.log(`floor: ${items.length} signatures, raw ecdsaVerify on ${os.availableParallelism()} threads: ${(floorMs / 1000).toFixed(2)} s`)
-  console.log(`sync: ${msgs} msgs in ${(wallMs / 1000).toFixed(1)} s; ${(wallMs / floorMs).toFixed(2)}× floor; peak RSS ${Math.round(peakRssMb)} MB`)
+  console.log(
+    `floor: ${items.length} signatures, raw ecdsaVerify on ${os.availableParallelism()} threads: ${
+      (floorMs / 1000).toFixed(2)
+    } s`
+  )
+  console.log(
+    `sync: ${msgs} msgs in ${(wallMs / 1000).toFixed(1)} s; ${(wallMs / floorMs).toFixed(2)}× floor; peak RSS ${
+      Math.round(peakRssMb)
+    } MB`
+  )
 })
 
 Effect.runPromise(Effect.scoped(program)).then(

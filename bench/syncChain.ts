@@ -48,7 +48,12 @@ const processCpuSeconds = (pid: number | string | undefined): number => {
 const startServer = () =>
   Effect.acquireRelease(
     Effect.async<
-      { readonly nodeIdHex: string; readonly port: number; readonly cpuSeconds: () => number; readonly kill: () => void },
+      {
+        readonly nodeIdHex: string
+        readonly port: number
+        readonly cpuSeconds: () => number
+        readonly kill: () => void
+      },
       Error
     >((resume) => {
       // BENCH_SERVER_NODE_ARGS: extra node flags for the serving peer (e.g. "--cpu-prof --cpu-prof-dir bench/out/prof")
@@ -79,7 +84,6 @@ const startServer = () =>
     }),
     (server) => Effect.sync(server.kill)
   )
-
 
 /** One sync into a fresh file; with `chainSource`, waits until the store holds `expected` channels. */
 const syncOnce = (
@@ -116,7 +120,11 @@ const syncOnce = (
     }).pipe(Effect.provide(node), Effect.scoped)
     const seconds = (performance.now() - started) / 1000
     const msgs = counts.channels + counts.updates + counts.nodes
-    console.log(`${label}: ${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes in ${seconds.toFixed(2)} s (${Math.round(msgs / seconds)} msg/s)`)
+    console.log(
+      `${label}: ${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes in ${
+        seconds.toFixed(2)
+      } s (${Math.round(msgs / seconds)} msg/s)`
+    )
     return seconds
   })
 
@@ -139,9 +147,15 @@ const program = Effect.gen(function* () {
     asyncCheck: workers === undefined ? undefined : { workers }
   })
   const withCheck = yield* syncOnce(server, "with-chain-check", anns.length, source)
-  console.log(`chain server: ${chainServer.received()} requests (${[...chainServer.requests].map(([k, v]) => `${k} ${v}`).join(", ")})`)
   console.log(
-    `sync-chain: ${anns.length} channels; without chain check ${without.toFixed(1)} s, with (bitcoind RPC on loopback) ${withCheck.toFixed(1)} s; ${(withCheck / without).toFixed(2)}× without`
+    `chain server: ${chainServer.received()} requests (${
+      [...chainServer.requests].map(([k, v]) => `${k} ${v}`).join(", ")
+    })`
+  )
+  console.log(
+    `sync-chain: ${anns.length} channels; without chain check ${
+      without.toFixed(1)
+    } s, with (bitcoind RPC on loopback) ${withCheck.toFixed(1)} s; ${(withCheck / without).toFixed(2)}× without`
   )
 })
 

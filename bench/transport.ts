@@ -93,9 +93,13 @@ const main = async () => {
   const mb = (rate: number) => ((rate * MESSAGE_SIZE) / 1e6).toFixed(1)
   const list = (xs: ReadonlyArray<number>) => xs.map((r) => Math.round(r)).join(", ")
   console.log(`messages: ${MESSAGES} × ${MESSAGE_SIZE} bytes per round, best of ${ROUNDS} (rounds alternate)`)
-  console.log(`raw ChaCha20-Poly1305 seal+open: ${Math.round(raw)} msg/s (${mb(raw)} MB/s of plaintext) [${list(rawRates)}]`)
   console.log(
-    `BOLT 8 over loopback TCP (2 seals + 2 opens per message, framing, Peer queues): ${Math.round(ours)} msg/s (${mb(ours)} MB/s) [${list(rates)}]`
+    `raw ChaCha20-Poly1305 seal+open: ${Math.round(raw)} msg/s (${mb(raw)} MB/s of plaintext) [${list(rawRates)}]`
+  )
+  console.log(
+    `BOLT 8 over loopback TCP (2 seals + 2 opens per message, framing, Peer queues): ${Math.round(ours)} msg/s (${
+      mb(ours)
+    } MB/s) [${list(rates)}]`
   )
   console.log(`took ${((performance.now() - started) / 1000).toFixed(1)} s`)
   console.log(`transport: ${Math.round(ours)} msg/s; ${(ours / raw).toFixed(2)}× of raw AEAD`)

@@ -39,7 +39,9 @@ const seconds = (ms: number) => (ms / 1000).toFixed(2)
 const program = Effect.gen(function* () {
   const threads = os.availableParallelism()
   const graph = mainnetGraph()
-  if (graph.generatedSeconds > 0) console.log(`generated and signed the graph in ${graph.generatedSeconds.toFixed(1)} s`)
+  if (graph.generatedSeconds > 0) {
+    console.log(`generated and signed the graph in ${graph.generatedSeconds.toFixed(1)} s`)
+  }
   const t0 = performance.now()
   const messages = decodeAll(graph.messages)
   const decodeMs = performance.now() - t0
@@ -78,7 +80,10 @@ const program = Effect.gen(function* () {
       yield* p.flush
       const wallMs = performance.now() - s
       const counts = yield* store.counts
-      if (counts.channels !== count.ChannelAnnouncement || counts.updates !== count.ChannelUpdate || counts.nodes !== count.NodeAnnouncement) {
+      if (
+        counts.channels !== count.ChannelAnnouncement || counts.updates !== count.ChannelUpdate ||
+        counts.nodes !== count.NodeAnnouncement
+      ) {
         return yield* Effect.dieMessage(`stored ${JSON.stringify(counts)}, expected every message of the graph`)
       }
       return wallMs

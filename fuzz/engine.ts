@@ -78,7 +78,12 @@ const lengthValues = (remaining: number): ReadonlyArray<number> => [
 ]
 
 /** One mutation of `input`, using `corpus` for splices. Never mutates its arguments. */
-export const mutateOnce = (rng: Rng, input: Uint8Array, corpus: ReadonlyArray<Uint8Array>, maxSize: number): Uint8Array => {
+export const mutateOnce = (
+  rng: Rng,
+  input: Uint8Array,
+  corpus: ReadonlyArray<Uint8Array>,
+  maxSize: number
+): Uint8Array => {
   const n = input.length
   switch (rng.int(10)) {
     case 0: {
@@ -196,7 +201,10 @@ export interface AnyTarget {
   readonly run: (rng: Rng, count: number, options: RunOptions) => Promise<TargetReport>
 }
 
-export const target = <R>(t: Target<R>): AnyTarget => ({ name: t.name, run: (rng, count, options) => runTarget(t, rng, count, options) })
+export const target = <R>(t: Target<R>): AnyTarget => ({
+  name: t.name,
+  run: (rng, count, options) => runTarget(t, rng, count, options)
+})
 
 // ---------------------------------------------------------------------------------------------------------------
 // Measurement
@@ -246,7 +254,12 @@ const measureOnce = <R>(decode: (input: Uint8Array) => R, input: Uint8Array, ove
 }
 
 /** Measures with retries: again while a GC disturbed the reading, and the fastest of 3 when it looks slow. */
-const measure = <R>(decode: (input: Uint8Array) => R, input: Uint8Array, overhead: number, slowMs: number): Measured<R> => {
+const measure = <R>(
+  decode: (input: Uint8Array) => R,
+  input: Uint8Array,
+  overhead: number,
+  slowMs: number
+): Measured<R> => {
   let m = measureOnce(decode, input, overhead)
   let bytes = m.bytes
   let ms = m.ms
@@ -302,7 +315,8 @@ export interface TargetReport {
 }
 
 const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
-const hexOf = (b: Uint8Array): string => Buffer.from(b.subarray(0, 256)).toString("hex") + (b.length > 256 ? `…(${b.length} B)` : "")
+const hexOf = (b: Uint8Array): string =>
+  Buffer.from(b.subarray(0, 256)).toString("hex") + (b.length > 256 ? `…(${b.length} B)` : "")
 
 /**
  * Node frees the buffers of a synchronous zlib call only once the event loop turns (the handle closes on a later
@@ -341,13 +355,19 @@ const runTarget = async <R>(t: Target<R>, rng: Rng, count: number, options: RunO
     if (m.ms > options.slowMs) {
       slow++
       if (findings.filter((f) => f.verdict === "slow").length < 3) {
-        findings.push({ verdict: "slow", reason: `${m.ms.toFixed(2)} ms for ${input.length} B`, inputHex: hexOf(input) })
+        findings.push({
+          verdict: "slow",
+          reason: `${m.ms.toFixed(2)} ms for ${input.length} B`,
+          inputHex: hexOf(input)
+        })
       }
     }
     if (m.bytes === undefined) unmeasured++
     else {
       if (m.bytes > maxBytes) maxBytes = m.bytes
-      if (t.sizeOf !== undefined) worstVsInput = Math.max(worstVsInput, m.bytes / Math.max(input.length, options.sizeFloor))
+      if (t.sizeOf !== undefined) {
+        worstVsInput = Math.max(worstVsInput, m.bytes / Math.max(input.length, options.sizeFloor))
+      }
       const ratio = ratioOf(input, m.bytes)
       if (worst.length < 8 || ratio > worst[worst.length - 1].ratio) {
         worst.push({ input, ratio })
@@ -365,11 +385,15 @@ const runTarget = async <R>(t: Target<R>, rng: Rng, count: number, options: RunO
         break
       case "crash":
         crashes++
-        if (findings.filter((f) => f.verdict === "crash").length < 5) findings.push({ verdict: "crash", reason: verdict.reason, inputHex: hexOf(input) })
+        if (findings.filter((f) => f.verdict === "crash").length < 5) {
+          findings.push({ verdict: "crash", reason: verdict.reason, inputHex: hexOf(input) })
+        }
         break
       case "mismatch":
         mismatches++
-        if (findings.filter((f) => f.verdict === "mismatch").length < 5) findings.push({ verdict: "mismatch", reason: verdict.reason, inputHex: hexOf(input) })
+        if (findings.filter((f) => f.verdict === "mismatch").length < 5) {
+          findings.push({ verdict: "mismatch", reason: verdict.reason, inputHex: hexOf(input) })
+        }
         break
     }
   }

@@ -32,9 +32,13 @@ const sum = (k: "inputs" | "crashes" | "mismatches" | "slow" | "unmeasured") => 
 const judged = reports.reduce((w, r) => (r.worstRatio > w.worstRatio ? r : w))
 const peak = reports.reduce((w, r) => (r.maxBytes > w.maxBytes ? r : w))
 console.log(
-  `fuzz: ${sum("inputs")} inputs over ${reports.length} decoders in ${((performance.now() - started) / 1000).toFixed(0)} s: ` +
+  `fuzz: ${sum("inputs")} inputs over ${reports.length} decoders in ${
+    ((performance.now() - started) / 1000).toFixed(0)
+  } s: ` +
     `${sum("crashes")} crashes, ${sum("mismatches")} mismatches, ${sum("slow")} slower than 1 ms, ` +
-    `worst allocation ${judged.worstRatio.toFixed(1)}x its size (${judged.name}), largest ${(peak.maxBytes / 1024).toFixed(0)} KiB (${peak.name})` +
+    `worst allocation ${judged.worstRatio.toFixed(1)}x its size (${judged.name}), largest ${
+      (peak.maxBytes / 1024).toFixed(0)
+    } KiB (${peak.name})` +
     (sum("unmeasured") > 0 ? `, ${sum("unmeasured")} unmeasured (GC)` : "")
 )
 process.exitCode = sum("crashes") + sum("mismatches") > 0 ? 1 : 0

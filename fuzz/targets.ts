@@ -13,7 +13,13 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { constants, deflateSync, inflateRawSync } from "node:zlib"
 import { AddressError, decodeAddresses, encodeAddresses, scanAddresses } from "../src/domain/Addresses.js"
-import { DecodeError, decodeMessage, encodeMessage, MAX_MESSAGE_SIZE, MAX_SCIDS_PER_MESSAGE } from "../src/domain/Codec.js"
+import {
+  DecodeError,
+  decodeMessage,
+  encodeMessage,
+  MAX_MESSAGE_SIZE,
+  MAX_SCIDS_PER_MESSAGE
+} from "../src/domain/Codec.js"
 import type { Message } from "../src/domain/Messages.js"
 import { MessageType } from "../src/domain/Messages.js"
 import {
@@ -54,7 +60,7 @@ const typeOf = (m: Uint8Array): number => (m.length < 2 ? -1 : (m[0] << 8) | m[1
 const realGossip = (): Array<Uint8Array> => {
   const bin = readFileSync(path.join(vectorsDir, "real-gossip/messages.bin"))
   const out: Array<Uint8Array> = []
-  for (let at = 0; at + 2 <= bin.length; ) {
+  for (let at = 0; at + 2 <= bin.length;) {
     const len = bin.readUInt16BE(at)
     out.push(new Uint8Array(bin.subarray(at + 2, at + 2 + len)))
     at += 2 + len
@@ -82,7 +88,9 @@ interface ActVectors {
 
 /** BOLT 8 appendix A act inputs/outputs, by size (50: acts one and two; 66: act three). */
 const actVectors = (): ActVectors => {
-  const all = [...read("bolt08-transport.txt").matchAll(/(?:input|output):\s*0x([0-9a-f]+)\s*$/gm)].map((m) => fromHex(m[1]))
+  const all = [...read("bolt08-transport.txt").matchAll(/(?:input|output):\s*0x([0-9a-f]+)\s*$/gm)].map((m) =>
+    fromHex(m[1])
+  )
   return {
     actOnes: all.filter((a) => a.length <= 50 && a[1] !== 0x02),
     actTwos: all.filter((a) => a.length <= 50 && a[1] !== 0x03),
@@ -105,7 +113,12 @@ const builtMessages = (chain: Uint8Array): Array<Uint8Array> => {
     { _tag: "Ping", numPongBytes: 65531, ignored: new Uint8Array(0), unknownTlvs: tlv },
     { _tag: "Pong", ignored: bytes(4, 0) },
     { _tag: "Error", channelId: bytes(32, 0), data: new TextEncoder().encode("internal error"), unknownTlvs: [] },
-    { _tag: "Warning", channelId: bytes(32, 1), data: new TextEncoder().encode("warning: bad gossip"), unknownTlvs: tlv },
+    {
+      _tag: "Warning",
+      channelId: bytes(32, 1),
+      data: new TextEncoder().encode("warning: bad gossip"),
+      unknownTlvs: tlv
+    },
     { _tag: "GossipTimestampFilter", chainHash: chain, firstTimestamp: 1_700_000_000, timestampRange: 0xffff_ffff },
     { _tag: "ReplyShortChannelIdsEnd", chainHash: chain, fullInformation: 1 },
     { _tag: "ReplyShortChannelIdsEnd", chainHash: chain, fullInformation: 0, unknownTlvs: tlv },
@@ -143,12 +156,17 @@ export const loadCorpus = (): Corpus => {
     if (m._tag === "QueryShortChannelIds" || m._tag === "ReplyChannelRange") {
       if (m.shortIds.compressed !== undefined) zlibBlocks.push(m.shortIds.compressed)
     }
-    if (m._tag === "ReplyChannelRange" && m.timestamps?.compressed !== undefined) zlibBlocks.push(m.timestamps.compressed)
-    if (m._tag === "QueryShortChannelIds" && m.queryFlags?.compressed !== undefined) zlibBlocks.push(m.queryFlags.compressed)
+    if (m._tag === "ReplyChannelRange" && m.timestamps?.compressed !== undefined) {
+      zlibBlocks.push(m.timestamps.compressed)
+    }
+    if (m._tag === "QueryShortChannelIds" && m.queryFlags?.compressed !== undefined) {
+      zlibBlocks.push(m.queryFlags.compressed)
+    }
   }
-  const realScids = [...new Set(values.flatMap((m) => ("shortChannelId" in m ? [m.shortChannelId] : [])))].sort((a, b) =>
-    a < b ? -1 : a > b ? 1 : 0
-  )
+  const realScids = [...new Set(values.flatMap((m) => ("shortChannelId" in m ? [m.shortChannelId] : [])))].sort((
+    a,
+    b
+  ) => a < b ? -1 : a > b ? 1 : 0)
   zlibBlocks.push(new Uint8Array(deflateSync(scidBytes(realScids))))
   for (const n of [1, 100, 8_000, MAX_SCIDS_PER_MESSAGE, MAX_SCIDS_PER_MESSAGE + 1]) {
     const ids = Array.from({ length: n }, (_, i) => (BigInt(500_000 + (i >> 4)) << 40n) | (BigInt(i & 15) << 16n))
@@ -169,7 +187,9 @@ const codecVerdict = (input: Uint8Array, r: Either.Either<Message, DecodeError>)
     return rejected
   }
   const again = encodeMessage(r.right)
-  return sameBytes(again, input) ? accepted : mismatch(`${r.right._tag} re-encodes to ${again.length} B, not the ${input.length} B received`)
+  return sameBytes(again, input)
+    ? accepted
+    : mismatch(`${r.right._tag} re-encodes to ${again.length} B, not the ${input.length} B received`)
 }
 
 const CODEC_TYPES: ReadonlyArray<readonly [string, number]> = [
@@ -278,16 +298,24 @@ const frameTarget = (corpus: Corpus): AnyTarget => {
       if (mode === 0) return mutate(rng, honest, 3 * 65_600)
       if (mode === 3) return rng.bytes(rng.int(2048))
       // plaintexts from the corpus (mutated or not), encrypted, sometimes with lying length headers
-      const picked = Array.from({ length: 1 + rng.int(4) }, () =>
-        rng.chance(0.5) ? rng.pick(corpus.messages) : mutate(rng, corpus.messages, MAX_MESSAGE_SIZE)
+      const picked = Array.from(
+        { length: 1 + rng.int(4) },
+        () => rng.chance(0.5) ? rng.pick(corpus.messages) : mutate(rng, corpus.messages, MAX_MESSAGE_SIZE)
       )
       const lies = mode === 2
-      const wire = frames(picked, (_, n) => (lies && rng.chance(0.5) ? rng.pick([0, 1, 2, n - 1, n + 1, 0xffff, rng.int(0x10000)]) & 0xffff : n))
+      const wire = frames(
+        picked,
+        (_, n) => (lies && rng.chance(0.5) ? rng.pick([0, 1, 2, n - 1, n + 1, 0xffff, rng.int(0x10000)]) & 0xffff : n)
+      )
       return rng.chance(0.3) ? mutate(rng, [wire], wire.length + 64) : wire
     },
     decode: decodeFrames,
     check: (input, r) => {
-      if (r.error !== undefined) return r.error instanceof NoiseError ? rejected : crash(`left is not a NoiseError: ${String(r.error)}`)
+      if (r.error !== undefined) {
+        return r.error instanceof NoiseError
+          ? rejected
+          : crash(`left is not a NoiseError: ${String(r.error)}`)
+      }
       if (r.buffered > input.length) return mismatch(`holds ${r.buffered} B of a ${input.length} B input`)
       return accepted
     }
@@ -313,8 +341,8 @@ const actTarget = (corpus: Corpus): AnyTarget => {
       rng.chance(0.05)
         ? rng.bytes(rng.pick([49, 50, 51, 65, 66, 67, rng.int(200)]))
         : rng.chance(0.05)
-          ? rng.pick(all) // the vectors as they are, so the success paths are measured too
-          : mutate(rng, all, 200),
+        ? rng.pick(all) // the vectors as they are, so the success paths are measured too
+        : mutate(rng, all, 200),
     decode: (input): ReadonlyArray<Either.Either<unknown, unknown>> => [
       responderActOne(responderPriv, input, hex32(0x22)),
       initiatorActTwo(init.state, input),
@@ -323,7 +351,9 @@ const actTarget = (corpus: Corpus): AnyTarget => {
     check: (_, results) => {
       let ok = false
       for (const r of results) {
-        if (Either.isLeft(r) && !(r.left instanceof NoiseError)) return crash(`left is not a NoiseError: ${String(r.left)}`)
+        if (Either.isLeft(r) && !(r.left instanceof NoiseError)) {
+          return crash(`left is not a NoiseError: ${String(r.left)}`)
+        }
         if (Either.isRight(r)) ok = true
       }
       return ok ? accepted : rejected
@@ -364,17 +394,23 @@ const addressTarget = (corpus: Corpus): AnyTarget =>
   target({
     name: "addresses",
     corpus: corpus.addressFields,
-    generate: (rng) => (rng.chance(0.1) ? rng.bytes(rng.int(300)) : mutate(rng, corpus.addressFields, MAX_MESSAGE_SIZE)),
+    generate: (
+      rng
+    ) => (rng.chance(0.1) ? rng.bytes(rng.int(300)) : mutate(rng, corpus.addressFields, MAX_MESSAGE_SIZE)),
     decode: (input) => [decodeAddresses(input), scanAddresses(input)] as const,
     check: (input, [decodedList, scan]) => {
       if (Either.isLeft(decodedList)) {
-        if (!(decodedList.left instanceof AddressError)) return crash(`left is not an AddressError: ${String(decodedList.left)}`)
+        if (!(decodedList.left instanceof AddressError)) {
+          return crash(`left is not an AddressError: ${String(decodedList.left)}`)
+        }
         return scan === undefined ? rejected : mismatch("scanAddresses accepts what decodeAddresses rejects")
       }
       if (scan === undefined) return mismatch("scanAddresses rejects what decodeAddresses accepts")
       const dns = decodedList.right.filter((a) => a._tag === "DnsHostname").length
       if (dns !== scan.dnsHostnames) return mismatch(`scan counts ${scan.dnsHostnames} hostnames, decode ${dns}`)
-      return sameBytes(encodeAddresses(decodedList.right), input) ? accepted : mismatch("addresses re-encode differently")
+      return sameBytes(encodeAddresses(decodedList.right), input)
+        ? accepted
+        : mismatch("addresses re-encode differently")
     }
   })
 
@@ -403,7 +439,10 @@ const MAX_ZLIB_FIELD = MAX_SCIDS_PER_MESSAGE * 9
 const inflatesTo = (raw: Uint8Array): number => {
   const attempt = (n: number): number | "error" | "cap" => {
     try {
-      return inflateRawSync(raw.subarray(0, n), { maxOutputLength: MAX_ZLIB_FIELD, finishFlush: constants.Z_SYNC_FLUSH }).length
+      return inflateRawSync(raw.subarray(0, n), {
+        maxOutputLength: MAX_ZLIB_FIELD,
+        finishFlush: constants.Z_SYNC_FLUSH
+      }).length
     } catch (e) {
       return e instanceof Error && "code" in e && e.code === "ERR_BUFFER_TOO_LARGE" ? "cap" : "error"
     }
@@ -440,7 +479,9 @@ const judgedSize = (input: Uint8Array): number => {
   let streams = 0
   for (let i = 0; i + 1 < input.length; i++) {
     const cmf = input[i]
-    if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | input[i + 1]) % 31 !== 0 || (input[i + 1] & 0x20) !== 0) continue
+    if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | input[i + 1]) % 31 !== 0 || (input[i + 1] & 0x20) !== 0) {
+      continue
+    }
     streams++
     inflated += inflatesTo(input.subarray(i + 2))
   }

@@ -81,11 +81,18 @@ describe("BOLT 1 appendix A: BigSize", () => {
 type Decoded = Record<string, Record<string, string>>
 
 const exactly = (value: Uint8Array, n: number, what: string): Either.Either<Uint8Array, string> =>
-  value.length < n ? Either.left(`less than encoding length for ${what}`) : value.length > n ? Either.left(`greater than encoding length for ${what}`) : Either.right(value)
+  value.length < n
+    ? Either.left(`less than encoding length for ${what}`)
+    : value.length > n
+    ? Either.left(`greater than encoding length for ${what}`)
+    : Either.right(value)
 
 const u64 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at)
 
-const namespaces: Record<"n1" | "n2", { known: Tlv.KnownTypes; parse: (r: Tlv.TlvRecord) => Either.Either<Decoded, string> }> = {
+const namespaces: Record<
+  "n1" | "n2",
+  { known: Tlv.KnownTypes; parse: (r: Tlv.TlvRecord) => Either.Either<Decoded, string> }
+> = {
   n1: {
     known: new Set([1n, 2n, 3n, 254n]),
     parse: (r) => {
@@ -98,10 +105,13 @@ const namespaces: Record<"n1" | "n2", { known: Tlv.KnownTypes; parse: (r: Tlv.Tl
           return Either.flatMap(exactly(r.value, 49, "tlv3"), (v) =>
             secp256k1.publicKeyVerify(v.subarray(0, 33))
               ? Either.right({
-                  tlv3: { node_id: toHex(v.subarray(0, 33)), amount_msat_1: `${u64(v, 33)}`, amount_msat_2: `${u64(v, 41)}` }
-                })
-              : Either.left("node_id is not a valid point")
-          )
+                tlv3: {
+                  node_id: toHex(v.subarray(0, 33)),
+                  amount_msat_1: `${u64(v, 33)}`,
+                  amount_msat_2: `${u64(v, 41)}`
+                }
+              })
+              : Either.left("node_id is not a valid point"))
         default:
           return Either.map(exactly(r.value, 2, "tlv4"), (v) => ({ tlv4: { cltv_delta: `${(v[0] << 8) | v[1]}` } }))
       }
@@ -153,8 +163,8 @@ const streamCases = (): ReadonlyArray<StreamCase> => {
       scope = /any namespace|either namespace|either\s*$/.test(sentence) || /either/.test(line)
         ? ["n1", "n2"]
         : sentence.includes("`n1`")
-          ? ["n1"]
-          : ["n2"]
+        ? ["n1"]
+        : ["n2"]
     }
     const m = /^1\. (Valid|Invalid) stream: 0x(.*)$/.exec(line)
     if (m === null) continue
@@ -228,7 +238,11 @@ describe("BOLT 1 appendix B: TLV streams (namespaces n1, n2)", () => {
 
 describe("BOLT 1 appendix C: init message extension", () => {
   const block = section("## Appendix C", "## Appendix D")
-  const valid = [...section("The following `init` messages are valid", "The following `init` messages are invalid").matchAll(/`0x(0010[0-9a-f]*)`/g)]
+  const valid = [
+    ...section("The following `init` messages are valid", "The following `init` messages are invalid").matchAll(
+      /`0x(0010[0-9a-f]*)`/g
+    )
+  ]
   const invalid = [...block.slice(block.indexOf("are invalid")).matchAll(/`0x(0010[0-9a-f]*)`/g)]
 
   it("has 2 valid and 3 invalid messages", () => {

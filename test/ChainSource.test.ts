@@ -17,7 +17,13 @@ const sources = (server: ChainServer.ChainServer): ReadonlyArray<readonly [strin
   ["esplora", Esplora.layer({ url: server.esploraUrl, retries: 3, retryBase: "1 second" })],
   [
     "bitcoind",
-    Bitcoind.layer({ url: server.rpcUrl, user: ChainServer.RPC_USER, password: ChainServer.RPC_PASSWORD, retries: 3, retryBase: "1 second" })
+    Bitcoind.layer({
+      url: server.rpcUrl,
+      user: ChainServer.RPC_USER,
+      password: ChainServer.RPC_PASSWORD,
+      retries: 3,
+      retryBase: "1 second"
+    })
   ]
 ]
 
@@ -57,12 +63,19 @@ describe("ChainSource", () => {
             fundingTxid: chain.outputAt(a.shortChannelId)?.tx.txid
           })
         )
-        const tip = yield* Effect.flatMap(ChainSource, (c) => c.tipHeight ?? Effect.succeed(-1)).pipe(Effect.provide(layer))
-        expect(tip).toBe(GENERATED_TIP + 1)
-        const spentOutpoints = yield* Effect.flatMap(ChainSource, (c) => c.spentInBlock?.(GENERATED_TIP + 1) ?? Effect.succeed([])).pipe(
+        const tip = yield* Effect.flatMap(ChainSource, (c) => c.tipHeight ?? Effect.succeed(-1)).pipe(
           Effect.provide(layer)
         )
-        expect(spentOutpoints).toEqual([`${chain.outputAt(spent.shortChannelId)?.tx.txid}:${Number(spent.shortChannelId & 0xffffn)}`])
+        expect(tip).toBe(GENERATED_TIP + 1)
+        const spentOutpoints = yield* Effect.flatMap(
+          ChainSource,
+          (c) => c.spentInBlock?.(GENERATED_TIP + 1) ?? Effect.succeed([])
+        ).pipe(
+          Effect.provide(layer)
+        )
+        expect(spentOutpoints).toEqual([
+          `${chain.outputAt(spent.shortChannelId)?.tx.txid}:${Number(spent.shortChannelId & 0xffffn)}`
+        ])
       }
     }))
 
@@ -76,7 +89,9 @@ describe("ChainSource", () => {
       expect(server.requests.get("gettxout")).toBe(anns.length)
       expect(server.requests.get("getrawtransaction")).toBeUndefined() // only asked where gettxout says null
       // Esplora: the pages holding the funding transactions, no txid list nor transaction one by one
-      const pages = new Set(anns.map((a) => `${a.shortChannelId >> 40n}/${Math.floor(Number((a.shortChannelId >> 16n) & 0xffffffn) / 25)}`)).size
+      const pages = new Set(anns.map((a) =>
+        `${a.shortChannelId >> 40n}/${Math.floor(Number((a.shortChannelId >> 16n) & 0xffffffn) / 25)}`
+      )).size
       yield* check(sources(server)[0][1], anns)
       expect(server.requests.get("block-height")).toBe(blocks)
       expect(server.requests.get("txs")).toBe(pages)
@@ -95,7 +110,12 @@ describe("ChainSource", () => {
       for (const perCall of [1, 4, 32]) {
         const before = server.received()
         const results = yield* check(
-          Bitcoind.layer({ url: server.rpcUrl, user: ChainServer.RPC_USER, password: ChainServer.RPC_PASSWORD, blocksPerCall: perCall }),
+          Bitcoind.layer({
+            url: server.rpcUrl,
+            user: ChainServer.RPC_USER,
+            password: ChainServer.RPC_PASSWORD,
+            blocksPerCall: perCall
+          }),
           anns
         )
         expect(results[0], `${perCall}`).toMatchObject({ _tag: "Invalid", reason: expect.stringMatching(/no output/) })

@@ -40,43 +40,54 @@ const runCli = (args: ReadonlyArray<string>) =>
   })
 
 describe("lnsync sync --chain-source (issue 15)", () => {
-  it.live("esplora: the channel without a funding output is rejected, the others stored with their capacity", () =>
-    Effect.gen(function* () {
-      const graph = generateGraph({ seed: 41, channels: 40, chainHash: BITCOIN_REGTEST, now: Math.floor(Date.now() / 1000) })
-      const [unfunded, ...funded] = graph.channelAnnouncements
-      const chain = SyntheticChain.forAnnouncements(funded, GENERATED_TIP)
-      const server = yield* ChainServer.make(chain)
-      const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "chain-cli/honest" })
-      const db = path.join(dir, "esplora.sqlite")
-      const run = yield* runCli([
-        "sync",
-        "--peer",
-        `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
-        "--db",
-        db,
-        "--key-file",
-        path.join(dir, "key"),
-        "--chain",
-        "regtest",
-        "--chain-source",
-        `esplora:${server.esploraUrl}`,
-        "--exit-when-synced",
-        "--reply-timeout",
-        "5s",
-        "--sync-deadline",
-        "60s"
-      ])
-      if (run.code !== 0) console.log(run.stdout, run.stderr)
-      expect(run.code).toBe(0)
-      expect(server.requests.get("txs") ?? 0).toBeGreaterThan(0)
+  it.live(
+    "esplora: the channel without a funding output is rejected, the others stored with their capacity",
+    () =>
+      Effect.gen(function* () {
+        const graph = generateGraph({
+          seed: 41,
+          channels: 40,
+          chainHash: BITCOIN_REGTEST,
+          now: Math.floor(Date.now() / 1000)
+        })
+        const [unfunded, ...funded] = graph.channelAnnouncements
+        const chain = SyntheticChain.forAnnouncements(funded, GENERATED_TIP)
+        const server = yield* ChainServer.make(chain)
+        const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "chain-cli/honest" })
+        const db = path.join(dir, "esplora.sqlite")
+        const run = yield* runCli([
+          "sync",
+          "--peer",
+          `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
+          "--db",
+          db,
+          "--key-file",
+          path.join(dir, "key"),
+          "--chain",
+          "regtest",
+          "--chain-source",
+          `esplora:${server.esploraUrl}`,
+          "--exit-when-synced",
+          "--reply-timeout",
+          "5s",
+          "--sync-deadline",
+          "60s"
+        ])
+        if (run.code !== 0) console.log(run.stdout, run.stderr)
+        expect(run.code).toBe(0)
+        expect(server.requests.get("txs") ?? 0).toBeGreaterThan(0)
 
-      const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ readonly scid: bigint; readonly capacity_sat: bigint | null }>`SELECT scid, capacity_sat FROM channels ORDER BY scid`.pipe(
-          Effect.provideService(SqlClient.SafeIntegers, true)
-        )).pipe(Effect.provide(SqliteClient.layer({ filename: db, readonly: true })))
-      const held = new Map(rows.map((r) => [BigInt(r.scid), r.capacity_sat === null ? null : BigInt(r.capacity_sat)]))
-      expect(held.has(unfunded.shortChannelId)).toBe(false)
-      expect(held.size).toBe(funded.length)
-      for (const a of funded) expect(held.get(a.shortChannelId)).toBe(capacityOf(a.shortChannelId))
-    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)), 120_000)
+        const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql<
+            { readonly scid: bigint; readonly capacity_sat: bigint | null }
+          >`SELECT scid, capacity_sat FROM channels ORDER BY scid`.pipe(
+            Effect.provideService(SqlClient.SafeIntegers, true)
+          )).pipe(Effect.provide(SqliteClient.layer({ filename: db, readonly: true })))
+        const held = new Map(rows.map((r) => [BigInt(r.scid), r.capacity_sat === null ? null : BigInt(r.capacity_sat)]))
+        expect(held.has(unfunded.shortChannelId)).toBe(false)
+        expect(held.size).toBe(funded.length)
+        for (const a of funded) expect(held.get(a.shortChannelId)).toBe(capacityOf(a.shortChannelId))
+      }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)),
+    120_000
+  )
 })

@@ -27,7 +27,8 @@ const harness = (chain: Layer.Layer<ChainSource>) =>
     Layer.provideMerge(Layer.mergeAll(layerMemory, layerInThread, chain, layerGossipPipelineConfig({})))
   )
 
-const tags = (vs: ReadonlyArray<Verdict>) => vs.map((v) => (v._tag === "Invalid" || v._tag === "Stale" ? `${v._tag}:${v.reason}` : v._tag))
+const tags = (vs: ReadonlyArray<Verdict>) =>
+  vs.map((v) => (v._tag === "Invalid" || v._tag === "Stale" ? `${v._tag}:${v.reason}` : v._tag))
 
 const known = channel(node(1), node(2), scid(700_000))
 const fresh = channel(node(3), node(4), scid(700_001, 2, 1))
@@ -49,7 +50,9 @@ const esplora = (server: ChainServer.ChainServer) =>
 const nextAccepted = (n: number) =>
   Effect.gen(function* () {
     const stream = yield* (yield* GossipPipeline).accepted
-    return yield* Effect.fork(Stream.runCollect(Stream.take(stream, n)).pipe(Effect.map((c) => Chunk.toReadonlyArray(c).map((a) => a.message))))
+    return yield* Effect.fork(
+      Stream.runCollect(Stream.take(stream, n)).pipe(Effect.map((c) => Chunk.toReadonlyArray(c).map((a) => a.message)))
+    )
   })
 
 /** Stores `known` with older updates, as if synced earlier. */
@@ -57,7 +60,10 @@ const seedKnown = Effect.gen(function* () {
   const store = yield* GraphStore
   yield* store.applyBatch({
     channels: [known.ann],
-    updates: [update(known.ann.shortChannelId, 0, NOW - 100, known.n1), update(known.ann.shortChannelId, 1, NOW - 100, known.n2)],
+    updates: [
+      update(known.ann.shortChannelId, 0, NOW - 100, known.n1),
+      update(known.ann.shortChannelId, 1, NOW - 100, known.n2)
+    ],
     nodes: []
   })
 })
@@ -118,7 +124,9 @@ describe("ChainSource in the pipeline (asynchronous funding check)", () => {
         yield* TestClock.adjust("2 seconds")
         yield* server.untilRequests(3)
         // meanwhile a known channel's update is stored
-        expect(tags(yield* pipeline.process(PEER, [update(known.ann.shortChannelId, 1, NOW - 3, known.n2)]))).toEqual(["Accepted"])
+        expect(tags(yield* pipeline.process(PEER, [update(known.ann.shortChannelId, 1, NOW - 3, known.n2)]))).toEqual([
+          "Accepted"
+        ])
         const landing = yield* nextAccepted(1)
         server.down = false
         yield* TestClock.adjust("4 seconds")
@@ -136,7 +144,11 @@ describe("ChainSource in the pipeline (asynchronous funding check)", () => {
       return yield* Effect.gen(function* () {
         const pipeline = yield* GossipPipeline
         const store = yield* GraphStore
-        expect(tags(yield* pipeline.process(PEER, [unfunded.ann, liar.ann, fresh.ann]))).toEqual(["Premature", "Premature", "Premature"])
+        expect(tags(yield* pipeline.process(PEER, [unfunded.ann, liar.ann, fresh.ann]))).toEqual([
+          "Premature",
+          "Premature",
+          "Premature"
+        ])
         const landing = yield* nextAccepted(1)
         expect((yield* Fiber.join(landing))[0]).toMatchObject({ shortChannelId: fresh.ann.shortChannelId })
         yield* pipeline.flush

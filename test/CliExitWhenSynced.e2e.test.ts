@@ -56,11 +56,19 @@ const runCli = (args: ReadonlyArray<string>): Effect.Effect<CliRun> =>
  * (the connection does that ahead of the inbound queue) and reads every message but never answers one. `asked`
  * records what it was sent, so the test can show it really was queried.
  */
-const silentPeer = (name: string): Effect.Effect<{ readonly address: PeerAddress; readonly asked: Ref.Ref<ReadonlyArray<string>> }, never, Scope.Scope> =>
+const silentPeer = (
+  name: string
+): Effect.Effect<
+  { readonly address: PeerAddress; readonly asked: Ref.Ref<ReadonlyArray<string>> },
+  never,
+  Scope.Scope
+> =>
   Effect.gen(function* () {
     const context = yield* Layer.build(
       TcpPeerConnector.layer(
-        TcpPeerConnector.makeConfig(deriveKey(`lnsync/cli-e2e/${name}`), BITCOIN_REGTEST, { listen: { host: "127.0.0.1", port: 0 } })
+        TcpPeerConnector.makeConfig(deriveKey(`lnsync/cli-e2e/${name}`), BITCOIN_REGTEST, {
+          listen: { host: "127.0.0.1", port: 0 }
+        })
       )
     ).pipe(Effect.orDie)
     const connector = Context.get(context, PeerConnector)
@@ -107,35 +115,48 @@ const show = (label: string, run: CliRun) =>
   Effect.sync(() => console.log(`--- ${label}: exit ${run.code}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`))
 
 describe("lnsync sync --exit-when-synced over TCP (issue 13)", () => {
-  it.live("a silent peer plus an honest one: exit 0, one line per peer, the honest graph in the database", () =>
-    Effect.gen(function* () {
-      const graph = generateGraph({ seed: 31, channels: 150, chainHash: BITCOIN_REGTEST, now: Math.floor(Date.now() / 1000) })
-      const honest = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "cli-e2e/honest" })
-      const silent = yield* silentPeer("silent-a")
-      const db = path.join(dir, "honest-and-silent.sqlite")
+  it.live(
+    "a silent peer plus an honest one: exit 0, one line per peer, the honest graph in the database",
+    () =>
+      Effect.gen(function* () {
+        const graph = generateGraph({
+          seed: 31,
+          channels: 150,
+          chainHash: BITCOIN_REGTEST,
+          now: Math.floor(Date.now() / 1000)
+        })
+        const honest = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "cli-e2e/honest" })
+        const silent = yield* silentPeer("silent-a")
+        const db = path.join(dir, "honest-and-silent.sqlite")
 
-      const run = yield* runCli(syncArgs(db, [silent.address, honest.address]))
-      yield* show("silent + honest", run)
+        const run = yield* runCli(syncArgs(db, [silent.address, honest.address]))
+        yield* show("silent + honest", run)
 
-      expect(run.code).toBe(0)
-      const out = run.stdout.trim().split("\n")
-      expect(out).toContainEqual(expect.stringMatching(new RegExp(`^peer ${addressText(honest.address)}: completed \\(`)))
-      expect(out).toContainEqual(expect.stringMatching(new RegExp(`^peer ${addressText(silent.address)}: failed: .+`)))
-      expect(out.at(-1)).toMatch(/^synced: 150 channels, 300 updates, \d+ nodes from 1 peer in [\d.]+ s$/)
-      // logs are one line per event: every stderr line starts with a time and a level
-      // (node's own process warnings, if any, are not ours)
-      const ours = run.stderr.trim().split("\n").filter((l) => !/^\(node:\d+\)|^\(Use `node --trace/.test(l))
-      for (const line of ours) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) /)
-      // the silent peer was asked (and never answered)
-      expect(yield* Ref.get(silent.asked)).toContain("QueryChannelRange")
+        expect(run.code).toBe(0)
+        const out = run.stdout.trim().split("\n")
+        expect(out).toContainEqual(
+          expect.stringMatching(new RegExp(`^peer ${addressText(honest.address)}: completed \\(`))
+        )
+        expect(out).toContainEqual(
+          expect.stringMatching(new RegExp(`^peer ${addressText(silent.address)}: failed: .+`))
+        )
+        expect(out.at(-1)).toMatch(/^synced: 150 channels, 300 updates, \d+ nodes from 1 peer in [\d.]+ s$/)
+        // logs are one line per event: every stderr line starts with a time and a level
+        // (node's own process warnings, if any, are not ours)
+        const ours = run.stderr.trim().split("\n").filter((l) => !/^\(node:\d+\)|^\(Use `node --trace/.test(l))
+        for (const line of ours) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) /)
+        // the silent peer was asked (and never answered)
+        expect(yield* Ref.get(silent.asked)).toContain("QueryChannelRange")
 
-      const held = yield* counts(db)
-      expect([held.channels, held.updates, held.nodes]).toEqual([
-        graph.channelAnnouncements.length,
-        graph.channelUpdates.length,
-        graph.nodeAnnouncements.length
-      ])
-    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)), 120_000)
+        const held = yield* counts(db)
+        expect([held.channels, held.updates, held.nodes]).toEqual([
+          graph.channelAnnouncements.length,
+          graph.channelUpdates.length,
+          graph.nodeAnnouncements.length
+        ])
+      }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)),
+    120_000
+  )
 
   it.live("the silent peer alone: non-zero exit, its failure and the reason printed", () =>
     Effect.gen(function* () {
@@ -146,7 +167,9 @@ describe("lnsync sync --exit-when-synced over TCP (issue 13)", () => {
       yield* show("silent alone", run)
 
       expect(run.code).toBe(1)
-      expect(run.stdout.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^peer ${addressText(silent.address)}: failed: .+`))])
+      expect(run.stdout.trim().split("\n")).toEqual([
+        expect.stringMatching(new RegExp(`^peer ${addressText(silent.address)}: failed: .+`))
+      ])
       expect(run.stderr.trim().split("\n").at(-1)).toBe("lnsync: not synced: the only peer's sync did not complete")
       expect(run.stderr).not.toMatch(/\n\s+at /)
       expect((yield* counts(db)).channels).toBe(0)

@@ -15,8 +15,16 @@ import { failingStore } from "./pipelineFixtures.js"
 describe("lnsync sync --exit-when-synced with a failing store", () => {
   it.live("ends not synced, the store's failure as the peer's reason", () =>
     Effect.gen(function* () {
-      const graph = generateGraph({ seed: 5, channels: 40, chainHash: BITCOIN_REGTEST, now: Math.floor(Date.now() / 1000) })
-      const honest = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "cli-store-failure/honest" })
+      const graph = generateGraph({
+        seed: 5,
+        channels: 40,
+        chainHash: BITCOIN_REGTEST,
+        now: Math.floor(Date.now() / 1000)
+      })
+      const honest = yield* servingPeer(splitGraph(graph, 1)[0]!, {
+        chain: BITCOIN_REGTEST,
+        name: "cli-store-failure/honest"
+      })
       const node = Node.layer({
         chain: BITCOIN_REGTEST,
         nodePrivateKey: deriveKey("lnsync/cli-store-failure/syncer"),
@@ -25,7 +33,11 @@ describe("lnsync sync --exit-when-synced with a failing store", () => {
         verifier: "in-thread",
         syncer: { replyTimeout: Option.some(Duration.seconds(2)) }
       })
-      const report = yield* runSync([honest.address], { untilSynced: true, progress: "none", deadline: Duration.seconds(60) }).pipe(
+      const report = yield* runSync([honest.address], {
+        untilSynced: true,
+        progress: "none",
+        deadline: Duration.seconds(60)
+      }).pipe(
         Effect.provide(node)
       )
       expect(report.ok).toBe(false)

@@ -45,8 +45,18 @@ const recorder = (isTTY: boolean) => {
 
 describe("lnsync: a user's mistake is one line and exit code 2", () => {
   const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>, Record<string, string>, string]> = [
-    ["sync --peer nonsense", ["sync", "--peer", "nonsense"], {}, "lnsync: a peer must be <node_id>@<host>:<port>, got nonsense"],
-    ["stats --db missing.sqlite", ["stats", "--db", "missing.sqlite"], {}, "lnsync: no graph database at missing.sqlite"],
+    [
+      "sync --peer nonsense",
+      ["sync", "--peer", "nonsense"],
+      {},
+      "lnsync: a peer must be <node_id>@<host>:<port>, got nonsense"
+    ],
+    [
+      "stats --db missing.sqlite",
+      ["stats", "--db", "missing.sqlite"],
+      {},
+      "lnsync: no graph database at missing.sqlite"
+    ],
     [
       "sync --sync-deadline soon",
       ["sync", "--sync-deadline", "soon", "--peer", `02${"a".repeat(64)}@127.0.0.1:9`],
@@ -71,7 +81,9 @@ describe("lnsync: a user's mistake is one line and exit code 2", () => {
     Effect.gen(function* () {
       const run = yield* runCli(["sync", "--chain", "moon"])
       expect(run.code).toBe(2)
-      expect(run.stderr + run.stdout).toContain("Expected one of the following cases: mainnet, testnet3, regtest, signet")
+      expect(run.stderr + run.stdout).toContain(
+        "Expected one of the following cases: mainnet, testnet3, regtest, signet"
+      )
       expect(run.stderr + run.stdout).not.toMatch(/\n\s+at |_tag/)
     }))
 })
@@ -91,7 +103,9 @@ describe("log lines", () => {
         expect(writes).toHaveLength(2)
         for (const w of writes) expect(w.slice(0, -1)).not.toContain("\n")
         expect(writes.every((w) => w.endsWith("\n"))).toBe(true)
-        if (format === "json") expect(JSON.parse(writes[0]!)).toMatchObject({ message: "two\nlines", annotations: { peer: "02ab" } })
+        if (format === "json") {
+          expect(JSON.parse(writes[0]!)).toMatchObject({ message: "two\nlines", annotations: { peer: "02ab" } })
+        }
       }))
   }
 
@@ -106,7 +120,10 @@ describe("log lines", () => {
   it.effect("the run's minimum level comes from withLogger; a nested --log-level lowers it", () =>
     Effect.gen(function* () {
       const { stream, writes } = recorder(false)
-      yield* Effect.logDebug("shown").pipe(Logger.withMinimumLogLevel(LogLevel.Debug), withLogger("line", makeTerminal(stream), LogLevel.Info))
+      yield* Effect.logDebug("shown").pipe(
+        Logger.withMinimumLogLevel(LogLevel.Debug),
+        withLogger("line", makeTerminal(stream), LogLevel.Info)
+      )
       expect(writes.join("")).toContain("DEBUG shown")
     }))
 
@@ -151,12 +168,16 @@ describe("flag values and the per-peer account", () => {
   it("one line per peer: completed with what it sent, or the reason it did not", () => {
     const id = `02${"b".repeat(64)}`
     const peers = [{ nodeId: new Uint8Array(Buffer.from(id, "hex")), host: "127.0.0.1", port: 9735 }]
-    expect(peerLine(PeerOutcome.Completed({ nodeIdHex: id, sync: "initial" }), { channels: 2, updates: 1, nodes: 0 }, peers)).toBe(
+    expect(
+      peerLine(PeerOutcome.Completed({ nodeIdHex: id, sync: "initial" }), { channels: 2, updates: 1, nodes: 0 }, peers)
+    ).toBe(
       `peer ${id}@127.0.0.1:9735: completed (initial sync), accepted 2 channels, 1 update, 0 nodes`
     )
     expect(peerLine(PeerOutcome.Failed({ nodeIdHex: id, reason: "no reply_channel_range within 2s" }), undefined)).toBe(
       `peer ${id}: failed: no reply_channel_range within 2s`
     )
-    expect(peerLine(PeerOutcome.Skipped({ nodeIdHex: id, reason: "busy for 2m" }), undefined)).toBe(`peer ${id}: skipped: busy for 2m`)
+    expect(peerLine(PeerOutcome.Skipped({ nodeIdHex: id, reason: "busy for 2m" }), undefined)).toBe(
+      `peer ${id}: skipped: busy for 2m`
+    )
   })
 })

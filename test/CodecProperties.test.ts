@@ -33,9 +33,7 @@ const unknownTlvs = (known: ReadonlyArray<bigint>) =>
   fc
     .uniqueArray(fc.oneof(fc.bigInt({ min: 0n, max: 600n }), u64).map((t) => t | 1n), { maxLength: 3 })
     .map((types) => types.filter((t) => !known.includes(t)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)))
-    .chain((types) =>
-      fc.tuple(...types.map((type) => varBytes(12).map((value): TlvRecord => ({ type, value }))))
-    )
+    .chain((types) => fc.tuple(...types.map((type) => varBytes(12).map((value): TlvRecord => ({ type, value })))))
 
 const optionalExtension = fc.option(unknownTlvs([]).filter((r) => r.length > 0), { nil: undefined })
 const withExtension = <A extends object>(m: A, ext: ReadonlyArray<TlvRecord> | undefined) =>
@@ -92,12 +90,19 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     })
     .map((f): Message => ({ _tag: "Init", ...f })),
   fc
-    .record({ tag: fc.constantFrom("Error" as const, "Warning" as const), channelId: bytes(32), data: varBytes(60), unknownTlvs: unknownTlvs([]) })
+    .record({
+      tag: fc.constantFrom("Error" as const, "Warning" as const),
+      channelId: bytes(32),
+      data: varBytes(60),
+      unknownTlvs: unknownTlvs([])
+    })
     .map(({ tag, ...f }): Message => ({ _tag: tag, ...f })),
   fc
     .record({ numPongBytes: u16, ignored: varBytes(30), ext: optionalExtension })
     .map(({ ext, ...f }): Message => withExtension({ _tag: "Ping" as const, ...f }, ext)),
-  fc.record({ ignored: varBytes(30), ext: optionalExtension }).map(({ ext, ignored }): Message => withExtension({ _tag: "Pong" as const, ignored }, ext)),
+  fc.record({ ignored: varBytes(30), ext: optionalExtension }).map(({ ext, ignored }): Message =>
+    withExtension({ _tag: "Pong" as const, ignored }, ext)
+  ),
   fc
     .record({
       nodeSignature1: bytes(64),
@@ -153,7 +158,13 @@ const message: fc.Arbitrary<Message> = fc.oneof(
       raw: new Uint8Array(0)
     })),
   fc
-    .record({ chainHash: bytes(32), shortIds, withFlags: fc.boolean(), flags: fc.array(bigsize, { maxLength: 30 }), unknownTlvs: unknownTlvs([1n]) })
+    .record({
+      chainHash: bytes(32),
+      shortIds,
+      withFlags: fc.boolean(),
+      flags: fc.array(bigsize, { maxLength: 30 }),
+      unknownTlvs: unknownTlvs([1n])
+    })
     .map(({ withFlags, flags, ...f }): Message => ({
       _tag: "QueryShortChannelIds",
       ...f,
@@ -189,7 +200,10 @@ const message: fc.Arbitrary<Message> = fc.oneof(
       _tag: "ReplyChannelRange",
       ...f,
       timestamps: withTimestamps
-        ? { encoding: 0, entries: f.shortIds.ids.map((_, i) => ({ timestamp1: values[2 * i], timestamp2: values[2 * i + 1] })) }
+        ? {
+          encoding: 0,
+          entries: f.shortIds.ids.map((_, i) => ({ timestamp1: values[2 * i], timestamp2: values[2 * i + 1] }))
+        }
         : undefined,
       checksums: withChecksums
         ? f.shortIds.ids.map((_, i) => ({ checksum1: values[119 - 2 * i], checksum2: values[118 - 2 * i] }))
@@ -221,9 +235,8 @@ const validMessages: ReadonlyArray<Uint8Array> = [
     .trim()
     .split("\n")
     .map((l) => fromHex((JSON.parse(l) as { hex: string }).hex)),
-  ...(JSON.parse(readFileSync(path.join(vectorsDir, "bolt07-extended-queries.json"), "utf8")) as Array<{ hex: string }>).map((v) =>
-    fromHex(v.hex)
-  )
+  ...(JSON.parse(readFileSync(path.join(vectorsDir, "bolt07-extended-queries.json"), "utf8")) as Array<{ hex: string }>)
+    .map((v) => fromHex(v.hex))
 ]
 
 describe("Codec properties", () => {
@@ -291,10 +304,13 @@ describe("Codec properties", () => {
 
   it("decoding random bytes (random and known type prefixes) never throws; accepted input re-encodes exactly", () => {
     const known = Object.values(MessageType)
-    const input = fc.tuple(fc.oneof(fc.constantFrom(...known), u16), fc.uint8Array({ maxLength: 300 })).map(([t, body]) =>
-      Uint8Array.from([t >> 8, t & 0xff, ...body])
-    )
-    fc.assert(fc.property(fc.oneof(input, fc.uint8Array({ maxLength: 3 })), (b) => checkTotal(b)), { seed: SEED, numRuns: 2000 })
+    const input = fc.tuple(fc.oneof(fc.constantFrom(...known), u16), fc.uint8Array({ maxLength: 300 })).map((
+      [t, body]
+    ) => Uint8Array.from([t >> 8, t & 0xff, ...body]))
+    fc.assert(fc.property(fc.oneof(input, fc.uint8Array({ maxLength: 3 })), (b) => checkTotal(b)), {
+      seed: SEED,
+      numRuns: 2000
+    })
   })
 
   it("every truncation and single-bit flip of the real and extended-query vectors decodes totally", () => {

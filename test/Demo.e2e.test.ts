@@ -35,7 +35,9 @@ interface Row {
 const readBack = (filename: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const channels = yield* sql<Row & { node_id1: Uint8Array; node_id2: Uint8Array }>`SELECT raw, node_id1, node_id2 FROM channels`
+    const channels = yield* sql<
+      Row & { node_id1: Uint8Array; node_id2: Uint8Array }
+    >`SELECT raw, node_id1, node_id2 FROM channels`
     const updates = yield* sql<Row & { scid: bigint }>`SELECT raw, scid FROM channel_updates`
     const nodes = yield* sql<Row>`SELECT raw FROM nodes`
     const endpoints = new Map<bigint, readonly [Uint8Array, Uint8Array]>()
@@ -83,8 +85,7 @@ describe("lnsync demo, end to end over loopback BOLT 8", () => {
       expect(stored.channelIds).toEqual(new Set(graph.channelAnnouncements.map((a) => a.shortChannelId.toString())))
       expect(stored.updates).toBe(graph.channelUpdates.length)
       expect(stored.nodeIds).toEqual(new Set(graph.nodeAnnouncements.map((n) => toHex(n.nodeId))))
-    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))
-  )
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning)))
 
   it.live("a peer killed mid-sync: the sync completes from the others and nothing invalid is stored (SM-22)", () =>
     Effect.gen(function* () {
@@ -92,14 +93,15 @@ describe("lnsync demo, end to end over loopback BOLT 8", () => {
       const now = Math.floor(Date.now() / 1000)
       const graph = generateGraph({ seed: 12, channels: 1500, chainHash: BITCOIN_REGTEST, now })
       const parts = splitGraph(graph, 3)
-      const servers = yield* Effect.forEach(parts, (part, i) =>
-        servingPeer(part, { chain: BITCOIN_REGTEST, name: `e2e/killed/${i}`, bytesPerSecond: 1024 * 1024 })
+      const servers = yield* Effect.forEach(
+        parts,
+        (part, i) => servingPeer(part, { chain: BITCOIN_REGTEST, name: `e2e/killed/${i}`, bytesPerSecond: 1024 * 1024 })
       )
       const node = Node.layer({
         chain: BITCOIN_REGTEST,
         nodePrivateKey: deriveKey("lnsync/e2e/killed/syncer"),
         store: GraphStoreSqlite.layer({ filename: db }),
-        bestHeight: Effect.succeed(GENERATED_TIP),
+        bestHeight: Effect.succeed(GENERATED_TIP)
       })
       const killedAt = yield* Deferred.make<number>()
       const report = yield* Effect.gen(function* () {
@@ -114,7 +116,10 @@ describe("lnsync demo, end to end over loopback BOLT 8", () => {
               const victim = servers.find((s) => toHex(s.nodeId) === first.fromPeer)
               return victim === undefined
                 ? Effect.void
-                : Effect.flatMap(store.counts, (c) => victim.stop.pipe(Effect.zipRight(Deferred.succeed(killedAt, c.channels))))
+                : Effect.flatMap(
+                  store.counts,
+                  (c) => victim.stop.pipe(Effect.zipRight(Deferred.succeed(killedAt, c.channels)))
+                )
             })
           )
         )
@@ -131,6 +136,5 @@ describe("lnsync demo, end to end over loopback BOLT 8", () => {
       const stored = yield* readBack(db)
       expect(stored.channelIds.size).toBe(1500)
       expect(stored.nodeIds.size).toBe(graph.nodeAnnouncements.length)
-    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
-  )
+    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)))
 })

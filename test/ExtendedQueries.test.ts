@@ -32,12 +32,16 @@ interface Vector {
     }
     readonly checksums?: { readonly checksums: ReadonlyArray<{ checksum1: number; checksum2: number }> }
     readonly tlvStream?: {
-      readonly records: ReadonlyArray<string | { readonly array: ReadonlyArray<number>; readonly encoding: VectorIds["encoding"] }>
+      readonly records: ReadonlyArray<
+        string | { readonly array: ReadonlyArray<number>; readonly encoding: VectorIds["encoding"] }
+      >
     }
   }
 }
 
-const vectors: ReadonlyArray<Vector> = JSON.parse(readFileSync(path.join(vectorsDir, "bolt07-extended-queries.json"), "utf8"))
+const vectors: ReadonlyArray<Vector> = JSON.parse(
+  readFileSync(path.join(vectorsDir, "bolt07-extended-queries.json"), "utf8")
+)
 
 const encoding = (e: VectorIds["encoding"]) => (e === "UNCOMPRESSED" ? 0 : 1)
 
@@ -103,7 +107,9 @@ describe("BOLT 7 extended queries vectors", () => {
   })
 
   it("BOLT 7: a decoded zlib list re-encoded after dropping `compressed` is sent plain (encoding 0), same ids", () => {
-    const v = vectors.find((x) => x.msg.type === "ReplyChannelRange" && x.msg.shortChannelIds?.encoding === "COMPRESSED_ZLIB")!
+    const v = vectors.find((x) =>
+      x.msg.type === "ReplyChannelRange" && x.msg.shortChannelIds?.encoding === "COMPRESSED_ZLIB"
+    )!
     const m = Either.getOrThrow(decodeMessage(fromHex(v.hex)))
     if (m._tag !== "ReplyChannelRange") throw new Error("expected a reply")
     const plain = encodeMessage({ ...m, shortIds: { encoding: 1, ids: m.shortIds.ids } })

@@ -26,5 +26,4 @@ gossipSyncerContract("fake syncer", (options) =>
       graphSynced: Ref.get(synced),
       stop: Effect.asVoid(Fiber.interrupt(fiber))
     }
-  })
-)
+  }))

@@ -21,7 +21,8 @@ describe("fuzzing every decoder (short seeded run)", () => {
       // every decoder both accepts and rejects some inputs: the mutations reach past the first check
       expect(r.accepted, where).toBeGreaterThan(0)
       expect(r.rejected, where).toBeGreaterThan(0)
-      expect(r.worstRatio, `${where} allocates ${r.worstBytes} B for ${r.worstSize} B: ${r.worstInputHex}`).toBeLessThanOrEqual(8)
+      expect(r.worstRatio, `${where} allocates ${r.worstBytes} B for ${r.worstSize} B: ${r.worstInputHex}`)
+        .toBeLessThanOrEqual(8)
     }
   }, 120_000) // ~8 s alone; the whole suite shares two cores
 })

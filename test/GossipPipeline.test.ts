@@ -73,7 +73,8 @@ const harness = (options: HarnessOptions = {}) =>
     )
   )
 
-const tags = (vs: ReadonlyArray<Verdict>) => vs.map((v) => (v._tag === "Invalid" || v._tag === "Stale" ? `${v._tag}:${v.reason}` : v._tag))
+const tags = (vs: ReadonlyArray<Verdict>) =>
+  vs.map((v) => (v._tag === "Invalid" || v._tag === "Stale" ? `${v._tag}:${v.reason}` : v._tag))
 
 const start = TestClock.setTime(NOW_MILLIS)
 
@@ -412,10 +413,19 @@ describe("GossipPipeline", () => {
       const verdicts = yield* p.process(PEER, [
         evenChan.ann,
         oddChan.ann,
-        nodeAnnouncement(k, NOW - 10, { features: Uint8Array.of(0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00) }), // bit 96
-        nodeAnnouncement(k, NOW - 5, { features: Uint8Array.of(0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80) }) // bits 97, 7
+        nodeAnnouncement(k, NOW - 10, {
+          features: Uint8Array.of(0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00)
+        }), // bit 96
+        nodeAnnouncement(k, NOW - 5, {
+          features: Uint8Array.of(0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80)
+        }) // bits 97, 7
       ])
-      expect(tags(verdicts)).toEqual(["Invalid:UnknownEvenFeature", "Accepted", "Invalid:UnknownEvenFeature", "Accepted"])
+      expect(tags(verdicts)).toEqual([
+        "Invalid:UnknownEvenFeature",
+        "Accepted",
+        "Invalid:UnknownEvenFeature",
+        "Accepted"
+      ])
     }).pipe(Effect.provide(harness())))
 
   it.effect("BOLT 7: malformed addresses (truncated descriptor, two DNS names, non-ASCII hostname) are rejected", () =>
@@ -448,10 +458,12 @@ describe("GossipPipeline", () => {
         anns.some((a) => a.shortChannelId === broken)
           ? Effect.fail(new ChainSourceError({ operation: "getTxOut", cause: "backend down" }))
           : Effect.succeed(
-              anns.map((a): FundingCheck =>
-                a.shortChannelId === bad ? { _tag: "Invalid", reason: "output spent" } : { _tag: "Valid", capacitySat: 100_000n }
-              )
+            anns.map((a): FundingCheck =>
+              a.shortChannelId === bad
+                ? { _tag: "Invalid", reason: "output spent" }
+                : { _tag: "Valid", capacitySat: 100_000n }
             )
+          )
     })
     return Effect.gen(function* () {
       yield* start
@@ -499,7 +511,10 @@ describe("GossipPipeline", () => {
       yield* p.process(PEER, bad.slice(0, 2))
       const { ann, n1 } = channel(node(62), node(64), scid(831_100))
       // old and premature gossip: no points
-      yield* p.process(PEER, [update(ann.shortChannelId, 0, NOW - 20 * DAY, n1), update(ann.shortChannelId, 0, NOW - 1, n1)])
+      yield* p.process(PEER, [
+        update(ann.shortChannelId, 0, NOW - 20 * DAY, n1),
+        update(ann.shortChannelId, 0, NOW - 1, n1)
+      ])
       yield* TestClock.adjust("49 hours")
       yield* p.process(PEER, bad.slice(2, 4))
       expect(yield* p.isBanned(PEER)).toBe(false) // 2 + 2 would have been 4 >= 3

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { GossipPipelineConfig, GossipPipelineDefaults, layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
+import {
+  GossipPipelineConfig,
+  GossipPipelineDefaults,
+  layerGossipPipelineConfig
+} from "../src/services/GossipPipelineConfig.js"
 
 describe("GossipPipelineConfig", () => {
   it.effect("SM-33 defaults (lnd): threshold 100, 48 h bans, 10,000 tracked peers; mainnet", () =>

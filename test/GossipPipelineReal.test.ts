@@ -29,7 +29,10 @@ interface GossipRecord {
   readonly signer?: string
 }
 
-const records: ReadonlyArray<GossipRecord> = readFileSync(path.join(vectorsDir, "real-gossip", "messages.jsonl"), "utf8")
+const records: ReadonlyArray<GossipRecord> = readFileSync(
+  path.join(vectorsDir, "real-gossip", "messages.jsonl"),
+  "utf8"
+)
   .trim()
   .split("\n")
   .map((l) => JSON.parse(l) as GossipRecord)
@@ -104,7 +107,11 @@ describe("GossipPipeline on real gossip", () => {
               layerMemory,
               layerInThread,
               layerNone,
-              layerGossipPipelineConfig({ chainHash: BITCOIN_TESTNET3, staleSeconds: TWENTY_YEARS, maxFutureSeconds: TWENTY_YEARS })
+              layerGossipPipelineConfig({
+                chainHash: BITCOIN_TESTNET3,
+                staleSeconds: TWENTY_YEARS,
+                maxFutureSeconds: TWENTY_YEARS
+              })
             )
           )
         )

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest"
-import { InFlight, Misbehaviour, PrematureNodes, PrematureUpdates } from "../src/services/internal/gossipPipeline/state.js"
+import {
+  InFlight,
+  Misbehaviour,
+  PrematureNodes,
+  PrematureUpdates
+} from "../src/services/internal/gossipPipeline/state.js"
 import { channel, node, nodeAnnouncement, NOW, scid, update } from "./pipelineFixtures.js"
 
 describe("GossipPipeline bounded state", () => {

@@ -57,7 +57,12 @@ const buildStream = () => {
     for (const direction of [0, 1] as const) {
       entry.upd[direction] = base.length
       const signer = direction === 0 ? ch.n1 : ch.n2
-      base.push({ msg: update(ch.ann.shortChannelId, direction, NOW - Math.floor(rand() * 10 * DAY), signer), kind: "upd", direction, chan: c })
+      base.push({
+        msg: update(ch.ann.shortChannelId, direction, NOW - Math.floor(rand() * 10 * DAY), signer),
+        kind: "upd",
+        direction,
+        chan: c
+      })
     }
     for (const n of [a, b]) {
       if (firstChannelSeen.has(n)) continue
@@ -83,7 +88,9 @@ const buildStream = () => {
     superseded.add(chans[c].upd[direction])
     const signer = direction === 0 ? chans[c].n1 : chans[c].n2
     newer.push({
-      msg: update(original.shortChannelId, direction, original.timestamp + 1 + Math.floor(rand() * 1000), signer, { feeBaseMsat: 2000 }),
+      msg: update(original.shortChannelId, direction, original.timestamp + 1 + Math.floor(rand() * 1000), signer, {
+        feeBaseMsat: 2000
+      }),
       after: chans[c].upd[direction]
     })
   }
@@ -179,7 +186,9 @@ const buildStream = () => {
     }
   }
   for (const e of entries) {
-    if (e.corrupted && e.reason !== undefined && checkable(e)) expectedInvalid.set(e.reason, (expectedInvalid.get(e.reason) ?? 0) + 1)
+    if (e.corrupted && e.reason !== undefined && checkable(e)) {
+      expectedInvalid.set(e.reason, (expectedInvalid.get(e.reason) ?? 0) + 1)
+    }
   }
   return { entries, landed, chans, expectedUpdates, expectedNodes, expectedInvalid, checkable }
 }

@@ -1,14 +1,21 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import * as Features from "../src/domain/Features.js"
-import { hasUnknownEvenBit, isOffence, KNOWN_NODE_FEATURES, timestampVerdict } from "../src/services/internal/gossipPipeline/rules.js"
+import {
+  hasUnknownEvenBit,
+  isOffence,
+  KNOWN_NODE_FEATURES,
+  timestampVerdict
+} from "../src/services/internal/gossipPipeline/rules.js"
 
 describe("GossipRules", () => {
   it("BOLT 9: the allocation-free unknown-even-bit check agrees with Features.unknownEvenBits", () => {
     const known = new Set(KNOWN_NODE_FEATURES.flatMap((k) => (typeof k === "number" ? [k] : [k.even, k.odd])))
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), (features) => {
-        expect(hasUnknownEvenBit(features, known)).toBe(Features.unknownEvenBits(features, KNOWN_NODE_FEATURES).length > 0)
+        expect(hasUnknownEvenBit(features, known)).toBe(
+          Features.unknownEvenBits(features, KNOWN_NODE_FEATURES).length > 0
+        )
         expect(hasUnknownEvenBit(features, new Set())).toBe(Features.unknownEvenBits(features, []).length > 0)
       }),
       { numRuns: 2000 }

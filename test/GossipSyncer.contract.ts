@@ -29,7 +29,12 @@ export type MakeSubject = (
   options: Pick<GossipSyncerOptions, "syncType" | "initialState">
 ) => Effect.Effect<ContractSubject, never, Scope.Scope>
 
-const syncing: ReadonlyArray<SyncerState> = ["syncingChans", "waitingQueryRangeReply", "queryNewChannels", "waitingQueryChanReply"]
+const syncing: ReadonlyArray<SyncerState> = [
+  "syncingChans",
+  "waitingQueryRangeReply",
+  "queryNewChannels",
+  "waitingQueryChanReply"
+]
 
 const stateOf = (s: ContractSubject) => SubscriptionRef.get(s.syncer.state)
 
@@ -60,8 +65,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
           expect(yield* stateOf(s)).toBe(initialState)
           expect(yield* s.syncer.syncType).toBe(syncType)
           expect(yield* s.graphSynced).toBe(0)
-        })
-      )
+        }))
     }
 
     it.scoped("GS-30: the synced signal taken in chansSynced has already fired", () =>
@@ -69,8 +73,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         const s = yield* make({ syncType: "PassiveSync", initialState: "chansSynced" })
         const signal = yield* s.syncer.resetSyncedSignal
         expect(yield* Effect.either(signal)).toEqual(Either.right(undefined))
-      })
-    )
+      }))
 
     it.scoped("GS-20/GS-30/SM-20: a completed historical sync ends in chansSynced, fires the signal, marks the graph synced", () =>
       Effect.gen(function* () {
@@ -80,8 +83,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         expect(yield* Fiber.join(waiting)).toEqual(Either.right(undefined))
         expect(yield* stateOf(s)).toBe("chansSynced")
         expect(yield* s.graphSynced).toBeGreaterThanOrEqual(1)
-      })
-    )
+      }))
 
     it.scoped("issue 13: lastFailure and lastCompleted are none on a fresh syncer; a completed sync reports what it fetched", () =>
       Effect.gen(function* () {
@@ -94,8 +96,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         // the subjects' peers serve an empty graph: nothing wanted, nothing received
         expect(yield* s.syncer.lastCompleted).toEqual(Option.some(noSyncCounts))
         expect(yield* s.syncer.lastFailure).toEqual(Option.none())
-      })
-    )
+      }))
 
     it.scoped("GS-30: several callers may hold the synced signal at once; each gets the same sync's outcome", () =>
       Effect.gen(function* () {
@@ -113,8 +114,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         yield* s.settle
         yield* s.completeSync
         expect([tagOf(yield* Fiber.join(third)), tagOf(yield* Fiber.join(fourth))]).toEqual(["success", "success"])
-      })
-    )
+      }))
 
     it.scoped("GS-17: a failed historical sync ends in syncerIdle, fails the signal (HistoricalSyncFailed), marks nothing", () =>
       Effect.gen(function* () {
@@ -135,8 +135,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         yield* s.settle
         expect(next.unsafePoll()).toBeNull()
         yield* Fiber.interrupt(next)
-      })
-    )
+      }))
 
     it.scoped("GS-24/GS-29: after a failure the idle syncer accepts another historical sync, which can complete", () =>
       Effect.gen(function* () {
@@ -148,8 +147,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         yield* s.completeSync
         expect(yield* Fiber.join(second)).toEqual(Either.right(undefined))
         expect(yield* stateOf(s)).toBe("chansSynced")
-      })
-    )
+      }))
 
     it.scoped("SM-16.1/SM-18: a pinned syncer idle from the start accepts its historical sync", () =>
       Effect.gen(function* () {
@@ -158,8 +156,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         yield* s.completeSync
         expect(yield* Fiber.join(waiting)).toEqual(Either.right(undefined))
         expect(yield* stateOf(s)).toBe("chansSynced")
-      })
-    )
+      }))
 
     it.scoped("GS-27/GS-28/SM-29: processSyncTransition in chansSynced switches the type; to the same type it is a no-op", () =>
       Effect.gen(function* () {
@@ -170,8 +167,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         yield* s.syncer.processSyncTransition("PassiveSync")
         expect(yield* s.syncer.syncType).toBe("PassiveSync")
         expect(yield* stateOf(s)).toBe("chansSynced")
-      })
-    )
+      }))
 
     it.scoped("GS-27/GS-29: a syncer busy with a sync refuses transitions and historical syncs after the 5 s timeout", () =>
       Effect.gen(function* () {
@@ -186,8 +182,7 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         expect(tagOf(yield* Fiber.join(transition))).toBe("SyncTransitionTimeout")
         expect(tagOf(yield* Fiber.join(historical))).toBe("SyncTransitionTimeout")
         expect(yield* s.syncer.syncType).toBe("PassiveSync")
-      })
-    )
+      }))
 
     it.scoped("GS-4/SM-23: once run is interrupted, requests fail with GossipSyncerExiting and an armed signal fails too", () =>
       Effect.gen(function* () {
@@ -200,9 +195,11 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         // a signal taken after the end does not wait for a sync that will never come
         const late = yield* Effect.fork(Effect.either(Effect.flatten(s.syncer.resetSyncedSignal)))
         yield* s.settle
-        expect(Option.map(Option.fromNullable(late.unsafePoll()), (exit) => exit._tag === "Success" ? tagOf(exit.value) : "died"))
+        expect(
+          Option.map(Option.fromNullable(late.unsafePoll()), (exit) =>
+            exit._tag === "Success" ? tagOf(exit.value) : "died")
+        )
           .toEqual(Option.some("GossipSyncerExiting"))
-      })
-    )
+      }))
   })
 }

@@ -34,7 +34,8 @@ const asReply = (m: Message): ReplyChannelRange => {
   expect(m._tag).toBe("ReplyChannelRange")
   return m as ReplyChannelRange
 }
-const ids = (n: number, block = 100) => Array.from({ length: n }, (_, i) => scid(block + Math.floor(i / 1000), i % 1000, 0))
+const ids = (n: number, block = 100) =>
+  Array.from({ length: n }, (_, i) => scid(block + Math.floor(i / 1000), i % 1000, 0))
 
 const startHistorical = (h: { readonly syncer: GossipSyncer; readonly sp: ScriptedPeer }) =>
   Effect.gen(function* () {
@@ -83,8 +84,7 @@ describe("GossipSyncer state machine", () => {
       expect(submitted.map((s) => s.message._tag)).toEqual(["ChannelAnnouncement"])
       expect(submitted[0].fromPeer).toBe(h.sp.peer.nodeIdHex)
       expect(yield* h.sp.drain).toEqual([]) // passive: no horizon sent
-    })
-  )
+    }))
 
   it.scoped("GS-1/GS-2/GS-23/GS-25: an Active syncer in chansSynced sends one horizon (now, 2^32-1) and never a query", () =>
     Effect.gen(function* () {
@@ -102,9 +102,10 @@ describe("GossipSyncer state machine", () => {
       yield* TestClock.adjust(Duration.hours(2))
       yield* settle
       expect(yield* h.sp.drain).toEqual([]) // GS-1: no reconciliation on its own
-      expect(yield* h.internals.localHorizon).toEqual(Option.some({ firstTimestamp: TEST_NOW, timestampRange: U32_MAX }))
-    })
-  )
+      expect(yield* h.internals.localHorizon).toEqual(
+        Option.some({ firstTimestamp: TEST_NOW, timestampRange: U32_MAX })
+      )
+    }))
 
   it.scoped("GS-1/GS-2: a Passive syncer sends nothing; a Pinned one starts idle and sends its horizon only once synced", () =>
     Effect.gen(function* () {
@@ -118,8 +119,7 @@ describe("GossipSyncer state machine", () => {
       yield* signal
       expect(yield* pinned.sp.nextMessage).toMatchObject({ _tag: "GossipTimestampFilter", timestampRange: U32_MAX })
       expect(yield* pinned.graphSynced).toBe(1)
-    })
-  )
+    }))
 
   it.scoped("GS-4: run is idempotent and interrupting it stops every fiber; requests then fail with Exiting", () =>
     Effect.gen(function* () {
@@ -145,8 +145,7 @@ describe("GossipSyncer state machine", () => {
       yield* settle
       expect(yield* h.sp.drain).toEqual([]) // nobody answers any more
       expect(yield* h.internals.pendingScids).toBe(0)
-    })
-  )
+    }))
 
   it.scoped("GS-5: replies arriving in chansSynced are dropped and never count for a later query", () =>
     Effect.gen(function* () {
@@ -161,8 +160,7 @@ describe("GossipSyncer state machine", () => {
       expect(asScids(yield* h.sp.nextMessage).shortIds.ids).toEqual([scid(7, 0, 0)])
       yield* h.sp.push(scidEnd())
       yield* signal
-    })
-  )
+    }))
 
   it.scoped("GS-4/GS-5: queries are answered in every state, e.g. while waiting for our own range reply", () =>
     Effect.gen(function* () {
@@ -172,8 +170,7 @@ describe("GossipSyncer state machine", () => {
       expect(asReply(yield* h.sp.nextMessage).numberOfBlocks).toBe(100)
       expect(yield* h.sp.nextMessage).toEqual({ _tag: "ReplyShortChannelIdsEnd", chainHash: CHAIN, fullInformation: 1 })
       expect(yield* SubscriptionRef.get(h.syncer.state)).toBe("waitingQueryRangeReply")
-    })
-  )
+    }))
 
   it.scoped("GS-6: the waiting state is entered before each query hits the wire, so an instant reply is accepted", () =>
     Effect.gen(function* () {
@@ -187,8 +184,7 @@ describe("GossipSyncer state machine", () => {
       expect(yield* SubscriptionRef.get(h.syncer.state)).toBe("waitingQueryChanReply")
       yield* h.sp.push(scidEnd())
       yield* signal
-    })
-  )
+    }))
 
   it.scoped("GS-7: an end while waiting for a range reply, or a range reply while waiting for an end, changes nothing", () =>
     Effect.gen(function* () {
@@ -206,8 +202,7 @@ describe("GossipSyncer state machine", () => {
       yield* h.sp.push(scidEnd())
       yield* signal
       expect(yield* h.sp.drain).toEqual([]) // scid 11 was never queried
-    })
-  )
+    }))
 
   it.scoped("GS-10: with gossip_queries_ex we ask for timestamps and checksums (query_option 3); noTimestampQueries asks for none", () =>
     Effect.gen(function* () {
@@ -215,8 +210,7 @@ describe("GossipSyncer state machine", () => {
       expect((yield* startHistorical(ex)).query.queryOption).toBe(3n)
       const plain = yield* startSyncer({ gossipQueriesEx: true, settings: { noTimestampQueries: true }, id: 2 })
       expect((yield* startHistorical(plain)).query.queryOption).toBeUndefined()
-    })
-  )
+    }))
 
   it.scoped("GS-8: a non-historical range query (initial state syncingChans) starts 144 blocks below our highest channel", () =>
     Effect.gen(function* () {
@@ -228,16 +222,14 @@ describe("GossipSyncer state machine", () => {
       yield* h.sp.push(rangeReply(q.firstBlocknum, q.numberOfBlocks, []))
       yield* awaitState(h, "chansSynced")
       expect(yield* h.graphSynced).toBe(1)
-    })
-  )
+    }))
 
   it.scoped("GS-9: bestHeight 0 asks for one block", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer({ settings: { bestHeight: Effect.succeed(0) } })
       const { query } = yield* startHistorical(h)
       expect([query.firstBlocknum, query.numberOfBlocks]).toEqual([0, 1])
-    })
-  )
+    }))
 
   it.scoped("GS-11: a send failure ends the syncer cleanly (no spinning) and the armed signal fails with Exiting", () =>
     Effect.gen(function* () {
@@ -247,10 +239,11 @@ describe("GossipSyncer state machine", () => {
       const signal = yield* h.syncer.resetSyncedSignal
       const exit = yield* Fiber.await(h.fiber)
       expect(Exit.isSuccess(exit)).toBe(true)
-      expect(yield* Effect.either(signal)).toEqual(Either.left(expect.objectContaining({ _tag: "GossipSyncerExiting" })))
+      expect(yield* Effect.either(signal)).toEqual(
+        Either.left(expect.objectContaining({ _tag: "GossipSyncerExiting" }))
+      )
       expect(yield* h.sp.sentCount).toBe(0)
-    })
-  )
+    }))
 
   it.scoped("GS-13/GS-19: legacy replies (query echoed, complete 0,0,1) complete only on complete=1", () =>
     Effect.gen(function* () {
@@ -266,8 +259,7 @@ describe("GossipSyncer state machine", () => {
       expect(asScids(yield* h.sp.nextMessage).shortIds.ids).toEqual([scid(1, 0, 0), scid(2, 0, 0), scid(3, 0, 0)])
       yield* h.sp.push(scidEnd())
       yield* signal
-    })
-  )
+    }))
 
   it.scoped("GS-14/GS-17: an overlapping (lying) peer fails the sync: typed error, idle state, buffers released, signal failed", () =>
     Effect.gen(function* () {
@@ -279,7 +271,9 @@ describe("GossipSyncer state machine", () => {
       yield* h.sp.push(rangeReply(300_000, 500_000, [])) // goes back over covered blocks
       const failure = yield* Effect.either(signal)
       expect(failure).toEqual(Either.left(expect.objectContaining({ _tag: "HistoricalSyncFailed" })))
-      expect(Either.isLeft(failure) && failure.left._tag === "HistoricalSyncFailed" && failure.left.reason).toMatch(/Overlap/)
+      expect(Either.isLeft(failure) && failure.left._tag === "HistoricalSyncFailed" && failure.left.reason).toMatch(
+        /Overlap/
+      )
       expect(yield* SubscriptionRef.get(h.syncer.state)).toBe("syncerIdle")
       expect(yield* h.internals.bufferedScids).toBe(0)
       expect(yield* h.internals.pendingScids).toBe(0)
@@ -295,8 +289,7 @@ describe("GossipSyncer state machine", () => {
       // the fiber is alive and answers queries after the failure
       yield* h.sp.push(rangeQuery(0, 5))
       expect(asReply(yield* h.sp.nextMessage).syncComplete).toBe(1)
-    })
-  )
+    }))
 
   it.scoped("GS-14: a gap, a first reply after the query start and scids outside the declared range all fail the sync", () =>
     Effect.gen(function* () {
@@ -313,8 +306,7 @@ describe("GossipSyncer state machine", () => {
         const r = yield* Effect.either(signal)
         expect(Either.isLeft(r) && r.left._tag === "HistoricalSyncFailed" && r.left.reason).toMatch(reason)
       }
-    })
-  )
+    }))
 
   it.scoped("GS-15: 500 replies that never cover the range fail the sync (incomplete response, not a silent partial)", () =>
     Effect.gen(function* () {
@@ -322,11 +314,12 @@ describe("GossipSyncer state machine", () => {
       const { signal } = yield* startHistorical(h)
       for (let i = 0; i < 500; i++) yield* h.sp.push(rangeReply(i, 1, [scid(i, 0, 0)], { syncComplete: 0 }))
       const r = yield* Effect.either(signal)
-      expect(Either.isLeft(r) && r.left._tag === "HistoricalSyncFailed" && r.left.reason).toMatch(/ReplyBudgetExhausted/)
+      expect(Either.isLeft(r) && r.left._tag === "HistoricalSyncFailed" && r.left.reason).toMatch(
+        /ReplyBudgetExhausted/
+      )
       expect(yield* h.internals.bufferedScids).toBe(0)
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("GS-16: 100,000 scids in one (zlib) reply are taken; 100,001 across replies fail; a disconnect mid-fetch releases all", () =>
     Effect.gen(function* () {
@@ -340,16 +333,20 @@ describe("GossipSyncer state machine", () => {
       yield* h.sp.disconnect("peer went away")
       yield* Fiber.await(h.fiber)
       expect(yield* h.internals.pendingScids).toBe(0)
-      expect(yield* Effect.either(signal)).toEqual(Either.left(expect.objectContaining({ _tag: "GossipSyncerExiting" })))
+      expect(yield* Effect.either(signal)).toEqual(
+        Either.left(expect.objectContaining({ _tag: "GossipSyncerExiting" }))
+      )
 
       const over = yield* startSyncer({ id: 2 })
       const o = yield* startHistorical(over)
-      yield* over.sp.push(rangeReply(0, 101, many, { syncComplete: 0 }), rangeReply(102, BEST_HEIGHT, [scid(500, 0, 0)]))
+      yield* over.sp.push(
+        rangeReply(0, 101, many, { syncComplete: 0 }),
+        rangeReply(102, BEST_HEIGHT, [scid(500, 0, 0)])
+      )
       const r = yield* Effect.either(o.signal)
       expect(Either.isLeft(r) && r.left._tag === "HistoricalSyncFailed" && r.left.reason).toMatch(/TooManyScids/)
       expect(yield* over.internals.bufferedScids).toBe(0)
-    })
-  )
+    }))
 
   it.scoped("GS-18: scids whose timestamps are both stale or skewed are never queried", () =>
     Effect.gen(function* () {
@@ -371,8 +368,7 @@ describe("GossipSyncer state machine", () => {
       expect(q.shortIds.ids).toEqual([scid(4, 0, 0), scid(5, 0, 0)])
       yield* h.sp.push(scidEnd())
       yield* signal
-    })
-  )
+    }))
 
   it.scoped("GS-20: all channels known -> chansSynced and graph synced without any SCID query", () =>
     Effect.gen(function* () {
@@ -384,8 +380,7 @@ describe("GossipSyncer state machine", () => {
       yield* signal
       expect(yield* h.graphSynced).toBe(1)
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("GS-20: zombies are not fetched again unless the peer's timestamps show a fresh update", () =>
     Effect.gen(function* () {
@@ -408,24 +403,27 @@ describe("GossipSyncer state machine", () => {
       const ex = yield* startSyncer({ store, id: 52, gossipQueriesEx: true, keepClock: true })
       const e = yield* startHistorical(ex)
       yield* ex.sp.push(
-        rangeReply(0, BEST_HEIGHT, [zombie], { timestamps: { encoding: 0, entries: [{ timestamp1: TEST_NOW - DAY, timestamp2: 0 }] } })
+        rangeReply(0, BEST_HEIGHT, [zombie], {
+          timestamps: { encoding: 0, entries: [{ timestamp1: TEST_NOW - DAY, timestamp2: 0 }] }
+        })
       )
       expect(asScids(yield* ex.sp.nextMessage).shortIds.ids).toEqual([zombie])
       yield* ex.sp.push(scidEnd())
       yield* e.signal
-    })
-  )
+    }))
 
   it.scoped("GS-21: 1, 499, 500, 501, 1000 new scids -> batches 1 / 499 / 500 / 500+1 / 500+500, one at a time (GS-22)", () =>
     Effect.gen(function* () {
       let id = 100
-      for (const [n, expected] of [
-        [1, [1]],
-        [499, [499]],
-        [500, [500]],
-        [501, [500, 1]],
-        [1000, [500, 500]]
-      ] as const) {
+      for (
+        const [n, expected] of [
+          [1, [1]],
+          [499, [499]],
+          [500, [500]],
+          [501, [500, 1]],
+          [1000, [500, 500]]
+        ] as const
+      ) {
         const h = yield* startSyncer({ id: id++ })
         const { signal } = yield* startHistorical(h)
         const list = ids(n)
@@ -444,8 +442,7 @@ describe("GossipSyncer state machine", () => {
         expect(sizes).toEqual(expected)
         expect(asked).toEqual(list)
       }
-    })
-  )
+    }))
 
   it.scoped("extended queries: query_flags ask for everything of unknown channels and only newer updates of known ones", () =>
     Effect.gen(function* () {
@@ -493,8 +490,7 @@ describe("GossipSyncer state machine", () => {
       expect(nodesQuery.queryFlags).toEqual({ encoding: 0, flags: [24n, 16n] })
       yield* h.sp.push(scidEnd())
       yield* signal
-    })
-  )
+    }))
 })
 
 describe("GossipSyncer node announcements over extended queries", () => {
@@ -530,8 +526,7 @@ describe("GossipSyncer node announcements over extended queries", () => {
       yield* h.sp.push(scidEnd())
       yield* signal
       expect(yield* h.sp.drain).toEqual([]) // nothing announced in reply to a node query: done
-    })
-  )
+    }))
 })
 
 describe("GossipSyncer transitions and signals", () => {
@@ -541,8 +536,7 @@ describe("GossipSyncer transitions and signals", () => {
       yield* h.syncer.processSyncTransition("PassiveSync")
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("GS-25/GS-26/GS-28: Active -> Passive -> Active sends the exact horizons (passive pinned to 0xFFFFFFFF/0)", () =>
     Effect.gen(function* () {
@@ -567,8 +561,7 @@ describe("GossipSyncer transitions and signals", () => {
         timestampRange: U32_MAX
       })
       expect(yield* h.syncer.syncType).toBe("ActiveSync")
-    })
-  )
+    }))
 
   it.scoped("GS-28: a transition whose filter cannot be sent fails and leaves the type unchanged", () =>
     Effect.gen(function* () {
@@ -577,8 +570,7 @@ describe("GossipSyncer transitions and signals", () => {
       const r = yield* Effect.either(h.syncer.processSyncTransition("ActiveSync"))
       expect(r).toEqual(Either.left(expect.objectContaining({ _tag: "SyncTransitionFailed" })))
       expect(yield* h.syncer.syncType).toBe("PassiveSync")
-    })
-  )
+    }))
 
   it.scoped("GS-27/GS-29: requests made while the syncer is mid-sync time out after exactly 5 s", () =>
     Effect.gen(function* () {
@@ -591,8 +583,12 @@ describe("GossipSyncer transitions and signals", () => {
       expect(transition.unsafePoll()).toBeNull()
       expect(historical.unsafePoll()).toBeNull()
       yield* TestClock.adjust(Duration.millis(1))
-      expect(yield* Fiber.join(transition)).toEqual(Either.left(expect.objectContaining({ _tag: "SyncTransitionTimeout" })))
-      expect(yield* Fiber.join(historical)).toEqual(Either.left(expect.objectContaining({ _tag: "SyncTransitionTimeout" })))
+      expect(yield* Fiber.join(transition)).toEqual(
+        Either.left(expect.objectContaining({ _tag: "SyncTransitionTimeout" }))
+      )
+      expect(yield* Fiber.join(historical)).toEqual(
+        Either.left(expect.objectContaining({ _tag: "SyncTransitionTimeout" }))
+      )
       // the timed-out requests are not executed later
       yield* h.sp.push(rangeReply(0, BEST_HEIGHT, []))
       yield* awaitState(h, "chansSynced")
@@ -600,16 +596,14 @@ describe("GossipSyncer transitions and signals", () => {
       expect(yield* h.syncer.syncType).toBe("PassiveSync")
       expect(yield* SubscriptionRef.get(h.syncer.state)).toBe("chansSynced")
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("GS-29: historicalSync returns only once the syncer has left chansSynced", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer()
       yield* h.syncer.historicalSync
       expect(yield* SubscriptionRef.get(h.syncer.state)).not.toBe("chansSynced")
-    })
-  )
+    }))
 
   it.scoped("GS-30: a signal armed in chansSynced is already fired; signals armed by several callers all fire (lnsync: lnd keeps only the last)", () =>
     Effect.gen(function* () {
@@ -626,6 +620,5 @@ describe("GossipSyncer transitions and signals", () => {
       yield* settle
       // the manager's initial-sync watch and the Reconciler may both wait on one sync: neither is left hanging
       expect(firstFiber.unsafePoll()?._tag).toBe("Success")
-    })
-  )
+    }))
 })

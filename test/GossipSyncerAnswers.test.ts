@@ -81,8 +81,17 @@ const seedTriangle = (h: Harness) =>
       channelAnnouncement(B, nodeId(1), nodeId(3)),
       channelAnnouncement(C, nodeId(2), nodeId(3))
     ],
-    updates: [channelUpdate(A, 0, T - 100), channelUpdate(A, 1, T - 50), channelUpdate(B, 0, T - 5000), channelUpdate(C, 0, T - 10)],
-    nodes: [nodeAnnouncement(nodeId(1), T - 20), nodeAnnouncement(nodeId(2), T - 3000), nodeAnnouncement(nodeId(3), T - 30)]
+    updates: [
+      channelUpdate(A, 0, T - 100),
+      channelUpdate(A, 1, T - 50),
+      channelUpdate(B, 0, T - 5000),
+      channelUpdate(C, 0, T - 10)
+    ],
+    nodes: [
+      nodeAnnouncement(nodeId(1), T - 20),
+      nodeAnnouncement(nodeId(2), T - 3000),
+      nodeAnnouncement(nodeId(3), T - 30)
+    ]
   })
 
 describe("GossipSyncer answering query_channel_range", () => {
@@ -102,8 +111,7 @@ describe("GossipSyncer answering query_channel_range", () => {
         checksums: undefined,
         unknownTlvs: []
       })
-    })
-  )
+    }))
 
   it.scoped("GS-32: timestamps iff query_option bit 0, checksums iff bit 1 (served, unlike lnd); none with noTimestampQueries", () =>
     Effect.gen(function* () {
@@ -121,7 +129,9 @@ describe("GossipSyncer answering query_channel_range", () => {
       expect(ts.checksums).toBeUndefined()
       const ck = asReply(yield* h.sp.nextMessage)
       expect(ck.timestamps).toBeUndefined()
-      expect(ck.checksums).toEqual([A, B, C].map((s) => ({ checksum1: states.get(s)!.checksum1, checksum2: states.get(s)!.checksum2 })))
+      expect(ck.checksums).toEqual(
+        [A, B, C].map((s) => ({ checksum1: states.get(s)!.checksum1, checksum2: states.get(s)!.checksum2 }))
+      )
       expect(ck.checksums![0].checksum1).not.toBe(0)
       expect(ck.checksums![1].checksum2).toBe(0) // no update in that direction
       const both = asReply(yield* h.sp.nextMessage)
@@ -134,8 +144,7 @@ describe("GossipSyncer answering query_channel_range", () => {
       yield* off.sp.push(rangeQuery(0, 100, 3n))
       const r = asReply(yield* off.sp.nextMessage)
       expect([r.timestamps, r.checksums, r.shortIds.ids.length]).toEqual([undefined, undefined, 3])
-    })
-  )
+    }))
 
   it.scoped("GS-33: first + num overflowing u32 saturates at 2^32-1; num = 0 covers just the first block", () =>
     Effect.gen(function* () {
@@ -150,8 +159,7 @@ describe("GossipSyncer answering query_channel_range", () => {
       yield* h.sp.push(rangeQuery(0x01000000, 10)) // above any block height
       const e = asReply(yield* h.sp.nextMessage)
       expect([e.firstBlocknum, e.numberOfBlocks, e.syncComplete, e.shortIds.ids]).toEqual([0x01000000, 10, 1, []])
-    })
-  )
+    }))
 
   it.scoped("GS-34/GS-35/GS-36: chunked replies never split a block; an oversized block is randomly sampled and re-sorted", () =>
     Effect.gen(function* () {
@@ -194,13 +202,22 @@ describe("GossipSyncer answering query_channel_range", () => {
         for (let i = 1; i < flat.length; i++) expect(flat[i] > flat[i - 1]).toBe(true)
         expect(replies.reduce((n, r) => n + r.numberOfBlocks, 0)).toBe(100)
       }
-    })
-  )
+    }))
 
   it.scoped("GS-37/GS-48: every reply waits for the per-peer byte limiter", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer({ settings: { chunkSize: 8, peerBytesPerSecond: 100, peerBurstBytes: 100 } })
-      const all = [scid(10, 0, 0), scid(10, 1, 0), scid(10, 2, 0), scid(10, 3, 0), scid(10, 4, 0), scid(20, 0, 0), scid(20, 1, 0), scid(20, 2, 0), scid(20, 3, 0)]
+      const all = [
+        scid(10, 0, 0),
+        scid(10, 1, 0),
+        scid(10, 2, 0),
+        scid(10, 3, 0),
+        scid(10, 4, 0),
+        scid(20, 0, 0),
+        scid(20, 1, 0),
+        scid(20, 2, 0),
+        scid(20, 3, 0)
+      ]
       yield* seed(h.store, { channels: all.map((s) => channelAnnouncement(s, nodeId(1), nodeId(2))) })
       yield* h.sp.push(rangeQuery(0, 100))
       const first = asReply(yield* h.sp.nextMessage) // 5 scids: 86 bytes, within the burst
@@ -212,16 +229,14 @@ describe("GossipSyncer answering query_channel_range", () => {
       expect(yield* h.sp.drain).toEqual([])
       yield* TestClock.adjust(Duration.millis(10))
       expect(asReply(yield* h.sp.nextMessage).syncComplete).toBe(1)
-    })
-  )
+    }))
 
   it.scoped("GS-49: replies are limited by bytes only — no seed-era 'ten then one per 5 s' message throttle", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer({ settings: { peerBytesPerSecond: 1_000_000, peerBurstBytes: 1_000_000 } })
       for (let i = 0; i < 11; i++) yield* h.sp.push(rangeQuery(i * 10, 10))
       for (let i = 0; i < 11; i++) expect(asReply(yield* h.sp.nextMessage).firstBlocknum).toBe(i * 10)
-    })
-  )
+    }))
 })
 
 describe("GossipSyncer answering query_short_channel_ids", () => {
@@ -230,17 +245,19 @@ describe("GossipSyncer answering query_short_channel_ids", () => {
       const h = yield* startSyncer()
       yield* seedTriangle(h)
       yield* h.sp.push({ ...scidQuery([A]), chainHash: OTHER_CHAIN } as Message)
-      expect(yield* h.sp.nextMessage).toEqual({ _tag: "ReplyShortChannelIdsEnd", chainHash: OTHER_CHAIN, fullInformation: 0 })
-    })
-  )
+      expect(yield* h.sp.nextMessage).toEqual({
+        _tag: "ReplyShortChannelIdsEnd",
+        chainHash: OTHER_CHAIN,
+        fullInformation: 0
+      })
+    }))
 
   it.scoped("GS-39 (port decision, BOLT 7): an empty query still gets reply_short_channel_ids_end(chain, 1)", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer()
       yield* h.sp.push(scidQuery([]))
       expect(yield* h.sp.nextMessage).toEqual({ _tag: "ReplyShortChannelIdsEnd", chainHash: CHAIN, fullInformation: 1 })
-    })
-  )
+    }))
 
   it.scoped("GS-3/GS-40: announcement, updates, then each endpoint's node announcement once, then the end (even if nothing found)", () =>
     Effect.gen(function* () {
@@ -266,8 +283,7 @@ describe("GossipSyncer answering query_short_channel_ids", () => {
       const raw = yield* h.sp.next
       expect(raw._tag).toBe("Raw")
       expect(raw._tag === "Raw" && toHex(raw.raw)).toBe(toHex(channelAnnouncement(C, nodeId(2), nodeId(3)).raw))
-    })
-  )
+    }))
 
   it.scoped("GS-40 (extension): query_flags are honoured — only the parts asked for are sent", () =>
     Effect.gen(function* () {
@@ -279,8 +295,7 @@ describe("GossipSyncer answering query_short_channel_ids", () => {
       expect(yield* takeN(h, 4)).toEqual([`upd:10/1@${T - 50}`, "node:1", "ann:11", "ReplyShortChannelIdsEnd"])
       yield* h.sp.push(scidQuery([A, B], [2n, 16n]))
       expect(yield* takeN(h, 3)).toEqual([`upd:10/0@${T - 100}`, "node:3", "ReplyShortChannelIdsEnd"])
-    })
-  )
+    }))
 
   it.scoped("GS-41: a 100,000-scid query (the decode limit) is answered without trouble", () =>
     Effect.gen(function* () {
@@ -296,8 +311,7 @@ describe("GossipSyncer answering query_short_channel_ids", () => {
         "node:2",
         "ReplyShortChannelIdsEnd"
       ])
-    })
-  )
+    }))
 })
 
 describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
@@ -308,7 +322,8 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       yield* h.sp.push(timestampFilter(T - 1000, 2000))
       const sent = yield* takeN(h, 7)
       expect([...sent].sort()).toEqual(
-        ["ann:10", `upd:10/0@${T - 100}`, `upd:10/1@${T - 50}`, "ann:12", `upd:12/0@${T - 10}`, "node:1", "node:3"].sort()
+        ["ann:10", `upd:10/0@${T - 100}`, `upd:10/1@${T - 50}`, "ann:12", `upd:12/0@${T - 10}`, "node:1", "node:3"]
+          .sort()
       )
       expect(sent.indexOf("ann:10")).toBeLessThan(sent.indexOf(`upd:10/0@${T - 100}`))
       expect(sent.indexOf("ann:12")).toBeLessThan(sent.indexOf(`upd:12/0@${T - 10}`))
@@ -316,8 +331,7 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       expect(yield* h.internals.remoteHorizon).toEqual(Option.some({ firstTimestamp: T - 1000, timestampRange: 2000 }))
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("GS-44: a second filter while the backlog runs is stored but not dumped again; after it ends a new one dumps", () =>
     Effect.gen(function* () {
@@ -336,8 +350,7 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       yield* h.sp.push(timestampFilter(0, U32_MAX))
       yield* runClock(60)
       expect((yield* h.sp.drain).length).toBe(10)
-    })
-  )
+    }))
 
   it.scoped("GS-44: ignoreHistoricalFilters stores the horizon but dumps nothing", () =>
     Effect.gen(function* () {
@@ -349,8 +362,7 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       const live = channelUpdate(A, 0, T)
       yield* h.pipeline.publish([{ message: live, fromPeer: "elsewhere" }])
       expect(describeSent(yield* h.sp.next)).toBe(`upd:10/0@${T}`) // the first thing sent is live gossip
-    })
-  )
+    }))
 
   it.scoped("GS-42 (port decision): noTimestampQueries does not silence the peer — its filters are still served", () =>
     Effect.gen(function* () {
@@ -358,8 +370,7 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       yield* seedTriangle(h)
       yield* h.sp.push(timestampFilter(0, U32_MAX))
       expect((yield* takeN(h, 10)).length).toBe(10)
-    })
-  )
+    }))
 
   it.scoped("GS-42: one filter queued at most — a third filter while the processor waits is dropped", () =>
     Effect.gen(function* () {
@@ -377,14 +388,16 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       expect(yield* h.internals.remoteHorizon).toEqual(Option.some({ firstTimestamp: 2, timestampRange: 2 }))
       yield* settle
       expect(yield* h.internals.remoteHorizon).toEqual(Option.some({ firstTimestamp: 2, timestampRange: 2 }))
-    })
-  )
+    }))
 
   it.scoped("GS-44/SM-31: the shared filter semaphore makes a second peer's backlog wait for the first one's", () =>
     Effect.gen(function* () {
       const settings = testSettings({ filterConcurrency: 1 })
       const shared = yield* makeShared(settings)
-      const slow = yield* startSyncer({ shared, settings: { filterConcurrency: 1, peerBytesPerSecond: 100, peerBurstBytes: 500 } })
+      const slow = yield* startSyncer({
+        shared,
+        settings: { filterConcurrency: 1, peerBytesPerSecond: 100, peerBurstBytes: 500 }
+      })
       yield* seedTriangle(slow)
       const fast = yield* startSyncer({ shared, store: slow.store, id: 2, keepClock: true })
       yield* slow.sp.push(timestampFilter(0, U32_MAX))
@@ -396,8 +409,7 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       yield* runClock(60)
       expect(yield* slow.internals.backlogRunning).toBe(false)
       expect((yield* fast.sp.drain).length).toBe(10)
-    })
-  )
+    }))
 
   it.scoped("GS-44: a filter for another chain is ignored", () =>
     Effect.gen(function* () {
@@ -407,8 +419,7 @@ describe("GossipSyncer gossip_timestamp_filter from the peer", () => {
       yield* settle
       expect(yield* h.internals.remoteHorizon).toEqual(Option.none())
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 })
 
 describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
@@ -422,21 +433,25 @@ describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
       yield* publish(h, channelUpdate(A, 0, T))
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("GS-46: updates and node announcements pass at first and inside the window, not at its end", () =>
     Effect.gen(function* () {
       const h = yield* startSyncer({ settings: { ignoreHistoricalFilters: true } })
       yield* h.sp.push(timestampFilter(T, 100))
       yield* settle
-      yield* publish(h, channelUpdate(A, 0, T - 1), channelUpdate(A, 0, T), channelUpdate(A, 1, T + 99), channelUpdate(B, 0, T + 100))
+      yield* publish(
+        h,
+        channelUpdate(A, 0, T - 1),
+        channelUpdate(A, 0, T),
+        channelUpdate(A, 1, T + 99),
+        channelUpdate(B, 0, T + 100)
+      )
       yield* publish(h, nodeAnnouncement(nodeId(1), T + 100), nodeAnnouncement(nodeId(2), T + 50))
       expect(yield* takeN(h, 3)).toEqual([`upd:10/0@${T}`, `upd:10/1@${T + 99}`, "node:2"])
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("SM-34: remote gossip accepted while the graph is not synced is not relayed; after it is, it is", () =>
     Effect.gen(function* () {
@@ -450,8 +465,7 @@ describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
       yield* Ref.set(synced, true)
       yield* publish(h, channelUpdate(B, 0, T))
       expect(yield* takeN(h, 1)).toEqual([`upd:11/0@${T}`])
-    })
-  )
+    }))
 
   it.scoped("GS-45/GS-46: the window end is computed without u32 wrap", () =>
     Effect.gen(function* () {
@@ -460,8 +474,7 @@ describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
       yield* settle
       yield* publish(h, channelUpdate(A, 0, U32_MAX - 1))
       expect(yield* takeN(h, 1)).toEqual([`upd:10/0@${U32_MAX - 1}`])
-    })
-  )
+    }))
 
   it.scoped("GS-46: gossip that came from this very peer is not echoed back", () =>
     Effect.gen(function* () {
@@ -471,8 +484,7 @@ describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
       yield* h.pipeline.publish([{ message: channelUpdate(A, 0, T), fromPeer: h.sp.peer.nodeIdHex }])
       yield* publish(h, channelUpdate(B, 0, T))
       expect(yield* takeN(h, 1)).toEqual([`upd:11/0@${T}`])
-    })
-  )
+    }))
 
   it.scoped("GS-46: an announcement passes when one of its updates (same batch, else stored) passes", () =>
     Effect.gen(function* () {
@@ -484,8 +496,7 @@ describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
       yield* publish(h, channelAnnouncement(A, nodeId(1), nodeId(2))) // stored updates inside: sent
       yield* publish(h, channelAnnouncement(C, nodeId(2), nodeId(3)), channelUpdate(C, 0, T)) // same batch
       expect(yield* takeN(h, 3)).toEqual(["ann:10", "ann:12", `upd:12/0@${T}`])
-    })
-  )
+    }))
 
   it.scoped("GS-46 (port decision): an announcement without any update is held and sent just before its first passing update", () =>
     Effect.gen(function* () {
@@ -507,6 +518,5 @@ describe("GossipSyncer live gossip forwarding (GS-46/47)", () => {
       yield* publish(h, channelUpdate(D, 0, T))
       expect(yield* takeN(h, 3)).toEqual(["ann:21", `upd:21/1@${T}`, `upd:20/0@${T}`])
       expect(yield* h.internals.heldAnnouncements).toBe(1)
-    })
-  )
+    }))
 })

@@ -33,5 +33,4 @@ gossipSyncerContract("real syncer", (options) =>
       graphSynced: h.graphSynced,
       stop: Effect.asVoid(Fiber.interrupt(h.fiber))
     }
-  })
-)
+  }))

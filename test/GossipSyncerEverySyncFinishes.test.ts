@@ -6,7 +6,20 @@
  * GossipSyncerTimeouts.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Either, Layer, Option, Queue, Random, Ref, Stream, SubscriptionRef, TestClock } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Queue,
+  Random,
+  Ref,
+  Stream,
+  SubscriptionRef,
+  TestClock
+} from "effect"
 import type { Message, QueryChannelRange, QueryShortChannelIds } from "../src/domain/Messages.js"
 import { make as scid } from "../src/domain/ShortChannelId.js"
 import type { GossipSyncer, HistoricalSyncFailed } from "../src/services/GossipSyncer.js"

@@ -71,11 +71,15 @@ const fullSync = (extended: boolean) =>
       send: (m: Message) =>
         Effect.all([
           Ref.update(sentByA, (l) => [...l, m._tag]),
-          m._tag === "QueryShortChannelIds" ? Ref.update(scidQuerySizes, (l) => [...l, m.shortIds.ids.length]) : Effect.void,
+          m._tag === "QueryShortChannelIds"
+            ? Ref.update(scidQuerySizes, (l) => [...l, m.shortIds.ids.length])
+            : Effect.void,
           aSeesB.send(m)
         ]),
       messages: aSeesB.messages.pipe(
-        Stream.tap((m) => (m._tag === "NodeAnnouncement" ? Ref.update(nodeAnnouncementsToA, (n) => n + 1) : Effect.void))
+        Stream.tap((
+          m
+        ) => (m._tag === "NodeAnnouncement" ? Ref.update(nodeAnnouncementsToA, (n) => n + 1) : Effect.void))
       )
     }
     const synced = yield* Ref.make(0)
@@ -124,8 +128,7 @@ const fullSync = (extended: boolean) =>
 
 describe("GossipSyncer end to end", () => {
   it.scoped("GS-8..22/GS-31..40: a 1,000-channel historical sync between two lnsync syncers over the real codec", () =>
-    Effect.asVoid(fullSync(false))
-  )
+    Effect.asVoid(fullSync(false)))
 
   it.scoped("extended queries: the same sync with gossip_queries_ex (timestamps, checksums, query_flags)", () =>
     Effect.gen(function* () {
@@ -136,6 +139,5 @@ describe("GossipSyncer end to end", () => {
       const signal = yield* a.syncer.resetSyncedSignal
       yield* signal
       expect(yield* Ref.get(sentByA)).toEqual(["QueryChannelRange"])
-    })
-  )
+    }))
 })

@@ -40,7 +40,6 @@ const query = (first: number, count: number): QueryChannelRange => ({
   unknownTlvs: []
 })
 
-
 const run = (q: QueryChannelRange, replies: ReadonlyArray<ReplyChannelRange>, lim: RangeReplyLimits = limits) => {
   const acc = newAccumulator(q)
   const outcomes = replies.map((r) => acceptRangeReply(acc, r, lim))
@@ -179,7 +178,10 @@ describe("GossipSyncerRules", () => {
 
     it("GS-14: a scid repeated across replies (overlapping content) is rejected", () => {
       expect(
-        violation(query(0, 1000), [reply(0, 300, [scid(200, 0, 0), scid(299, 0, 0)]), reply(299, 701, [scid(299, 0, 0)])])
+        violation(query(0, 1000), [
+          reply(0, 300, [scid(200, 0, 0), scid(299, 0, 0)]),
+          reply(299, 701, [scid(299, 0, 0)])
+        ])
       ).toBe("ScidsNotAscending")
     })
 
@@ -223,7 +225,9 @@ describe("GossipSyncerRules", () => {
       expect(acceptRangeReply(acc, reply(0, 61, first), limits)).toEqual({ complete: false })
       const before = acc.infos.length
       const over = [...ids.slice(60_000), scid(150, 0, 0)] // 40,001 more in blocks 61..150
-      expect(acceptRangeReply(acc, reply(61, 939, over), limits)).toMatchObject({ error: { violation: "TooManyScids" } })
+      expect(acceptRangeReply(acc, reply(61, 939, over), limits)).toMatchObject({
+        error: { violation: "TooManyScids" }
+      })
       expect(acceptRangeReply(acc, reply(61, 939, over.slice(0, 40_000)), limits)).toEqual({ complete: true })
       expect(before).toBe(60_000)
       expect(acc.infos.length).toBe(100_000)
@@ -250,7 +254,9 @@ describe("GossipSyncerRules", () => {
     it("GS-18: skipped scids are counted against GS-16 but never buffered", () => {
       const ids = [scid(1, 0, 0), scid(2, 0, 0), scid(3, 0, 0)]
       const { acc, last } = run(query(0, 10), [
-        reply(0, 10, ids, { timestamps: { encoding: 0, entries: [ts(stale, stale), ts(0, fresh), ts(skewed, skewed)] } })
+        reply(0, 10, ids, {
+          timestamps: { encoding: 0, entries: [ts(stale, stale), ts(0, fresh), ts(skewed, skewed)] }
+        })
       ])
       expect(last).toEqual({ complete: true })
       expect(acc.scids).toBe(3)
@@ -260,7 +266,9 @@ describe("GossipSyncerRules", () => {
 
     it("GS-18: a timestamp or checksum count that differs from the scid count is an error", () => {
       const ids = [scid(1, 0, 0), scid(2, 0, 0)]
-      const { last } = run(query(0, 10), [reply(0, 10, ids, { timestamps: { encoding: 0, entries: [ts(fresh, fresh)] } })])
+      const { last } = run(query(0, 10), [
+        reply(0, 10, ids, { timestamps: { encoding: 0, entries: [ts(fresh, fresh)] } })
+      ])
       expect(last).toMatchObject({ error: { violation: "TlvCountMismatch" } })
       const { last: last2 } = run(query(0, 10), [reply(0, 10, ids, { checksums: [{ checksum1: 1, checksum2: 2 }] })])
       expect(last2).toMatchObject({ error: { violation: "TlvCountMismatch" } })
@@ -286,7 +294,9 @@ describe("GossipSyncerRules", () => {
       })
       expect(refreshFlags(ours, info(NOW - 5 * DAY, NOW - 6 * DAY), NOW, WINDOW)).toBe(0n)
       expect(refreshFlags(ours, info(NOW - DAY, NOW - 6 * DAY), NOW, WINDOW)).toBe(QUERY_FLAG_UPDATE_1)
-      expect(refreshFlags(ours, info(NOW - DAY, NOW - DAY), NOW, WINDOW)).toBe(QUERY_FLAG_UPDATE_1 | QUERY_FLAG_UPDATE_2)
+      expect(refreshFlags(ours, info(NOW - DAY, NOW - DAY), NOW, WINDOW)).toBe(
+        QUERY_FLAG_UPDATE_1 | QUERY_FLAG_UPDATE_2
+      )
       // newer but same content (keep-alive) and ours is not about to go stale: not worth fetching
       expect(refreshFlags(ours, info(NOW - DAY, NOW - DAY, 11, 99), NOW, WINDOW)).toBe(QUERY_FLAG_UPDATE_2)
       // ours about to go stale: the keep-alive is fetched
@@ -296,13 +306,18 @@ describe("GossipSyncerRules", () => {
       const older = channel(10, 1, NOW - 30 * DAY, NOW - 30 * DAY)
       expect(refreshFlags(older, info(NOW - 20 * DAY, NOW + 20 * DAY), NOW, WINDOW)).toBe(0n)
       // checksums only: fetched when different
-      const ck = { shortChannelId: ours.shortChannelId, timestamps: undefined, checksums: { checksum1: 11, checksum2: 23 } }
+      const ck = {
+        shortChannelId: ours.shortChannelId,
+        timestamps: undefined,
+        checksums: { checksum1: 11, checksum2: 23 }
+      }
       expect(refreshFlags(ours, ck, NOW, WINDOW)).toBe(QUERY_FLAG_UPDATE_2)
     })
   })
 
   describe("reply chunking (GS-34/35/36)", () => {
-    const sum = (chunks: ReturnType<typeof chunkReplies>) => chunks.reduce((n, c) => n + c.lastBlock - c.firstBlock + 1, 0)
+    const sum = (chunks: ReturnType<typeof chunkReplies>) =>
+      chunks.reduce((n, c) => n + c.lastBlock - c.firstBlock + 1, 0)
     const blocks = (spec: ReadonlyArray<readonly [number, number]>) =>
       groupByBlock(spec.flatMap(([b, n]) => Array.from({ length: n }, (_, i) => channel(b, i))))
 
@@ -314,12 +329,22 @@ describe("GossipSyncerRules", () => {
     })
 
     it("GS-35: an empty result still yields exactly one reply covering the query", () => {
-      expect(chunkReplies(100, 199, [], 10)).toEqual([{ firstBlock: 100, lastBlock: 199, channels: [], complete: true }])
+      expect(chunkReplies(100, 199, [], 10)).toEqual([{
+        firstBlock: 100,
+        lastBlock: 199,
+        channels: [],
+        complete: true
+      }])
     })
 
     it("GS-35: an exact fit stays one reply", () => {
       const chunks = chunkReplies(0, 999, blocks([[10, 4], [20, 6]]), 10)
-      expect(chunks.map((c) => [c.firstBlock, c.lastBlock, c.channels.length, c.complete])).toEqual([[0, 999, 10, true]])
+      expect(chunks.map((c) => [c.firstBlock, c.lastBlock, c.channels.length, c.complete])).toEqual([[
+        0,
+        999,
+        10,
+        true
+      ]])
     })
 
     it("GS-35: a block that does not fit starts the next reply; blocks are never split", () => {
@@ -398,7 +423,12 @@ describe("GossipSyncerRules", () => {
         timestamps: { encoding: 0, entries: ids.map(() => ({ timestamp1: 1, timestamp2: 2 })) },
         checksums: ids.map(() => ({ checksum1: 3, checksum2: 4 }))
       })
-      const withTs: ReplyChannelRange = reply(0, 1000, ids.concat(Array.from({ length: 1334 }, (_, i) => scid(101, i, 0))), {})
+      const withTs: ReplyChannelRange = reply(
+        0,
+        1000,
+        ids.concat(Array.from({ length: 1334 }, (_, i) => scid(101, i, 0))),
+        {}
+      )
       const ts4000: ReplyChannelRange = {
         ...withTs,
         timestamps: { encoding: 0, entries: withTs.shortIds.ids.map(() => ({ timestamp1: 1, timestamp2: 2 })) }
@@ -409,7 +439,14 @@ describe("GossipSyncerRules", () => {
         ts4000,
         plain8000,
         reply(0, 1, []),
-        { _tag: "QueryChannelRange" as const, chainHash: CHAIN, firstBlocknum: 0, numberOfBlocks: 5, queryOption: 3n, unknownTlvs: [] },
+        {
+          _tag: "QueryChannelRange" as const,
+          chainHash: CHAIN,
+          firstBlocknum: 0,
+          numberOfBlocks: 5,
+          queryOption: 3n,
+          unknownTlvs: []
+        },
         query(0, 5),
         {
           _tag: "QueryShortChannelIds" as const,

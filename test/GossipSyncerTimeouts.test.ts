@@ -91,8 +91,7 @@ describe("GossipSyncer timeouts (GS-51)", () => {
       expect(yield* SubscriptionRef.get(h.syncer.state)).toBe("waitingQueryRangeReply")
       yield* h.sp.push(rangeReply(0, BEST_HEIGHT, []))
       yield* Fiber.join(waiting)
-    })
-  )
+    }))
 
   it.scoped("GS-51: no reply_channel_range within 2 minutes fails the sync (typed); each reply restarts the wait", () =>
     Effect.gen(function* () {
@@ -114,8 +113,7 @@ describe("GossipSyncer timeouts (GS-51)", () => {
       expect((yield* h.sp.nextMessage)._tag).toBe("ReplyChannelRange")
       yield* Fiber.interrupt(h.fiber)
       expect(Exit.isInterrupted(yield* Fiber.await(h.fiber))).toBe(true)
-    })
-  )
+    }))
 
   it.scoped("GS-51: gossip for a queried channel postpones the scid-reply deadline; other gossip does not", () =>
     Effect.gen(function* () {
@@ -132,13 +130,17 @@ describe("GossipSyncer timeouts (GS-51)", () => {
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
       yield* TestClock.adjust(Duration.seconds(10)) // 120 s without progress: fallback
-      expect(yield* h.sp.nextMessage).toEqual({ _tag: "GossipTimestampFilter", chainHash: CHAIN, firstTimestamp: 0, timestampRange: U32_MAX })
+      expect(yield* h.sp.nextMessage).toEqual({
+        _tag: "GossipTimestampFilter",
+        chainHash: CHAIN,
+        firstTimestamp: 0,
+        timestampRange: U32_MAX
+      })
       yield* h.sp.push(...dump(TEST_NOW).slice(2))
       yield* settle
       yield* TestClock.adjust(Duration.seconds(10))
       yield* signal
-    })
-  )
+    }))
 })
 
 describe("GossipSyncer with real peers that deviate", () => {
@@ -155,7 +157,12 @@ describe("GossipSyncer with real peers that deviate", () => {
       yield* TestClock.adjust(Duration.millis(1)) // scidFirstAnswerTimeout: nothing requested, no end
       expect(yield* h.sp.nextMessage).toEqual(PROBE)
       yield* h.sp.push(rangeReply(0, 1, [])) // LDK answers every query_channel_range
-      expect(yield* h.sp.nextMessage).toEqual({ _tag: "GossipTimestampFilter", chainHash: CHAIN, firstTimestamp: 0, timestampRange: U32_MAX })
+      expect(yield* h.sp.nextMessage).toEqual({
+        _tag: "GossipTimestampFilter",
+        chainHash: CHAIN,
+        firstTimestamp: 0,
+        timestampRange: U32_MAX
+      })
       expect(yield* h.internals.ignoresScidQueries).toBe(true)
       yield* h.sp.push(...dump(TEST_NOW - 60))
       yield* settle
@@ -168,7 +175,12 @@ describe("GossipSyncer with real peers that deviate", () => {
       const stored = yield* Effect.orDie(h.store.channels([X, Y, Z]))
       expect(stored.size).toBe(3)
       // a passive syncer closes the dump horizon again (GS-26 value)
-      expect(yield* h.sp.nextMessage).toEqual({ _tag: "GossipTimestampFilter", chainHash: CHAIN, firstTimestamp: U32_MAX, timestampRange: 0 })
+      expect(yield* h.sp.nextMessage).toEqual({
+        _tag: "GossipTimestampFilter",
+        chainHash: CHAIN,
+        firstTimestamp: U32_MAX,
+        timestampRange: 0
+      })
       expect(yield* h.internals.localHorizon).toEqual(Option.none())
 
       // remembered for the connection: the next sync that needs scids fails at once instead of waiting again
@@ -176,8 +188,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       yield* h.sp.push(rangeReply(0, BEST_HEIGHT, [X, Y, Z, scid(400, 0, 0)]))
       expect(failureReason(yield* Effect.either(second.signal))).toMatch(/does not answer query_short_channel_ids/)
       expect(yield* h.sp.drain).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("LDK (issue 13 item 5): the end of a paced dump is 8 times its longest pause of silence (LDK sends 32 messages per ping round trip)", () =>
     Effect.gen(function* () {
@@ -205,8 +216,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       yield* TestClock.adjust(Duration.millis(1))
       yield* Fiber.join(done)
       expect(yield* h.graphSynced).toBe(1)
-    })
-  )
+    }))
 
   it.scoped("issue 13 item 5: a peer that answers our SCID query within the first-answer time is never probed and keeps the long timeout while it progresses", () =>
     Effect.gen(function* () {
@@ -235,8 +245,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       expect(yield* h.sp.drain).toEqual([])
       yield* h.sp.push(scidEnd())
       yield* second.signal
-    })
-  )
+    }))
 
   it.scoped("LDK fallback: an Active syncer keeps the (0, 2^32-1) horizon and does not send another", () =>
     Effect.gen(function* () {
@@ -256,8 +265,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       yield* settle
       expect(yield* h.sp.drain).toEqual([])
       expect(yield* h.internals.localHorizon).toEqual(Option.some({ firstTimestamp: 0, timestampRange: U32_MAX }))
-    })
-  )
+    }))
 
   it.scoped("LDK fallback: a dump that brings nothing fails the sync after another reply timeout and closes the horizon", () =>
     Effect.gen(function* () {
@@ -277,8 +285,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       expect(failureReason(yield* Fiber.join(waiting))).toMatch(/no wanted gossip/)
       expect(yield* h.sp.nextMessage).toMatchObject({ firstTimestamp: U32_MAX, timestampRange: 0 })
       expect(yield* SubscriptionRef.get(h.syncer.state)).toBe("syncerIdle")
-    })
-  )
+    }))
 
   it.scoped("LDK fallback: a dump that stops short of some wanted channels still finishes once it is silent for dumpQuietPeriod", () =>
     Effect.gen(function* () {
@@ -301,8 +308,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       yield* TestClock.adjust(Duration.millis(1))
       yield* Fiber.join(done)
       expect(yield* h.graphSynced).toBe(1)
-    })
-  )
+    }))
 
   it.scoped("LDK: range replies declared one block short (next starts at that block) are accepted and every scid is fetched", () =>
     Effect.gen(function* () {
@@ -324,8 +330,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       ])
       yield* h.sp.push(scidEnd())
       yield* signal
-    })
-  )
+    }))
 
   it.scoped("lying peer: a reply that never comes to a scid query while the peer keeps other traffic going ends in the fallback, not a hang", () =>
     Effect.gen(function* () {
@@ -345,8 +350,7 @@ describe("GossipSyncer with real peers that deviate", () => {
       expect(yield* h.sp.nextMessage).toMatchObject({ _tag: "GossipTimestampFilter", firstTimestamp: 0 })
       yield* TestClock.adjust(Duration.minutes(2))
       expect(Either.isLeft(yield* Fiber.join(waiting))).toBe(true)
-    })
-  )
+    }))
 })
 
 describe("GossipSyncer.layer", () => {
@@ -356,7 +360,12 @@ describe("GossipSyncer.layer", () => {
         Effect.provide(
           GossipSyncerModule.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(1) }).pipe(
             Layer.provide(
-              layerSyncManagerConfig({ filterConcurrency: 2, msgBytesPerSecond: 70_000, msgBytesBurst: 140_000, peerMsgBytesPerSecond: 9000 })
+              layerSyncManagerConfig({
+                filterConcurrency: 2,
+                msgBytesPerSecond: 70_000,
+                msgBytesBurst: 140_000,
+                peerMsgBytesPerSecond: 9000
+              })
             )
           )
         )
@@ -369,8 +378,7 @@ describe("GossipSyncer.layer", () => {
         settings.peerBurstBytes
       ]).toEqual([2, 70_000, 140_000, 9000, 18_000])
       expect(Duration.toMillis(settings.transitionTimeout)).toBe(5000)
-    })
-  )
+    }))
 
   it.scoped("SM-30/SM-31: the factory makes syncers that share one filter semaphore; run ends with the peer", () =>
     Effect.gen(function* () {
@@ -398,7 +406,11 @@ describe("GossipSyncer.layer", () => {
         channels: [channelAnnouncement(X, nodeId(1), nodeId(2)), channelAnnouncement(Y, nodeId(1), nodeId(3))],
         updates: [channelUpdate(X, 0, TEST_NOW - 10), channelUpdate(Y, 0, TEST_NOW - 20)]
       })
-      const options = { syncType: "PassiveSync" as const, initialState: "chansSynced" as const, markGraphSynced: Effect.void }
+      const options = {
+        syncType: "PassiveSync" as const,
+        initialState: "chansSynced" as const,
+        markGraphSynced: Effect.void
+      }
       const a = yield* makeScriptedPeer({ id: 1 })
       const b = yield* makeScriptedPeer({ id: 2 })
       const sa = yield* factory.make(a.peer, options)
@@ -422,6 +434,5 @@ describe("GossipSyncer.layer", () => {
       expect(yield* Effect.either(sa.syncer.processSyncTransition("ActiveSync"))).toEqual(
         Either.left(expect.objectContaining({ _tag: "GossipSyncerExiting" }))
       )
-    })
-  )
+    }))
 })

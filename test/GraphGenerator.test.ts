@@ -14,7 +14,9 @@ describe("GraphGenerator (synthetic signed gossip for demo, tests and benches)",
 
   it("is deterministic: the same seed gives the same bytes", () => {
     const again = generateGraph({ seed: 7, channels: 300, chainHash: BITCOIN_REGTEST, now })
-    expect(again.channelAnnouncements.map((a) => toHex(a.raw))).toEqual(graph.channelAnnouncements.map((a) => toHex(a.raw)))
+    expect(again.channelAnnouncements.map((a) => toHex(a.raw))).toEqual(
+      graph.channelAnnouncements.map((a) => toHex(a.raw))
+    )
     expect(again.nodeAnnouncements.map((a) => toHex(a.raw))).toEqual(graph.nodeAnnouncements.map((a) => toHex(a.raw)))
     const other = generateGraph({ seed: 8, channels: 300, chainHash: BITCOIN_REGTEST, now })
     expect(toHex(other.channelAnnouncements[0]!.raw)).not.toBe(toHex(graph.channelAnnouncements[0]!.raw))

@@ -46,12 +46,11 @@ export const graphStoreContract = (
   describe(`GraphStore contract (${name})`, () => {
     const withStore = <A>(
       body: (store: GraphStoreService) => Effect.Effect<A, GraphStoreError | GraphStoreChainMismatch>
-    ) =>
-      Effect.flatMap(GraphStore, body).pipe(Effect.provide(makeLayer()))
+    ) => Effect.flatMap(GraphStore, body).pipe(Effect.provide(makeLayer()))
 
     it.effect("GS-3: an empty store has no highest id, no channels and zero counts", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           expect(Option.isNone(yield* store.highestChannelId)).toBe(true)
           expect(yield* store.channelRange(0, 0xffffff)).toEqual([])
           expect(yield* store.counts).toEqual({ channels: 0, updates: 0, nodes: 0, zombies: 0, newestTimestamp: 0 })
@@ -61,7 +60,7 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: announcements are added once; a repeat (other batch or same batch) counts as known", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const c1 = channelAnnouncement(scid(700_000, 1, 0), A, B)
           const c2 = channelAnnouncement(scid(700_001, 2, 1), B, C)
           const first = yield* store.applyBatch(batch({ channels: [c1, c2, c1] }))
@@ -94,7 +93,7 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: newest timestamp wins per direction; older or equal updates are ignored", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const id = scid(700_000, 5, 0)
           yield* store.applyBatch(batch({ channels: [channelAnnouncement(id, A, B)] }))
           const u100 = channelUpdate(id, 0, 100, { feeBaseMsat: 1 })
@@ -115,7 +114,10 @@ export const graphStoreContract = (
           expect(r3.updatesApplied).toBe(1)
           state = (yield* store.channels([id])).get(id)
           expect([state?.timestamp1, state?.timestamp2]).toEqual([100, 60])
-          expect([state?.checksum1, state?.checksum2]).toEqual([channelUpdateChecksum(u100.raw), channelUpdateChecksum(u60.raw)])
+          expect([state?.checksum1, state?.checksum2]).toEqual([
+            channelUpdateChecksum(u100.raw),
+            channelUpdateChecksum(u60.raw)
+          ])
           expect(state?.checksum2).not.toBe(channelUpdateChecksum(channelUpdate(id, 1, 50).raw))
           // the served bytes are the winners'
           const served = show(yield* collect(store.gossipForChannels([id])))
@@ -126,7 +128,7 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: within one batch updates apply in order (a newer one after an older one wins)", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const id = scid(650_000, 1, 1)
           const c = channelAnnouncement(id, A, B)
           const u10 = channelUpdate(id, 0, 10)
@@ -142,7 +144,7 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: an update for a channel we do not hold is ignored", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const r = yield* store.applyBatch(batch({ updates: [channelUpdate(scid(700_000, 9, 0), 0, 100)] }))
           expect([r.updatesApplied, r.updatesIgnored]).toEqual([0, 1])
           expect(yield* store.counts).toEqual({ channels: 0, updates: 0, nodes: 0, zombies: 0, newestTimestamp: 0 })
@@ -151,7 +153,7 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: node announcements only for nodes with a channel; newest wins", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const c = channelAnnouncement(scid(700_000, 1, 0), A, B)
           const a1 = nodeAnnouncement(A, 1000, "a")
           const r1 = yield* store.applyBatch(
@@ -178,7 +180,7 @@ export const graphStoreContract = (
 
     it.effect("GS-33: channelRange is inclusive on both ends, ascending, with timestamps and checksums", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const ids = [
             scid(99, 0, 0),
             scid(100, 0, 0),
@@ -188,18 +190,21 @@ export const graphStoreContract = (
             scid(201, 0, 0)
           ]
           // inserted out of order
-          const channels = [ids[3], ids[5], ids[0], ids[2], ids[4], ids[1]].map((id, i) => channelAnnouncement(id, nodeId(i), nodeId(i + 10)))
+          const channels = [ids[3], ids[5], ids[0], ids[2], ids[4], ids[1]].map((id, i) =>
+            channelAnnouncement(id, nodeId(i), nodeId(i + 10))
+          )
           const u = channelUpdate(ids[2], 1, 777)
           yield* store.applyBatch(batch({ channels, updates: [u] }))
           const range = yield* store.channelRange(100, 200)
           expect(range.map((c) => c.shortChannelId)).toEqual(ids.slice(1, 5))
           const withUpdate = range.find((c) => c.shortChannelId === ids[2])
-          expect([withUpdate?.timestamp1, withUpdate?.timestamp2, withUpdate?.checksum1, withUpdate?.checksum2]).toEqual([
-            0,
-            777,
-            0,
-            channelUpdateChecksum(u.raw)
-          ])
+          expect([withUpdate?.timestamp1, withUpdate?.timestamp2, withUpdate?.checksum1, withUpdate?.checksum2])
+            .toEqual([
+              0,
+              777,
+              0,
+              channelUpdateChecksum(u.raw)
+            ])
           expect((yield* store.channelRange(150, 150)).map((c) => c.shortChannelId)).toEqual([ids[3]])
           expect(yield* store.channelRange(151, 199)).toEqual([])
           expect(yield* store.channelRange(200, 100)).toEqual([])
@@ -211,7 +216,7 @@ export const graphStoreContract = (
 
     it.effect("GS-40: gossipForChannels sends, in ids order, announcement, updates, then node announcements once", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const id1 = scid(700_000, 1, 0)
           const id2 = scid(700_001, 1, 0)
           const id3 = scid(700_002, 1, 0)
@@ -244,7 +249,7 @@ export const graphStoreContract = (
 
     it.effect("GS-44/45: gossipInHorizon is [start, end): announcement before its in-window updates, nodes last", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const id1 = scid(700_000, 1, 0)
           const id2 = scid(700_000, 2, 0)
           const id3 = scid(700_000, 3, 0)
@@ -291,7 +296,7 @@ export const graphStoreContract = (
 
     it.effect("GS-44: a horizon over many pages lists every channel once, ordered by its earliest in-window update", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const n = 700
           const channels: Array<ChannelAnnouncement> = []
           const updates: Array<ChannelUpdate> = []
@@ -331,7 +336,7 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: prune removes stale channels, keeps them as zombies (not the update-less), drops orphaned node announcements", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const stale = scid(600_000, 1, 0) // both directions old
           const half = scid(600_000, 2, 0) // one direction fresh: kept
           const bare = scid(600_000, 3, 0) // no update at all: removed, but not a zombie
@@ -339,7 +344,12 @@ export const graphStoreContract = (
           const cStale = channelAnnouncement(stale, A, B)
           yield* store.applyBatch(
             batch({
-              channels: [cStale, channelAnnouncement(half, B, C), channelAnnouncement(bare, C, D), channelAnnouncement(oneOld, D, A)],
+              channels: [
+                cStale,
+                channelAnnouncement(half, B, C),
+                channelAnnouncement(bare, C, D),
+                channelAnnouncement(oneOld, D, A)
+              ],
               updates: [
                 channelUpdate(stale, 0, 100),
                 channelUpdate(stale, 1, 200),
@@ -380,7 +390,7 @@ export const graphStoreContract = (
     // not a stale policy; as a zombie it would never be asked for again (GS-20), even from peers that have updates.
     it.effect("BOLT 7: prune removes an update-less channel without a zombie mark; its announcement and update are taken again", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const bare = scid(600_000, 1, 0)
           const kept = scid(600_000, 2, 0)
           const cBare = channelAnnouncement(bare, A, B)
@@ -411,7 +421,9 @@ export const graphStoreContract = (
             nodesApplied: 1,
             nodesIgnored: 0
           })
-          expect((yield* store.channelRange(600_000, 600_000)).map((c) => [c.shortChannelId, c.timestamp1, c.timestamp2]))
+          expect(
+            (yield* store.channelRange(600_000, 600_000)).map((c) => [c.shortChannelId, c.timestamp1, c.timestamp2])
+          )
             .toEqual([[bare, 2000, 0], [kept, 5000, 0]])
           expect(yield* store.counts).toEqual({ channels: 2, updates: 2, nodes: 2, zombies: 0, newestTimestamp: 5000 })
           // now it has an update newer than the cutoff: kept
@@ -421,19 +433,27 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: a scid above 2^53 round-trips exactly through every read", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const top = scid(0x7fffff, 0xffffff, 0xfffe) // 2^63 - 2: the largest block a signed 64-bit column holds
           const mainnet = scid(800_123, 2345, 1)
           expect(top > 2n ** 53n && mainnet > 2n ** 53n).toBe(true)
           const neighbour = top - 1n // differs only in the lowest bit: lost by any float conversion
           yield* store.applyBatch(
             batch({
-              channels: [channelAnnouncement(top, A, B), channelAnnouncement(neighbour, A, C), channelAnnouncement(mainnet, B, C)],
+              channels: [
+                channelAnnouncement(top, A, B),
+                channelAnnouncement(neighbour, A, C),
+                channelAnnouncement(mainnet, B, C)
+              ],
               updates: [channelUpdate(top, 0, 10)]
             })
           )
           expect(yield* store.highestChannelId).toEqual(Option.some(top))
-          expect((yield* store.channelRange(0, 0xffffff)).map((c) => c.shortChannelId)).toEqual([mainnet, neighbour, top])
+          expect((yield* store.channelRange(0, 0xffffff)).map((c) => c.shortChannelId)).toEqual([
+            mainnet,
+            neighbour,
+            top
+          ])
           expect((yield* store.channelRange(0x7fffff, 0x7fffff)).map((c) => c.shortChannelId)).toEqual([neighbour, top])
           expect([...(yield* store.channels([top])).keys()]).toEqual([top])
           expect(show(yield* collect(store.gossipForChannels([top])))[0]).toBe(ann(channelAnnouncement(top, A, B), 10))
@@ -446,7 +466,7 @@ export const graphStoreContract = (
 
     it.effect("BOLT 7: ids no store can hold are unknown to queries and rejected whole in a batch", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const huge = 2n ** 64n - 1n // block 2^24-1: beyond a signed 64-bit column
           expect((yield* store.channels([huge])).size).toBe(0)
           expect((yield* store.zombies([huge])).size).toBe(0)
@@ -464,9 +484,11 @@ export const graphStoreContract = (
 
     it.effect("GS-3: counts track the newest update or node announcement timestamp", () =>
       withStore((store) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const id = scid(700_000, 1, 0)
-          yield* store.applyBatch(batch({ channels: [channelAnnouncement(id, A, B)], nodes: [nodeAnnouncement(A, 300)] }))
+          yield* store.applyBatch(
+            batch({ channels: [channelAnnouncement(id, A, B)], nodes: [nodeAnnouncement(A, 300)] })
+          )
           expect((yield* store.counts).newestTimestamp).toBe(300)
           yield* store.applyBatch(batch({ updates: [channelUpdate(id, 1, 250)] }))
           expect((yield* store.counts).newestTimestamp).toBe(300)
@@ -477,7 +499,7 @@ export const graphStoreContract = (
 
     // A reference model of the rules, checked against the layer over random batch/prune sequences.
     it.effect("BOLT 7: random batches and prunes agree with a reference model", () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const nodeIds = [0, 1, 2, 3, 4, 5].map((i) => nodeId(i))
         const scidArb = fc.integer({ min: 0, max: 7 }).map((i) => scid(700_000 + (i >> 1), i, 0))
         const ops = fc.array(
@@ -485,7 +507,9 @@ export const graphStoreContract = (
             fc.record({
               kind: fc.constant("batch" as const),
               channels: fc.array(fc.tuple(scidArb, fc.nat(5), fc.nat(5)), { maxLength: 4 }),
-              updates: fc.array(fc.tuple(scidArb, fc.constantFrom<0 | 1>(0, 1), fc.integer({ min: 1, max: 40 })), { maxLength: 8 }),
+              updates: fc.array(fc.tuple(scidArb, fc.constantFrom<0 | 1>(0, 1), fc.integer({ min: 1, max: 40 })), {
+                maxLength: 8
+              }),
               nodes: fc.array(fc.tuple(fc.nat(5), fc.integer({ min: 1, max: 40 })), { maxLength: 4 })
             }),
             fc.record({ kind: fc.constant("prune" as const), olderThan: fc.integer({ min: 0, max: 45 }) })
@@ -500,7 +524,7 @@ export const graphStoreContract = (
           const zombieModel = new Set<ShortChannelId>()
           const hasChannel = (hex: string) => [...channels.values()].some((c) => c.n1 === hex || c.n2 === hex)
           yield* withStore((store) =>
-            Effect.gen(function*() {
+            Effect.gen(function* () {
               for (const op of sequence) {
                 if (op.kind === "prune") {
                   let pruned = 0
@@ -518,7 +542,14 @@ export const graphStoreContract = (
                 const anns = op.channels.map(([id, a, b]) => channelAnnouncement(id, nodeIds[a], nodeIds[b]))
                 const ups = op.updates.map(([id, dir, t]) => channelUpdate(id, dir, t))
                 const nds = op.nodes.map(([n, t]) => nodeAnnouncement(nodeIds[n], t))
-                const expected = { channelsAdded: 0, channelsKnown: 0, updatesApplied: 0, updatesIgnored: 0, nodesApplied: 0, nodesIgnored: 0 }
+                const expected = {
+                  channelsAdded: 0,
+                  channelsKnown: 0,
+                  updatesApplied: 0,
+                  updatesIgnored: 0,
+                  nodesApplied: 0,
+                  nodesIgnored: 0
+                }
                 for (const c of anns) {
                   if (channels.has(c.shortChannelId)) expected.channelsKnown++
                   else {
@@ -554,9 +585,13 @@ export const graphStoreContract = (
               expect(counts.channels).toBe(channels.size)
               expect(counts.nodes).toBe(nodesModel.size)
               expect(counts.zombies).toBe(zombieModel.size)
-              expect(counts.updates).toBe([...channels.values()].reduce((s, c) => s + (c.ts[0] > 0 ? 1 : 0) + (c.ts[1] > 0 ? 1 : 0), 0))
+              expect(counts.updates).toBe(
+                [...channels.values()].reduce((s, c) => s + (c.ts[0] > 0 ? 1 : 0) + (c.ts[1] > 0 ? 1 : 0), 0)
+              )
               const horizon = yield* collect(store.gossipInHorizon(10, 30))
-              const expectedHorizon = [...channels.values()].flatMap((c) => c.ts.filter((t) => t >= 10 && t < 30)).length +
+              const expectedHorizon = [...channels.values()].flatMap((c) =>
+                c.ts.filter((t) => t >= 10 && t < 30)
+              ).length +
                 [...channels.values()].filter((c) => c.ts.some((t) => t >= 10 && t < 30)).length +
                 [...nodesModel.values()].filter((t) => t >= 10 && t < 30).length
               expect(horizon.length).toBe(expectedHorizon)
@@ -568,4 +603,3 @@ export const graphStoreContract = (
         }
       }))
   })
-

@@ -59,7 +59,7 @@ const committedBatches = (lines: ReadonlyArray<string>) =>
 
 /** Reopens the file and checks integrity plus every committed batch; returns how many batches are present. */
 const reopenAndCheck = (filename: string, committed: ReadonlyArray<number>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     expect(yield* sql`PRAGMA integrity_check`).toEqual([{ integrity_check: "ok" }])
     const store = yield* GraphStore
@@ -84,7 +84,7 @@ const reopenAndCheck = (filename: string, committed: ReadonlyArray<number>) =>
 
 describe("GraphStore SQLite crash safety", () => {
   it.effect("Safety: SIGKILL while writing continuously loses at most the batch in flight", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const filename = path.join(dir, "continuous.db")
       const lines = yield* runWriterUntil([filename, "continuous"], (line) => line === "committed 15")
       const committed = committedBatches(lines)
@@ -96,7 +96,7 @@ describe("GraphStore SQLite crash safety", () => {
     }))
 
   it.effect("Safety: SIGKILL inside an open transaction leaves none of its rows", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const filename = path.join(dir, "hang.db")
       const lines = yield* runWriterUntil([filename, "hang", "6"], (line) => line === "uncommitted 6")
       expect(committedBatches(lines)).toEqual([1, 2, 3, 4, 5])

@@ -28,10 +28,10 @@ graphStoreContract(
 
 describe("GraphStore PostgreSQL", () => {
   it.effect("the schema is the SQLite one in PG types: BIGINT integers (u32 and scids above 2^31 fit), BYTEA bytes", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const url = yield* freshUrl()
       const columns = yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
           return yield* sql<{ readonly table_name: string; readonly column_name: string; readonly data_type: string }>`
             SELECT table_name, column_name, data_type FROM information_schema.columns
@@ -57,7 +57,7 @@ describe("GraphStore PostgreSQL", () => {
     }))
 
   it.effect("BOLT 7: gossip persists across reopening (a new pool), byte for byte; u32 timestamps above 2^31 too", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const url = yield* freshUrl()
       const id = scid(812_345, 67, 1)
       const c = channelAnnouncement(id, nodeId(1), nodeId(2))
@@ -68,7 +68,7 @@ describe("GraphStore PostgreSQL", () => {
         GraphStorePg.layer({ url, chain: BITCOIN_MAINNET })
       )
       const reopened = yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* GraphStore
           const gossip = yield* Stream.runCollect(store.gossipForChannels([id]))
           return { counts: yield* store.counts, gossip: Chunk.toReadonlyArray(gossip).map((g) => toHex(g.raw)) }
@@ -80,7 +80,7 @@ describe("GraphStore PostgreSQL", () => {
     }))
 
   it.effect("BOLT 7: a regtest database opened for mainnet is refused with GraphStoreChainMismatch (password not shown)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const url = yield* freshUrl()
       yield* Effect.provide(
         Effect.flatMap(GraphStore, (s) => s.counts),
@@ -96,7 +96,7 @@ describe("GraphStore PostgreSQL", () => {
     }))
 
   it.effect("Safety: a server that cannot be reached fails with a typed GraphStoreError (open)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // the server's own port with a database that does not exist: refused at connect
       const result = yield* Effect.either(
         Effect.provide(GraphStore, GraphStorePg.layer({ url: server.url("no_such_db") }))
@@ -105,16 +105,22 @@ describe("GraphStore PostgreSQL", () => {
     }))
 
   it.effect("--db / LNSYNC_DB: a node configured with a postgres URL keeps its graph in that database", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const url = yield* freshUrl()
       const id = scid(812_000, 1, 0)
       const settings = Node.settingsFromConfig({ ...Node.NodeConfigDefaults, db: url }, new Uint8Array(32).fill(1))
       yield* Effect.provide(
-        Effect.flatMap(GraphStore, (store) =>
-          store.applyBatch({ channels: [channelAnnouncement(id, nodeId(1), nodeId(2))], updates: [], nodes: [] })),
+        Effect.flatMap(
+          GraphStore,
+          (store) =>
+            store.applyBatch({ channels: [channelAnnouncement(id, nodeId(1), nodeId(2))], updates: [], nodes: [] })
+        ),
         settings.store
       )
-      const held = yield* Effect.provide(Effect.flatMap(GraphStore, (store) => store.channels([id])), GraphStorePg.layer({ url }))
+      const held = yield* Effect.provide(
+        Effect.flatMap(GraphStore, (store) => store.channels([id])),
+        GraphStorePg.layer({ url })
+      )
       expect([...held.keys()]).toEqual([id])
     }))
 
@@ -130,7 +136,7 @@ describe("GraphStore PostgreSQL: many writers", () => {
   it.effect(
     "two stores (two pools) racing over the same channels keep newest-wins: the sequential answer, nothing lost or duplicated",
     () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const url = yield* Effect.orDie(server.createDatabase("writers"))
         // seeded xorshift32: the same batches every run
         let seed = 20_261_202
@@ -173,7 +179,7 @@ describe("GraphStore PostgreSQL: many writers", () => {
           }))
         const writers = [batchesFor(0), batchesFor(1)] as const
         const all = [...writers[0], ...writers[1]]
-        const snapshot = Effect.gen(function*() {
+        const snapshot = Effect.gen(function* () {
           const store = yield* GraphStore
           const sql = yield* SqlClient.SqlClient
           const nodes = yield* store.nodes(Array.from({ length: 80 }, (_, i) => nodeId(i)))
@@ -197,7 +203,7 @@ describe("GraphStore PostgreSQL: many writers", () => {
         // timestamps of the two writers never tie)
         const sequentialUrl = yield* freshUrl()
         const sequential = yield* Effect.provide(
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const store = yield* GraphStore
             for (const b of all) yield* store.applyBatch(b)
             return yield* snapshot
@@ -209,7 +215,7 @@ describe("GraphStore PostgreSQL: many writers", () => {
         // too), each applying its batches as fast as it can, in parallel
         const store = (i: 0 | 1) =>
           Effect.provide(
-            Effect.gen(function*() {
+            Effect.gen(function* () {
               const s = yield* GraphStore
               for (const b of writers[i]) yield* s.applyBatch(b)
             }),

@@ -28,7 +28,7 @@ graphStoreContract(
 
 describe("GraphStore SQLite file", () => {
   it.effect("BOLT 7: gossip persists across reopening the file, byte for byte", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const filename = path.join(dir, "persist.db")
       const id = scid(812_345, 67, 1)
       const c = channelAnnouncement(id, nodeId(1), nodeId(2))
@@ -39,7 +39,7 @@ describe("GraphStore SQLite file", () => {
         GraphStoreSqlite.layer({ filename })
       )
       const reopened = yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* GraphStore
           const sql = yield* SqlClient.SqlClient
           const [mode] = yield* sql<{ readonly journal_mode: string }>`PRAGMA journal_mode`
@@ -64,7 +64,7 @@ describe("GraphStore SQLite file", () => {
     }))
 
   it.effect("BOLT 7: a file written with schema version 1 is upgraded in place, every message kept", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const filename = path.join(dir, "v1.db")
       const id = scid(700_123, 4, 1)
       const c = channelAnnouncement(id, nodeId(1), nodeId(2))
@@ -73,7 +73,7 @@ describe("GraphStore SQLite file", () => {
       const a = nodeAnnouncement(nodeId(2), 1_700_000_300)
       // schema version 1 exactly as its migration created it, with one of each message
       yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
           yield* sql`CREATE TABLE lnsync_migrations (
             migration_id integer PRIMARY KEY NOT NULL,
@@ -90,22 +90,26 @@ describe("GraphStore SQLite file", () => {
           yield* sql`CREATE TABLE nodes (node_id BLOB PRIMARY KEY NOT NULL, timestamp INTEGER NOT NULL, raw BLOB NOT NULL)`
           yield* sql`CREATE INDEX nodes_time ON nodes (timestamp, node_id)`
           yield* sql`CREATE TABLE zombies (scid INTEGER PRIMARY KEY NOT NULL, node_id1 BLOB NOT NULL, node_id2 BLOB NOT NULL)`
-          yield* sql`INSERT INTO channels ${sql.insert({ scid: id, node_id1: c.nodeId1, node_id2: c.nodeId2, raw: c.raw })}`
+          yield* sql`INSERT INTO channels ${
+            sql.insert({ scid: id, node_id1: c.nodeId1, node_id2: c.nodeId2, raw: c.raw })
+          }`
           for (const u of [u0, u1]) {
-            yield* sql`INSERT INTO channel_updates ${sql.insert({
-              scid: id,
-              direction: u.channelFlags & 1,
-              timestamp: u.timestamp,
-              checksum: channelUpdateChecksum(u.raw),
-              raw: u.raw
-            })}`
+            yield* sql`INSERT INTO channel_updates ${
+              sql.insert({
+                scid: id,
+                direction: u.channelFlags & 1,
+                timestamp: u.timestamp,
+                checksum: channelUpdateChecksum(u.raw),
+                raw: u.raw
+              })
+            }`
           }
           yield* sql`INSERT INTO nodes ${sql.insert({ node_id: a.nodeId, timestamp: a.timestamp, raw: a.raw })}`
         }),
         GraphStoreSqlite.layerClient({ filename })
       )
       const upgraded = yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* GraphStore
           const sql = yield* SqlClient.SqlClient
           const gossip = yield* Stream.runCollect(store.gossipForChannels([id]))
@@ -146,7 +150,7 @@ describe("GraphStore SQLite file", () => {
     }))
 
   it.effect("BOLT 7: large batches with repeated keys (many multi-row statements) land exactly as in the memory store", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // seeded xorshift32: the same batches every run
       let seed = 7
       const next = (n: number) => {
@@ -161,10 +165,18 @@ describe("GraphStore SQLite file", () => {
       const batches: Array<GraphBatch> = Array.from({ length: 3 }, () => ({
         // repeated scids with other endpoints (counted known), updates and node announcements repeated many times
         // per key in both orders, some for channels or nodes that are not held
-        channels: Array.from({ length: 700 }, () => channelAnnouncement(ids[next(300)], nodeId(next(150)), nodeId(next(150)))),
-        updates: Array.from({ length: 1500 }, () =>
-          channelUpdate(ids[next(400)], next(2) as 0 | 1, 1_700_000_000 + next(50), { feeBaseMsat: next(1000) })),
-        nodes: Array.from({ length: 600 }, () => nodeAnnouncement(nodeId(next(200)), 1_700_000_000 + next(50), `n${next(9)}`))
+        channels: Array.from(
+          { length: 700 },
+          () => channelAnnouncement(ids[next(300)], nodeId(next(150)), nodeId(next(150)))
+        ),
+        updates: Array.from(
+          { length: 1500 },
+          () => channelUpdate(ids[next(400)], next(2) as 0 | 1, 1_700_000_000 + next(50), { feeBaseMsat: next(1000) })
+        ),
+        nodes: Array.from(
+          { length: 600 },
+          () => nodeAnnouncement(nodeId(next(200)), 1_700_000_000 + next(50), `n${next(9)}`)
+        )
       }))
       // and one with every key once (runs longer than a statement): shuffled ids, both directions, every node
       const shuffled = <A>(items: ReadonlyArray<A>) => {
@@ -177,12 +189,14 @@ describe("GraphStore SQLite file", () => {
       }
       batches.push({
         channels: shuffled(ids).map((id) => channelAnnouncement(id, nodeId(next(150)), nodeId(next(150)))),
-        updates: shuffled(ids.flatMap((id) => [0, 1].map((d) => channelUpdate(id, d as 0 | 1, 1_700_000_000 + next(60))))),
+        updates: shuffled(
+          ids.flatMap((id) => [0, 1].map((d) => channelUpdate(id, d as 0 | 1, 1_700_000_000 + next(60))))
+        ),
         nodes: shuffled(Array.from({ length: 200 }, (_, i) => nodeAnnouncement(nodeId(i), 1_700_000_000 + next(60))))
       })
       const run = (layer: Layer.Layer<GraphStore, GraphStoreError | GraphStoreChainMismatch>) =>
         Effect.provide(
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const store = yield* GraphStore
             const outcomes: Array<BatchOutcome> = []
             for (const b of batches) outcomes.push(yield* store.applyBatch(b))
@@ -207,10 +221,10 @@ describe("GraphStore SQLite file", () => {
     }))
 
   it.effect("Safety: a statement failing late in a batch rolls the whole batch back, as a GraphStoreError", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const id = scid(700_000, 1, 0)
       const result = yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const store = yield* GraphStore
           const sql = yield* SqlClient.SqlClient
           // node announcements are written last: make that write fail inside the database
@@ -233,7 +247,7 @@ describe("GraphStore SQLite file", () => {
     }))
 
   it.effect("Safety: a database that cannot be opened fails with a typed GraphStoreError", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const result = yield* Effect.either(
         Effect.provide(GraphStore, GraphStoreSqlite.layer({ filename: path.join(dir, "missing-dir", "x", "graph.db") }))
       )
@@ -247,7 +261,7 @@ describe("GraphStore SQLite file: its chain", () => {
   const channels = Effect.map(Effect.flatMap(GraphStore, (store) => store.counts), (counts) => counts.channels)
 
   it.effect("BOLT 7: a regtest database opened for mainnet is refused with GraphStoreChainMismatch, and left as it was", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const filename = path.join(dir, "regtest.db")
       yield* Effect.provide(write, GraphStoreSqlite.layer({ filename, chain: BITCOIN_REGTEST }))
       const refused = yield* Effect.flip(
@@ -265,20 +279,22 @@ describe("GraphStore SQLite file: its chain", () => {
     }))
 
   it.effect("BOLT 7: the chain is recorded on the first open that names one, even after opens that named none", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const filename = path.join(dir, "unnamed.db")
       yield* Effect.provide(write, GraphStoreSqlite.layer({ filename }))
       expect(yield* Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_SIGNET }))).toBe(1)
-      const refused = yield* Effect.flip(Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_MAINNET })))
+      const refused = yield* Effect.flip(
+        Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_MAINNET }))
+      )
       expect(refused._tag === "GraphStoreChainMismatch" && refused.message).toContain("holds bitcoin signet gossip")
     }))
 
   it.effect("BOLT 7: a database from before the chain was recorded (schema version 2) adopts the chain it is opened for", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const filename = path.join(dir, "v2.db")
       // schema version 2 exactly as its migrations left it, with one channel
       yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           yield* Migrator.make({})({
             loader: Migrator.fromRecord({
               "1_graph": migrations["1_graph"],
@@ -287,22 +303,28 @@ describe("GraphStore SQLite file: its chain", () => {
             table: "lnsync_migrations"
           })
           const sql = yield* SqlClient.SqlClient
-          yield* sql`INSERT INTO channels ${sql.insert({ scid: c.shortChannelId, node_id1: c.nodeId1, node_id2: c.nodeId2, raw: c.raw })}`
+          yield* sql`INSERT INTO channels ${
+            sql.insert({ scid: c.shortChannelId, node_id1: c.nodeId1, node_id2: c.nodeId2, raw: c.raw })
+          }`
           yield* sql`INSERT INTO channel_endpoints (node_id) VALUES (${c.nodeId1}), (${c.nodeId2})`
         }),
         GraphStoreSqlite.layerClient({ filename })
       )
       const adopted = yield* Effect.provide(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const sql = yield* SqlClient.SqlClient
-          const [meta] = yield* sql<{ readonly value: Uint8Array }>`SELECT value FROM graph_meta WHERE key = 'chain_hash'`
+          const [meta] = yield* sql<
+            { readonly value: Uint8Array }
+          >`SELECT value FROM graph_meta WHERE key = 'chain_hash'`
           return { channels: yield* channels, chain: meta === undefined ? undefined : toHex(meta.value) }
         }),
         GraphStoreSqlite.layerWithClient({ filename, chain: BITCOIN_MAINNET })
       )
       expect(adopted).toEqual({ channels: 1, chain: toHex(BITCOIN_MAINNET) })
       expect(yield* Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_MAINNET }))).toBe(1)
-      const refused = yield* Effect.flip(Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_REGTEST })))
+      const refused = yield* Effect.flip(
+        Effect.provide(channels, GraphStoreSqlite.layer({ filename, chain: BITCOIN_REGTEST }))
+      )
       expect(refused._tag).toBe("GraphStoreChainMismatch")
     }))
 })

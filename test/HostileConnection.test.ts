@@ -124,7 +124,9 @@ describe("inbound byte budget", () => {
       // a large message is charged at its received size (it waits undecoded), a small one at a bound of its decoded size
       expect(chargeOf(wire.length)).toBe(wire.length + HELD_MESSAGE_OVERHEAD)
       expect(chargeOf(100)).toBe(4 * 100 + HELD_MESSAGE_OVERHEAD)
-      const flood = yield* Effect.fork(Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) => remote.send(bigQuery(i))))
+      const flood = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) => remote.send(bigQuery(i)))
+      )
       yield* settle
       // the reader stopped at the per-peer limit: 1 MiB holds 15 such queries, the 16th is not read
       const perPeer = config.inboundQueueBytes
@@ -148,7 +150,9 @@ describe("inbound byte budget", () => {
       const budget = makeTransportBudget({ inboundBytes: Infinity, outboundBytes: Infinity })
       const tight = { ...config, inboundQueueSize: 100_000, inboundQueueBytes: 10_000, queueReserveBytes: 10_000 }
       const { remote } = yield* connected({ ourConfig: tight, budget })
-      const flood = yield* Effect.fork(Effect.forEach(Array.from({ length: 1_000 }, (_, i) => i), (i) => remote.send(filter(i))))
+      const flood = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 1_000 }, (_, i) => i), (i) => remote.send(filter(i)))
+      )
       yield* settle
       expect(budget.inbound.used).toBeLessThanOrEqual(10_000)
       const one = chargeOf(encodeMessage(filter(0)).length)

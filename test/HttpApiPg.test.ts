@@ -77,7 +77,7 @@ const get = (served: Served, pathname: string) =>
 const json = (reply: Reply): unknown => JSON.parse(reply.text)
 
 /** The SQLite file and the PG database holding the same graph, a server over each. */
-const both = Effect.gen(function*() {
+const both = Effect.gen(function* () {
   const filename = path.join(dir, `graph${n++}.db`)
   yield* Effect.provide(write(batch), GraphQuerySqlite.layerWithStore({ filename }))
   const url = yield* freshUrl()
@@ -94,7 +94,7 @@ const hex = (b: Uint8Array) => toHex(b)
 
 describe("HTTP API over PostgreSQL", () => {
   it.scoped("issue 17: every read endpoint answers over PG exactly as over SQLite (scids above 2^53 included)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TestClock.setTime(NOW * 1000)
       const { pg, sqlite } = yield* both
       const someNode = graph.nodeAnnouncements[2]
@@ -130,7 +130,7 @@ describe("HTTP API over PostgreSQL", () => {
       expect(channel).toMatchObject({ channel_id: String(someChannel.shortChannelId) })
       // pagination: the same pages, cursor for cursor
       const pages = (served: Served) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const texts: Array<string> = []
           let cursor: unknown = null
           do {
@@ -153,7 +153,7 @@ describe("HTTP API over PostgreSQL", () => {
     }))
 
   it.scoped("issue 17: lnsync export and the dashboard's histograms read PG as SQLite", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { filename, url } = yield* both
       const exported = (db: string, format: "describegraph" | "jsonl") =>
         Stream.runFold(exportStream(format), "", (acc, piece) => acc + piece).pipe(
@@ -172,7 +172,7 @@ describe("HTTP API over PostgreSQL", () => {
     }))
 
   it.scoped("issue 17: two serve instances read one database while a writer writes; each reply is one commit", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const url = yield* freshUrl()
       yield* Effect.provide(write(batch), GraphStorePg.layer({ url, chain: BITCOIN_MAINNET }))
       const base = { channels: graph.channelAnnouncements.length, updates: graph.channelUpdates.length }
@@ -187,7 +187,7 @@ describe("HTTP API over PostgreSQL", () => {
       const violations = yield* Ref.make<ReadonlyArray<string>>([])
       const violation = (text: string) => Ref.update(violations, (v) => [...v, text])
       const read = (reader: Served, index: number) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           let last = 0
           while (last < BATCHES) {
             const stats = json(yield* get(reader, "/api/v1/stats")) as { channels: number; updates: number }
@@ -202,14 +202,16 @@ describe("HTTP API over PostgreSQL", () => {
             if (written > 0 && reply.status !== 200) yield* violation(`channel ${newest} missing after stats showed it`)
             if (reply.status === 200) {
               const c = json(reply) as { node1_policy: unknown; node2_policy: unknown; channel_id: string }
-              if (c.node1_policy === null || c.node2_policy === null) yield* violation(`channel ${newest} without a policy`)
+              if (c.node1_policy === null || c.node2_policy === null) {
+                yield* violation(`channel ${newest} without a policy`)
+              }
               if (c.channel_id !== String(newest)) yield* violation(`channel id ${c.channel_id} read as ${newest}`)
             }
             yield* Effect.yieldNow()
           }
           return last
         })
-      const writer = Effect.gen(function*() {
+      const writer = Effect.gen(function* () {
         for (let i = 0; i < BATCHES; i++) {
           const id = added[i]
           yield* write({

@@ -31,8 +31,7 @@ describe("MemoryPeer", () => {
       expect(got[1]._tag).toBe("ChannelUpdate")
       expect(toHex(encodeMessage(got[1]))).toBe(toHex(update.raw))
       expect(got[1]._tag === "ChannelUpdate" && toHex(got[1].raw)).toBe(toHex(update.raw))
-    })
-  )
+    }))
 
   it.scoped("disconnect on one side ends both streams and fails later sends with PeerDisconnected", () =>
     Effect.gen(function* () {
@@ -47,22 +46,27 @@ describe("MemoryPeer", () => {
       expect(r).toEqual(Either.left(expect.objectContaining({ _tag: "PeerDisconnected", reason: "bye" })))
       expect((yield* remote.closed).reason).toBe("bye")
       expect((yield* local.closed).nodeId).toBe(toHex(nodeId(2)))
-    })
-  )
+    }))
 
   it.effect("closing the pair's scope disconnects both sides", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const [local, remote] = yield* Scope.extend(makePeerPair({ local: { nodeId: nodeId(1) }, remote: { nodeId: nodeId(2) } }), scope)
+      const [local, remote] = yield* Scope.extend(
+        makePeerPair({ local: { nodeId: nodeId(1) }, remote: { nodeId: nodeId(2) } }),
+        scope
+      )
       yield* Scope.close(scope, Exit.void)
       expect(Either.isLeft(yield* Effect.either(remote.send(filter)))).toBe(true)
       expect(Chunk.size(yield* Stream.runCollect(local.messages))).toBe(0)
-    })
-  )
+    }))
 
   it.scoped("the queues are bounded: a sender waits while the reader is behind", () =>
     Effect.gen(function* () {
-      const [local, remote] = yield* makePeerPair({ local: { nodeId: nodeId(1) }, remote: { nodeId: nodeId(2) }, queueSize: 2 })
+      const [local, remote] = yield* makePeerPair({
+        local: { nodeId: nodeId(1) },
+        remote: { nodeId: nodeId(2) },
+        queueSize: 2
+      })
       yield* local.send(filter)
       yield* local.send(filter)
       const third = yield* Effect.fork(local.send(filter))
@@ -70,8 +74,7 @@ describe("MemoryPeer", () => {
       expect(third.unsafePoll()).toBeNull()
       yield* Stream.runDrain(Stream.take(remote.messages, 1))
       yield* Fiber.join(third)
-    })
-  )
+    }))
 
   it.scoped("bytes the codec rejects close the connection instead of reaching the other side", () =>
     Effect.gen(function* () {
@@ -79,6 +82,5 @@ describe("MemoryPeer", () => {
       const r = yield* Effect.either(local.sendRaw(Uint8Array.of(0x01, 0x02, 0x03)))
       expect(Either.isLeft(r)).toBe(true)
       expect((yield* remote.closed).reason).toMatch(/undecodable/)
-    })
-  )
+    }))
 })

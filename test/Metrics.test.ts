@@ -148,7 +148,11 @@ describe("Metrics.render: Prometheus text format 0.0.4", () => {
   })
 
   it("frequencies: a counter per value seen, the value as the key label", () => {
-    const key = MetricKey.tagged(MetricKey.frequency("lnsync_disconnects", { description: "why peers left" }), "dir", "in")
+    const key = MetricKey.tagged(
+      MetricKey.frequency("lnsync_disconnects", { description: "why peers left" }),
+      "dir",
+      "in"
+    )
     const state = MetricState.frequency(new Map([["timeout", 2], ["banned", 1]]))
     expect(Metrics.render([pair(key, state)])).toBe(
       [
@@ -179,7 +183,7 @@ const PEER = "02" + "aa".repeat(32)
 
 describe("Metrics: the pipeline's metrics after a run", () => {
   it.effect("received, accepted, duplicate, invalid by reason, signature checks, store writes and queue depth", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       yield* TestClock.setTime(NOW_MILLIS)
       const p = yield* GossipPipeline
       const { ann, n1, n2 } = channel(node(1), node(2), scid(800_000))
@@ -227,7 +231,7 @@ describe("Metrics: the pipeline's metrics after a run", () => {
 })
 
 /** The SyncManager with fake syncers (test/support/FakeSyncer.ts) and a memory store, built into the test's scope. */
-const syncing = Effect.gen(function*() {
+const syncing = Effect.gen(function* () {
   const fakes = yield* makeFakeSyncerFactory
   const layer = Layer.mergeAll(
     SyncManager.layer.pipe(
@@ -242,7 +246,7 @@ const syncing = Effect.gen(function*() {
 
 describe("Metrics: node-level gauges sampled at scrape time", () => {
   it.scoped("graph counts, expected counts, peers by sync type and state, syncing and graph synced", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { fakes, manager, store } = yield* syncing
       const { ann, n1, n2 } = channel(node(1), node(2), scid(800_001))
       yield* store.applyBatch({
@@ -299,7 +303,7 @@ describe("Metrics: node-level gauges sampled at scrape time", () => {
     }).pipe(Effect.tagMetrics("run", "scrape")))
 
   it.effect("a store that cannot count is logged and counted; the scrape still renders", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const store = yield* GraphStore
       const failing: GraphStoreService = {
         ...store,
@@ -311,7 +315,7 @@ describe("Metrics: node-level gauges sampled at scrape time", () => {
     }).pipe(Effect.provide(layerMemory), Effect.tagMetrics("run", "failing")))
 
   it.effect("layerStandalone samples the graph of the store it is given", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const metrics = yield* Metrics.Metrics
       expect(linesOf(yield* metrics.scrape, "standalone")).toEqual([
         "lnsync_graph_channels{run=\"standalone\"} 0",

@@ -31,13 +31,18 @@ describe("Node.layer", () => {
         nodePrivateKey: new Uint8Array(32).fill(7),
         bestHeight: Effect.succeed(900_000),
         store: Layer.succeed(GraphStore, store),
-        connector: Layer.mergeAll(Layer.succeed(PeerConnector, connector.service), Layer.succeed(NodeIdentity, identity)),
+        connector: Layer.mergeAll(
+          Layer.succeed(PeerConnector, connector.service),
+          Layer.succeed(NodeIdentity, identity)
+        ),
         verifier: Layer.succeed(SignatureVerifier, {
           ...inThread,
-          verifyPacked: (packed, count) => Effect.zipRight(Ref.update(verified, (n) => n + count), inThread.verifyPacked(packed, count))
+          verifyPacked: (packed, count) =>
+            Effect.zipRight(Ref.update(verified, (n) => n + count), inThread.verifyPacked(packed, count))
         }),
         chainSource: Layer.succeed(ChainSource, {
-          checkFunding: (anns) => Effect.as(Ref.update(checked, (n) => n + anns.length), anns.map(() => ({ _tag: "Unchecked" as const })))
+          checkFunding: (anns) =>
+            Effect.as(Ref.update(checked, (n) => n + anns.length), anns.map(() => ({ _tag: "Unchecked" as const })))
         })
       })
       yield* Effect.gen(function* () {
@@ -62,7 +67,10 @@ describe("Node.layer", () => {
         nodePrivateKey: new Uint8Array(32).fill(7),
         bestHeight: Effect.succeed(900_000),
         store: Layer.effect(GraphStore, makeMemory),
-        connector: Layer.mergeAll(Layer.succeed(PeerConnector, connector.service), Layer.succeed(NodeIdentity, identity)),
+        connector: Layer.mergeAll(
+          Layer.succeed(PeerConnector, connector.service),
+          Layer.succeed(NodeIdentity, identity)
+        ),
         verifier: "in-thread",
         reconcile: false
       })

@@ -14,7 +14,8 @@ import { GossipPipelineConfig, GossipPipelineDefaults } from "../src/services/Go
 import { SyncManagerConfig, SyncManagerDefaults } from "../src/services/SyncManagerConfig.js"
 import { fakeNodeIdHex } from "./support/FakeSyncer.js"
 
-const fromEnv = (env: Record<string, string>) => ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" })
+const fromEnv = (env: Record<string, string>) =>
+  ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" })
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-config-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -75,9 +76,14 @@ describe("NodeConfig", () => {
 
   it.effect("a malformed peer or listen address is refused, naming the key", () =>
     Effect.gen(function* () {
-      const bad: ReadonlyArray<readonly [string, string]> = [["PEERS", "not-a-peer"], ["LISTEN", "9735"], ["CHAIN", "litecoin"]]
+      const bad: ReadonlyArray<readonly [string, string]> = [["PEERS", "not-a-peer"], ["LISTEN", "9735"], [
+        "CHAIN",
+        "litecoin"
+      ]]
       for (const [key, value] of bad) {
-        const exit = yield* Effect.exit(Node.config.pipe(Effect.withConfigProvider(fromEnv({ [`LNSYNC_${key}`]: value }))))
+        const exit = yield* Effect.exit(
+          Node.config.pipe(Effect.withConfigProvider(fromEnv({ [`LNSYNC_${key}`]: value })))
+        )
         expect(Exit.isFailure(exit)).toBe(true)
         expect(JSON.stringify(exit)).toContain(key)
       }

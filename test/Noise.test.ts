@@ -346,14 +346,18 @@ describe("BOLT 8 reassembly cost (FrameDecoder)", () => {
     expect(toHex(wire.subarray(0, 39))).toBe(output0)
     const cut = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 70_000 }))
     fc.assert(
-      fc.property(fc.array(cut, { minLength: 1, maxLength: 64 }), fc.integer({ min: 1, max: 4 }), (cuts, drainEvery) => {
-        const d = new FrameDecoder(receiver())
-        const { out } = decodeChunked(d, wire, cuts, drainEvery)
-        expect(out).toEqual(messages)
-        expect(d.midFrame).toBe(false)
-        // linear whatever the chunking: each byte copied in at most once, plus amortised growth and compaction
-        expect(d.copied).toBeLessThanOrEqual(3 * wire.length)
-      }),
+      fc.property(
+        fc.array(cut, { minLength: 1, maxLength: 64 }),
+        fc.integer({ min: 1, max: 4 }),
+        (cuts, drainEvery) => {
+          const d = new FrameDecoder(receiver())
+          const { out } = decodeChunked(d, wire, cuts, drainEvery)
+          expect(out).toEqual(messages)
+          expect(d.midFrame).toBe(false)
+          // linear whatever the chunking: each byte copied in at most once, plus amortised growth and compaction
+          expect(d.copied).toBeLessThanOrEqual(3 * wire.length)
+        }
+      ),
       { seed: 20260602, numRuns: 40 }
     )
   })

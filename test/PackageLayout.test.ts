@@ -35,7 +35,11 @@ describe("package layout", () => {
     if (typeof main !== "object" || main === null || typeof testing !== "object" || testing === null) {
       throw new Error("exports must map . and ./testing to { types, default }")
     }
-    expect([main.default, main.types, pkg.types].map(sourceOf)).toEqual(["src/index.ts", "src/index.ts", "src/index.ts"])
+    expect([main.default, main.types, pkg.types].map(sourceOf)).toEqual([
+      "src/index.ts",
+      "src/index.ts",
+      "src/index.ts"
+    ])
     expect([testing.default, testing.types].map(sourceOf)).toEqual(["src/testing/index.ts", "src/testing/index.ts"])
     expect(pkg.exports["./internal/*"]).toBeNull()
     for (const file of ["src/index.ts", "src/testing/index.ts"]) expect(fs.existsSync(path.join(repo, file))).toBe(true)
@@ -57,6 +61,8 @@ describe("package layout", () => {
       "src/layers/http/dashboard/index.html",
       "src/layers/verify/verify-worker.mjs"
     ])
-    for (const asset of assets) expect(pkg.scripts["build"]).toContain(`'${asset}', '${asset.replace(/^src\//, "dist/")}'`)
+    for (const asset of assets) {
+      expect(pkg.scripts["build"]).toContain(`'${asset}', '${asset.replace(/^src\//, "dist/")}'`)
+    }
   })
 })

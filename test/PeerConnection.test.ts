@@ -19,13 +19,7 @@ import { decodeMessage, encodeMessage } from "../src/domain/Codec.js"
 import * as Features from "../src/domain/Features.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { GossipTimestampFilter, Init, Message } from "../src/domain/Messages.js"
-import {
-  encryptFrame,
-  FrameDecoder,
-  generatePrivateKey,
-  type NoiseSession,
-  publicKeyOf
-} from "../src/domain/Noise.js"
+import { encryptFrame, FrameDecoder, generatePrivateKey, type NoiseSession, publicKeyOf } from "../src/domain/Noise.js"
 import type { ByteChannel, Peer } from "../src/services/Peer.js"
 import {
   defaultTransportConfig,
@@ -154,8 +148,7 @@ describe("BOLT 1 init", () => {
       expect(b.gossipQueries).toBe(true)
       expect(b.gossipQueriesEx).toBe(true)
       expect(a.localInit.networks?.map(Chain.describe)).toEqual(["mainnet"])
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: gossip_queries signalled only in the legacy globalfeatures still counts (features are OR-ed)", () =>
     Effect.gen(function* () {
@@ -168,8 +161,7 @@ describe("BOLT 1 init", () => {
       const peer = yield* joinPeer(peerFiber)
       expect(peer.gossipQueries).toBe(true)
       expect(peer.gossipQueriesEx).toBe(false)
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: a networks TLV without our chain fails with NoCommonChain (both directions)", () =>
     Effect.gen(function* () {
@@ -190,16 +182,14 @@ describe("BOLT 1 init", () => {
         expect(ra.left.ours).toBe("mainnet")
         expect(ra.left.theirs).toEqual(["regtest"])
       }
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: an init without networks is accepted on any chain", () =>
     Effect.gen(function* () {
       const { peerFiber } = yield* peerWithRawRemote({ remoteInit: initOf(DEFAULT_FOR_TEST_FEATURES, undefined) })
       const peer = yield* joinPeer(peerFiber)
       expect(peer.remoteInit.networks).toBeUndefined()
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: unknown even (required) feature bits fail with UnknownRequiredFeatures", () =>
     Effect.gen(function* () {
@@ -208,8 +198,7 @@ describe("BOLT 1 init", () => {
       })
       const exit = yield* Fiber.await(peerFiber)
       expect(firstFailure(exit)).toMatchObject({ _tag: "UnknownRequiredFeatures", bits: [100] })
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: unknown odd feature bits are fine", () =>
     Effect.gen(function* () {
@@ -218,8 +207,7 @@ describe("BOLT 1 init", () => {
       })
       const peer = yield* joinPeer(peerFiber)
       expect(peer.gossipQueries).toBe(true)
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: a first message other than init fails with InitRejected", () =>
     Effect.gen(function* () {
@@ -227,8 +215,7 @@ describe("BOLT 1 init", () => {
       yield* remote.send(filter(1))
       const exit = yield* Fiber.await(peerFiber)
       expect(firstFailure(exit)).toMatchObject({ _tag: "InitRejected" })
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: init not received within initTimeout (TestClock) fails with InitTimeout", () =>
     Effect.gen(function* () {
@@ -238,8 +225,7 @@ describe("BOLT 1 init", () => {
       expect(Option.isNone(yield* Fiber.poll(peerFiber))).toBe(true)
       yield* TestClock.adjust("1 millis")
       expect(firstFailure(yield* Fiber.await(peerFiber))).toMatchObject({ _tag: "InitTimeout", timeoutMillis: 5000 })
-    })
-  )
+    }))
 })
 
 describe("BOLT 8 handshake over a channel", () => {
@@ -259,8 +245,7 @@ describe("BOLT 8 handshake over a channel", () => {
       expect(firstFailure(yield* Fiber.await(fiber))).toMatchObject({ _tag: "HandshakeTimeout", timeoutMillis: 10000 })
       // and the channel was closed: the remote sees EOF
       expect(Option.isNone(yield* theirs.read)).toBe(true)
-    })
-  )
+    }))
 
   it.scoped("BOLT 8: the handshake timeout is configurable", () =>
     Effect.gen(function* () {
@@ -268,8 +253,7 @@ describe("BOLT 8 handshake over a channel", () => {
       const fiber = yield* Effect.fork(handshakeInbound(ours, generatePrivateKey(), "3 seconds"))
       yield* TestClock.adjust("3 seconds")
       expect(firstFailure(yield* Fiber.await(fiber))).toMatchObject({ _tag: "HandshakeTimeout", timeoutMillis: 3000 })
-    })
-  )
+    }))
 
   it.scoped("BOLT 8: dialing with the wrong expected node id fails in act two", () =>
     Effect.gen(function* () {
@@ -280,15 +264,16 @@ describe("BOLT 8 handshake over a channel", () => {
         [
           Effect.either(handshakeOutbound(ours, generatePrivateKey(), wrong, "10 seconds")),
           // a responder that fails hangs up (what establishInbound and the TCP listener do)
-          Effect.either(handshakeInbound(theirs, remoteKey, "10 seconds").pipe(Effect.onError(() => theirs.close(false))))
+          Effect.either(
+            handshakeInbound(theirs, remoteKey, "10 seconds").pipe(Effect.onError(() => theirs.close(false)))
+          )
         ],
         { concurrency: 2 }
       )
       // the responder cannot decrypt act one (ACT1_BAD_TAG) and hangs up; the initiator fails reading act two
       expect(Either.isLeft(accept) && accept.left).toMatchObject({ _tag: "NoiseError", code: "ACT1_BAD_TAG" })
       expect(Either.isLeft(dial) && dial.left).toMatchObject({ _tag: "NoiseError", code: "ACT2_READ_FAILED" })
-    })
-  )
+    }))
 
   it.scoped("BOLT 8: a wrong act version from the remote fails with ACT2_BAD_VERSION", () =>
     Effect.gen(function* () {
@@ -301,8 +286,7 @@ describe("BOLT 8 handshake over a channel", () => {
       bad[0] = 1
       yield* theirs.write(bad)
       expect(firstFailure(yield* Fiber.await(fiber))).toMatchObject({ _tag: "NoiseError", code: "ACT2_BAD_VERSION" })
-    })
-  )
+    }))
 })
 
 describe("BOLT 1 messages and keepalive", () => {
@@ -324,8 +308,7 @@ describe("BOLT 1 messages and keepalive", () => {
       const expected = Array.from({ length: n }, (_, i) => i)
       expect(gotA).toEqual(expected)
       expect(gotB).toEqual(expected)
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: a ping is answered with a pong of exactly num_pong_bytes; ping/pong never reach `messages`", () =>
     Effect.gen(function* () {
@@ -338,8 +321,7 @@ describe("BOLT 1 messages and keepalive", () => {
       yield* remote.send(filter(42))
       const first = yield* peer.messages.pipe(Stream.take(1), Stream.runCollect)
       expect(Chunk.toReadonlyArray(first).map((m) => m._tag)).toEqual(["GossipTimestampFilter"])
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: a ping asking for 65532 or more bytes is ignored", () =>
     Effect.gen(function* () {
@@ -351,8 +333,7 @@ describe("BOLT 1 messages and keepalive", () => {
       const a = yield* remote.next
       const b = yield* remote.next
       expect([a, b].map((m) => (m?._tag === "Pong" ? m.ignored.length : -1))).toEqual([65531, 3])
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: pings are answered while the consumer of `messages` is not reading", () =>
     Effect.gen(function* () {
@@ -364,8 +345,7 @@ describe("BOLT 1 messages and keepalive", () => {
       yield* remote.send({ _tag: "Ping", numPongBytes: 9, ignored: new Uint8Array(0) })
       const pong = yield* remote.next
       expect(pong?._tag === "Pong" && pong.ignored.length).toBe(9)
-    })
-  )
+    }))
 
   it.scoped("BOLT 1 keepalive: ping every interval; no pong within the timeout (TestClock) disconnects with PongTimeout", () =>
     Effect.gen(function* () {
@@ -388,8 +368,7 @@ describe("BOLT 1 messages and keepalive", () => {
       expect(Either.isLeft(sent) && sent.left._tag).toBe("PeerDisconnected")
       // the channel is closed
       expect(yield* remote.next).toBeUndefined()
-    })
-  )
+    }))
 
   it.scoped("BOLT 1 keepalive: pongs of the right size keep the connection up across many intervals", () =>
     Effect.gen(function* () {
@@ -408,16 +387,16 @@ describe("BOLT 1 messages and keepalive", () => {
         // a marker behind the pong: once it is delivered, the pong has been processed
         yield* remote.send(filter(round))
         const got = yield* pull
-        expect(Chunk.toReadonlyArray(got).map((m) => (m._tag === "GossipTimestampFilter" ? m.firstTimestamp : -1))).toEqual([
-          round
-        ])
+        expect(Chunk.toReadonlyArray(got).map((m) => (m._tag === "GossipTimestampFilter" ? m.firstTimestamp : -1)))
+          .toEqual([
+            round
+          ])
         yield* TestClock.adjust("5 seconds")
         yield* TestClock.adjust("5 seconds")
       }
       const closed = yield* Effect.fork(peer.closed)
       expect(Option.isNone(yield* Fiber.poll(closed))).toBe(true)
-    })
-  )
+    }))
 
   it.scoped("BOLT 1 keepalive: a pong of the wrong size does not count", () =>
     Effect.gen(function* () {
@@ -430,8 +409,7 @@ describe("BOLT 1 messages and keepalive", () => {
       yield* TestClock.adjust("30 seconds")
       const d = yield* peer.closed
       expect(d.failure?._tag).toBe("PongTimeout")
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: an error with an all-zero channel id disconnects with RemoteSentError; the text is sanitised in logs", () => {
     const logs = collectLogs()
@@ -457,8 +435,18 @@ describe("BOLT 1 messages and keepalive", () => {
     return Effect.gen(function* () {
       const { peerFiber, remote } = yield* peerWithRawRemote()
       const peer = yield* joinPeer(peerFiber)
-      yield* remote.send({ _tag: "Error", channelId: new Uint8Array(32).fill(1), data: Buffer.from("x"), unknownTlvs: [] })
-      yield* remote.send({ _tag: "Warning", channelId: new Uint8Array(32), data: Buffer.from("careful"), unknownTlvs: [] })
+      yield* remote.send({
+        _tag: "Error",
+        channelId: new Uint8Array(32).fill(1),
+        data: Buffer.from("x"),
+        unknownTlvs: []
+      })
+      yield* remote.send({
+        _tag: "Warning",
+        channelId: new Uint8Array(32),
+        data: Buffer.from("careful"),
+        unknownTlvs: []
+      })
       yield* remote.send({ _tag: "Ping", numPongBytes: 1, ignored: new Uint8Array(0) })
       // still alive: the ping behind them is answered
       expect((yield* remote.next)?._tag).toBe("Pong")
@@ -477,8 +465,7 @@ describe("BOLT 1 messages and keepalive", () => {
       const d = yield* peer.closed
       expect(d.failure).toMatchObject({ _tag: "NoiseError", code: "LENGTH_BAD_TAG" })
       expect(yield* remote.next).toBeUndefined()
-    })
-  )
+    }))
 
   it.scoped("BOLT 1: an unknown even message type ends the connection with a DecodeError (after a warning)", () =>
     Effect.gen(function* () {
@@ -495,8 +482,7 @@ describe("BOLT 1 messages and keepalive", () => {
       const got = yield* Stream.runCollect(peer.messages).pipe(Effect.either)
       // the odd unknown message before it was delivered, then the stream failed
       expect(Either.isLeft(got)).toBe(true)
-    })
-  )
+    }))
 })
 
 describe("connection lifecycle", () => {
@@ -514,8 +500,7 @@ describe("connection lifecycle", () => {
       expect(d.failure).toBeUndefined()
       const sent = yield* Effect.either(peer.send(filter(3)))
       expect(Either.isLeft(sent) && sent.left).toMatchObject({ _tag: "PeerDisconnected", nodeId: peer.nodeIdHex })
-    })
-  )
+    }))
 
   it.scoped("BOLT 8: the remote vanishing mid-message → PeerDisconnected; pending sends fail; no fiber left running", () =>
     Effect.gen(function* () {
@@ -545,8 +530,7 @@ describe("connection lifecycle", () => {
       yield* Scope.close(scope, Exit.void)
       const alive = (yield* supervisor.value).filter((f) => f.unsafePoll() === null)
       expect(alive).toEqual([])
-    })
-  )
+    }))
 
   it.scoped("closing the peer's scope closes the channel and ends `messages`", () =>
     Effect.gen(function* () {
@@ -558,8 +542,7 @@ describe("connection lifecycle", () => {
       const d = yield* peer.closed
       expect(d.reason).toBe("connection scope closed")
       expect(Chunk.size(yield* Stream.runCollect(peer.messages))).toBe(0)
-    })
-  )
+    }))
 
   it.scoped("disconnect flushes queued messages first, then closes; it is idempotent", () =>
     Effect.gen(function* () {
@@ -577,8 +560,7 @@ describe("connection lifecycle", () => {
       }
       expect(got).toEqual(["GossipTimestampFilter", "GossipTimestampFilter"])
       expect((yield* peer.closed).reason).toBe("local: done")
-    })
-  )
+    }))
 
   it.scoped("backpressure: a full inbound queue stops reading the channel; consuming resumes it", () =>
     Effect.gen(function* () {
@@ -600,8 +582,7 @@ describe("connection lifecycle", () => {
       )
       expect(Chunk.toReadonlyArray(got)).toEqual(Array.from({ length: total }, (_, i) => i))
       yield* Fiber.join(writer)
-    })
-  )
+    }))
 
   it.scoped("sendRawAll: many messages through a small outbound queue arrive complete and in order", () =>
     Effect.gen(function* () {
@@ -621,8 +602,7 @@ describe("connection lifecycle", () => {
       yield* a.disconnect("done")
       const late = yield* Effect.either(a.sendRawAll!(wires.slice(0, 2)))
       expect(Either.isLeft(late) && late.left._tag).toBe("PeerDisconnected")
-    })
-  )
+    }))
 
   it.scoped("makePeerPairInMemory: two real peers; closing one side ends the other's stream", () =>
     Effect.gen(function* () {
@@ -632,6 +612,5 @@ describe("connection lifecycle", () => {
       const got = yield* Stream.runCollect(b.messages)
       expect(Chunk.toReadonlyArray(got).map((m) => m._tag)).toEqual(["GossipTimestampFilter"])
       expect((yield* b.closed).reason).toContain("remote closed")
-    })
-  )
+    }))
 })

@@ -20,7 +20,8 @@ const PEER = "02" + "aa".repeat(32)
 const harness = Layer.mergeAll(layerGossipPipeline, ChainWatcher.layer()).pipe(
   Layer.provideMerge(Layer.mergeAll(layerMemory, layerInThread, layerNone, layerGossipPipelineConfig({})))
 )
-const tags = (vs: ReadonlyArray<Verdict>) => vs.map((v) => (v._tag === "Invalid" || v._tag === "Stale" ? `${v._tag}:${v.reason}` : v._tag))
+const tags = (vs: ReadonlyArray<Verdict>) =>
+  vs.map((v) => (v._tag === "Invalid" || v._tag === "Stale" ? `${v._tag}:${v.reason}` : v._tag))
 
 const stale = channel(node(1), node(2), scid(600_000))
 const soon = channel(node(3), node(4), scid(600_001))
@@ -76,7 +77,15 @@ describe("Stale channels (prune, zombies, resurrection)", () => {
         const pipeline = yield* GossipPipeline
         const bareId = stale.ann.shortChannelId
         // the announcement arrived, its updates not yet (mid-sync, or a peer that stalled after it)
-        expect(tags(yield* pipeline.process(PEER, [stale.ann, fresh.ann, update(fresh.ann.shortChannelId, 0, NOW - DAY, fresh.n1)])))
+        expect(
+          tags(
+            yield* pipeline.process(PEER, [
+              stale.ann,
+              fresh.ann,
+              update(fresh.ann.shortChannelId, 0, NOW - DAY, fresh.n1)
+            ])
+          )
+        )
           .toEqual(["Accepted", "Accepted", "Accepted"])
         yield* TestClock.adjust("1 minute")
         expect(yield* store.counts).toMatchObject({ channels: 1, zombies: 0 })

@@ -22,8 +22,7 @@ describe("RateLimiter (GS-48, SM-30)", () => {
       yield* TestClock.adjust(Duration.millis(1))
       yield* Fiber.join(fiber)
       expect(yield* limiter.balance).toBe(0)
-    })
-  )
+    }))
 
   it.effect("GS-48: reservations queue fairly: each waits for its own share of the refill", () =>
     Effect.gen(function* () {
@@ -38,8 +37,7 @@ describe("RateLimiter (GS-48, SM-30)", () => {
       expect(b.unsafePoll()).toBeNull()
       yield* TestClock.adjust(Duration.seconds(1))
       yield* Fiber.join(b)
-    })
-  )
+    }))
 
   it.effect("GS-48/SM-30: cancelling a wait refunds the reservation", () =>
     Effect.gen(function* () {
@@ -55,8 +53,7 @@ describe("RateLimiter (GS-48, SM-30)", () => {
       yield* awaitSleeper
       yield* TestClock.adjust(Duration.seconds(1))
       yield* Fiber.join(next)
-    })
-  )
+    }))
 
   it.effect("GS-48/SM-30: the per-peer bucket is applied first, then the global one shared by all peers", () =>
     Effect.gen(function* () {
@@ -80,8 +77,7 @@ describe("RateLimiter (GS-48, SM-30)", () => {
       expect(c.unsafePoll()).toBeNull()
       yield* TestClock.adjust(Duration.millis(1))
       yield* Fiber.join(c)
-    })
-  )
+    }))
 
   it.effect("GS-40/48: paceAll hands items over in order, each paced as its own take would be", () =>
     Effect.gen(function* () {
@@ -103,8 +99,7 @@ describe("RateLimiter (GS-48, SM-30)", () => {
         { at: 700, items: [100] }
       ])
       expect(yield* limiter.balance).toBe(500) // refilled to 500 by 1200 ms
-    })
-  )
+    }))
 
   it.effect("GS-48/SM-30: paceAll through chained buckets waits for the slower one; interrupting a wait refunds it", () =>
     Effect.gen(function* () {
@@ -112,7 +107,9 @@ describe("RateLimiter (GS-48, SM-30)", () => {
       const peer = yield* RateLimiter.make({ bytesPerSecond: 100, burstBytes: 500 })
       const sent: Array<number> = []
       const emit = (ready: ReadonlyArray<number>) => Effect.sync(() => sent.push(...ready))
-      const pacing = yield* Effect.fork(RateLimiter.paceAll(RateLimiter.chain(peer, global), [300, 200, 100], (n) => n, emit))
+      const pacing = yield* Effect.fork(
+        RateLimiter.paceAll(RateLimiter.chain(peer, global), [300, 200, 100], (n) => n, emit)
+      )
       yield* awaitSleeper
       // the per-peer bucket (500) lets the first two through; the third waits 1 s for it, and the global one is
       // charged for what went out only
@@ -121,21 +118,18 @@ describe("RateLimiter (GS-48, SM-30)", () => {
       yield* Fiber.interrupt(pacing)
       expect(yield* peer.balance).toBe(0)
       expect(sent).toEqual([300, 200])
-    })
-  )
+    }))
 
   it.effect("a message larger than the burst waits for a full bucket instead of failing", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.make({ bytesPerSecond: 1000, burstBytes: 1000 })
       yield* limiter.take(5000)
       expect(yield* limiter.balance).toBe(0)
-    })
-  )
+    }))
 
   it.effect("an infinite rate never waits", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.make({ bytesPerSecond: Infinity, burstBytes: 0 })
       for (let i = 0; i < 100; i++) yield* limiter.take(65_535)
-    })
-  )
+    }))
 })

@@ -26,13 +26,17 @@ describe("README example", () => {
 
   it.live("syncOnce syncs a loopback peer's graph into SQLite", () =>
     Effect.gen(function* () {
-      const graph = generateGraph({ seed: 5, channels: 200, chainHash: BITCOIN_MAINNET, now: Math.floor(Date.now() / 1000) })
+      const graph = generateGraph({
+        seed: 5,
+        channels: 200,
+        chainHash: BITCOIN_MAINNET,
+        now: Math.floor(Date.now() / 1000)
+      })
       const [part] = splitGraph(graph, 1)
       const peer = yield* servingPeer(part!, { chain: BITCOIN_MAINNET, name: "readme" })
       const counts = yield* syncOnce([peer.address], path.join(dir, "graph.sqlite"), deriveKey("lnsync/readme/node"))
       expect(counts.channels).toBe(200)
       expect(counts.updates).toBe(400)
       expect(counts.nodes).toBe(graph.nodeAnnouncements.length)
-    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
-  )
+    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)))
 })

@@ -31,7 +31,11 @@ const records: ReadonlyArray<GossipRecord> = readFileSync(path.join(dir, "messag
   .split("\n")
   .map((l) => JSON.parse(l) as GossipRecord)
 
-const TAGS = { channel_announcement: "ChannelAnnouncement", node_announcement: "NodeAnnouncement", channel_update: "ChannelUpdate" } as const
+const TAGS = {
+  channel_announcement: "ChannelAnnouncement",
+  node_announcement: "NodeAnnouncement",
+  channel_update: "ChannelUpdate"
+} as const
 
 const decodeGossip = (bytes: Uint8Array): GossipMessage => {
   const m: Message = Either.getOrThrow(decodeMessage(bytes))
@@ -73,7 +77,7 @@ describe("real gossip vectors", () => {
     expect(records.length).toBe(44)
     const bin = readFileSync(path.join(dir, "messages.bin"))
     const framed: Array<string> = []
-    for (let pos = 0; pos < bin.length; ) {
+    for (let pos = 0; pos < bin.length;) {
       const len = bin.readUInt16BE(pos)
       framed.push(bin.subarray(pos + 2, pos + 2 + len).toString("hex"))
       pos += 2 + len

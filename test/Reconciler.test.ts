@@ -38,7 +38,10 @@ const start = (settings?: Partial<ReconcilerSettings>): Effect.Effect<Harness, n
     )
     const config = settings === undefined
       ? Layer.empty
-      : Layer.effect(Reconciler.ReconcilerConfig, Effect.map(Reconciler.ReconcilerConfig, (d) => ({ ...d, ...settings })))
+      : Layer.effect(
+        Reconciler.ReconcilerConfig,
+        Effect.map(Reconciler.ReconcilerConfig, (d) => ({ ...d, ...settings }))
+      )
     const layer = Reconciler.layer.pipe(
       Layer.provideMerge(Layer.mergeAll(managerLayer, Layer.succeed(PeerConnector, connector.service))),
       Layer.provide(config)
@@ -60,7 +63,10 @@ const start = (settings?: Partial<ReconcilerSettings>): Effect.Effect<Harness, n
           return yield* fakes.latest(hex(n))
         }),
       disconnect: (n) =>
-        connector.detach(hex(n), "closed by test").pipe(Effect.zipRight(manager.pruneSyncState(hex(n))), Effect.zipRight(settle))
+        connector.detach(hex(n), "closed by test").pipe(
+          Effect.zipRight(manager.pruneSyncState(hex(n))),
+          Effect.zipRight(settle)
+        )
     }
   })
 
@@ -68,7 +74,9 @@ const historical = (f: FakeSyncer) => Ref.get(f.historicalRequests)
 
 /** An outcome's tag and its detail, short enough to compare whole accounts. */
 const brief = (o: PeerOutcome): string =>
-  o._tag === "Completed" ? `${parseInt(o.nodeIdHex.slice(-8), 16)} Completed ${o.sync}` : `${parseInt(o.nodeIdHex.slice(-8), 16)} ${o._tag}: ${o.reason}`
+  o._tag === "Completed"
+    ? `${parseInt(o.nodeIdHex.slice(-8), 16)} Completed ${o.sync}`
+    : `${parseInt(o.nodeIdHex.slice(-8), 16)} ${o._tag}: ${o.reason}`
 
 const account = (h: Harness, deadline?: Duration.DurationInput) =>
   Effect.map(h.reconciler.account(deadline), (a) => ({ ...a, peers: a.peers.map(brief) }))
@@ -108,7 +116,11 @@ describe("Reconciler: every peer once, one at a time", () => {
       expect(yield* historical(p3)).toBe(1)
       yield* p3.completeSync
       yield* h.reconciler.awaitIdle
-      expect((yield* account(h)).peers).toEqual(["1 Completed initial", "2 Failed: reply_channel_range gap", "3 Completed reconcile"])
+      expect((yield* account(h)).peers).toEqual([
+        "1 Completed initial",
+        "2 Failed: reply_channel_range gap",
+        "3 Completed reconcile"
+      ])
     }))
 
   it.scoped("a peer busy past busyTimeout is skipped with the reason; the next one goes on", () =>
@@ -126,7 +138,11 @@ describe("Reconciler: every peer once, one at a time", () => {
       expect(yield* historical(p2)).toBe(0)
       yield* p3.completeSync
       yield* h.reconciler.awaitIdle
-      expect((yield* account(h)).peers).toEqual(["1 Completed initial", "2 Skipped: busy for 2m", "3 Completed reconcile"])
+      expect((yield* account(h)).peers).toEqual([
+        "1 Completed initial",
+        "2 Skipped: busy for 2m",
+        "3 Completed reconcile"
+      ])
     }))
 
   it.scoped("a peer that disconnects mid-reconciliation is passed over at once", () =>
@@ -140,7 +156,11 @@ describe("Reconciler: every peer once, one at a time", () => {
       expect(yield* historical(p3)).toBe(1)
       yield* p3.completeSync
       yield* h.reconciler.awaitIdle
-      expect((yield* account(h)).peers).toEqual(["1 Completed initial", "2 Disconnected: closed by test", "3 Completed reconcile"])
+      expect((yield* account(h)).peers).toEqual([
+        "1 Completed initial",
+        "2 Disconnected: closed by test",
+        "3 Completed reconcile"
+      ])
     }))
 
   it.scoped("a reconciliation that never ends counts as failed after syncTimeout (configurable)", () =>
@@ -182,13 +202,27 @@ describe("Reconciler: every peer once, one at a time", () => {
     Effect.gen(function* () {
       const h = yield* start()
       const [p1, p2] = [yield* h.connect(1), yield* h.connect(2)]
-      const initialCounts = { channelsRequested: 3, channelsReceived: 3, updatesReceived: 5, nodesRequested: 0, nodesReceived: 2 }
-      const reconcileCounts = { channelsRequested: 1, channelsReceived: 0, updatesReceived: 0, nodesRequested: 0, nodesReceived: 0 }
+      const initialCounts = {
+        channelsRequested: 3,
+        channelsReceived: 3,
+        updatesReceived: 5,
+        nodesRequested: 0,
+        nodesReceived: 2
+      }
+      const reconcileCounts = {
+        channelsRequested: 1,
+        channelsReceived: 0,
+        updatesReceived: 0,
+        nodesRequested: 0,
+        nodesReceived: 0
+      }
       yield* p1.completeSyncWith(initialCounts)
       yield* settle
       yield* p2.completeSyncWith(reconcileCounts)
       yield* h.reconciler.awaitIdle
-      const fetched = (yield* h.reconciler.account()).peers.map((o) => o._tag === "Completed" ? [o.sync, o.fetched] : [o._tag])
+      const fetched = (yield* h.reconciler.account()).peers.map((o) =>
+        o._tag === "Completed" ? [o.sync, o.fetched] : [o._tag]
+      )
       expect(fetched).toEqual([["initial", initialCounts], ["reconcile", reconcileCounts]])
     }))
 

@@ -59,54 +59,61 @@ const processAndLand = (messages: ReadonlyArray<GossipMessage>, landing: number)
 
 describe("Spent channels (ChainWatcher)", () => {
   for (const [name, store] of stores) {
-    it.scoped(`${name}: spent → not relayed; a splice re-announced under a new scid is accepted; forgotten 72 blocks after the spend`, () =>
-      Effect.gen(function* () {
-        yield* TestClock.setTime(NOW_MILLIS)
-        const chain = SyntheticChain.forAnnouncements([a.ann, b.ann], TIP)
-        const server = yield* ChainServer.make(chain)
-        return yield* Effect.gen(function* () {
-          const s = yield* GraphStore
-          const pipeline = yield* GossipPipeline
-          const watcher = yield* ChainWatcher.ChainWatcher
-          const aId = a.ann.shortChannelId
-          yield* processAndLand(
-            [a.ann, b.ann, update(aId, 0, NOW - 50, a.n1), update(b.ann.shortChannelId, 0, NOW - 50, b.n1)],
-            4
-          )
-          yield* watcher.poll
-          expect(yield* watcher.height).toEqual(Option.some(TIP))
+    it.scoped(
+      `${name}: spent → not relayed; a splice re-announced under a new scid is accepted; forgotten 72 blocks after the spend`,
+      () =>
+        Effect.gen(function* () {
+          yield* TestClock.setTime(NOW_MILLIS)
+          const chain = SyntheticChain.forAnnouncements([a.ann, b.ann], TIP)
+          const server = yield* ChainServer.make(chain)
+          return yield* Effect.gen(function* () {
+            const s = yield* GraphStore
+            const pipeline = yield* GossipPipeline
+            const watcher = yield* ChainWatcher.ChainWatcher
+            const aId = a.ann.shortChannelId
+            yield* processAndLand(
+              [a.ann, b.ann, update(aId, 0, NOW - 50, a.n1), update(b.ann.shortChannelId, 0, NOW - 50, b.n1)],
+              4
+            )
+            yield* watcher.poll
+            expect(yield* watcher.height).toEqual(Option.some(TIP))
 
-          // the block closing `a` (its funding output spent)
-          const closed = chain.mine([aId])
-          yield* watcher.poll
-          expect(yield* watcher.height).toEqual(Option.some(closed))
-          const held = yield* s.channels([aId])
-          expect(held.get(aId)?.spent).toBe(true)
-          const range = yield* s.channelRange(0, 0xffffff)
-          expect(range.map((c) => c.shortChannelId)).toEqual([b.ann.shortChannelId])
-          expect(Chunk.size(yield* Stream.runCollect(s.gossipForChannels([aId])))).toBe(0)
-          const horizon = Chunk.toReadonlyArray(yield* Stream.runCollect(s.gossipInHorizon(0, 2 ** 32 - 1)))
-          expect(horizon.filter((g) => g.kind === "ChannelUpdate")).toHaveLength(1)
-          // its updates are no longer accepted (so never forwarded); its announcement is a Duplicate (not re-fetched)
-          const late = yield* pipeline.process(PEER, [update(aId, 1, NOW - 10, a.n2), a.ann])
-          expect(late.map((v) => v._tag)).toEqual(["Duplicate", "Duplicate"])
+            // the block closing `a` (its funding output spent)
+            const closed = chain.mine([aId])
+            yield* watcher.poll
+            expect(yield* watcher.height).toEqual(Option.some(closed))
+            const held = yield* s.channels([aId])
+            expect(held.get(aId)?.spent).toBe(true)
+            const range = yield* s.channelRange(0, 0xffffff)
+            expect(range.map((c) => c.shortChannelId)).toEqual([b.ann.shortChannelId])
+            expect(Chunk.size(yield* Stream.runCollect(s.gossipForChannels([aId])))).toBe(0)
+            const horizon = Chunk.toReadonlyArray(yield* Stream.runCollect(s.gossipInHorizon(0, 2 ** 32 - 1)))
+            expect(horizon.filter((g) => g.kind === "ChannelUpdate")).toHaveLength(1)
+            // its updates are no longer accepted (so never forwarded); its announcement is a Duplicate (not re-fetched)
+            const late = yield* pipeline.process(PEER, [update(aId, 1, NOW - 10, a.n2), a.ann])
+            expect(late.map((v) => v._tag)).toEqual(["Duplicate", "Duplicate"])
 
-          // a splice: the same nodes re-announce under a new scid, funded in a later block
-          const spliced = channel(node(1), node(2), scid(closed, 1, 0))
-          chain.fund(spliced.ann, 50_000n)
-          const landed = yield* processAndLand([spliced.ann, update(spliced.ann.shortChannelId, 0, NOW - 5, spliced.n1)], 2)
-          expect(landed.map((g) => g.message._tag)).toEqual(["ChannelAnnouncement", "ChannelUpdate"])
+            // a splice: the same nodes re-announce under a new scid, funded in a later block
+            const spliced = channel(node(1), node(2), scid(closed, 1, 0))
+            chain.fund(spliced.ann, 50_000n)
+            const landed = yield* processAndLand([
+              spliced.ann,
+              update(spliced.ann.shortChannelId, 0, NOW - 5, spliced.n1)
+            ], 2)
+            expect(landed.map((g) => g.message._tag)).toEqual(["ChannelAnnouncement", "ChannelUpdate"])
 
-          // 71 blocks after the spend: still held (marked); the 72nd: forgotten, a zombie
-          for (let i = 0; i < 71; i++) chain.mine()
-          yield* watcher.poll
-          expect((yield* s.channels([aId])).size).toBe(1)
-          chain.mine()
-          yield* watcher.poll
-          expect((yield* s.channels([aId])).size).toBe(0)
-          expect([...(yield* s.zombies([aId]))]).toEqual([aId])
-          expect((yield* s.channels([spliced.ann.shortChannelId, b.ann.shortChannelId])).size).toBe(2)
-        }).pipe(Effect.provide(harness(store(), Esplora.layer({ url: server.esploraUrl, retries: 0 }))))
-      }), 60_000)
+            // 71 blocks after the spend: still held (marked); the 72nd: forgotten, a zombie
+            for (let i = 0; i < 71; i++) chain.mine()
+            yield* watcher.poll
+            expect((yield* s.channels([aId])).size).toBe(1)
+            chain.mine()
+            yield* watcher.poll
+            expect((yield* s.channels([aId])).size).toBe(0)
+            expect([...(yield* s.zombies([aId]))]).toEqual([aId])
+            expect((yield* s.channels([spliced.ann.shortChannelId, b.ann.shortChannelId])).size).toBe(2)
+          }).pipe(Effect.provide(harness(store(), Esplora.layer({ url: server.esploraUrl, retries: 0 }))))
+        }),
+      60_000
+    )
   }
 })

@@ -3,7 +3,21 @@
  * tickers and a seeded Random for every choice. The limiter and filter semaphore (SM-30/31) are the syncer layer's.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Random, Ref, Scope, Supervisor, TestClock } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Random,
+  Ref,
+  Scope,
+  Supervisor,
+  TestClock
+} from "effect"
 import type { SyncType } from "../src/services/GossipSyncer.js"
 import { GossipSyncerFactory } from "../src/services/GossipSyncer.js"
 import type { PeerSyncRecord, SyncManagerService, SyncRetryPolicy } from "../src/services/SyncManager.js"
@@ -31,7 +45,7 @@ const start = (
   seed: unknown = "lnsync",
   retry?: SyncRetryPolicy
 ): Effect.Effect<Harness, never, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fakes = yield* makeFakeSyncerFactory
     const layer = SyncManager.layer.pipe(
       Layer.provide(Layer.succeed(GossipSyncerFactory, fakes.factory)),
@@ -64,7 +78,7 @@ const transitions = (f: FakeSyncer) => Ref.get(f.transitions)
 
 /** Connect peers 1..n; peer 1 gets the initial sync; completing it promotes up to numActiveSyncers. */
 const syncedNetwork = (h: Harness, n: number) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fakes: Array<FakeSyncer> = []
     for (let i = 1; i <= n; i++) fakes.push(yield* h.connect(i))
     yield* fakes[0].completeSync
@@ -74,7 +88,7 @@ const syncedNetwork = (h: Harness, n: number) =>
 
 describe("SyncManager: creating syncers (InitSyncState)", () => {
   it.scoped("SM-16.2/SM-21/SM-15: the first peer gets the initial historical sync and stays passive; later peers wait", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       const p1 = yield* h.connect(1)
       expect(p1.options.syncType).toBe("PassiveSync")
@@ -92,7 +106,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-19: the initial sync completing promotes up to numActiveSyncers passives, usually the syncer itself", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 2 })
       const fakes = yield* syncedNetwork(h, 4)
       const r = yield* roles(h.manager)
@@ -106,14 +120,14 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-19: promotions are capped by the number of passive syncers (c15c8a1f0)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 3 })
       yield* syncedNetwork(h, 2)
       expect(yield* roles(h.manager)).toEqual({ active: [1, 2], passive: [], pinned: [] })
     }))
 
   it.scoped("SM-19: a passive peer that disconnected before the initial sync completed is not promoted", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 3 })
       const p1 = yield* h.connect(1)
       yield* h.connect(2)
@@ -126,7 +140,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-19: a promotion whose transition fails leaves that slot empty", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 3 })
       const p1 = yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -137,7 +151,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-16.5/SM-16.3: once the graph is synced new peers are active up to numActiveSyncers, then passive", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 2 })
       yield* syncedNetwork(h, 1)
       expect(yield* roles(h.manager)).toEqual({ active: [1], passive: [], pinned: [] })
@@ -150,7 +164,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-14: a second initSyncState for a known peer is a no-op (no new syncer, nothing sent, ack OK)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       const p1 = yield* h.connect(1)
       yield* h.manager.initSyncState(fakePeer(1))
@@ -163,7 +177,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-11/SM-28: the ack comes before the historical request, which then holds the handler (up to 5 s)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       yield* h.fakes.behaveByDefault({ historical: "timeout" })
       // returns although the syncer has not accepted the historical request yet
@@ -178,7 +192,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-16 (beyond lnd): a refused first historical request is owed: the next peer to connect takes it at once", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       yield* h.fakes.behaveByDefault({ historical: "exiting" })
       yield* h.connect(1)
@@ -193,7 +207,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
     }))
 
   it.scoped("SM-16 (beyond lnd): a sole peer that refused its first historical request is asked again after its backoff", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       yield* h.fakes.behaveByDefault({ historical: "timeout" })
       const p1 = yield* h.connect(1)
@@ -212,7 +226,7 @@ describe("SyncManager: creating syncers (InitSyncState)", () => {
 
 describe("SyncManager: the initial historical sync", () => {
   it.scoped("SM-22: the initial syncer disconnecting mid-sync hands the sync to a chansSynced peer", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 2 })
       yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -226,7 +240,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("SM-22: with no chansSynced replacement nothing happens", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -237,7 +251,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("SM-22 (beyond lnd, GS-51): a failed initial sync moves to another peer at once, not to the failed one", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const p1 = yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -254,7 +268,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("beyond lnd: a failed initial sync with no other candidate is retried after a backoff of 5 s doubling to 5 min", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // Was "…retried by the next historical tick": it passed only because the fake's failSync went back to
       // chansSynced; the real syncer goes syncerIdle (GS-17), which lnd's rule never picks again.
       const h = yield* start()
@@ -279,7 +293,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("beyond lnd: the backoff comes from SyncRetryConfig when a layer provides one", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({}, "lnsync", { initialBackoff: Duration.seconds(1), maxBackoff: Duration.seconds(3) })
       const p1 = yield* h.connect(1)
       for (const [i, wait] of [1, 2, 3, 3].entries()) {
@@ -290,12 +304,14 @@ describe("SyncManager: the initial historical sync", () => {
         yield* TestClock.adjust(Duration.millis(1))
         expect(yield* historical(p1)).toBe(i + 2)
       }
-      expect(Duration.toSeconds(retryBackoff({ initialBackoff: Duration.seconds(5), maxBackoff: Duration.minutes(5) }, 1000)))
+      expect(
+        Duration.toSeconds(retryBackoff({ initialBackoff: Duration.seconds(5), maxBackoff: Duration.minutes(5) }, 1000))
+      )
         .toBe(300)
     }))
 
   it.scoped("beyond lnd: an owed initial sync goes to a peer the moment its own sync settles, not at the next tick", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -311,7 +327,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("beyond lnd: syncRecords counts each peer's completed and failed syncs, with the syncer's lastFailure", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const p1 = yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -345,7 +361,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("SM-6/SM-20: the graph-synced flag flips when a replacement finishes and never flips back", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       const waiter = yield* Effect.fork(h.manager.awaitGraphSynced)
       yield* h.connect(1)
@@ -365,7 +381,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("SM-20: any syncer's completed range sync (a pinned one here) marks the graph synced, without SM-19 promotions", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const pinned = hex(50)
       const h = yield* start({ pinnedPeers: [pinned] })
       const p1 = yield* h.connect(1)
@@ -381,7 +397,7 @@ describe("SyncManager: the initial historical sync", () => {
     }))
 
   it.scoped("SM-18: after losing every peer, the next one does a new historical sync although the graph is synced", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 2 })
       yield* syncedNetwork(h, 2)
       yield* h.disconnect(1)
@@ -400,7 +416,7 @@ describe("SyncManager: the initial historical sync", () => {
 
 describe("SyncManager: removing syncers (PruneSyncState)", () => {
   it.scoped("SM-23: an active peer disconnecting is replaced by exactly one random chansSynced passive", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 2 })
       const fakes = yield* syncedNetwork(h, 5)
       const before = yield* roles(h.manager)
@@ -418,7 +434,7 @@ describe("SyncManager: removing syncers (PruneSyncState)", () => {
     }))
 
   it.scoped("SM-23 (beyond lnd): a passive syncer idle after a failed sync replaces a lost active one once eligible", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 2)
       const r = yield* roles(h.manager)
@@ -431,7 +447,7 @@ describe("SyncManager: removing syncers (PruneSyncState)", () => {
     }))
 
   it.scoped("SM-23: with no chansSynced passive the active count drops", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 3)
       const r = yield* roles(h.manager)
@@ -441,7 +457,7 @@ describe("SyncManager: removing syncers (PruneSyncState)", () => {
     }))
 
   it.scoped("SM-23: a prune interrupts exactly that peer's syncer; an unknown peer is a no-op", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       const p1 = yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -455,7 +471,7 @@ describe("SyncManager: removing syncers (PruneSyncState)", () => {
     }))
 
   it.scoped("SM-12: a flapping peer gets a fresh syncer on reconnect", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       yield* syncedNetwork(h, 1)
       const old = yield* h.fake(1)
@@ -468,7 +484,7 @@ describe("SyncManager: removing syncers (PruneSyncState)", () => {
     }))
 
   it.scoped("SM-23 (beyond lnd): a syncer whose run ends by itself is removed and its active slot refilled", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       yield* syncedNetwork(h, 2)
       const r = yield* roles(h.manager)
@@ -484,7 +500,7 @@ describe("SyncManager: removing syncers (PruneSyncState)", () => {
 
 describe("SyncManager: rotation ticker", () => {
   it.scoped("SM-24: every 20 minutes one chansSynced active syncer is swapped for one chansSynced passive", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 3)
       const before = yield* roles(h.manager)
@@ -500,7 +516,7 @@ describe("SyncManager: rotation ticker", () => {
     }))
 
   it.scoped("SM-24: no chansSynced passive candidate means no rotation and nothing sent", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 3)
       const before = yield* roles(h.manager)
@@ -511,7 +527,7 @@ describe("SyncManager: rotation ticker", () => {
     }))
 
   it.scoped("SM-24/SM-25: an active syncer that is not chansSynced is never rotated", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 3)
       const before = yield* roles(h.manager)
@@ -522,7 +538,7 @@ describe("SyncManager: rotation ticker", () => {
     }))
 
   it.scoped("SM-24 port note: demotion succeeds but promotion times out (busy > 5 s): the active set shrinks", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 2)
       const before = yield* roles(h.manager)
@@ -537,7 +553,7 @@ describe("SyncManager: rotation ticker", () => {
     }))
 
   it.scoped("SM-24 (beyond lnd): a passive syncer idle after a failed sync is rotated in once its backoff elapsed, not before", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 2)
       const before = yield* roles(h.manager)
@@ -553,7 +569,7 @@ describe("SyncManager: rotation ticker", () => {
     }))
 
   it.scoped("SM-24/SM-29: a failed demotion leaves both syncers where they were", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 2)
       const before = yield* roles(h.manager)
@@ -566,7 +582,7 @@ describe("SyncManager: rotation ticker", () => {
 
 describe("SyncManager: historical ticker", () => {
   it.scoped("SM-26: once the graph is synced each hourly tick resyncs with one random chansSynced non-pinned peer", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const pinned = hex(50)
       const h = yield* start({ numActiveSyncers: 2, pinnedPeers: [pinned] })
       const fakes = yield* syncedNetwork(h, 4)
@@ -588,7 +604,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-28: the historical tick falls through candidates that are busy or refuse", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 4)
       // peer 1 mid-sync, 2 and 3 refuse: only 4 can take it
@@ -603,7 +619,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-26/SM-28 (beyond lnd): a syncer idle after a failed sync is a tick candidate once its backoff elapsed", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const [p1, p2] = yield* syncedNetwork(h, 2)
       yield* p1.setState("syncingChans") // busy for the rest of the test
@@ -618,7 +634,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-26: a tick while every candidate is mid-sync does nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const fakes = yield* syncedNetwork(h, 3)
       for (const f of fakes) yield* f.setState("waitingQueryRangeReply")
@@ -628,7 +644,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-26/SM-17: a tick before the graph is synced replaces a stalled initial syncer and restarts the ticker", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const p1 = yield* h.connect(1) // stalls: never completes
       const p2 = yield* h.connect(2)
@@ -645,7 +661,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-17: assigning a new initial syncer restarts the hourly ticker (no back-to-back historical syncs)", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       yield* h.connect(1)
       const p2 = yield* h.connect(2)
@@ -662,7 +678,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-17/SM-9: a tick of the replaced ticker, queued while the handler was busy assigning, is dropped", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       yield* h.connect(1) // initial syncer at t = 0: the ticker would fire at 60 min
       const p2 = yield* h.connect(2)
@@ -683,7 +699,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-17/SM-9: a signal from the replaced initial syncer, queued while the handler was busy, is ignored", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1 })
       const p1 = yield* h.connect(1) // stalls
       const p2 = yield* h.connect(2)
@@ -703,7 +719,7 @@ describe("SyncManager: historical ticker", () => {
     }))
 
   it.scoped("SM-16.2/SM-26/SM-25: numActiveSyncers = 0: no historical sync, everyone passive, ticks do nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 0 })
       const fakes = [yield* h.connect(1), yield* h.connect(2), yield* h.connect(3)]
       yield* fakes[0].completeSync // a syncer can still mark the graph synced
@@ -721,7 +737,7 @@ describe("SyncManager: historical ticker", () => {
 
 describe("SyncManager: pinned peers", () => {
   it.scoped("SM-16.1: a pinned peer connecting first historical-syncs, is not the initial syncer; the next peer syncs too", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ pinnedPeers: [hex(50)] })
       const p50 = yield* h.connect(50)
       expect(p50.options.syncType).toBe("PinnedSync")
@@ -739,7 +755,7 @@ describe("SyncManager: pinned peers", () => {
     }))
 
   it.scoped("SM-5: pinned syncers are not counted, never rotated or demoted, never tick candidates; pruned cleanly", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1, pinnedPeers: [hex(50), hex(51)] })
       const p50 = yield* h.connect(50)
       const p51 = yield* h.connect(51)
@@ -760,7 +776,7 @@ describe("SyncManager: pinned peers", () => {
     }))
 
   it.scoped("SM-18: a pinned peer historical-syncs on every connection", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ pinnedPeers: [hex(50)] })
       yield* syncedNetwork(h, 1)
       const first = yield* h.connect(50)
@@ -774,7 +790,7 @@ describe("SyncManager: pinned peers", () => {
 
 describe("SyncManager: lookups", () => {
   it.scoped("SM-4/SM-9/SM-32: syncer(), syncers and gossipSyncers are snapshots of the three maps", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start({ numActiveSyncers: 1, pinnedPeers: [hex(50)] })
       const fakes = yield* syncedNetwork(h, 2)
       const p50 = yield* h.connect(50)
@@ -800,10 +816,10 @@ describe("SyncManager: lookups", () => {
 
 describe("SyncManager: lifecycle", () => {
   it.effect("SM-10: closing the layer stops every syncer (pinned included) and leaves zero live fibers", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const supervisor = yield* Supervisor.track
       const scope = yield* Scope.make()
-      const { fakes, harness } = yield* Effect.gen(function*() {
+      const { fakes, harness } = yield* Effect.gen(function* () {
         const h = yield* start({ numActiveSyncers: 1, pinnedPeers: [hex(50)] })
         yield* syncedNetwork(h, 3)
         yield* h.connect(50)
@@ -824,7 +840,7 @@ describe("SyncManager: lifecycle", () => {
     }).pipe(Effect.scoped))
 
   it.scoped("SM-10: stop waits for a pruned syncer still releasing, even after its peer reconnected", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       const old = yield* h.connect(1)
       yield* old.behave({ slowRelease: true })
@@ -841,7 +857,7 @@ describe("SyncManager: lifecycle", () => {
     }))
 
   it.scoped("SM-11/SM-12: after stop, initSyncState fails with SyncManagerExiting and pruneSyncState returns silently", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       yield* h.connect(1)
       yield* h.manager.stop
@@ -852,7 +868,7 @@ describe("SyncManager: lifecycle", () => {
     }))
 
   it.scoped("SM-11/SM-12: requests waiting when stop happens: init fails with SyncManagerExiting, prune returns", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const h = yield* start()
       yield* h.fakes.behaveByDefault({ historical: "timeout" })
       yield* h.manager.initSyncState(fakePeer(1)) // the handler now waits up to 5 s on the historical request
@@ -871,7 +887,7 @@ describe("SyncManager: randomness", () => {
   /** Which passive syncer the SM-19 promotion picks among five eligible ones, for a given seed. */
   const promotedWith = (seed: number) =>
     Effect.scoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const h = yield* start({ numActiveSyncers: 1 }, seed)
         yield* syncedNetwork(h, 5)
         // and which one the first rotation brings in
@@ -882,7 +898,7 @@ describe("SyncManager: randomness", () => {
     )
 
   it.effect("SM-27: with a seeded Random the choices are reproducible", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const a = yield* promotedWith(42)
       const b = yield* promotedWith(42)
       expect(a).toEqual(b)
@@ -892,7 +908,7 @@ describe("SyncManager: randomness", () => {
     }))
 
   it.effect("SM-27: over many runs every eligible candidate gets chosen", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const chosen = new Set<number>()
       for (let seed = 0; seed < 60 && chosen.size < 5; seed++) {
         const { history } = yield* promotedWith(seed)

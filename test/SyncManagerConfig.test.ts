@@ -52,7 +52,11 @@ describe("SyncManagerConfig", () => {
   it("SM-3: a global burst below the largest wire message (65535) is refused", () => {
     expect(refused({ msgBytesBurst: 65534, msgBytesPerSecond: 60_000, peerMsgBytesPerSecond: 1000 })).toMatch(/65535/)
     // exactly 65535 is the smallest burst accepted
-    const ok = validateSyncManagerConfig({ msgBytesBurst: 65535, msgBytesPerSecond: 60_000, peerMsgBytesPerSecond: 1000 })
+    const ok = validateSyncManagerConfig({
+      msgBytesBurst: 65535,
+      msgBytesPerSecond: 60_000,
+      peerMsgBytesPerSecond: 1000
+    })
     expect(Either.isRight(ok)).toBe(true)
   })
 
@@ -95,7 +99,7 @@ describe("SyncManagerConfig", () => {
   })
 
   it.effect("SM-3: the plain-values layer refuses to build on invalid values", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const exit = yield* Effect.exit(Layer.build(layerSyncManagerConfig({ msgBytesBurst: 1000 })).pipe(Effect.scoped))
       expect(Exit.isFailure(exit)).toBe(true)
       const values = yield* SyncManagerConfig.pipe(Effect.provide(layerSyncManagerConfig({ numActiveSyncers: 5 })))

@@ -22,7 +22,7 @@ const settle = TestClock.adjust(0)
 
 /** A peer whose inbound messages the test pushes; `disconnect` ends its stream. */
 const queuePeer = (n: number, gossipQueries: boolean) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const inbox = yield* Queue.bounded<Message>(16)
     const peer: Peer = {
       ...fakePeer(n, { gossipQueries }),
@@ -32,7 +32,7 @@ const queuePeer = (n: number, gossipQueries: boolean) =>
     return { peer, inbox }
   })
 
-const recordingPipeline = Effect.gen(function*() {
+const recordingPipeline = Effect.gen(function* () {
   const submitted = yield* Ref.make<ReadonlyArray<{ readonly from: string; readonly tag: string }>>([])
   const banHub = yield* PubSub.unbounded<BanEvent>()
   const service: GossipPipelineService = {
@@ -58,7 +58,7 @@ const start = (): Effect.Effect<
   never,
   Scope.Scope
 > =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fakes = yield* makeFakeSyncerFactory
     const connector = yield* makeMemoryPeerConnector
     const pipeline = yield* recordingPipeline
@@ -80,7 +80,7 @@ const start = (): Effect.Effect<
 
 describe("SyncNode wiring", () => {
   it.scoped("SM-13: Connected with gossip_queries → initSyncState; Disconnected → pruneSyncState", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const t = yield* start()
       yield* t.wire
       yield* t.connector.attach(fakePeer(1))
@@ -95,7 +95,7 @@ describe("SyncNode wiring", () => {
     }))
 
   it.scoped("SM-13: a peer without gossip_queries gets no syncer; its gossip is drained into the pipeline", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const t = yield* start()
       yield* t.wire
       const { inbox, peer } = yield* queuePeer(2, false)
@@ -116,7 +116,7 @@ describe("SyncNode wiring", () => {
     }))
 
   it.scoped("SM-33: the pipeline's bans reach PeerConnector.ban, whose disconnect prunes the syncer", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const t = yield* start()
       yield* t.wire
       yield* t.connector.attach(fakePeer(1))
@@ -128,7 +128,7 @@ describe("SyncNode wiring", () => {
     }))
 
   it.scoped("SM-13: peers connected before the wiring started get syncers; a late Disconnected of an older connection is ignored", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const t = yield* start()
       yield* t.connector.attach(fakePeer(1)) // nobody listening yet
       yield* t.wire
@@ -144,7 +144,7 @@ describe("SyncNode wiring", () => {
     }))
 
   it.scoped("SM-12: a new connection replacing one we started from the snapshot gets a fresh syncer", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const t = yield* start()
       yield* t.connector.attach(fakePeer(1))
       yield* t.wire

@@ -44,7 +44,7 @@ const part = (parts: ReadonlyArray<number>) => {
 
 const everything = (store: GraphStoreService) =>
   Effect.orDie(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const channels = yield* store.channelRange(0, 0xffffff)
       const raw = yield* Stream.runCollect(store.gossipForChannels(channels.map((c) => c.shortChannelId)))
       return { channels, raw: Chunk.toReadonlyArray(raw).map((g) => toHex(g.raw)), counts: yield* store.counts }
@@ -58,81 +58,88 @@ const LOCAL = nodeId(1000)
  * lnsync peers holding A∪B, B∪C, C∪A attached to it; counts each peer's query_channel_range from us.
  */
 const threePeerNode = (withReconciler: boolean) =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(TEST_NOW * 1000)
-      const connector = yield* makeMemoryPeerConnector
+  Effect.gen(function* () {
+    yield* TestClock.setTime(TEST_NOW * 1000)
+    const connector = yield* makeMemoryPeerConnector
 
-      // The local node, composed from its layers as a program would.
-      const managerConfig = layerSyncManagerConfig({ numActiveSyncers: 3 })
-      const base = layerGossipPipeline.pipe(
-        Layer.provide(Layer.mergeAll(layerInThread, layerNone, GossipPipelineConfigDefault)),
-        Layer.provideMerge(layerMemory)
-      )
-      const factory = GossipSyncer.layer.pipe(
-        Layer.provide(
-          GossipSyncer.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(BEST_HEIGHT) })
-        ),
-        Layer.provide(managerConfig)
-      )
-      const core = Layer.mergeAll(
-        SyncManager.layer.pipe(Layer.provide(factory), Layer.provide(managerConfig)),
-        Layer.succeed(PeerConnector, connector.service)
-      ).pipe(Layer.provideMerge(base))
-      const node = SyncNode.layer.pipe(Layer.provideMerge(core))
-      // The seed fixes which peer the historical tick picks (SM-27); here one that is not the initial syncer.
-      const context = yield* Layer.build(node).pipe(Effect.orDie, Effect.withRandom(Random.make("union")))
-      const manager = Context.get(context, SyncManager)
-      const store = Context.get(context, GraphStore)
-      const pipeline = Context.get(context, GossipPipeline)
-      // subscribed before any peer connects, as the node's layer would
-      const reconciler = withReconciler ? Option.some(yield* Effect.provide(Reconciler.make, context)) : Option.none()
+    // The local node, composed from its layers as a program would.
+    const managerConfig = layerSyncManagerConfig({ numActiveSyncers: 3 })
+    const base = layerGossipPipeline.pipe(
+      Layer.provide(Layer.mergeAll(layerInThread, layerNone, GossipPipelineConfigDefault)),
+      Layer.provideMerge(layerMemory)
+    )
+    const factory = GossipSyncer.layer.pipe(
+      Layer.provide(
+        GossipSyncer.configLayerFromSyncManager({ chainHash: CHAIN, bestHeight: Effect.succeed(BEST_HEIGHT) })
+      ),
+      Layer.provide(managerConfig)
+    )
+    const core = Layer.mergeAll(
+      SyncManager.layer.pipe(Layer.provide(factory), Layer.provide(managerConfig)),
+      Layer.succeed(PeerConnector, connector.service)
+    ).pipe(Layer.provideMerge(base))
+    const node = SyncNode.layer.pipe(Layer.provideMerge(core))
+    // The seed fixes which peer the historical tick picks (SM-27); here one that is not the initial syncer.
+    const context = yield* Layer.build(node).pipe(Effect.orDie, Effect.withRandom(Random.make("union")))
+    const manager = Context.get(context, SyncManager)
+    const store = Context.get(context, GraphStore)
+    const pipeline = Context.get(context, GossipPipeline)
+    // subscribed before any peer connects, as the node's layer would
+    const reconciler = withReconciler ? Option.some(yield* Effect.provide(Reconciler.make, context)) : Option.none()
 
-      // Three remote lnsync peers, each answering from its own store.
-      const parts = [part([0, 1]), part([1, 2]), part([2, 0])]
-      const settings = GossipSyncer.makeSettings({
-        chainHash: CHAIN,
-        bestHeight: Effect.succeed(BEST_HEIGHT),
-        peerBytesPerSecond: Infinity,
-        globalBytesPerSecond: Infinity
-      })
-      const rangeQueries: Array<Ref.Ref<number>> = []
-      for (const [i, gossip] of parts.entries()) {
-        const storeR = yield* makeMemory
-        yield* seed(storeR, gossip)
-        const pipelineR = yield* makePassThroughPipeline(storeR)
-        const [localSeesRemote, remoteSeesLocal] = yield* makePeerPair({
-          local: { nodeId: LOCAL },
-          remote: { nodeId: nodeId(i + 1) }
-        })
-        const remote = yield* GossipSyncer.makeGossipSyncer(
-          remoteSeesLocal,
-          { syncType: "PassiveSync", initialState: "chansSynced", markGraphSynced: Effect.void },
-          { settings, store: storeR, pipeline: pipelineR.service, shared: yield* GossipSyncer.makeShared(settings) }
-        )
-        yield* Effect.forkScoped(Effect.scoped(remote.run))
-        // count the local node's query_channel_range to this peer
-        const queries = yield* Ref.make(0)
-        rangeQueries.push(queries)
-        yield* connector.attach({
-          ...localSeesRemote,
-          send: (m: Message) =>
-            Effect.zipRight(m._tag === "QueryChannelRange" ? Ref.update(queries, (n) => n + 1) : Effect.void, localSeesRemote.send(m))
-        })
-      }
-
-      return { manager, store, pipeline, parts, rangeQueries, reconciler }
+    // Three remote lnsync peers, each answering from its own store.
+    const parts = [part([0, 1]), part([1, 2]), part([2, 0])]
+    const settings = GossipSyncer.makeSettings({
+      chainHash: CHAIN,
+      bestHeight: Effect.succeed(BEST_HEIGHT),
+      peerBytesPerSecond: Infinity,
+      globalBytesPerSecond: Infinity
     })
+    const rangeQueries: Array<Ref.Ref<number>> = []
+    for (const [i, gossip] of parts.entries()) {
+      const storeR = yield* makeMemory
+      yield* seed(storeR, gossip)
+      const pipelineR = yield* makePassThroughPipeline(storeR)
+      const [localSeesRemote, remoteSeesLocal] = yield* makePeerPair({
+        local: { nodeId: LOCAL },
+        remote: { nodeId: nodeId(i + 1) }
+      })
+      const remote = yield* GossipSyncer.makeGossipSyncer(
+        remoteSeesLocal,
+        { syncType: "PassiveSync", initialState: "chansSynced", markGraphSynced: Effect.void },
+        { settings, store: storeR, pipeline: pipelineR.service, shared: yield* GossipSyncer.makeShared(settings) }
+      )
+      yield* Effect.forkScoped(Effect.scoped(remote.run))
+      // count the local node's query_channel_range to this peer
+      const queries = yield* Ref.make(0)
+      rangeQueries.push(queries)
+      yield* connector.attach({
+        ...localSeesRemote,
+        send: (m: Message) =>
+          Effect.zipRight(
+            m._tag === "QueryChannelRange" ? Ref.update(queries, (n) => n + 1) : Effect.void,
+            localSeesRemote.send(m)
+          )
+      })
+    }
+
+    return { manager, store, pipeline, parts, rangeQueries, reconciler }
+  })
 
 /** Every channel, update and node announcement of the generated graph, as a store would hold them. */
-const unionOfAll = Effect.gen(function*() {
+const unionOfAll = Effect.gen(function* () {
   const reference = yield* makeMemory
-  yield* seed(reference, { channels: graph.channelAnnouncements, updates: graph.channelUpdates, nodes: graph.nodeAnnouncements })
+  yield* seed(reference, {
+    channels: graph.channelAnnouncements,
+    updates: graph.channelUpdates,
+    nodes: graph.nodeAnnouncements
+  })
   return yield* everything(reference)
 })
 
 describe("SyncNode end to end", () => {
   it.scoped("SM-16/SM-19/SM-26: three in-memory peers with different parts of a graph → the local graph is their union", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { manager, store, pipeline, parts, rangeQueries } = yield* threePeerNode(false)
 
       // Initial historical sync: with the first peer only (SM-16.2), the others wait passive (SM-21).
@@ -165,7 +172,7 @@ describe("SyncNode end to end", () => {
     }))
 
   it.scoped("Reconciler: after the initial sync every peer is reconciled once, without waiting for a tick → the union", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { manager, store, pipeline, rangeQueries, reconciler: built } = yield* threePeerNode(true)
       const reconciler = Option.getOrThrow(built)
       yield* reconciler.awaitIdle

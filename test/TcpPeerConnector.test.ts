@@ -18,13 +18,7 @@ import * as Chain from "../src/domain/Chain.js"
 import { encodeMessage } from "../src/domain/Codec.js"
 import { fromHex, toHex } from "../src/domain/Hex.js"
 import type { GossipTimestampFilter, Message } from "../src/domain/Messages.js"
-import {
-  encryptFrame,
-  generatePrivateKey,
-  initiatorActOne,
-  initiatorActTwo,
-  publicKeyOf
-} from "../src/domain/Noise.js"
+import { encryptFrame, generatePrivateKey, initiatorActOne, initiatorActTwo, publicKeyOf } from "../src/domain/Noise.js"
 import type { Peer } from "../src/services/Peer.js"
 import { handshakeOutbound } from "../src/services/internal/peerConnector/connection.js"
 import type { PeerEvent } from "../src/services/PeerConnector.js"
@@ -128,8 +122,7 @@ describe("TCP peers over loopback", () => {
         expect(result.left.address).toBe(`${toHex(wrong.nodeId)}@127.0.0.1:${wrong.port}`)
       }
       expect((yield* server.connected).size).toBe(0)
-    })
-  )
+    }))
 
   it.scopedLive("PeerConnector: dialing a closed port fails with PeerConnectError", () =>
     Effect.gen(function* () {
@@ -140,8 +133,7 @@ describe("TCP peers over loopback", () => {
       const client = yield* dialOnly()
       const result = yield* Effect.either(client.connect(address))
       expect(Either.isLeft(result) && result.left.reason).toMatch(/connect 127\.0\.0\.1:\d+/)
-    })
-  )
+    }))
 
   it.scopedLive(
     "BOLT 8: the remote vanishing mid-message → PeerDisconnected; the connection's fibers end; closing the connector closes everything",
@@ -219,8 +211,7 @@ describe("TCP peers over loopback", () => {
       expect((yield* clientEvents)._tag).toBe("Disconnected")
       expect((yield* serverEvents)._tag).toBe("Disconnected")
       expect((yield* client.connected).size).toBe(0)
-    })
-  )
+    }))
 
   it.scopedLive("PeerConnector: ban disconnects now, refuses the peer's inbound connections and skips dials", () =>
     Effect.gen(function* () {
@@ -239,8 +230,7 @@ describe("TCP peers over loopback", () => {
       const dial = yield* Effect.either(server.connect(addressOf(client)))
       expect(Either.isLeft(dial) && dial.left.reason).toMatch(/^banned until/)
       expect((yield* server.connected).size).toBe(0)
-    })
-  )
+    }))
 })
 
 describe("PeerConnector limits and duplicates", () => {
@@ -259,8 +249,7 @@ describe("PeerConnector limits and duplicates", () => {
       expect(Option.isNone(yield* second.read)).toBe(true)
       // the first is unaffected: its act two is valid
       expect(Either.isRight(initiatorActTwo(state, actTwo))).toBe(true)
-    })
-  )
+    }))
 
   it.scopedLive("PeerConnector: a second connection from the same node replaces the first, Disconnected before Connected", () =>
     Effect.gen(function* () {
@@ -281,8 +270,7 @@ describe("PeerConnector limits and duplicates", () => {
       yield* p1.closed
       const now = yield* server.connected
       expect([...now.keys()]).toEqual([toHex(publicKeyOf(sharedKey))])
-    })
-  )
+    }))
 })
 
 describe("reconnect backoff", () => {
@@ -305,8 +293,7 @@ describe("reconnect backoff", () => {
         }
       })
       expect(delays[13]).toBe(300_000)
-    })
-  )
+    }))
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -390,7 +377,12 @@ describe("interop with @node-lightning/noise", () => {
         const address = addressOf(server)
         const socket = yield* Effect.acquireRelease(
           Effect.sync(() =>
-            noise.connect({ ls: Buffer.from(theirKey), rpk: Buffer.from(server.nodeId), host: address.host, port: address.port })
+            noise.connect({
+              ls: Buffer.from(theirKey),
+              rpk: Buffer.from(server.nodeId),
+              host: address.host,
+              port: address.port
+            })
           ),
           (s) => Effect.sync(() => s.destroy())
         )

@@ -96,7 +96,9 @@ describe("SignatureVerifier", () => {
       const bytes = yield* v.verifyPacked(packed, items.length)
       expect(Array.from(bytes, (x) => x === 1)).toEqual(expected)
       expect(packed).toEqual(copy)
-      expect(Array.from(yield* SignatureVerifierModule.makeInThread().verifyPacked(packed, items.length), (x) => x === 1)).toEqual(expected)
+      expect(
+        Array.from(yield* SignatureVerifierModule.makeInThread().verifyPacked(packed, items.length), (x) => x === 1)
+      ).toEqual(expected)
     }).pipe(Effect.provide(VerifyWorkerPool.layer())))
 
   it.effect("closing the pool's scope terminates every worker thread", () =>

@@ -5,12 +5,25 @@ import { Effect, Layer } from "effect"
 import secp256k1 from "secp256k1"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
 import { deriveKey } from "../src/testing/GraphGenerator.js"
-import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAddress, NodeAnnouncement, PublicKey } from "../src/domain/Messages.js"
+import type {
+  ChannelAnnouncement,
+  ChannelUpdate,
+  GossipMessage,
+  NodeAddress,
+  NodeAnnouncement,
+  PublicKey
+} from "../src/domain/Messages.js"
 import type { ShortChannelId } from "../src/domain/ShortChannelId.js"
 import * as Scid from "../src/domain/ShortChannelId.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
 import { GraphStore, GraphStoreError, makeMemory } from "../src/services/GraphStore.js"
-import { publicKeyOf, signChannelAnnouncement, signChannelUpdate, signedHash, signNodeAnnouncement } from "../src/domain/Signatures.js"
+import {
+  publicKeyOf,
+  signChannelAnnouncement,
+  signChannelUpdate,
+  signedHash,
+  signNodeAnnouncement
+} from "../src/domain/Signatures.js"
 
 /** Test clock start: 2025-06-15, unix seconds. */
 export const NOW = 1_750_000_000

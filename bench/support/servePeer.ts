@@ -30,7 +30,11 @@ Effect.runPromise(
   Effect.scoped(
     Effect.gen(function* () {
       // 256 MiB/s: the serving side must never be what the bench measures (lnd's 50 KiB/s would take 15 minutes)
-      const peer = yield* servingPeer({ channels, updates, nodes }, { chain: BITCOIN_MAINNET, name: "bench/sync", bytesPerSecond: 256 * 1024 * 1024 })
+      const peer = yield* servingPeer({ channels, updates, nodes }, {
+        chain: BITCOIN_MAINNET,
+        name: "bench/sync",
+        bytesPerSecond: 256 * 1024 * 1024
+      })
       process.stdout.write(`READY ${toHex(peer.nodeId)} ${peer.address.port}\n`)
       return yield* Effect.never
     })

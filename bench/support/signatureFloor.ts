@@ -15,7 +15,9 @@ import { pack } from "../../src/services/SignatureVerifier.js"
 export const decodeAll = (raws: ReadonlyArray<Uint8Array>): Array<GossipMessage> =>
   raws.map((raw) => {
     const m = decodeMessage(raw)
-    if (Either.isLeft(m) || !isGossipMessage(m.right)) throw new Error("the bench graph holds a message that is not gossip")
+    if (Either.isLeft(m) || !isGossipMessage(m.right)) {
+      throw new Error("the bench graph holds a message that is not gossip")
+    }
     return m.right
   })
 

@@ -39,20 +39,31 @@ export const runDemo = (options: DemoOptions) =>
       const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
       const topology = loadMainnetTopology()
       yield* Effect.logInfo(
-        `generating ${options.channels} signed channels (${topology === undefined ? "synthetic shape" : `${topology.name} shape`}, seed ${options.seed})`
+        `generating ${options.channels} signed channels (${
+          topology === undefined ? "synthetic shape" : `${topology.name} shape`
+        }, seed ${options.seed})`
       )
-      const graph = generateGraph({ seed: options.seed, channels: options.channels, chainHash: BITCOIN_REGTEST, now, topology })
+      const graph = generateGraph({
+        seed: options.seed,
+        channels: options.channels,
+        chainHash: BITCOIN_REGTEST,
+        now,
+        topology
+      })
       const parts = splitGraph(graph, options.peers)
       const servers = yield* Effect.forEach(parts, (part, i) =>
         servingPeer(part, { chain: BITCOIN_REGTEST, name: `demo/${options.seed}/${i}` }).pipe(
           Effect.tap((s) =>
             Effect.logInfo(
-              `peer ${i + 1}/${options.peers} serving ${part.channels.length} channels, ${part.updates.length} updates, ${part.nodes.length} nodes on ${s.address.host}:${s.address.port}`
+              `peer ${
+                i + 1
+              }/${options.peers} serving ${part.channels.length} channels, ${part.updates.length} updates, ${part.nodes.length} nodes on ${s.address.host}:${s.address.port}`
             )
           )
-        )
-      )
-      for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(`${options.db}${suffix}`, { force: true })
+        ))
+      for (const suffix of ["", "-wal", "-shm"]) {
+        fs.rmSync(`${options.db}${suffix}`, { force: true })
+      }
       const node = Node.layer({
         chain: BITCOIN_REGTEST,
         nodePrivateKey: deriveKey(`lnsync/demo/${options.seed}/syncer/${now}`),
@@ -73,7 +84,9 @@ export const runDemo = (options: DemoOptions) =>
         return {
           complete,
           lines: [
-            `expected: ${graph.channelAnnouncements.length} channels, ${graph.channelUpdates.length} updates, ${graph.nodeAnnouncements.length} nodes (the union of ${servers.length} peers' parts) — ${complete ? "all synced" : "MISSING GOSSIP"}`,
+            `expected: ${graph.channelAnnouncements.length} channels, ${graph.channelUpdates.length} updates, ${graph.nodeAnnouncements.length} nodes (the union of ${servers.length} peers' parts) — ${
+              complete ? "all synced" : "MISSING GOSSIP"
+            }`,
             `database: ${options.db}`,
             ...report.peerLines,
             report.reason === undefined ? summaryLine(report) : `not synced: ${report.reason}`

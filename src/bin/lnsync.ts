@@ -33,7 +33,16 @@ import { exportCommand } from "./export.js"
 import { serveCommand, withHttp } from "./serve.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
 import type { LogFormat } from "./terminal.js"
-import { causeLine, CliTerminal, CommandFailed, ExitCode, logFormats, makeTerminal, parseDuration, withLogger } from "./terminal.js"
+import {
+  causeLine,
+  CliTerminal,
+  CommandFailed,
+  ExitCode,
+  logFormats,
+  makeTerminal,
+  parseDuration,
+  withLogger
+} from "./terminal.js"
 import { vectorsProgram } from "./vectors.js"
 
 class CliError extends Data.TaggedError("CliError")<{ readonly reason: string }> {
@@ -78,9 +87,14 @@ const syncCommand = Command.make(
   {
     peers: Options.text("peer").pipe(
       Options.repeated,
-      Options.withDescription(described("a peer to sync from, <node_id>@<host>:<port>; repeat for more", "PEERS, comma-separated"))
+      Options.withDescription(
+        described("a peer to sync from, <node_id>@<host>:<port>; repeat for more", "PEERS, comma-separated")
+      )
     ),
-    db: Options.text("db").pipe(Options.optional, Options.withDescription(described("SQLite file for the graph", "DB", defaults.db))),
+    db: Options.text("db").pipe(
+      Options.optional,
+      Options.withDescription(described("SQLite file for the graph", "DB", defaults.db))
+    ),
     listen: Options.text("listen").pipe(
       Options.optional,
       Options.withDescription(described("accept inbound peers on <host>:<port>", "LISTEN"))
@@ -93,11 +107,15 @@ const syncCommand = Command.make(
     ),
     pinned: Options.text("pin").pipe(
       Options.repeated,
-      Options.withDescription(described("node id of a peer always synced actively; repeat for more", "PINNED, comma-separated"))
+      Options.withDescription(
+        described("node id of a peer always synced actively; repeat for more", "PINNED, comma-separated")
+      )
     ),
     keyFile: Options.text("key-file").pipe(
       Options.optional,
-      Options.withDescription(described("our node key (created with mode 0600 on first run)", "KEY_FILE", defaults.keyFile))
+      Options.withDescription(
+        described("our node key (created with mode 0600 on first run)", "KEY_FILE", defaults.keyFile)
+      )
     ),
     chain: Options.choice("chain", ["mainnet", "testnet3", "regtest", "signet"]).pipe(
       Options.optional,
@@ -113,17 +131,25 @@ const syncCommand = Command.make(
     ),
     syncDeadline: Options.text("sync-deadline").pipe(
       Options.optional,
-      Options.withDescription(described("with --exit-when-synced, exit by then whatever the peers do (90s, 30m, 2h)", "SYNC_DEADLINE", "30m"))
+      Options.withDescription(
+        described("with --exit-when-synced, exit by then whatever the peers do (90s, 30m, 2h)", "SYNC_DEADLINE", "30m")
+      )
     ),
     chainSource: Options.text("chain-source").pipe(
       Options.optional,
       Options.withDescription(
-        described("who checks funding outputs: none (signatures only), esplora:<url> or bitcoind:<url>", "CHAIN_SOURCE", "none")
+        described(
+          "who checks funding outputs: none (signatures only), esplora:<url> or bitcoind:<url>",
+          "CHAIN_SOURCE",
+          "none"
+        )
       )
     ),
     replyTimeout: Options.text("reply-timeout").pipe(
       Options.optional,
-      Options.withDescription(described("a peer's sync fails after this long without a reply or progress", "REPLY_TIMEOUT", "2m"))
+      Options.withDescription(
+        described("a peer's sync fails after this long without a reply or progress", "REPLY_TIMEOUT", "2m")
+      )
     ),
     http: Options.text("http").pipe(
       Options.optional,
@@ -144,9 +170,15 @@ const syncCommand = Command.make(
         keyFile: Option.getOrElse(o.keyFile, () => env.keyFile),
         chain: Option.getOrElse(o.chain, () => env.chain),
         exitWhenSynced: o.exitWhenSynced || env.exitWhenSynced,
-        chainSource: Option.isSome(o.chainSource) ? yield* fromEither(ChainSourceConfig.parseChainSource(o.chainSource.value)) : env.chainSource,
-        syncDeadline: Option.isSome(o.syncDeadline) ? yield* duration("sync-deadline")(o.syncDeadline.value) : env.syncDeadline,
-        replyTimeout: Option.isSome(o.replyTimeout) ? yield* duration("reply-timeout")(o.replyTimeout.value) : env.replyTimeout
+        chainSource: Option.isSome(o.chainSource)
+          ? yield* fromEither(ChainSourceConfig.parseChainSource(o.chainSource.value))
+          : env.chainSource,
+        syncDeadline: Option.isSome(o.syncDeadline)
+          ? yield* duration("sync-deadline")(o.syncDeadline.value)
+          : env.syncDeadline,
+        replyTimeout: Option.isSome(o.replyTimeout)
+          ? yield* duration("reply-timeout")(o.replyTimeout.value)
+          : env.replyTimeout
       }
       if (config.peers.length === 0 && config.listen === undefined) {
         return yield* new CliError({ reason: "nothing to sync from: give at least one --peer (or --listen)" })
@@ -177,15 +209,22 @@ const syncCommand = Command.make(
 const statsCommand = Command.make(
   "stats",
   {
-    db: Options.text("db").pipe(Options.optional, Options.withDescription(described("SQLite file of the graph", "DB", defaults.db))),
+    db: Options.text("db").pipe(
+      Options.optional,
+      Options.withDescription(described("SQLite file of the graph", "DB", defaults.db))
+    ),
     json: Options.boolean("json").pipe(Options.withDescription("print JSON for scripts"))
   },
   (options) =>
     Effect.gen(function* () {
       const env = yield* Node.config
       const o = { ...options, db: Option.isSome(options.db) ? options.db.value : env.db }
-      if (!GraphStorePg.isPostgresUrl(o.db) && !fs.existsSync(o.db)) return yield* new CliError({ reason: `no graph database at ${o.db}` })
-      const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(Effect.provide(GraphStorePg.layerFor({ db: o.db })))
+      if (!GraphStorePg.isPostgresUrl(o.db) && !fs.existsSync(o.db)) {
+        return yield* new CliError({ reason: `no graph database at ${o.db}` })
+      }
+      const counts = yield* Effect.flatMap(GraphStore, (s) => s.counts).pipe(
+        Effect.provide(GraphStorePg.layerFor({ db: o.db }))
+      )
       const nowSeconds = Math.floor(Date.now() / 1000)
       const newest = counts.newestTimestamp
       const stats = {
@@ -200,7 +239,9 @@ const statsCommand = Command.make(
         trust: trustModel(env.chainSource.kind)
       }
       if (o.json) return yield* Console.log(JSON.stringify(stats))
-      yield* Console.log(`${stats.db}: ${stats.channels} channels, ${stats.updates} updates, ${stats.nodes} nodes, ${stats.zombies} zombies`)
+      yield* Console.log(
+        `${stats.db}: ${stats.channels} channels, ${stats.updates} updates, ${stats.nodes} nodes, ${stats.zombies} zombies`
+      )
       yield* Console.log(
         stats.newest === null
           ? "freshness: empty graph"
@@ -216,19 +257,33 @@ const statsCommand = Command.make(
 const demoCommand = Command.make(
   "demo",
   {
-    channels: Options.integer("channels").pipe(Options.withDefault(3000), Options.withDescription("channels in the generated graph")),
-    peers: Options.integer("peers").pipe(Options.withDefault(3), Options.withDescription("simulated peers on loopback")),
-    db: Options.text("db").pipe(Options.withDefault("./lnsync-demo.sqlite"), Options.withDescription("SQLite file (recreated)")),
+    channels: Options.integer("channels").pipe(
+      Options.withDefault(3000),
+      Options.withDescription("channels in the generated graph")
+    ),
+    peers: Options.integer("peers").pipe(
+      Options.withDefault(3),
+      Options.withDescription("simulated peers on loopback")
+    ),
+    db: Options.text("db").pipe(
+      Options.withDefault("./lnsync-demo.sqlite"),
+      Options.withDescription("SQLite file (recreated)")
+    ),
     seed: Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("graph seed")),
     logFormat: logFormatOption
   },
   ({ logFormat, ...o }) =>
     Effect.gen(function* () {
-      if (o.channels < 1 || o.peers < 1) return yield* new CliError({ reason: "--channels and --peers must be positive" })
+      if (o.channels < 1 || o.peers < 1) {
+        return yield* new CliError({ reason: "--channels and --peers must be positive" })
+      }
       const result = yield* runDemo({ ...o, progress: progressMode(), terminal: yield* CliTerminal })
       yield* Console.log(result.lines.join("\n"))
       if (!result.complete) {
-        return yield* new CommandFailed({ reason: "the synced graph is not the union of the peers' graphs", code: ExitCode.failed })
+        return yield* new CommandFailed({
+          reason: "the synced graph is not the union of the peers' graphs",
+          code: ExitCode.failed
+        })
       }
     }).pipe(withLogFormat(logFormat))
 ).pipe(Command.withDescription("simulated peers on loopback, synced into a SQLite file"))
@@ -239,7 +294,15 @@ const vectorsCommand = Command.make("vectors", {}, () => vectorsProgram).pipe(
 
 const root = Command.make("lnsync").pipe(
   Command.withDescription("Lightning Network gossip synchronizer"),
-  Command.withSubcommands([demoCommand, syncCommand, statsCommand, vectorsCommand, rgsCommand, serveCommand, exportCommand])
+  Command.withSubcommands([
+    demoCommand,
+    syncCommand,
+    statsCommand,
+    vectorsCommand,
+    rgsCommand,
+    serveCommand,
+    exportCommand
+  ])
 )
 
 const cli = Command.run(root, { name: "lnsync", version: "0.1.0" })
@@ -268,7 +331,9 @@ const report = (cause: Cause.Cause<unknown>): Effect.Effect<number> => {
   const failure = Cause.failureOption(cause)
   if (Option.isNone(failure)) {
     // a defect is a bug in lnsync: keep the whole cause for the report
-    return Console.error(`lnsync: internal error: ${causeLine(cause)}\n${Cause.pretty(cause)}`).pipe(Effect.as(ExitCode.software))
+    return Console.error(`lnsync: internal error: ${causeLine(cause)}\n${Cause.pretty(cause)}`).pipe(
+      Effect.as(ExitCode.software)
+    )
   }
   const e = failure.value
   if (ValidationError.isValidationError(e)) return Effect.succeed(ExitCode.usage)
@@ -302,7 +367,8 @@ NodeRuntime.runMain(main, {
     onExit(
       Exit.isSuccess(exit)
         ? typeof exit.value === "number" ? exit.value : ExitCode.ok
-        : Cause.isInterruptedOnly(exit.cause) ? ExitCode.interrupted : ExitCode.software
+        : Cause.isInterruptedOnly(exit.cause)
+        ? ExitCode.interrupted
+        : ExitCode.software
     )
 })
-

@@ -71,8 +71,12 @@ const countAccepted = Effect.gen(function* () {
   const counts = yield* Ref.make<ReadonlyMap<string, AcceptedCounts>>(new Map())
   const accepted = yield* pipeline.accepted
   yield* Effect.forkScoped(
-    Stream.runForEach(accepted, (a) =>
-      Ref.update(counts, (m) => new Map(m).set(a.fromPeer, countMessage(m.get(a.fromPeer) ?? noneAccepted, a.message))))
+    Stream.runForEach(
+      accepted,
+      (a) =>
+        Ref.update(counts, (m) =>
+          new Map(m).set(a.fromPeer, countMessage(m.get(a.fromPeer) ?? noneAccepted, a.message)))
+    )
   )
   return counts
 })
@@ -81,8 +85,13 @@ const countAccepted = Effect.gen(function* () {
 const syncerStates = Effect.gen(function* () {
   const manager = yield* SyncManager
   const syncers = yield* manager.syncers
-  return yield* Effect.forEach(syncers, (s) =>
-    s.syncer.state.get.pipe(Effect.map((state) => `${s.nodeIdHex.slice(0, 8)}:${s.syncType.replace("Sync", "")}/${state}`)))
+  return yield* Effect.forEach(
+    syncers,
+    (s) =>
+      s.syncer.state.get.pipe(
+        Effect.map((state) => `${s.nodeIdHex.slice(0, 8)}:${s.syncType.replace("Sync", "")}/${state}`)
+      )
+  )
 })
 
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -107,7 +116,11 @@ const showProgress = (mode: ProgressMode, terminal: Terminal) =>
       const smooth = prev.total < 0 ? rate : 0.7 * prev.rate + 0.3 * rate
       yield* Ref.set(last, { total, at: now, rate: smooth, tick: prev.tick + 1 })
       const states = yield* syncerStates
-      const text = `${plural(total, "message")} stored (${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes), ${Math.round(smooth)} msg/s | ${plural(states.length, "peer")} ${states.join(" ")}`
+      const text = `${
+        plural(total, "message")
+      } stored (${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes), ${
+        Math.round(smooth)
+      } msg/s | ${plural(states.length, "peer")} ${states.join(" ")}`
       if (mode === "tty") terminal.status(`${SPINNER[prev.tick % SPINNER.length]} syncing: ${text}`)
       else yield* Effect.logInfo(`progress: ${text}`)
     })
@@ -132,12 +145,18 @@ const addressOf = (peers: ReadonlyArray<PeerAddress>, nodeIdHex: string) => {
 }
 
 /** One line for one peer's outcome: `peer <id>@<host:port>: completed (initial sync), accepted …` / `…: failed: …`. */
-export const peerLine = (outcome: PeerOutcome, accepted: AcceptedCounts | undefined, peers: ReadonlyArray<PeerAddress> = []) => {
+export const peerLine = (
+  outcome: PeerOutcome,
+  accepted: AcceptedCounts | undefined,
+  peers: ReadonlyArray<PeerAddress> = []
+) => {
   const who = `peer ${addressOf(peers, outcome.nodeIdHex)}`
   if (outcome._tag !== "Completed") return `${who}: ${outcome._tag.toLowerCase()}: ${outcome.reason}`
   const sync = outcome.sync === "initial" ? "initial sync" : outcome.sync === "reconcile" ? "reconciled" : "synced"
   const c = accepted ?? noneAccepted
-  return `${who}: completed (${sync}), accepted ${plural(c.channels, "channel")}, ${plural(c.updates, "update")}, ${plural(c.nodes, "node")}`
+  return `${who}: completed (${sync}), accepted ${plural(c.channels, "channel")}, ${plural(c.updates, "update")}, ${
+    plural(c.nodes, "node")
+  }`
 }
 
 const whyNotSynced = (account: SyncAccount, deadline: string): string => {
@@ -179,10 +198,15 @@ export const runSync = (peers: ReadonlyArray<PeerAddress>, options: SyncOptions)
           const seen = new Set(outcomes.map((o) => o.nodeIdHex))
           const peerLines = [
             ...outcomes.map((o) => peerLine(o, perPeer.get(o.nodeIdHex), peers)),
-            ...peers.filter((p) => !seen.has(toHex(p.nodeId))).map((p) => `peer ${addressOf(peers, toHex(p.nodeId))}: never connected`)
+            ...peers.filter((p) => !seen.has(toHex(p.nodeId))).map((p) =>
+              `peer ${addressOf(peers, toHex(p.nodeId))}: never connected`
+            )
           ]
-          const deadline = Duration.format(options.deadline === undefined ? Duration.minutes(30) : Duration.decode(options.deadline))
-          const reason = failure ?? (account !== undefined && !account.graphSynced ? whyNotSynced(account, deadline) : undefined)
+          const deadline = Duration.format(
+            options.deadline === undefined ? Duration.minutes(30) : Duration.decode(options.deadline)
+          )
+          const reason = failure ??
+            (account !== undefined && !account.graphSynced ? whyNotSynced(account, deadline) : undefined)
           const result: SyncReport = {
             counts,
             peers: outcomes.filter((o) => o._tag === "Completed").length,
@@ -202,7 +226,9 @@ export const runSync = (peers: ReadonlyArray<PeerAddress>, options: SyncOptions)
         const result = yield* report(account, Either.isLeft(flushed) ? flushed.left.message : undefined)
         if (result.ok) {
           yield* Effect.logInfo(
-            `graph synced: ${result.counts.channels} channels, ${result.counts.updates} updates, ${result.counts.nodes} nodes (${result.seconds.toFixed(1)} s)`
+            `graph synced: ${result.counts.channels} channels, ${result.counts.updates} updates, ${result.counts.nodes} nodes (${
+              result.seconds.toFixed(1)
+            } s)`
           )
         }
         return result
@@ -214,7 +240,9 @@ export const runSync = (peers: ReadonlyArray<PeerAddress>, options: SyncOptions)
           yield* pipeline.flush
           yield* Fiber.interrupt(progress)
           const counts = yield* store.counts
-          yield* Effect.logInfo(`graph synced: ${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes; following live gossip`)
+          yield* Effect.logInfo(
+            `graph synced: ${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes; following live gossip`
+          )
         }).pipe(Effect.catchAll((e) => Effect.logError(`sync: ${e.message}`)))
       )
       return yield* Effect.never
@@ -222,4 +250,6 @@ export const runSync = (peers: ReadonlyArray<PeerAddress>, options: SyncOptions)
   )
 
 export const summaryLine = (r: SyncReport): string =>
-  `synced: ${r.counts.channels} channels, ${r.counts.updates} updates, ${r.counts.nodes} nodes from ${plural(r.peers, "peer")} in ${r.seconds.toFixed(1)} s`
+  `synced: ${r.counts.channels} channels, ${r.counts.updates} updates, ${r.counts.nodes} nodes from ${
+    plural(r.peers, "peer")
+  } in ${r.seconds.toFixed(1)} s`

@@ -37,7 +37,8 @@ export const makeTerminal = (stream: TerminalStream): Terminal => {
   const tty = stream.isTTY === true
   let shown = ""
   // a pty without a size reports 0 columns
-  const fit = (text: string) => text.slice(0, (stream.columns !== undefined && stream.columns > 10 ? stream.columns : 160) - 1)
+  const fit = (text: string) =>
+    text.slice(0, (stream.columns !== undefined && stream.columns > 10 ? stream.columns : 160) - 1)
   return {
     tty,
     line: (text) => {
@@ -74,8 +75,16 @@ export const causeLine = (cause: Cause.Cause<unknown>): string => {
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")
-const clock = (d: Date) => `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`
-const levelColour: Record<string, string> = { ERROR: "31", FATAL: "31", WARN: "33", INFO: "32", DEBUG: "90", TRACE: "90" }
+const clock = (d: Date) =>
+  `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`
+const levelColour: Record<string, string> = {
+  ERROR: "31",
+  FATAL: "31",
+  WARN: "33",
+  INFO: "32",
+  DEBUG: "90",
+  TRACE: "90"
+}
 
 /** `12:34:56.789 INFO  message key=value …`, one line whatever the message or cause holds. */
 export const lineLogger = (colour: boolean): Logger.Logger<unknown, string> =>
@@ -105,11 +114,16 @@ export const loggerFor = (format: LogFormat, terminal: Terminal): Logger.Logger<
 }
 
 /** Runs `effect` with only our logger (the tracer's span events kept), at least at `level` when given. */
-export const withLogger = (format: LogFormat, terminal: Terminal, level?: LogLevel.LogLevel) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-  const logged = Effect.locally(effect, FiberRef.currentLoggers, HashSet.make(loggerFor(format, terminal), Logger.tracerLogger))
-  return level === undefined ? logged : Logger.withMinimumLogLevel(logged, level)
-}
+export const withLogger =
+  (format: LogFormat, terminal: Terminal, level?: LogLevel.LogLevel) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const logged = Effect.locally(
+      effect,
+      FiberRef.currentLoggers,
+      HashSet.make(loggerFor(format, terminal), Logger.tracerLogger)
+    )
+    return level === undefined ? logged : Logger.withMinimumLogLevel(logged, level)
+  }
 
 /** The terminal of this command run, provided once at the top (`lnsync.ts`) for the commands' status lines. */
 export class CliTerminal extends Context.Tag("lnsync/bin/CliTerminal")<CliTerminal, Terminal>() {}
@@ -124,18 +138,30 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
   if (short !== null) {
     const n = Number(short[1])
     const unit = short[2] ?? "s"
-    const millis = unit === "ms" ? n : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : unit === "h" ? n * 3_600_000 : n * 86_400_000
+    const millis = unit === "ms"
+      ? n
+      : unit === "s"
+      ? n * 1000
+      : unit === "m"
+      ? n * 60_000
+      : unit === "h"
+      ? n * 3_600_000
+      : n * 86_400_000
     return Either.right(Duration.millis(millis))
   }
   const long = Duration.decodeUnknown(t)
-  return Option.isSome(long) ? Either.right(long.value) : Either.left(`expected a duration such as 90s, 30m or 2h, got ${text}`)
+  return Option.isSome(long)
+    ? Either.right(long.value)
+    : Either.left(`expected a duration such as 90s, 30m or 2h, got ${text}`)
 }
 
 /** Exit codes: sysexits-style usage error for a user's mistake; 1 for a sync that did not succeed. */
 export const ExitCode = { ok: 0, failed: 1, usage: 2, software: 70, interrupted: 130 } as const
 
 /** A command failed in a way already explained in one line: exit with `code`. */
-export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly reason: string; readonly code: number }> {
+export class CommandFailed
+  extends Data.TaggedError("CommandFailed")<{ readonly reason: string; readonly code: number }>
+{
   override get message() {
     return this.reason
   }

@@ -68,16 +68,21 @@ const describeMessage = (m: Message, signer: (scid: bigint, direction: number) =
       }
     }
     case "QueryChannelRange":
-      return { chain: chainOf(m.chainHash), scid: `blocks ${m.firstBlocknum}+${m.numberOfBlocks}`, node: "", timestamp: "", sig: "" }
+      return {
+        chain: chainOf(m.chainHash),
+        scid: `blocks ${m.firstBlocknum}+${m.numberOfBlocks}`,
+        node: "",
+        timestamp: "",
+        sig: ""
+      }
     case "ReplyChannelRange":
     case "QueryShortChannelIds": {
       const ids = m.shortIds.ids
-      const extras =
-        m._tag === "ReplyChannelRange"
-          ? [m.timestamps ? "timestamps" : "", m.checksums ? "checksums" : ""].filter((s) => s !== "").join("+")
-          : m.queryFlags
-            ? "flags"
-            : ""
+      const extras = m._tag === "ReplyChannelRange"
+        ? [m.timestamps ? "timestamps" : "", m.checksums ? "checksums" : ""].filter((s) => s !== "").join("+")
+        : m.queryFlags
+        ? "flags"
+        : ""
       return {
         chain: chainOf(m.chainHash),
         scid: `${ids.length} ids ${m.shortIds.encoding === 1 ? "zlib" : "plain"}${extras ? ` +${extras}` : ""}`,
@@ -96,14 +101,18 @@ export const vectorsProgram = Effect.gen(function* () {
   const path = yield* Path.Path
   // the vectors kept in the repository (test/vectors); the first such folder above this module, src or dist
   let root = path.dirname(fileURLToPath(import.meta.url))
-  while (!(yield* fs.exists(path.join(root, "test", "vectors"))) && path.dirname(root) !== root) root = path.dirname(root)
+  while (!(yield* fs.exists(path.join(root, "test", "vectors"))) && path.dirname(root) !== root) {
+    root = path.dirname(root)
+  }
   const vectors = path.join(root, "test", "vectors")
 
   const gossip = (yield* fs.readFileString(path.join(vectors, "real-gossip", "messages.jsonl")))
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as { hex: string; signer?: string; source: { repo: string } })
-  const queries = JSON.parse(yield* fs.readFileString(path.join(vectors, "bolt07-extended-queries.json"))) as Array<{ hex: string }>
+  const queries = JSON.parse(yield* fs.readFileString(path.join(vectors, "bolt07-extended-queries.json"))) as Array<
+    { hex: string }
+  >
 
   const inputs = [
     ...gossip.map((g) => ({ hex: g.hex, signer: g.signer, source: g.source.repo.split("/")[1] ?? g.source.repo })),
@@ -121,7 +130,9 @@ export const vectorsProgram = Effect.gen(function* () {
 
   // BOLT 7: an update is signed by node_id_1 (direction 0) or node_id_2 (1) of its channel's announcement
   const announcements = new Map<bigint, ChannelAnnouncement>()
-  for (const { message } of decoded) if (message._tag === "ChannelAnnouncement") announcements.set(message.shortChannelId, message)
+  for (const { message } of decoded) {
+    if (message._tag === "ChannelAnnouncement") announcements.set(message.shortChannelId, message)
+  }
 
   const rows: Array<Row> = decoded.map(({ input, message }) => {
     const signer = (scid: bigint, direction: number) => {
@@ -138,7 +149,10 @@ export const vectorsProgram = Effect.gen(function* () {
   })
 
   const header = ["#", "type", "chain", "scid / content", "node id", "timestamp", "sig", "re-enc", "source"]
-  const table = rows.map((r, i) => [String(i), r.type, r.chain, r.scid, r.node, r.timestamp, r.sig, r.roundTrip ? "=" : "DIFF", r.source])
+  const table = rows.map((
+    r,
+    i
+  ) => [String(i), r.type, r.chain, r.scid, r.node, r.timestamp, r.sig, r.roundTrip ? "=" : "DIFF", r.source])
   const widths = header.map((h, c) => Math.max(h.length, ...table.map((row) => row[c].length)))
   const line = (cells: ReadonlyArray<string>) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd()
   yield* Console.log(line(header))
@@ -158,4 +172,3 @@ export const vectorsProgram = Effect.gen(function* () {
     return yield* new DemoFailed({ reason: "some messages did not round-trip or verify" })
   }
 })
-

@@ -60,7 +60,7 @@ export const formatIPv6 = (bytes: Uint8Array): string => {
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1])
   let bestStart = -1
   let bestLen = 1
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++
       continue
@@ -123,7 +123,9 @@ export const decodeAddresses = (bytes: Uint8Array): Either.Either<ReadonlyArray<
     const body = pos + 1
     const fixed = FIXED[type]
     if (type === 5) {
-      if (body >= bytes.length) return Either.left(new AddressError({ offset: body, reason: "DNS hostname length missing" }))
+      if (body >= bytes.length) {
+        return Either.left(new AddressError({ offset: body, reason: "DNS hostname length missing" }))
+      }
       const len = bytes[body]
       const end = body + 1 + len + 2
       if (end > bytes.length) return Either.left(new AddressError({ offset: body, reason: "DNS hostname truncated" }))
@@ -157,7 +159,11 @@ export const decodeAddresses = (bytes: Uint8Array): Either.Either<ReadonlyArray<
         out.push({ _tag: "TorV2", onion: bytes.subarray(body, body + 10), port: port(bytes, body + 10) })
         break
       default:
-        out.push({ _tag: "TorV3", onion: `${base32(bytes.subarray(body, body + 35))}.onion`, port: port(bytes, body + 35) })
+        out.push({
+          _tag: "TorV3",
+          onion: `${base32(bytes.subarray(body, body + 35))}.onion`,
+          port: port(bytes, body + 35)
+        })
     }
     pos = end
   }
@@ -243,7 +249,9 @@ export const encodeAddresses = (addresses: ReadonlyArray<NodeAddress>): Uint8Arr
       }
       case "DnsHostname": {
         // one byte per character: latin1 keeps any received byte string round-trippable
-        if (a.hostname.length > 255 || /[\u0100-\uffff]/.test(a.hostname)) throw new RangeError(`bad hostname: ${a.hostname}`)
+        if (a.hostname.length > 255 || /[\u0100-\uffff]/.test(a.hostname)) {
+          throw new RangeError(`bad hostname: ${a.hostname}`)
+        }
         const name = Buffer.from(a.hostname, "latin1")
         const body = new Uint8Array(1 + name.length)
         body[0] = name.length

@@ -36,7 +36,8 @@ export const read = (bytes: Uint8Array, offset: number, end: number = bytes.leng
   }
   if (first === 0xfe) {
     if (offset + 5 > end) return "unexpected EOF"
-    const v = ((bytes[offset + 1] << 24) >>> 0) + ((bytes[offset + 2] << 16) | (bytes[offset + 3] << 8) | bytes[offset + 4])
+    const v = ((bytes[offset + 1] << 24) >>> 0) +
+      ((bytes[offset + 2] << 16) | (bytes[offset + 3] << 8) | bytes[offset + 4])
     if (v < 0x10000) return "not canonical"
     return { value: BigInt(v), next: offset + 5 }
   }

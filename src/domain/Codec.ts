@@ -237,7 +237,9 @@ const readTimestamps = (r: Reader, value: Uint8Array, count: number): ReplyChann
   if (plain.length / 8 !== count) r.fail(field, `${plain.length / 8} entries for ${count} ids`, at)
   const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength)
   const entries = new Array<UpdateTimestamps>(count)
-  for (let i = 0; i < count; i++) entries[i] = { timestamp1: view.getUint32(i * 8), timestamp2: view.getUint32(i * 8 + 4) }
+  for (let i = 0; i < count; i++) {
+    entries[i] = { timestamp1: view.getUint32(i * 8), timestamp2: view.getUint32(i * 8 + 4) }
+  }
   return encoding === 1 ? { encoding, entries, compressed: payload } : { encoding, entries }
 }
 
@@ -263,7 +265,7 @@ const readQueryFlags = (r: Reader, value: Uint8Array, count: number): QueryShort
   const plain = encoding === 1 ? inflate(r, field, payload, MAX_INFLATED_FLAGS) : payload
   const at = offsetOf(r, value)
   const flags: Array<bigint> = []
-  for (let pos = 0; pos < plain.length; ) {
+  for (let pos = 0; pos < plain.length;) {
     const first = plain[pos]
     if (first < 0xfd) {
       // one-byte flags (all of them in practice): a shared constant, not a BigInt and a result object per flag
@@ -292,7 +294,9 @@ const readInit = (r: Reader): Init => {
   let networks: Array<ChainHash> | undefined
   const n = find(records, 1n)
   if (n !== undefined) {
-    if (n.value.length % CHAIN !== 0) r.fail("networks", `length ${n.value.length} is not a multiple of 32`, offsetOf(r, n.value))
+    if (n.value.length % CHAIN !== 0) {
+      r.fail("networks", `length ${n.value.length} is not a multiple of 32`, offsetOf(r, n.value))
+    }
     networks = []
     for (let i = 0; i < n.value.length; i += CHAIN) networks.push(n.value.subarray(i, i + CHAIN))
   }
@@ -353,7 +357,9 @@ const readNodeAnnouncement = (r: Reader): NodeAnnouncement => {
   const alias = r.bytes(32, "alias")
   const addressBytes = r.varBytes("addresses")
   const addresses = decodeAddresses(addressBytes)
-  if (Either.isLeft(addresses)) r.fail("addresses", addresses.left.reason, offsetOf(r, addressBytes) + addresses.left.offset)
+  if (Either.isLeft(addresses)) {
+    r.fail("addresses", addresses.left.reason, offsetOf(r, addressBytes) + addresses.left.offset)
+  }
   return {
     _tag: "NodeAnnouncement",
     signature,
@@ -489,13 +495,21 @@ const readers: Readonly<Record<number, (r: Reader) => Message>> = {
   [MessageType.GossipTimestampFilter]: readGossipTimestampFilter
 }
 
-const run = <A extends Message>(bytes: Uint8Array, read: (r: Reader) => A, expected?: number): Either.Either<A, DecodeError> => {
+const run = <A extends Message>(
+  bytes: Uint8Array,
+  read: (r: Reader) => A,
+  expected?: number
+): Either.Either<A, DecodeError> => {
   if (bytes.length < 2) {
-    return Either.left(new DecodeError({ messageType: undefined, field: "type", offset: 0, reason: "shorter than 2 bytes" }))
+    return Either.left(
+      new DecodeError({ messageType: undefined, field: "type", offset: 0, reason: "shorter than 2 bytes" })
+    )
   }
   const type = (bytes[0] << 8) | bytes[1]
   if (expected !== undefined && type !== expected) {
-    return Either.left(new DecodeError({ messageType: type, field: "type", offset: 0, reason: `expected type ${expected}` }))
+    return Either.left(
+      new DecodeError({ messageType: type, field: "type", offset: 0, reason: `expected type ${expected}` })
+    )
   }
   // one copy: the caller may reuse its buffer; every field below is a view of this copy
   const r = new Reader(bytes.slice(), type)
@@ -504,7 +518,9 @@ const run = <A extends Message>(bytes: Uint8Array, read: (r: Reader) => A, expec
   } catch (e) {
     if (e instanceof DecodeError) return Either.left(e)
     // not reachable for any input (the fuzz tests check no "internal" reason shows up); kept total regardless
-    return Either.left(new DecodeError({ messageType: type, field: "message", offset: r.pos, reason: `internal: ${String(e)}` }))
+    return Either.left(
+      new DecodeError({ messageType: type, field: "message", offset: r.pos, reason: `internal: ${String(e)}` })
+    )
   }
 }
 
@@ -521,7 +537,8 @@ export const decodeMessage = (bytes: Uint8Array): Either.Either<Message, DecodeE
 export const decodeInit = (bytes: Uint8Array) => run(bytes, readInit, MessageType.Init)
 export const decodeChannelAnnouncement = (bytes: Uint8Array) =>
   run(bytes, readChannelAnnouncement, MessageType.ChannelAnnouncement)
-export const decodeNodeAnnouncement = (bytes: Uint8Array) => run(bytes, readNodeAnnouncement, MessageType.NodeAnnouncement)
+export const decodeNodeAnnouncement = (bytes: Uint8Array) =>
+  run(bytes, readNodeAnnouncement, MessageType.NodeAnnouncement)
 export const decodeChannelUpdate = (bytes: Uint8Array) => run(bytes, readChannelUpdate, MessageType.ChannelUpdate)
 export const decodeQueryShortChannelIds = (bytes: Uint8Array) =>
   run(bytes, readQueryShortChannelIds, MessageType.QueryShortChannelIds)

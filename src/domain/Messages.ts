@@ -166,7 +166,11 @@ export interface QueryShortChannelIds {
   readonly chainHash: ChainHash
   readonly shortIds: EncodedShortIds
   /** `query_flags` TLV (type 1): one BigSize flag per id (bit 0 ann, 1 update 1, 2 update 2, 3 node 1, 4 node 2). */
-  readonly queryFlags: { readonly encoding: Encoding; readonly flags: ReadonlyArray<bigint>; readonly compressed?: Uint8Array } | undefined
+  readonly queryFlags: {
+    readonly encoding: Encoding
+    readonly flags: ReadonlyArray<bigint>
+    readonly compressed?: Uint8Array
+  } | undefined
   readonly unknownTlvs: ReadonlyArray<TlvRecord>
 }
 
@@ -208,7 +212,11 @@ export interface ReplyChannelRange {
   readonly syncComplete: number
   readonly shortIds: EncodedShortIds
   /** `timestamps_tlv` (type 1): one entry per id, same order. */
-  readonly timestamps: { readonly encoding: Encoding; readonly entries: ReadonlyArray<UpdateTimestamps>; readonly compressed?: Uint8Array } | undefined
+  readonly timestamps: {
+    readonly encoding: Encoding
+    readonly entries: ReadonlyArray<UpdateTimestamps>
+    readonly compressed?: Uint8Array
+  } | undefined
   /** `checksums_tlv` (type 3): one entry per id, same order. */
   readonly checksums: ReadonlyArray<UpdateChecksums> | undefined
   readonly unknownTlvs: ReadonlyArray<TlvRecord>

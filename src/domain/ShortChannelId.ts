@@ -11,7 +11,9 @@ export const MAX_OUTPUT_INDEX = 0xffff
 
 export const make = (block: number, txIndex: number, outputIndex: number): ShortChannelId => {
   if (!Number.isInteger(block) || block < 0 || block > MAX_BLOCK) throw new RangeError(`block out of range: ${block}`)
-  if (!Number.isInteger(txIndex) || txIndex < 0 || txIndex > MAX_TX_INDEX) throw new RangeError(`tx index out of range: ${txIndex}`)
+  if (!Number.isInteger(txIndex) || txIndex < 0 || txIndex > MAX_TX_INDEX) {
+    throw new RangeError(`tx index out of range: ${txIndex}`)
+  }
   if (!Number.isInteger(outputIndex) || outputIndex < 0 || outputIndex > MAX_OUTPUT_INDEX) {
     throw new RangeError(`output index out of range: ${outputIndex}`)
   }

@@ -44,7 +44,11 @@ export const verifySignature = (hash: Uint8Array, sig: Signature, pubkey: Public
   }
 }
 
-export type ChannelAnnouncementSignature = "nodeSignature1" | "nodeSignature2" | "bitcoinSignature1" | "bitcoinSignature2"
+export type ChannelAnnouncementSignature =
+  | "nodeSignature1"
+  | "nodeSignature2"
+  | "bitcoinSignature1"
+  | "bitcoinSignature2"
 
 /** `ok` iff all four signatures verify; `failed` names the ones that did not (in wire order). */
 export interface ChannelAnnouncementCheck {
@@ -80,10 +84,12 @@ const sign = (hash: Uint8Array, privateKey: Uint8Array): Signature => secp256k1.
 const ZERO_SIG: Signature = new Uint8Array(SIG)
 const EMPTY = new Uint8Array(0)
 
-export type ChannelAnnouncementFields = Omit<
-  ChannelAnnouncement,
-  "_tag" | "nodeSignature1" | "nodeSignature2" | "bitcoinSignature1" | "bitcoinSignature2" | "trailing" | "raw"
-> & { readonly trailing?: Uint8Array }
+export type ChannelAnnouncementFields =
+  & Omit<
+    ChannelAnnouncement,
+    "_tag" | "nodeSignature1" | "nodeSignature2" | "bitcoinSignature1" | "bitcoinSignature2" | "trailing" | "raw"
+  >
+  & { readonly trailing?: Uint8Array }
 
 /**
  * Encodes and signs a channel_announcement with the four keys in field order (the caller keeps node_id_1 <
@@ -121,9 +127,11 @@ export const signChannelAnnouncement = (
   }
 }
 
-export type NodeAnnouncementFields = Omit<NodeAnnouncement, "_tag" | "signature" | "addressBytes" | "trailing" | "raw"> & {
-  readonly trailing?: Uint8Array
-}
+export type NodeAnnouncementFields =
+  & Omit<NodeAnnouncement, "_tag" | "signature" | "addressBytes" | "trailing" | "raw">
+  & {
+    readonly trailing?: Uint8Array
+  }
 
 /** Encodes (addresses from `fields.addresses`) and signs a node_announcement with `nodeKey`. */
 export const signNodeAnnouncement = (fields: NodeAnnouncementFields, nodeKey: Uint8Array): NodeAnnouncement => {

@@ -44,7 +44,9 @@ export const decodeStream = (
     const type = t.value
     // BOLT 1: types MUST be strictly increasing (this also rejects duplicates)
     if (type <= last) {
-      return Either.left(new TlvError({ offset: recordStart, recordType: type, reason: "types not strictly increasing" }))
+      return Either.left(
+        new TlvError({ offset: recordStart, recordType: type, reason: "types not strictly increasing" })
+      )
     }
     const l = BigSize.read(bytes, t.next, end)
     if (typeof l === "string") {
@@ -68,7 +70,9 @@ export const decodeStream = (
 /** Bytes needed for `records` (any order; see `writeStream`). */
 export const streamLength = (records: ReadonlyArray<TlvRecord>): number => {
   let n = 0
-  for (const r of records) n += BigSize.encodedLength(r.type) + BigSize.encodedLength(BigInt(r.value.length)) + r.value.length
+  for (const r of records) {
+    n += BigSize.encodedLength(r.type) + BigSize.encodedLength(BigInt(r.value.length)) + r.value.length
+  }
   return n
 }
 
@@ -77,7 +81,9 @@ export const streamLength = (records: ReadonlyArray<TlvRecord>): number => {
  * (an invalid value, never peer input: decoded streams are strictly increasing).
  */
 export const writeStream = (records: ReadonlyArray<TlvRecord>, out: Uint8Array, offset: number): number => {
-  const sorted = isSorted(records) ? records : [...records].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
+  const sorted = isSorted(records)
+    ? records
+    : [...records].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
   let pos = offset
   let last = -1n
   for (const r of sorted) {

@@ -315,7 +315,11 @@ export const layerServiceConfig = (
   settings: Pick<NodeSettings, "chain" | "pipeline" | "syncManager">
 ): Layer.Layer<GossipPipelineConfig | SyncManagerConfig, GossipPipelineConfigError | SyncManagerConfigError> =>
   Layer.merge(
-    layerGossipPipelineConfig({ ...GossipPipelineDefaults, ...stripUndefined(settings.pipeline ?? {}), chainHash: settings.chain }),
+    layerGossipPipelineConfig({
+      ...GossipPipelineDefaults,
+      ...stripUndefined(settings.pipeline ?? {}),
+      chainHash: settings.chain
+    }),
     layerSyncManagerConfig(settings.syncManager ?? {})
   )
 
@@ -334,7 +338,10 @@ export function layer<ES = never, EC = never, EP = never, EV = never>(
 ): Layer.Layer<NodeServices, NodeError | ES | EC | EP | EV>
 export function layer<ES, EC, EP, EV>(
   settings: NodeSettings<ES, EC, EP, EV>
-): Layer.Layer<NodeServices, NodeError | ES | EC | EP | EV> | Layer.Layer<Exclude<NodeServices, Reconciler.Reconciler>, NodeError | ES | EC | EP | EV> {
+):
+  | Layer.Layer<NodeServices, NodeError | ES | EC | EP | EV>
+  | Layer.Layer<Exclude<NodeServices, Reconciler.Reconciler>, NodeError | ES | EC | EP | EV>
+{
   const verifier = settings.verifier === undefined || settings.verifier === "workers"
     ? VerifyWorkerPool.layer()
     : settings.verifier === "in-thread"
@@ -360,7 +367,10 @@ export function layer<ES, EC, EP, EV>(
   const manager = SyncManager.layer.pipe(Layer.provide(factory), Layer.provide(configs))
   const connector = settings.connector ??
     TcpPeerConnector.layer(
-      TcpPeerConnector.makeConfig(settings.nodePrivateKey, settings.chain, { ...settings.transport, listen: settings.listen })
+      TcpPeerConnector.makeConfig(settings.nodePrivateKey, settings.chain, {
+        ...settings.transport,
+        listen: settings.listen
+      })
     )
   // issue 15: spent channels followed through the chain source, stale ones pruned hourly
   const watcher = ChainWatcher.layer(settings.chainWatcher).pipe(
@@ -401,7 +411,7 @@ export const layerConfig = <ES = GraphStoreError, EC = never, EP = never, EV = n
   nodeConfig: Config.Config<NodeConfig> = config
 ): Layer.Layer<NodeServices, NodeError | ConfigError.ConfigError | NodeKeyError | ES | EC | EP | EV> =>
   Layer.unwrapEffect(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const c = yield* nodeConfig
       const key = yield* loadNodeKey(c.keyFile)
       return layer<ES | GraphStoreError | GraphStoreChainMismatch, EC, EP, EV>({

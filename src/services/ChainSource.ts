@@ -206,9 +206,14 @@ export interface ChainBackend {
    */
   readonly fundingOutputs: (
     blocks: ReadonlyArray<BlockRefs>
-  ) => Effect.Effect<ReadonlyArray<ReadonlyArray<FundingOutput | undefined>>, ChainSourceUnavailable | ChainSourceBadResponse>
+  ) => Effect.Effect<
+    ReadonlyArray<ReadonlyArray<FundingOutput | undefined>>,
+    ChainSourceUnavailable | ChainSourceBadResponse
+  >
   /** The outpoints (`txid:vout`) the block at `height` spends (coinbase inputs left out). */
-  readonly spentInBlock: (height: number) => Effect.Effect<ReadonlyArray<string>, ChainSourceUnavailable | ChainSourceBadResponse>
+  readonly spentInBlock: (
+    height: number
+  ) => Effect.Effect<ReadonlyArray<string>, ChainSourceUnavailable | ChainSourceBadResponse>
 }
 
 export interface ChainSourceOptions {
@@ -246,7 +251,10 @@ const withRetries = <A, R>(
 const verdict = (a: ChannelAnnouncement, out: FundingOutput | undefined): FundingCheck => {
   if (out === undefined) return { _tag: "Invalid", reason: `no output ${Scid.format(a.shortChannelId)} on chain` }
   if (compareBytes(out.scriptPubKey, expectedFundingScriptPubKey(a)) !== 0) {
-    return { _tag: "Invalid", reason: `output ${Scid.format(a.shortChannelId)} is not the 2-of-2 P2WSH of its bitcoin keys` }
+    return {
+      _tag: "Invalid",
+      reason: `output ${Scid.format(a.shortChannelId)} is not the 2-of-2 P2WSH of its bitcoin keys`
+    }
   }
   if (out.spent) {
     return { _tag: "Invalid", reason: `output ${out.txid}:${Scid.outputIndex(a.shortChannelId)} is spent`, spent: true }

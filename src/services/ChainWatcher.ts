@@ -66,48 +66,60 @@ export const make = (
     const spentInBlock = chain.spentInBlock
     const markSpent = store.markSpent
     const forgetSpent = store.forgetSpent
-    const following = tipHeight !== undefined && spentInBlock !== undefined && markSpent !== undefined && forgetSpent !== undefined
+    const following = tipHeight !== undefined && spentInBlock !== undefined && markSpent !== undefined &&
+      forgetSpent !== undefined
 
     const pollOnce: Effect.Effect<void> = !following
       ? Effect.void
       : Effect.gen(function* () {
-          const tip = yield* tipHeight
-          const from = yield* Ref.get(last)
-          if (Option.isNone(from)) {
-            // follow from the tip seen now: channels accepted from here on were checked unspent when accepted
-            yield* Ref.set(last, Option.some(tip))
-            return
+        const tip = yield* tipHeight
+        const from = yield* Ref.get(last)
+        if (Option.isNone(from)) {
+          // follow from the tip seen now: channels accepted from here on were checked unspent when accepted
+          yield* Ref.set(last, Option.some(tip))
+          return
+        }
+        for (let h = from.value + 1; h <= tip; h++) {
+          const spent = yield* spentInBlock(h)
+          const marked = spent.length === 0 ? [] : yield* markSpent(spent, h)
+          if (marked.length > 0) {
+            yield* Effect.logInfo(`${marked.length} channel(s) closed in block ${h}: no longer relayed`)
           }
-          for (let h = from.value + 1; h <= tip; h++) {
-            const spent = yield* spentInBlock(h)
-            const marked = spent.length === 0 ? [] : yield* markSpent(spent, h)
-            if (marked.length > 0) yield* Effect.logInfo(`${marked.length} channel(s) closed in block ${h}: no longer relayed`)
-            yield* Ref.set(last, Option.some(h))
-          }
-          const { channelsForgotten } = yield* forgetSpent(tip - config.forgetAfterBlocks)
-          if (channelsForgotten > 0) {
-            yield* Effect.logInfo(`${channelsForgotten} spent channel(s) forgotten (${config.forgetAfterBlocks} blocks after their spend)`)
-          }
-        }).pipe(
-          lock.withPermits(1),
-          Effect.catchAll((e) => Effect.logWarning("chain watcher: poll failed; tried again next poll", e))
-        )
+          yield* Ref.set(last, Option.some(h))
+        }
+        const { channelsForgotten } = yield* forgetSpent(tip - config.forgetAfterBlocks)
+        if (channelsForgotten > 0) {
+          yield* Effect.logInfo(
+            `${channelsForgotten} spent channel(s) forgotten (${config.forgetAfterBlocks} blocks after their spend)`
+          )
+        }
+      }).pipe(
+        lock.withPermits(1),
+        Effect.catchAll((e) => Effect.logWarning("chain watcher: poll failed; tried again next poll", e))
+      )
 
     const pruneOnce = Effect.gen(function* () {
       const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
       const result = yield* store.prune(now - config.staleAfterSeconds)
-      if (result.channelsPruned > 0) yield* Effect.logInfo(`${result.channelsPruned} stale channel(s) pruned (BOLT 7: two weeks without an update)`)
+      if (result.channelsPruned > 0) {
+        yield* Effect.logInfo(`${result.channelsPruned} stale channel(s) pruned (BOLT 7: two weeks without an update)`)
+      }
       return result
     }).pipe(
-      Effect.catchAll((e) => Effect.as(Effect.logWarning("pruning failed; tried again next time", e), { channelsPruned: 0 }))
+      Effect.catchAll((e) =>
+        Effect.as(Effect.logWarning("pruning failed; tried again next time", e), { channelsPruned: 0 })
+      )
     )
 
     if (following) yield* Effect.forkScoped(Effect.repeat(pollOnce, Schedule.spaced(config.pollInterval)))
     yield* Effect.forkScoped(
-      Effect.sleep(config.pruneFirstAfter).pipe(Effect.zipRight(Effect.repeat(pruneOnce, Schedule.spaced(config.pruneInterval))))
+      Effect.sleep(config.pruneFirstAfter).pipe(
+        Effect.zipRight(Effect.repeat(pruneOnce, Schedule.spaced(config.pruneInterval)))
+      )
     )
     return { poll: pollOnce, prune: pruneOnce, height: Ref.get(last) }
   })
 
-export const layer = (options: Partial<ChainWatcherConfigValues> = {}): Layer.Layer<ChainWatcher, never, GraphStore | ChainSource> =>
-  Layer.scoped(ChainWatcher, make(options))
+export const layer = (
+  options: Partial<ChainWatcherConfigValues> = {}
+): Layer.Layer<ChainWatcher, never, GraphStore | ChainSource> => Layer.scoped(ChainWatcher, make(options))

@@ -89,5 +89,8 @@ export const make: Effect.Effect<
 > = internal.make
 
 /** The pipeline layer: needs a GraphStore, a SignatureVerifier, a ChainSource and its config. */
-export const layer: Layer.Layer<GossipPipeline, never, GraphStore | SignatureVerifier | ChainSource | GossipPipelineConfig> =
-  Layer.scoped(GossipPipeline, make)
+export const layer: Layer.Layer<
+  GossipPipeline,
+  never,
+  GraphStore | SignatureVerifier | ChainSource | GossipPipelineConfig
+> = Layer.scoped(GossipPipeline, make)

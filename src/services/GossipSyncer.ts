@@ -206,8 +206,9 @@ export const defaultSettings: Omit<GossipSyncerSettings, "chainHash" | "bestHeig
   maxHeldAnnouncements: 1024
 }
 
-export type GossipSyncerConfigInput = Pick<GossipSyncerSettings, "chainHash" | "bestHeight"> &
-  Partial<Omit<GossipSyncerSettings, "chainHash" | "bestHeight">>
+export type GossipSyncerConfigInput =
+  & Pick<GossipSyncerSettings, "chainHash" | "bestHeight">
+  & Partial<Omit<GossipSyncerSettings, "chainHash" | "bestHeight">>
 
 export const makeSettings = (input: GossipSyncerConfigInput): GossipSyncerSettings => ({ ...defaultSettings, ...input })
 
@@ -232,8 +233,7 @@ export const configLayerFromSyncManager = (
         globalBurstBytes: sm.msgBytesBurst,
         peerBytesPerSecond: sm.peerMsgBytesPerSecond,
         peerBurstBytes: sm.peerMsgBytesBurst
-      })
-    )
+      }))
   )
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -253,5 +253,5 @@ export const make: Effect.Effect<GossipSyncerFactoryService, never, GossipSyncer
   })
 
 /** `GossipSyncerFactory` from the config, the graph store and the gossip pipeline. */
-export const layer: Layer.Layer<GossipSyncerFactory, never, GossipSyncerConfig | GraphStore | GossipPipeline> =
-  Layer.effect(GossipSyncerFactory, make)
+export const layer: Layer.Layer<GossipSyncerFactory, never, GossipSyncerConfig | GraphStore | GossipPipeline> = Layer
+  .effect(GossipSyncerFactory, make)

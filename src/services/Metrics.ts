@@ -68,7 +68,10 @@ export const formatValue = (v: number | bigint): string => {
  * A series' labels: the metric's tags, sorted by name (a tag given twice keeps its last value), then `extra` (`le`,
  * `quantile`, a frequency's `key`), which wins over a tag of the same name.
  */
-const labelsOf = (tags: ReadonlyArray<{ readonly key: string; readonly value: string }>, extra: Labels = []): Labels => {
+const labelsOf = (
+  tags: ReadonlyArray<{ readonly key: string; readonly value: string }>,
+  extra: Labels = []
+): Labels => {
   const byName = new Map<string, string>()
   for (const t of tags) byName.set(labelName(t.key), t.value)
   for (const [k] of extra) byName.delete(k)
@@ -237,7 +240,7 @@ export interface MetricsSources {
 
 /** Samples the node-level gauges once. A store that cannot count is logged and counted, never a failed scrape. */
 export const collectFrom = (sources: MetricsSources): Effect.Effect<void> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     yield* sources.store.counts.pipe(
       Effect.flatMap((c) =>
         Effect.all([
@@ -248,7 +251,9 @@ export const collectFrom = (sources: MetricsSources): Effect.Effect<void> =>
       ),
       Effect.catchAll((error) =>
         Effect.zipRight(
-          Effect.logWarning("metrics: graph counts unavailable").pipe(Effect.annotateLogs({ operation: error.operation, cause: String(error.cause) })),
+          Effect.logWarning("metrics: graph counts unavailable").pipe(
+            Effect.annotateLogs({ operation: error.operation, cause: String(error.cause) })
+          ),
           Metric.increment(NodeMetrics.collectFailures)
         )
       )

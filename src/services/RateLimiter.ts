@@ -96,7 +96,9 @@ export const chain = (first: ByteRateLimiter, second: ByteRateLimiter): ByteRate
   take: (bytes) => Effect.zipRight(first.take(bytes), second.take(bytes)),
   balance: Effect.zipWith(first.balance, second.balance, Math.min),
   // both or neither: a reservation in the first bucket alone would be taken again by the `take` that follows
-  tryTake: (bytes, now) => !first.wouldWait(bytes, now) && !second.wouldWait(bytes, now) && first.tryTake(bytes, now) && second.tryTake(bytes, now),
+  tryTake: (bytes, now) =>
+    !first.wouldWait(bytes, now) && !second.wouldWait(bytes, now) && first.tryTake(bytes, now) &&
+    second.tryTake(bytes, now),
   wouldWait: (bytes, now) => first.wouldWait(bytes, now) || second.wouldWait(bytes, now)
 })
 
@@ -118,10 +120,16 @@ export const paceAll = <A, E>(
       Effect.suspend(() => {
         let i = start
         while (i < items.length && limiter.tryTake(size(items[i]), clock.unsafeCurrentTimeMillis())) i++
-        const ready = i === start ? Effect.void : emit(start === 0 && i === items.length ? items : items.slice(start, i))
+        const ready = i === start
+          ? Effect.void
+          : emit(start === 0 && i === items.length ? items : items.slice(start, i))
         if (i === items.length) return ready
         // item i waits for its reservation (as its own `take` would), then the rest continue from the item after
-        return ready.pipe(Effect.zipRight(limiter.take(size(items[i]))), Effect.zipRight(emitOne(i)), Effect.zipRight(from(i + 1)))
+        return ready.pipe(
+          Effect.zipRight(limiter.take(size(items[i]))),
+          Effect.zipRight(emitOne(i)),
+          Effect.zipRight(from(i + 1))
+        )
       })
     const emitOne = (i: number) => emit(items.slice(i, i + 1))
     return from(0)

@@ -127,10 +127,14 @@ const completed = (nodeIdHex: string, sync: "initial" | "reconcile" | "other", f
 export const settledOutcome = (entry: PeerEntryView, graphSynced: boolean): Option.Option<PeerOutcome> => {
   if (Option.isSome(entry.outcome)) return entry.outcome
   const { nodeIdHex, seen } = entry
-  if (seen.completed > 0) return Option.some(completed(nodeIdHex, seen.completedInitial ? "initial" : "other", seen.fetched))
+  if (seen.completed > 0) {
+    return Option.some(completed(nodeIdHex, seen.completedInitial ? "initial" : "other", seen.fetched))
+  }
   if (!entry.connected) return Option.some(PeerOutcome.Disconnected({ nodeIdHex, reason: "disconnected" }))
   if (seen.failures > 0 && !graphSynced) {
-    return Option.some(PeerOutcome.Failed({ nodeIdHex, reason: Option.getOrElse(seen.lastFailure, () => "historical sync failed") }))
+    return Option.some(
+      PeerOutcome.Failed({ nodeIdHex, reason: Option.getOrElse(seen.lastFailure, () => "historical sync failed") })
+    )
   }
   return Option.none()
 }
@@ -179,7 +183,9 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         if (outcome._tag === "Completed") yield* Ref.update(reconciled, (n) => n + 1)
         const log = outcome._tag === "Completed" ? Effect.logInfo : Effect.logWarning
         yield* log(
-          outcome._tag === "Completed" ? `peer synced (${outcome.sync})` : `peer ${outcome._tag.toLowerCase()}: ${outcome.reason}`
+          outcome._tag === "Completed"
+            ? `peer synced (${outcome.sync})`
+            : `peer ${outcome._tag.toLowerCase()}: ${outcome.reason}`
         ).pipe(Effect.annotateLogs({ service: "Reconciler", peer: entry.nodeIdHex }))
       })
 
@@ -192,7 +198,10 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
 
     const enqueue = (nodeIdHex: string) =>
       Effect.gen(function* () {
-        const fresh = yield* Ref.modify(queued, (s) => (s.has(nodeIdHex) ? [false, s] : [true, new Set(s).add(nodeIdHex)]))
+        const fresh = yield* Ref.modify(
+          queued,
+          (s) => (s.has(nodeIdHex) ? [false, s] : [true, new Set(s).add(nodeIdHex)])
+        )
         if (!fresh) return
         yield* SubscriptionRef.update(running, (n) => n + 1)
         // a full queue drops the peer: undo its accounting, or awaitIdle would wait for it forever
@@ -200,7 +209,9 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
           yield* forget(nodeIdHex)
           yield* SubscriptionRef.update(running, (n) => n - 1)
           const entry = yield* entryOf(nodeIdHex)
-          if (entry !== undefined) yield* conclude(entry, PeerOutcome.Skipped({ nodeIdHex, reason: "reconciliation queue full" }))
+          if (entry !== undefined) {
+            yield* conclude(entry, PeerOutcome.Skipped({ nodeIdHex, reason: "reconciliation queue full" }))
+          }
         }
       })
 
@@ -215,8 +226,7 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
             connected: true,
             seen: nothingSeen,
             outcome: Option.none()
-          })
-        )
+          }))
         yield* enqueue(nodeIdHex)
       })
 
@@ -226,7 +236,11 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         if (entry === undefined || !entry.connected) return
         const graphSynced = yield* manager.isGraphSynced
         const known = settledOutcome({ ...entry, connected: true }, graphSynced)
-        yield* conclude(entry, Option.getOrElse(known, () => PeerOutcome.Disconnected({ nodeIdHex: entry.nodeIdHex, reason })), true)
+        yield* conclude(
+          entry,
+          Option.getOrElse(known, () => PeerOutcome.Disconnected({ nodeIdHex: entry.nodeIdHex, reason })),
+          true
+        )
       })
 
     /**
@@ -251,7 +265,9 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
             }
             if (
               seen.completed === e.seen.completed && seen.completedInitial === e.seen.completedInitial &&
-              seen.failures === e.seen.failures && Option.getEquivalence<string>((a, b) => a === b)(seen.lastFailure, e.seen.lastFailure)
+              seen.failures === e.seen.failures && Option.getEquivalence<string>((a, b) =>
+                a === b
+              )(seen.lastFailure, e.seen.lastFailure)
             ) continue
             next ??= new Map(m)
             next.set(nodeIdHex, { ...e, seen })
@@ -307,7 +323,11 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         if (Option.isNone(idle)) return PeerOutcome.Skipped({ nodeIdHex, reason: `busy for ${busy}` })
         if (idle.value.completed > 0) {
           // SM-19/SM-18: the initial sync (or a pinned peer's own) just covered this peer
-          return completed(nodeIdHex, idle.value.completedInitial ? "initial" : "other", yield* syncer.value.lastCompleted)
+          return completed(
+            nodeIdHex,
+            idle.value.completedInitial ? "initial" : "other",
+            yield* syncer.value.lastCompleted
+          )
         }
         const requested = yield* Effect.either(syncer.value.historicalSync)
         if (Either.isLeft(requested)) {
@@ -318,7 +338,10 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         const signal = yield* syncer.value.resetSyncedSignal
         const result = yield* Effect.timeoutOption(Effect.either(signal), settings.syncTimeout)
         if (Option.isNone(result)) {
-          return PeerOutcome.Failed({ nodeIdHex, reason: `sync did not finish within ${Duration.format(settings.syncTimeout)}` })
+          return PeerOutcome.Failed({
+            nodeIdHex,
+            reason: `sync did not finish within ${Duration.format(settings.syncTimeout)}`
+          })
         }
         if (Either.isRight(result.value)) return completed(nodeIdHex, "reconcile", yield* syncer.value.lastCompleted)
         const e = result.value.left
@@ -373,7 +396,9 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
           yield* SubscriptionRef.update(running, (n) => n - 1)
           // reconnected while we were busy with the old connection: the new one gets its turn
           const after = yield* entryOf(nodeIdHex)
-          if (after !== undefined && after.connected && after.generation !== generation && Option.isNone(after.outcome)) {
+          if (
+            after !== undefined && after.connected && after.generation !== generation && Option.isNone(after.outcome)
+          ) {
             yield* enqueue(nodeIdHex)
           }
         })
@@ -388,8 +413,7 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
       Stream.runForEach(events, (event) =>
         event._tag === "Connected"
           ? event.peer.gossipQueries ? connected(event.peer) : Effect.void
-          : disconnected(event.nodeIdHex, event.reason)
-      )
+          : disconnected(event.nodeIdHex, event.reason))
     )
     const already = yield* connector.connected
     for (const peer of already.values()) if (peer.gossipQueries) yield* connected(peer)
@@ -408,19 +432,28 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
             const all = [...m.values()]
             if (all.length === 0) return Option.none()
             if (all.every((e) => !e.connected)) return Option.some("noPeers")
-            return all.every((e) => Option.isSome(settledOutcome(e, graphSynced))) ? Option.some("settled") : Option.none()
+            return all.every((e) => Option.isSome(settledOutcome(e, graphSynced)))
+              ? Option.some("settled")
+              : Option.none()
           })
         const ended = yield* peers.changes.pipe(
           Stream.mapEffect(verdict),
           Stream.filterMap((v) => v),
           Stream.runHead,
           Effect.map(Option.getOrElse((): "settled" | "noPeers" | "deadline" => "deadline")),
-          Effect.timeoutTo({ duration: limit, onTimeout: (): "settled" | "noPeers" | "deadline" => "deadline", onSuccess: (v) => v })
+          Effect.timeoutTo({
+            duration: limit,
+            onTimeout: (): "settled" | "noPeers" | "deadline" => "deadline",
+            onSuccess: (v) => v
+          })
         )
         const graphSynced = yield* manager.isGraphSynced
         const outcomes = (yield* snapshot(graphSynced)).map(({ entry, outcome }) =>
           Option.getOrElse(outcome, () =>
-            PeerOutcome.Skipped({ nodeIdHex: entry.nodeIdHex, reason: `still syncing at the ${Duration.format(limit)} deadline` }))
+            PeerOutcome.Skipped({
+              nodeIdHex: entry.nodeIdHex,
+              reason: `still syncing at the ${Duration.format(limit)} deadline`
+            }))
         )
         return { peers: outcomes, graphSynced, ended }
       })

@@ -71,10 +71,10 @@ export const pack = (items: ReadonlyArray<VerifyItem>): Uint8Array => {
 export const verifyPackedInThread = (packed: Uint8Array, start: number, end: number, out: Uint8Array): void => {
   for (let i = start, o = start * PACKED_ITEM_SIZE; i < end; i++, o += PACKED_ITEM_SIZE) {
     out[i] = verifyInThread(
-      packed.subarray(o, o + HASH),
-      packed.subarray(o + HASH, o + HASH + SIG),
-      packed.subarray(o + HASH + SIG, o + PACKED_ITEM_SIZE)
-    )
+        packed.subarray(o, o + HASH),
+        packed.subarray(o + HASH, o + HASH + SIG),
+        packed.subarray(o + HASH + SIG, o + PACKED_ITEM_SIZE)
+      )
       ? 1
       : 0
   }

@@ -229,7 +229,7 @@ export const makeSyncManager: Effect.Effect<
   SyncManagerService,
   never,
   Scope.Scope | GossipSyncerFactory | SyncManagerConfig
-> = Effect.gen(function*() {
+> = Effect.gen(function* () {
   const config = yield* SyncManagerConfig
   const retryPolicy = yield* SyncRetryConfig
   const factory = yield* GossipSyncerFactory
@@ -285,7 +285,7 @@ export const makeSyncManager: Effect.Effect<
    * elapsed. A syncer idle for another reason (a pinned one before its first sync) is not eligible.
    */
   const eligible = (entry: Entry) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const state = yield* stateOf(entry)
       if (state === "chansSynced") return true
       if (state !== "syncerIdle") return false
@@ -303,7 +303,7 @@ export const makeSyncManager: Effect.Effect<
     candidates: Iterable<Entry>,
     action?: (entry: Entry) => Effect.Effect<void, E>
   ): Effect.Effect<Option.Option<Entry>> =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       for (const entry of yield* Random.shuffle(candidates)) {
         if (!(yield* eligible(entry))) continue
         if (action !== undefined) {
@@ -324,7 +324,8 @@ export const makeSyncManager: Effect.Effect<
   const transition = (entry: Entry, to: "ActiveSync" | "PassiveSync") =>
     entry.syncer.processSyncTransition(to).pipe(
       Effect.zipRight(
-        Ref.update(sets, (s) => withEntry(withoutPeer(s, entry.nodeIdHex), to === "ActiveSync" ? "active" : "inactive", entry))
+        Ref.update(sets, (s) =>
+          withEntry(withoutPeer(s, entry.nodeIdHex), to === "ActiveSync" ? "active" : "inactive", entry))
       )
     )
   const promote = (entry: Entry) => transition(entry, "ActiveSync")
@@ -349,7 +350,7 @@ export const makeSyncManager: Effect.Effect<
    * initial syncer gets a full interval before a tick may replace it.
    */
   const setInitialHistoricalSyncer = (entry: Entry) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const assignment = yield* Ref.updateAndGet(assignments, (n) => n + 1)
       yield* Ref.set(initial, Option.some({ entry, assignment }))
       yield* Ref.set(initialOwed, false)
@@ -373,7 +374,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** Beyond lnd: the owed initial historical sync goes to an eligible syncer now, if there is one. */
   const assignOwedInitialSync = (why: string) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (numActiveSyncers === 0 || !(yield* Ref.get(initialOwed)) || Option.isSome(yield* Ref.get(initial))) return
       const chosen = yield* forceHistoricalSync()
       if (Option.isNone(chosen)) return
@@ -388,7 +389,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** A failed sync (or refused request) of this syncer: count it, note why, and wake up when its backoff ends. */
   const recordFailure = (entry: Entry, reason: string | undefined) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const record = yield* recordOf(entry)
       if (record === undefined) return
       const failures = record.failures + 1
@@ -423,7 +424,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** SM-23 minus the ack: forget the syncer, stop it, and replace it if it was active. */
   const removeSyncer = (entry: Entry) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const before = yield* Ref.get(sets)
       const wasActive = before.active.get(entry.nodeIdHex)?.syncer === entry.syncer
       yield* Ref.set(sets, withoutPeer(before, entry.nodeIdHex))
@@ -452,7 +453,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** SM-22: the removed peer was the initial historical syncer; hand the sync to another eligible syncer. */
   const replaceInitialIfRemoved = (entry: Entry) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const current = yield* Ref.get(initial)
       if (Option.isNone(current) || current.value.entry.nodeIdHex !== entry.nodeIdHex) return
       yield* clearInitialHistoricalSyncer
@@ -493,7 +494,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** The syncer's life in its FiberMap slot, with its sync watch; if it ends by itself the handler forgets it. */
   const supervise = (entry: Entry, run: Effect.Effect<void, never, Scope.Scope>) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const exit = yield* Effect.exit(Effect.scoped(Effect.zipRight(Effect.forkScoped(watchSyncs(entry)), run)))
       if (Exit.isFailure(exit)) {
         if (Cause.isInterruptedOnly(exit.cause)) return
@@ -505,7 +506,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** SM-14..SM-18. */
   const handleInit = (peer: Peer, done: Deferred.Deferred<void>) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const nodeIdHex = peer.nodeIdHex.toLowerCase()
       const s = yield* Ref.get(sets)
       if (lookup(s, nodeIdHex) !== undefined) {
@@ -579,7 +580,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** SM-23 then SM-22. */
   const handlePrune = (nodeIdHex: string, done: Deferred.Deferred<void>) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const entry = lookup(yield* Ref.get(sets), nodeIdHex)
       if (entry === undefined) {
         yield* Deferred.succeed(done, undefined)
@@ -595,7 +596,7 @@ export const makeSyncManager: Effect.Effect<
    * is never chosen again; the peer's later prune is then a no-op. (lnd leaves such a syncer in its maps.)
    */
   const handleSyncerExited = (entry: Entry) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (lookup(yield* Ref.get(sets), entry.nodeIdHex)?.syncer !== entry.syncer) return
       yield* Effect.logWarning("syncer stopped by itself").pipe(Effect.annotateLogs("peer", entry.nodeIdHex))
       yield* removeSyncer(entry)
@@ -604,7 +605,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** Beyond lnd: a syncer's sync began or ended; keep its record and backoff, then give an owed initial sync out. */
   const handleSyncSettled = (entry: Entry, outcome: "started" | "completed" | "failed") =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if ((yield* recordOf(entry)) === undefined) return // pruned meanwhile
       if (outcome === "started") return yield* updateRecord(entry, (r) => ({ ...r, syncing: true }))
       if (outcome === "failed") {
@@ -631,7 +632,7 @@ export const makeSyncManager: Effect.Effect<
   const handleRetryDue = (nodeIdHex: string) => assignOwedInitialSync(`backoff of ${nodeIdHex} elapsed`)
 
   /** SM-24/SM-25: swap one eligible active syncer for one eligible passive one. */
-  const rotate = Effect.gen(function*() {
+  const rotate = Effect.gen(function* () {
     const s = yield* Ref.get(sets)
     const outgoing = yield* chooseRandomSyncer(s.active.values())
     if (Option.isNone(outgoing)) return yield* Effect.logDebug("no eligible active syncer to rotate")
@@ -657,7 +658,7 @@ export const makeSyncManager: Effect.Effect<
 
   /** SM-26. */
   const handleHistoricalTick = (assignment: number) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // A tick from a ticker replaced meanwhile would give the new initial syncer less than a full interval.
       if (assignment !== (yield* Ref.get(tickerAssignment))) return
       if (numActiveSyncers === 0) return
@@ -673,7 +674,7 @@ export const makeSyncManager: Effect.Effect<
     assignment: number,
     result: Exit.Exit<void, HistoricalSyncFailed | GossipSyncerExiting>
   ) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const current = yield* Ref.get(initial)
       if (Option.isNone(current) || current.value.assignment !== assignment) return
       const { entry } = current.value
@@ -763,7 +764,7 @@ export const makeSyncManager: Effect.Effect<
         ))
 
   const stop: Effect.Effect<void> = Effect.uninterruptible(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (!(yield* Deferred.succeed(quit, undefined))) return yield* Deferred.await(stopped)
       // SM-10: the loop first, then every syncer, pinned ones included (port note), awaiting each fiber.
       yield* FiberSet.clear(loops)
@@ -786,12 +787,12 @@ export const makeSyncManager: Effect.Effect<
 
   const service: SyncManagerService = {
     initSyncState: (peer) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const done = yield* Deferred.make<void>()
         if (!(yield* request({ _tag: "Init", peer, done }))) return yield* new SyncManagerExiting()
       }),
     pruneSyncState: (nodeIdHex) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const done = yield* Deferred.make<void>()
         yield* request({ _tag: "Prune", nodeIdHex: nodeIdHex.toLowerCase(), done })
       }),

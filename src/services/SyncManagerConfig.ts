@@ -111,7 +111,7 @@ const pubkeyHex = /^0[23][0-9a-f]{64}$/
 export const validateSyncManagerConfig = (
   input: SyncManagerConfigInput
 ): Either.Either<SyncManagerConfigValues, SyncManagerConfigError> =>
-  Either.gen(function*() {
+  Either.gen(function* () {
     const fail = (reason: string) => Either.left(new SyncManagerConfigError({ reason }))
 
     const numActiveSyncers = input.numActiveSyncers ?? SyncManagerDefaults.numActiveSyncers
@@ -152,10 +152,14 @@ export const validateSyncManagerConfig = (
     }
     // SM-3, in lncfg's order.
     if (msgBytesBurst < MaxWireMessageBytes) {
-      return yield* fail(`msgBytesBurst (${msgBytesBurst}) must be at least ${MaxWireMessageBytes}, the largest message`)
+      return yield* fail(
+        `msgBytesBurst (${msgBytesBurst}) must be at least ${MaxWireMessageBytes}, the largest message`
+      )
     }
     if (msgBytesBurst <= msgBytesPerSecond) {
-      return yield* fail(`msgBytesBurst (${msgBytesBurst}) must be greater than msgBytesPerSecond (${msgBytesPerSecond})`)
+      return yield* fail(
+        `msgBytesBurst (${msgBytesBurst}) must be greater than msgBytesPerSecond (${msgBytesPerSecond})`
+      )
     }
     if (msgBytesPerSecond <= peerMsgBytesPerSecond) {
       return yield* fail(

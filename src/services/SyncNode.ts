@@ -29,7 +29,7 @@ interface Tracked {
 
 /** Starts the wiring in the current scope; it stops when the scope closes. */
 export const make: Effect.Effect<void, never, Scope.Scope | SyncManager | PeerConnector | GossipPipeline> = Effect
-  .gen(function*() {
+  .gen(function* () {
     const manager = yield* SyncManager
     const connector = yield* PeerConnector
     const pipeline = yield* GossipPipeline
@@ -55,11 +55,15 @@ export const make: Effect.Effect<void, never, Scope.Scope | SyncManager | PeerCo
     const drain = (peer: Peer) => {
       const chainHash = chainOf(peer)
       const filter = chainHash === undefined
-        ? Effect.logDebug("no chain known: no gossip_timestamp_filter sent").pipe(Effect.annotateLogs({ peer: peer.nodeIdHex }))
+        ? Effect.logDebug("no chain known: no gossip_timestamp_filter sent").pipe(
+          Effect.annotateLogs({ peer: peer.nodeIdHex })
+        )
         : peer.send({ _tag: "GossipTimestampFilter", chainHash, firstTimestamp: 0xffffffff, timestampRange: 0 })
       return Effect.zipRight(filter, messages(peer)).pipe(
         Effect.catchAll((disconnected) =>
-          Effect.logDebug("gossip drain ended").pipe(Effect.annotateLogs({ peer: peer.nodeIdHex, reason: disconnected.reason }))
+          Effect.logDebug("gossip drain ended").pipe(
+            Effect.annotateLogs({ peer: peer.nodeIdHex, reason: disconnected.reason })
+          )
         )
       )
     }
@@ -70,7 +74,7 @@ export const make: Effect.Effect<void, never, Scope.Scope | SyncManager | PeerCo
       )
 
     const start = (peer: Peer, fromSnapshot: boolean) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         tracked.set(peer.nodeIdHex, { peer, fromSnapshot })
         if (!peer.gossipQueries) {
           yield* FiberMap.run(drains, peer.nodeIdHex, drain(peer))
@@ -84,14 +88,14 @@ export const make: Effect.Effect<void, never, Scope.Scope | SyncManager | PeerCo
       })
 
     const stop = (nodeIdHex: string) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         tracked.delete(nodeIdHex)
         yield* FiberMap.remove(drains, nodeIdHex)
         yield* manager.pruneSyncState(nodeIdHex)
       })
 
     const handle = (event: PeerEvent): Effect.Effect<void> =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (event._tag === "Connected") {
           const known = tracked.get(event.peer.nodeIdHex)
           if (known?.peer === event.peer) {
@@ -113,7 +117,7 @@ export const make: Effect.Effect<void, never, Scope.Scope | SyncManager | PeerCo
       })
 
     yield* Effect.forkScoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         for (const peer of (yield* connector.connected).values()) yield* start(peer, true)
         yield* Stream.runForEach(events, handle)
       })

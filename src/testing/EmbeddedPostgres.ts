@@ -71,7 +71,7 @@ const freePort = Effect.async<number, EmbeddedPostgresError>((resume) => {
 export const make = (
   options: EmbeddedPostgresOptions = {}
 ): Effect.Effect<EmbeddedPostgres, EmbeddedPostgresError, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const port = yield* freePort
     const root = yield* Effect.acquireRelease(
       Effect.sync(() => {

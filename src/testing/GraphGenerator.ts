@@ -9,7 +9,14 @@
  */
 import { createHash } from "node:crypto"
 import secp256k1 from "secp256k1"
-import type { ChainHash, ChannelAnnouncement, ChannelUpdate, NodeAddress, NodeAnnouncement, PublicKey } from "../domain/Messages.js"
+import type {
+  ChainHash,
+  ChannelAnnouncement,
+  ChannelUpdate,
+  NodeAddress,
+  NodeAnnouncement,
+  PublicKey
+} from "../domain/Messages.js"
 import * as Scid from "../domain/ShortChannelId.js"
 import { publicKeyOf, signChannelAnnouncement, signChannelUpdate, signNodeAnnouncement } from "../domain/Signatures.js"
 import { prng, syntheticTopology, type Policy, type Topology, type TopologyChannel } from "./Topology.js"
@@ -91,7 +98,11 @@ const addressesFor = (index: number, rand: () => number): ReadonlyArray<NodeAddr
   const r = rand()
   const port = 9735
   if (r < 0.55) {
-    return [{ _tag: "IPv4", address: `${10 + (index % 200)}.${(index >> 8) & 255}.${index & 255}.${1 + Math.floor(rand() * 250)}`, port }]
+    return [{
+      _tag: "IPv4",
+      address: `${10 + (index % 200)}.${(index >> 8) & 255}.${index & 255}.${1 + Math.floor(rand() * 250)}`,
+      port
+    }]
   }
   if (r < 0.9) {
     let onion = ""
@@ -162,7 +173,9 @@ export const generateGraph = (options: GenerateOptions): GeneratedGraph => {
     for (const direction of [0, 1] as const) {
       const policy = (direction === 0 ? p1 : p2) ?? DEFAULT_POLICY
       const disabled = (direction === 0 ? p1 : p2) === undefined
-      const max = policy.htlcMaximumMsat > 0n && policy.htlcMaximumMsat <= capacityMsat ? policy.htlcMaximumMsat : capacityMsat
+      const max = policy.htlcMaximumMsat > 0n && policy.htlcMaximumMsat <= capacityMsat
+        ? policy.htlcMaximumMsat
+        : capacityMsat
       channelUpdates.push(
         signChannelUpdate(
           {
@@ -202,7 +215,8 @@ export const generateGraph = (options: GenerateOptions): GeneratedGraph => {
     )
   }
   // blocks ascend with the row, but tx indices within a crowded block need not: order by scid as promised
-  const byScid = <T extends { readonly shortChannelId: bigint }>(x: T, y: T): number => Scid.compare(x.shortChannelId, y.shortChannelId)
+  const byScid = <T extends { readonly shortChannelId: bigint }>(x: T, y: T): number =>
+    Scid.compare(x.shortChannelId, y.shortChannelId)
   return {
     nodes: indices.map((i) => keys.get(i) as GeneratedNode),
     channelAnnouncements: channelAnnouncements.sort(byScid),

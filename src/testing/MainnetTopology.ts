@@ -13,7 +13,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 
 /** The first `data/mainnet-2026-02-03` above this module: the same from `src/testing` (tsx) and `dist/...` (compiled). */
 const findUp = (from: string, rel: string): string => {
-  for (let dir = from; ; dir = path.dirname(dir)) {
+  for (let dir = from;; dir = path.dirname(dir)) {
     const candidate = path.join(dir, rel)
     if (fs.existsSync(candidate)) return candidate
     if (path.dirname(dir) === dir) return path.join(from, rel)

@@ -46,7 +46,10 @@ export interface PeerPairOptions {
   readonly wire?: boolean
 }
 
-export const defaultFeatures: Uint8Array = Features.fromBits([Features.GOSSIP_QUERIES.odd, Features.GOSSIP_QUERIES_EX.odd])
+export const defaultFeatures: Uint8Array = Features.fromBits([
+  Features.GOSSIP_QUERIES.odd,
+  Features.GOSSIP_QUERIES_EX.odd
+])
 
 const initFor = (features: Uint8Array): Init => ({
   _tag: "Init",
@@ -87,12 +90,13 @@ export const makePeerPair = (
       const otherHex = toHex(other.nodeId)
       const disconnected = (reason: string) => new PeerDisconnected({ nodeId: otherHex, reason })
       const whenClosed: Effect.Effect<never, PeerDisconnected> = Effect.flatMap(Deferred.await(closed), (reason) =>
-        Effect.fail(disconnected(reason))
-      )
+        Effect.fail(disconnected(reason)))
       /** What the other side would decode; a message the codec rejects closes the connection (BOLT 1). */
       const deliver = (message: Message | Uint8Array): Effect.Effect<void, PeerDisconnected> =>
         Effect.gen(function* () {
-          if (yield* Deferred.isDone(closed)) return yield* whenClosed
+          if (yield* Deferred.isDone(closed)) {
+            return yield* whenClosed
+          }
           let value: Message
           if (message instanceof Uint8Array) {
             const decoded = decodeMessage(message)
@@ -162,8 +166,10 @@ export const makeDuplexPair = (capacity = 64): Effect.Effect<readonly [ByteChann
           })
         }),
         write: (bytes) =>
-          Effect.flatMap(outbox.offer(bytes.slice()), (ok) =>
-            ok ? Effect.void : Effect.fail(new TransportIoError({ reason: "write to a closed in-memory channel" }))
+          Effect.flatMap(
+            outbox.offer(bytes.slice()),
+            (ok) =>
+              ok ? Effect.void : Effect.fail(new TransportIoError({ reason: "write to a closed in-memory channel" }))
           ),
         close: (graceful) =>
           Effect.gen(function* () {

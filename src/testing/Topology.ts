@@ -40,12 +40,12 @@ export const parseChannelsCsv = (text: string, nodeCount: number, name: string):
       f[at] === "1"
         ? undefined
         : {
-            htlcMinimumMsat: BigInt(f[at + 1] ?? "0"),
-            htlcMaximumMsat: BigInt(f[at + 2] ?? "0"),
-            feeBaseMsat: Number(f[at + 3]),
-            feeProportionalMillionths: Number(f[at + 4]),
-            cltvExpiryDelta: Number(f[at + 5])
-          }
+          htlcMinimumMsat: BigInt(f[at + 1] ?? "0"),
+          htlcMaximumMsat: BigInt(f[at + 2] ?? "0"),
+          feeBaseMsat: Number(f[at + 3]),
+          feeProportionalMillionths: Number(f[at + 4]),
+          cltvExpiryDelta: Number(f[at + 5])
+        }
     channels.push({
       node1: Number(f[0]),
       node2: Number(f[1]),
@@ -58,7 +58,7 @@ export const parseChannelsCsv = (text: string, nodeCount: number, name: string):
 }
 
 /** Deterministic 32-bit PRNG (mulberry32): the generator must give the same graph for the same seed everywhere. */
-export const prng = (seed: number): (() => number) => {
+export const prng = (seed: number): () => number => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

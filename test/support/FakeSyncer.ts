@@ -77,7 +77,7 @@ export interface FakeSyncerControl {
 
 const accepting = (state: SyncerState) => state === "chansSynced" || state === "syncerIdle"
 
-export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.gen(function*() {
+export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.gen(function* () {
   const made = yield* Ref.make<ReadonlyArray<FakeSyncer>>([])
   const defaultBehaviour = yield* Ref.make<FakeBehaviour>({
     transitions: "accept",
@@ -86,7 +86,7 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
   })
 
   const make = (peer: Peer, options: GossipSyncerOptions) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const peerHex = peer.nodeIdHex
       const syncType = yield* Ref.make<SyncType>(options.syncType)
       const state = yield* SubscriptionRef.make<SyncerState>(options.initialState)
@@ -101,20 +101,25 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
       /** Set when `run` ended (interrupted or by itself): like the real syncer, it then refuses every request. */
       const exited = yield* Deferred.make<void>()
       const exiting = new GossipSyncerExiting({ peer: peerHex })
-      const failIfExited = Effect.flatMap(Deferred.isDone(exited), (done) => (done ? Effect.fail(exiting) : Effect.void))
+      const failIfExited = Effect.flatMap(
+        Deferred.isDone(exited),
+        (done) => (done ? Effect.fail(exiting) : Effect.void)
+      )
       const lastFailure = yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none())
       const lastCompleted = yield* Ref.make<Option.Option<SyncCounts>>(Option.none())
       const runInterrupted = yield* Ref.make(false)
       const runScopeClosed = yield* Ref.make(false)
 
-      const timeout = Effect.sleep("5 seconds").pipe(Effect.zipRight(Effect.fail(new SyncTransitionTimeout({ peer: peerHex }))))
+      const timeout = Effect.sleep("5 seconds").pipe(
+        Effect.zipRight(Effect.fail(new SyncTransitionTimeout({ peer: peerHex })))
+      )
 
       const syncer: GossipSyncer = {
         peer,
         syncType: Ref.get(syncType),
         state,
         processSyncTransition: (to) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             yield* failIfExited
             const b = yield* Ref.get(behaviour)
             if (b.transitions === "timeout") return yield* timeout
@@ -128,7 +133,7 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
             yield* Ref.set(syncType, to)
             yield* Ref.update(transitions, (ts) => [...ts, to])
           }),
-        historicalSync: Effect.gen(function*() {
+        historicalSync: Effect.gen(function* () {
           yield* failIfExited
           const b = yield* Ref.get(behaviour)
           if (b.historical === "timeout") return yield* timeout
@@ -139,10 +144,11 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
           yield* Ref.update(historicalRequests, (n) => n + 1)
           yield* SubscriptionRef.set(state, "syncingChans")
         }),
-        resetSyncedSignal: Effect.gen(function*() {
+        resetSyncedSignal: Effect.gen(function* () {
           // GS-30: already fired if the syncer is in chansSynced now; a syncer that has exited never will; a signal
           // already armed is shared with its first caller
-          const signal = (yield* Ref.get(armed)) ?? (yield* Deferred.make<void, HistoricalSyncFailed | GossipSyncerExiting>())
+          const signal = (yield* Ref.get(armed)) ??
+            (yield* Deferred.make<void, HistoricalSyncFailed | GossipSyncerExiting>())
           if ((yield* SubscriptionRef.get(state)) === "chansSynced") yield* Deferred.succeed(signal, undefined)
           else if (yield* Deferred.isDone(exited)) yield* Deferred.fail(signal, exiting)
           else yield* Ref.set(armed, signal)
@@ -152,10 +158,11 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
         lastCompleted: Ref.get(lastCompleted)
       }
 
-      const fireArmed = (fire: (d: Deferred.Deferred<void, HistoricalSyncFailed | GossipSyncerExiting>) => Effect.Effect<boolean>) =>
-        Effect.flatMap(Ref.getAndSet(armed, undefined), (d) => (d === undefined ? Effect.void : fire(d)))
+      const fireArmed = (
+        fire: (d: Deferred.Deferred<void, HistoricalSyncFailed | GossipSyncerExiting>) => Effect.Effect<boolean>
+      ) => Effect.flatMap(Ref.getAndSet(armed, undefined), (d) => (d === undefined ? Effect.void : fire(d)))
 
-      const run: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function*() {
+      const run: Effect.Effect<void, never, Scope.Scope> = Effect.gen(function* () {
         yield* Effect.addFinalizer(() =>
           Ref.get(behaviour).pipe(
             Effect.flatMap((b) => (b.slowRelease ? Effect.sleep("1 second") : Effect.void)),

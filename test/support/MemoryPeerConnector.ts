@@ -15,16 +15,18 @@ export interface MemoryPeerConnector {
   /** Publishes an event as is (to script races: a late event about an older connection). */
   readonly publish: (event: PeerEvent) => Effect.Effect<void>
   /** Every `ban` call, in order. */
-  readonly bans: Ref.Ref<ReadonlyArray<{ readonly nodeIdHex: string; readonly untilMillis: number; readonly reason: string }>>
+  readonly bans: Ref.Ref<
+    ReadonlyArray<{ readonly nodeIdHex: string; readonly untilMillis: number; readonly reason: string }>
+  >
 }
 
-export const makeMemoryPeerConnector: Effect.Effect<MemoryPeerConnector, never, Scope.Scope> = Effect.gen(function*() {
+export const makeMemoryPeerConnector: Effect.Effect<MemoryPeerConnector, never, Scope.Scope> = Effect.gen(function* () {
   const hub = yield* Effect.acquireRelease(PubSub.unbounded<PeerEvent>(), PubSub.shutdown)
   const peers = yield* Ref.make<ReadonlyMap<string, Peer>>(new Map())
   const bans = yield* Ref.make<ReadonlyArray<{ nodeIdHex: string; untilMillis: number; reason: string }>>([])
 
   const detach = (nodeIdHex: string, reason: string) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const peer = (yield* Ref.get(peers)).get(nodeIdHex)
       if (peer === undefined) return
       yield* Ref.update(peers, (m) => {
@@ -40,11 +42,15 @@ export const makeMemoryPeerConnector: Effect.Effect<MemoryPeerConnector, never, 
     events: Effect.map(PubSub.subscribe(hub), (queue) => Stream.fromQueue(queue)),
     connected: Ref.get(peers),
     connect: (address) =>
-      Effect.fail(new PeerConnectError({ address: `${address.host}:${address.port}`, reason: "memory connector does not dial" })),
+      Effect.fail(
+        new PeerConnectError({ address: `${address.host}:${address.port}`, reason: "memory connector does not dial" })
+      ),
     keepConnected: () => Effect.void,
     disconnect: detach,
     ban: (nodeIdHex, untilMillis, reason) =>
-      Ref.update(bans, (l) => [...l, { nodeIdHex, untilMillis, reason }]).pipe(Effect.zipRight(detach(nodeIdHex, reason)))
+      Ref.update(bans, (l) => [...l, { nodeIdHex, untilMillis, reason }]).pipe(
+        Effect.zipRight(detach(nodeIdHex, reason))
+      )
   }
 
   return {

@@ -36,7 +36,8 @@ export const makePassThroughPipeline = (store: GraphStoreService): Effect.Effect
       })
     const service: GossipPipelineService = {
       submit: write,
-      process: (fromPeer, messages) => Effect.as(write(fromPeer, messages), messages.map(() => ({ _tag: "Accepted" as const }))),
+      process: (fromPeer, messages) =>
+        Effect.as(write(fromPeer, messages), messages.map(() => ({ _tag: "Accepted" as const }))),
       flush: Effect.void,
       accepted: Effect.map(PubSub.subscribe(hub), (q) => Stream.fromQueue(q)),
       bans: Effect.succeed(Stream.empty),

@@ -77,13 +77,18 @@ export const makeScriptedPeer = (options: ScriptedPeerOptions = {}): Effect.Effe
       gossipQueries: true,
       gossipQueriesEx: options.gossipQueriesEx ?? false,
       send: (message) =>
-        Effect.zipRight(guard, Effect.zipRight(Ref.update(count, (n) => n + 1), Queue.offer(sent, { _tag: "Message", message }))),
+        Effect.zipRight(
+          guard,
+          Effect.zipRight(Ref.update(count, (n) => n + 1), Queue.offer(sent, { _tag: "Message", message }))
+        ),
       sendRaw: (raw) =>
         Effect.zipRight(
           guard,
           Effect.gen(function* () {
             const decoded = decodeMessage(raw)
-            if (Either.isLeft(decoded)) return yield* Effect.die(new Error(`syncer sent undecodable bytes: ${decoded.left.reason}`))
+            if (Either.isLeft(decoded)) {
+              return yield* Effect.die(new Error(`syncer sent undecodable bytes: ${decoded.left.reason}`))
+            }
             yield* Ref.update(count, (n) => n + 1)
             yield* Queue.offer(sent, { _tag: "Raw", raw, message: decoded.right })
           })

@@ -8,7 +8,9 @@ import type { ShortChannelId } from "../../src/domain/ShortChannelId.js"
 import * as Scid from "../../src/domain/ShortChannelId.js"
 
 /** Bitcoin mainnet chain hash as it appears on the wire. */
-export const CHAIN = new Uint8Array(Buffer.from("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000", "hex"))
+export const CHAIN = new Uint8Array(
+  Buffer.from("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000", "hex")
+)
 
 /** A deterministic 33-byte compressed-key-shaped node id. */
 export const nodeId = (i: number): PublicKey => {

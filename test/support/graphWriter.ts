@@ -14,11 +14,11 @@ import { crashBatch } from "./crashBatches.js"
 const [file, mode, k] = process.argv.slice(2)
 const say = (line: string) => Effect.sync(() => process.stdout.write(`${line}\n`))
 
-const program = Effect.gen(function*() {
+const program = Effect.gen(function* () {
   const store = yield* GraphStore
   const sql = yield* SqlClient.SqlClient
   const hangAt = mode === "hang" ? Number(k) : Infinity
-  for (let i = 1; ; i++) {
+  for (let i = 1;; i++) {
     if (i === hangAt) {
       // the store's own transaction nests as a savepoint: its rows are written but never committed
       yield* sql.withTransaction(

@@ -4,7 +4,13 @@
  */
 import { Chunk, Effect, Fiber, Ref, Stream, TestClock } from "effect"
 import type { Scope } from "effect"
-import type { ChannelAnnouncement, ChannelUpdate, Message, NodeAnnouncement, ReplyChannelRange } from "../../src/domain/Messages.js"
+import type {
+  ChannelAnnouncement,
+  ChannelUpdate,
+  Message,
+  NodeAnnouncement,
+  ReplyChannelRange
+} from "../../src/domain/Messages.js"
 import type { ShortChannelId } from "../../src/domain/ShortChannelId.js"
 import type {
   GossipSyncerOptions,
@@ -70,7 +76,9 @@ export const startSyncer = (options: HarnessOptions = {}): Effect.Effect<Harness
     const sp = yield* makeScriptedPeer(options)
     const shared = options.shared ?? (yield* makeShared(settings))
     const synced = yield* Ref.make(0)
-    const peer = options.gossipQueries === false ? { ...sp.peer, gossipQueries: false, gossipQueriesEx: false } : sp.peer
+    const peer = options.gossipQueries === false
+      ? { ...sp.peer, gossipQueries: false, gossipQueriesEx: false }
+      : sp.peer
     const service = options.flush === undefined ? pipeline.service : { ...pipeline.service, flush: options.flush }
     const made = yield* makeGossipSyncer(
       peer,
@@ -121,7 +129,11 @@ export const rangeReply = (
   ...extra
 })
 
-export const scidEnd = (fullInformation = 1): Message => ({ _tag: "ReplyShortChannelIdsEnd", chainHash: CHAIN, fullInformation })
+export const scidEnd = (fullInformation = 1): Message => ({
+  _tag: "ReplyShortChannelIdsEnd",
+  chainHash: CHAIN,
+  fullInformation
+})
 
 export const rangeQuery = (first: number, count: number, queryOption?: bigint): Message => ({
   _tag: "QueryChannelRange",
@@ -155,4 +167,7 @@ export const seed = (
     readonly updates?: ReadonlyArray<ChannelUpdate>
     readonly nodes?: ReadonlyArray<NodeAnnouncement>
   }
-) => Effect.orDie(store.applyBatch({ channels: gossip.channels ?? [], updates: gossip.updates ?? [], nodes: gossip.nodes ?? [] }))
+) =>
+  Effect.orDie(
+    store.applyBatch({ channels: gossip.channels ?? [], updates: gossip.updates ?? [], nodes: gossip.nodes ?? [] })
+  )

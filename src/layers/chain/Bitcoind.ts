@@ -54,31 +54,41 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
   const endpoint = url.toString()
   const timeout = config.timeout ?? "30 seconds"
 
-  const credentials: Effect.Effect<readonly [string, string] | undefined, ChainSourceUnavailable> = Effect.suspend(() => {
-    if (config.user !== undefined) return Effect.succeed([config.user, config.password ?? ""] as const)
-    if (urlUser !== "") return Effect.succeed([urlUser, urlPassword] as const)
-    const cookieFile = config.cookieFile
-    if (cookieFile === undefined) return Effect.succeed(undefined)
-    return Effect.try({
-      try: () => {
-        const text = fs.readFileSync(cookieFile, "utf8").trim()
-        const at = text.indexOf(":")
-        return [text.slice(0, at), text.slice(at + 1)] as const
-      },
-      catch: (e) => new ChainSourceUnavailable({ operation: "cookie", cause: e instanceof Error ? e.message : String(e) })
-    })
-  })
+  const credentials: Effect.Effect<readonly [string, string] | undefined, ChainSourceUnavailable> = Effect.suspend(
+    () => {
+      if (config.user !== undefined) return Effect.succeed([config.user, config.password ?? ""] as const)
+      if (urlUser !== "") return Effect.succeed([urlUser, urlPassword] as const)
+      const cookieFile = config.cookieFile
+      if (cookieFile === undefined) return Effect.succeed(undefined)
+      return Effect.try({
+        try: () => {
+          const text = fs.readFileSync(cookieFile, "utf8").trim()
+          const at = text.indexOf(":")
+          return [text.slice(0, at), text.slice(at + 1)] as const
+        },
+        catch: (e) =>
+          new ChainSourceUnavailable({ operation: "cookie", cause: e instanceof Error ? e.message : String(e) })
+      })
+    }
+  )
 
   /** One HTTP request carrying a JSON-RPC batch; results in call order. */
-  const batch = (operation: string, calls: ReadonlyArray<RpcCall>): Effect.Effect<ReadonlyArray<RpcResult>, ChainHttpError> =>
+  const batch = (
+    operation: string,
+    calls: ReadonlyArray<RpcCall>
+  ): Effect.Effect<ReadonlyArray<RpcResult>, ChainHttpError> =>
     calls.length === 0 ? Effect.succeed([]) : Effect.gen(function* () {
       const creds = yield* credentials
       let request = HttpClientRequest.post(endpoint).pipe(
-        HttpClientRequest.bodyUnsafeJson(calls.map((c, id) => ({ jsonrpc: "1.0", id, method: c.method, params: c.params })))
+        HttpClientRequest.bodyUnsafeJson(
+          calls.map((c, id) => ({ jsonrpc: "1.0", id, method: c.method, params: c.params }))
+        )
       )
       if (creds !== undefined) request = HttpClientRequest.basicAuth(request, creds[0], creds[1])
       const answer = yield* send(client, operation, request, timeout)
-      if (answer.status === 401 || answer.status === 403) return yield* Effect.fail(bad(operation, "RPC credentials refused"))
+      if (answer.status === 401 || answer.status === 403) {
+        return yield* Effect.fail(bad(operation, "RPC credentials refused"))
+      }
       const body = yield* parseJson(operation, answer.text)
       if (!Array.isArray(body)) return yield* Effect.fail(bad(operation, `HTTP ${answer.status}: not a batch answer`))
       const out: Array<RpcResult> = new Array(calls.length)
@@ -121,8 +131,10 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
 
   /** Values of a batch where `missing` RPC error codes mean "no such thing" (undefined). */
   const values = (operation: string, results: ReadonlyArray<RpcResult>, missing: ReadonlyArray<number>) =>
-    Effect.forEach(results, (r) =>
-      !r.ok && missing.includes(r.error.code) ? Effect.succeed(undefined) : value(operation, r))
+    Effect.forEach(
+      results,
+      (r) => !r.ok && missing.includes(r.error.code) ? Effect.succeed(undefined) : value(operation, r)
+    )
 
   const fundingOutputs: ChainBackend["fundingOutputs"] = (blocks) =>
     Effect.gen(function* () {
@@ -143,7 +155,9 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
         txidsOf[i] = body.tx
       }
       // every output the refs name in a block we have, one gettxout each
-      const wanted: Array<{ readonly block: number; readonly ref: number; readonly txid: string; readonly vout: number }> = []
+      const wanted: Array<
+        { readonly block: number; readonly ref: number; readonly txid: string; readonly vout: number }
+      > = []
       blocks.forEach((b, i) =>
         b.refs.forEach((r, k) => {
           const txid = txidsOf[i]?.[r.txIndex]
@@ -164,7 +178,10 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
       })
       // null from gettxout: spent or never there; the transaction itself tells which (and gives the script)
       const raws = yield* Effect.flatMap(
-        batch("getrawtransaction", gone.map((w) => ({ method: "getrawtransaction", params: [w.txid, true, hashes[w.block]] }))),
+        batch(
+          "getrawtransaction",
+          gone.map((w) => ({ method: "getrawtransaction", params: [w.txid, true, hashes[w.block]] }))
+        ),
         (r) => values("getrawtransaction", r, [-5])
       )
       gone.forEach((w, j) => {
@@ -178,9 +195,12 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
   return {
     kind: "bitcoind",
     blocksPerCall: config.blocksPerCall ?? 32,
-    tipHeight: Effect.flatMap(call("getblockcount", "getblockcount", []), (r) =>
-      Effect.flatMap(value("getblockcount", r), (v) =>
-        typeof v === "number" ? Effect.succeed(v) : Effect.fail(bad("getblockcount", `got ${String(v)}`)))),
+    tipHeight: Effect.flatMap(
+      call("getblockcount", "getblockcount", []),
+      (r) =>
+        Effect.flatMap(value("getblockcount", r), (v) =>
+          typeof v === "number" ? Effect.succeed(v) : Effect.fail(bad("getblockcount", `got ${String(v)}`)))
+    ),
     fundingOutputs,
     spentInBlock: (height) =>
       Effect.map(blockAt(height), (txs) => {
@@ -200,7 +220,10 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
 
 /** A bitcoind chain source over the ambient HttpClient. */
 export const layerWithClient = (config: BitcoindConfig): Layer.Layer<ChainSource, never, HttpClient.HttpClient> =>
-  Layer.effect(ChainSource, Effect.map(HttpClient.HttpClient, (client) => fromBackend(makeBackend(client, config), config)))
+  Layer.effect(
+    ChainSource,
+    Effect.map(HttpClient.HttpClient, (client) => fromBackend(makeBackend(client, config), config))
+  )
 
 /** A bitcoind chain source over the platform's fetch client. */
 export const layer = (config: BitcoindConfig): Layer.Layer<ChainSource> =>

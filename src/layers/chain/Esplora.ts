@@ -11,7 +11,13 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Effect, Layer } from "effect"
 import type { Duration } from "effect"
 import { fromHex } from "../../domain/Hex.js"
-import type { BlockRefs, ChainBackend, ChainOutput, ChainSourceOptions, FundingOutput } from "../../services/ChainSource.js"
+import type {
+  BlockRefs,
+  ChainBackend,
+  ChainOutput,
+  ChainSourceOptions,
+  FundingOutput
+} from "../../services/ChainSource.js"
 import { ChainSource, fromBackend } from "../../services/ChainSource.js"
 import { bad, type ChainHttpError, isRecord, parseJson, send } from "./http.js"
 
@@ -34,14 +40,20 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
   const concurrency = config.requestConcurrency ?? 8
   /** GET `path`: its body, or undefined on 404. */
   const get = (operation: string, path: string): Effect.Effect<string | undefined, ChainHttpError> =>
-    Effect.flatMap(send(client, operation, HttpClientRequest.get(`${base}${path}`), timeout), (a) =>
-      a.status === 404 || a.status === 400
-        ? Effect.succeed(undefined)
-        : a.status >= 200 && a.status < 300
-        ? Effect.succeed(a.text)
-        : Effect.fail(bad(operation, `HTTP ${a.status} for ${path}`)))
+    Effect.flatMap(
+      send(client, operation, HttpClientRequest.get(`${base}${path}`), timeout),
+      (a) =>
+        a.status === 404 || a.status === 400
+          ? Effect.succeed(undefined)
+          : a.status >= 200 && a.status < 300
+          ? Effect.succeed(a.text)
+          : Effect.fail(bad(operation, `HTTP ${a.status} for ${path}`))
+    )
   const getJson = (operation: string, path: string) =>
-    Effect.flatMap(get(operation, path), (text) => (text === undefined ? Effect.succeed(undefined) : parseJson(operation, text)))
+    Effect.flatMap(
+      get(operation, path),
+      (text) => (text === undefined ? Effect.succeed(undefined) : parseJson(operation, text))
+    )
 
   const blockHash = (height: number) =>
     Effect.map(get("block-height", `/block-height/${height}`), (t) => (t === undefined ? undefined : t.trim()))
@@ -63,7 +75,9 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
 
   const outputOf = (tx: unknown, vout: number): Effect.Effect<ChainOutput | undefined, ChainHttpError> => {
     if (tx === undefined) return Effect.succeed(undefined)
-    if (!isRecord(tx) || typeof tx.txid !== "string" || !Array.isArray(tx.vout)) return Effect.fail(bad("block txs", "unreadable tx"))
+    if (!isRecord(tx) || typeof tx.txid !== "string" || !Array.isArray(tx.vout)) {
+      return Effect.fail(bad("block txs", "unreadable tx"))
+    }
     const txid = tx.txid
     const out: unknown = tx.vout[vout]
     if (out === undefined) return Effect.succeed(undefined)
@@ -74,10 +88,13 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
   }
 
   const spent = (o: ChainOutput, vout: number) =>
-    Effect.flatMap(getJson("outspend", `/tx/${o.txid}/outspend/${vout}`), (v) =>
-      isRecord(v) && typeof v.spent === "boolean"
-        ? Effect.succeed(v.spent)
-        : Effect.fail(bad("outspend", `unreadable outspend of ${o.txid}:${vout}`)))
+    Effect.flatMap(
+      getJson("outspend", `/tx/${o.txid}/outspend/${vout}`),
+      (v) =>
+        isRecord(v) && typeof v.spent === "boolean"
+          ? Effect.succeed(v.spent)
+          : Effect.fail(bad("outspend", `unreadable outspend of ${o.txid}:${vout}`))
+    )
 
   const blockOutputs = (block: BlockRefs) =>
     Effect.gen(function* () {
@@ -92,8 +109,13 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
       return yield* Effect.forEach(
         block.refs,
         (r): Effect.Effect<FundingOutput | undefined, ChainHttpError> =>
-          Effect.flatMap(outputOf(pages.get(r.txIndex - (r.txIndex % TXS_PAGE))?.[r.txIndex % TXS_PAGE], r.outputIndex), (o) =>
-            o === undefined ? Effect.succeed(undefined) : Effect.map(spent(o, r.outputIndex), (s) => ({ ...o, spent: s }))),
+          Effect.flatMap(
+            outputOf(pages.get(r.txIndex - (r.txIndex % TXS_PAGE))?.[r.txIndex % TXS_PAGE], r.outputIndex),
+            (o) =>
+              o === undefined
+                ? Effect.succeed(undefined)
+                : Effect.map(spent(o, r.outputIndex), (s) => ({ ...o, spent: s }))
+          ),
         { concurrency }
       )
     })
@@ -123,7 +145,9 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
             if (!isRecord(tx) || !Array.isArray(tx.vin)) continue
             for (const input of tx.vin) {
               if (!isRecord(input) || input.is_coinbase === true) continue
-              if (typeof input.txid === "string" && typeof input.vout === "number") spent.push(`${input.txid}:${input.vout}`)
+              if (typeof input.txid === "string" && typeof input.vout === "number") {
+                spent.push(`${input.txid}:${input.vout}`)
+              }
             }
           }
         }
@@ -134,7 +158,10 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
 
 /** An Esplora chain source over the ambient HttpClient. */
 export const layerWithClient = (config: EsploraConfig): Layer.Layer<ChainSource, never, HttpClient.HttpClient> =>
-  Layer.effect(ChainSource, Effect.map(HttpClient.HttpClient, (client) => fromBackend(makeBackend(client, config), config)))
+  Layer.effect(
+    ChainSource,
+    Effect.map(HttpClient.HttpClient, (client) => fromBackend(makeBackend(client, config), config))
+  )
 
 /** An Esplora chain source over the platform's fetch client. */
 export const layer = (config: EsploraConfig): Layer.Layer<ChainSource> =>

@@ -39,7 +39,9 @@ export const send = (
     }),
     Effect.flatMap((answer) =>
       answer.status >= 500
-        ? Effect.fail(new ChainSourceUnavailable({ operation, cause: `HTTP ${answer.status}: ${answer.text.slice(0, 200)}` }))
+        ? Effect.fail(
+          new ChainSourceUnavailable({ operation, cause: `HTTP ${answer.status}: ${answer.text.slice(0, 200)}` })
+        )
         : Effect.succeed(answer)
     )
   )
@@ -53,7 +55,8 @@ export const parseJson = (operation: string, text: string): Effect.Effect<unknow
 
 export const bad = (operation: string, detail: string) => new ChainSourceBadResponse({ operation, detail })
 
-export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+export const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v)
 
 /** The client used when the caller gives none: the platform's fetch client (Node 20 has fetch). */
 export { HttpClient }

@@ -89,7 +89,7 @@ export const columnTypes = (sql: SqlClient.SqlClient) =>
  * checksums become BIGINT, BLOB becomes BYTEA, and `scid INTEGER PRIMARY KEY` (a SQLite rowid alias: range scans
  * read the table b-tree directly) becomes `scid BIGINT PRIMARY KEY`; and PG gains SQLite's `hex(blob)`.
  */
-const migration1 = Effect.gen(function*() {
+const migration1 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const { BLOB, INTEGER, pg } = columnTypes(sql)
   if (pg) {
@@ -139,10 +139,12 @@ const migration1 = Effect.gen(function*() {
  *   row written (the rowid table plus a separate primary-key index before). PG: there is no WITHOUT ROWID (a
  *   heap table with its primary-key index): there, the two table rebuilds are skipped.
  */
-const migration2 = Effect.gen(function*() {
+const migration2 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const { BLOB, pg } = columnTypes(sql)
-  yield* sql`CREATE TABLE channel_endpoints (node_id ${BLOB} PRIMARY KEY NOT NULL)${pg ? sql.literal("") : sql.literal(" WITHOUT ROWID")}`
+  yield* sql`CREATE TABLE channel_endpoints (node_id ${BLOB} PRIMARY KEY NOT NULL)${
+    pg ? sql.literal("") : sql.literal(" WITHOUT ROWID")
+  }`
   yield* sql`INSERT INTO channel_endpoints (node_id) SELECT node_id1 FROM channels UNION SELECT node_id2 FROM channels`
   yield* sql`DROP INDEX channels_node_id1`
   yield* sql`DROP INDEX channels_node_id2`
@@ -177,7 +179,7 @@ const migration2 = Effect.gen(function*() {
  * every later one (see `checkChain`). A file made before this migration has no row and adopts the chain it is next
  * opened for, so existing files keep working.
  */
-const migration3 = Effect.gen(function*() {
+const migration3 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const { BLOB } = columnTypes(sql)
   yield* sql`CREATE TABLE graph_meta (key TEXT PRIMARY KEY NOT NULL, value ${BLOB} NOT NULL)`
@@ -195,7 +197,7 @@ const migration3 = Effect.gen(function*() {
  * Plain nullable columns, no index (write cost: see the README's bench:graph figures). Rows already stored are
  * backfilled here by decoding their raw bytes with the same codec, a page at a time. PG: BIGINT (`columnTypes`).
  */
-const migration4 = Effect.gen(function*() {
+const migration4 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const { INTEGER } = columnTypes(sql)
   yield* sql`ALTER TABLE nodes ADD COLUMN alias TEXT`
@@ -223,7 +225,7 @@ interface UpdateRawRow {
  * Fills migration 4's columns for rows stored before it (keyset pages of PAGE rows). A row whose raw bytes no
  * longer decode (none should: only decoded messages are stored) keeps NULLs rather than failing the upgrade.
  */
-const backfillDecodedColumns = Effect.gen(function*() {
+const backfillDecodedColumns = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   let scid: SqlInt = -1n
   for (;;) {
@@ -328,7 +330,7 @@ const checkChain = (
   chain: ChainHash,
   database: string
 ): Effect.Effect<void, GraphStoreError | GraphStoreChainMismatch, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* sql`INSERT INTO graph_meta (key, value) VALUES ('chain_hash', ${chain}) ON CONFLICT (key) DO NOTHING`
     const [row] = yield* sql<{ readonly value: Uint8Array }>`SELECT value FROM graph_meta WHERE key = 'chain_hash'`
@@ -347,7 +349,7 @@ const checkChain = (
  * through its index; `channels.spent_height` (NULL while unspent) marks a channel whose output is spent: it is no
  * longer served and is forgotten 72 blocks later (BOLT 7). Portable SQL: TEXT, a 32-bit INTEGER height, an index.
  */
-const migration5 = Effect.gen(function*() {
+const migration5 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`ALTER TABLE channels ADD COLUMN funding_txid TEXT`
   yield* sql`ALTER TABLE channels ADD COLUMN spent_height INTEGER`
@@ -467,23 +469,22 @@ export interface GraphStoreSqlOptions {
 }
 
 /** Builds the store over the ambient SqlClient, creating or upgrading the schema first (no chain check: `makeFor`). */
-export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.SqlClient> = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
   /** Every statement reads integers as bigint and fails with GraphStoreError. */
   const run = <A, E extends SqlError | GraphStoreError, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
     effect.pipe(
       Effect.provideService(SqlClient.SafeIntegers, true),
-      Effect.mapError((cause) =>
-        cause instanceof GraphStoreError ? cause : new GraphStoreError({ operation, cause })
-      )
+      Effect.mapError((cause) => cause instanceof GraphStoreError ? cause : new GraphStoreError({ operation, cause }))
     )
 
   yield* Effect.mapError(runMigrations, (cause) => new GraphStoreError({ operation: "migrate", cause }))
 
   const storable = (ids: ReadonlyArray<ShortChannelId>) => ids.filter(isStorableScid)
 
-  const selectChannelStates = (where: Fragment) => sql<ChannelStateRow>`
+  const selectChannelStates = (where: Fragment) =>
+    sql<ChannelStateRow>`
     SELECT c.scid, hex(c.node_id1) AS node1_hex, hex(c.node_id2) AS node2_hex,
       u1.timestamp AS timestamp1, u1.checksum AS checksum1,
       u2.timestamp AS timestamp2, u2.checksum AS checksum2, c.spent_height
@@ -495,8 +496,9 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
 
   const highestChannelId = run(
     "highestChannelId",
-    Effect.map(sql<{ readonly scid: SqlInt | null }>`SELECT MAX(scid) AS scid FROM channels`, (rows) =>
-      Option.map(Option.fromNullable(rows[0]?.scid ?? null), toBig)
+    Effect.map(
+      sql<{ readonly scid: SqlInt | null }>`SELECT MAX(scid) AS scid FROM channels`,
+      (rows) => Option.map(Option.fromNullable(rows[0]?.scid ?? null), toBig)
     )
   )
 
@@ -517,7 +519,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const channels = (ids: ReadonlyArray<ShortChannelId>) =>
     run(
       "channels",
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const out = new Map<ShortChannelId, ChannelState>()
         for (const page of chunksOf(storable(ids), PAGE)) {
           const rows = yield* selectChannelStates(sql`c.scid IN ${sql.in(padded(page))}`)
@@ -533,10 +535,12 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const zombies = (ids: ReadonlyArray<ShortChannelId>) =>
     run(
       "zombies",
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const out = new Set<ShortChannelId>()
         for (const page of chunksOf(storable(ids), PAGE)) {
-          const rows = yield* sql<{ readonly scid: SqlInt }>`SELECT scid FROM zombies WHERE scid IN ${sql.in(padded(page))}`
+          const rows = yield* sql<{ readonly scid: SqlInt }>`SELECT scid FROM zombies WHERE scid IN ${
+            sql.in(padded(page))
+          }`
           for (const row of rows) out.add(toBig(row.scid))
         }
         return out as ReadonlySet<ShortChannelId>
@@ -566,7 +570,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const nodes = (nodeIds: ReadonlyArray<PublicKey>) =>
     run(
       "nodes",
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const out = new Map<string, NodeState>()
         for (const page of chunksOf(nodeIds, PAGE)) {
           const withChannel = yield* nodesWithChannel(page)
@@ -590,7 +594,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       const page = (scids: ReadonlyArray<ShortChannelId>) =>
         run(
           "gossipForChannels",
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const wanted = storable(scids)
             if (wanted.length === 0) return Chunk.empty<StoredGossip>()
             const channelRows = yield* sql<ChannelRawRow>`
@@ -630,7 +634,9 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
                 raw: toBytes(channel.raw)
               })
               for (const u of pair) {
-                if (u !== undefined) out.push({ kind: "ChannelUpdate", timestamp: toNum(u.timestamp), raw: toBytes(u.raw) })
+                if (u !== undefined) {
+                  out.push({ kind: "ChannelUpdate", timestamp: toNum(u.timestamp), raw: toBytes(u.raw) })
+                }
               }
               for (const nodeId of [channel.node_id1, channel.node_id2]) {
                 const hex = toHex(nodeId)
@@ -685,10 +691,9 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
               }
             }
             const last = rows[rows.length - 1]
-            const next: Option.Option<UpdateCursor> =
-              rows.length < PAGE || last === undefined
-                ? Option.none()
-                : Option.some([toNum(last.timestamp), toBig(last.scid), toNum(last.direction)] as const)
+            const next: Option.Option<UpdateCursor> = rows.length < PAGE || last === undefined
+              ? Option.none()
+              : Option.some([toNum(last.timestamp), toBig(last.scid), toNum(last.direction)] as const)
             return [Chunk.unsafeFromArray(out), next] as const
           }
         )
@@ -710,10 +715,9 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
               raw: toBytes(r.raw)
             }))
             const last = rows[rows.length - 1]
-            const next: Option.Option<NodeCursor> =
-              rows.length < PAGE || last === undefined
-                ? Option.none()
-                : Option.some([toNum(last.timestamp), toBytes(last.node_id)] as const)
+            const next: Option.Option<NodeCursor> = rows.length < PAGE || last === undefined
+              ? Option.none()
+              : Option.some([toNum(last.timestamp), toBytes(last.node_id)] as const)
             return [Chunk.unsafeFromArray(out), next] as const
           }
         )
@@ -763,36 +767,45 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       : tuple
     return sql.csv(Array.from({ length: rows }, (_, i) => (i === 0 ? first : tuple)))
   }
-  const insertChannels = statementTexts((rows) => sql`
+  const insertChannels = statementTexts((rows) =>
+    sql`
     INSERT INTO channels (scid, node_id1, node_id2, raw, features) VALUES ${tuples(rows, 5)}
-    ON CONFLICT (scid) DO NOTHING`)
+    ON CONFLICT (scid) DO NOTHING`
+  )
   /** `(?, ?, ...)`: an `IN` list of `rows` parameters. */
   const list = (rows: number) => sql`(${sql.csv(Array.from({ length: rows }, () => sql`${0}`))})`
   // Every end of a held channel is in channel_endpoints (migration 2). The ends are read back from the stored
   // channels: an announcement counted known may name other nodes than the one held.
-  const insertEndpoints = statementTexts((rows) => sql`
+  const insertEndpoints = statementTexts((rows) =>
+    sql`
     INSERT INTO channel_endpoints (node_id)
     SELECT node_id1 FROM channels WHERE scid IN ${list(rows)}
     UNION ALL SELECT node_id2 FROM channels WHERE scid IN ${list(rows)}
-    ON CONFLICT (node_id) DO NOTHING`)
+    ON CONFLICT (node_id) DO NOTHING`
+  )
   const clearZombies = statementTexts((rows) => sql`DELETE FROM zombies WHERE scid IN ${list(rows)}`)
   // issue 15: the funding output's value a chain source reported, as the channel's capacity (only with a source)
   const setCapacity = sql`UPDATE channels SET capacity_sat = ${0} WHERE scid = ${0}`.compile()[0]
   const setFundingTxid = sql`UPDATE channels SET funding_txid = ${""} WHERE scid = ${0}`.compile()[0]
-  const upsertUpdates = statementTexts((rows) => sql`
+  const upsertUpdates = statementTexts((rows) =>
+    sql`
     INSERT INTO channel_updates (scid, direction, timestamp, checksum, raw, fee_base_msat, fee_proportional_millionths,
       cltv_expiry_delta, htlc_minimum_msat, htlc_maximum_msat, disabled)
     SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
       v.column10, v.column11
-    FROM (VALUES ${tuples(rows, UPDATE_COLUMNS, ["bigint", "bigint", "bigint", "bigint", "bytea", ...Array(6).fill("bigint")])}) AS v
+    FROM (VALUES ${
+      tuples(rows, UPDATE_COLUMNS, ["bigint", "bigint", "bigint", "bigint", "bytea", ...Array(6).fill("bigint")])
+    }) AS v
     WHERE EXISTS (SELECT 1 FROM channels c WHERE c.scid = v.column1)
     ON CONFLICT (scid, direction) DO UPDATE
     SET timestamp = excluded.timestamp, checksum = excluded.checksum, raw = excluded.raw,
       fee_base_msat = excluded.fee_base_msat, fee_proportional_millionths = excluded.fee_proportional_millionths,
       cltv_expiry_delta = excluded.cltv_expiry_delta, htlc_minimum_msat = excluded.htlc_minimum_msat,
       htlc_maximum_msat = excluded.htlc_maximum_msat, disabled = excluded.disabled
-    WHERE excluded.timestamp > channel_updates.timestamp`)
-  const upsertNodes = statementTexts((rows) => sql`
+    WHERE excluded.timestamp > channel_updates.timestamp`
+  )
+  const upsertNodes = statementTexts((rows) =>
+    sql`
     INSERT INTO nodes (node_id, timestamp, raw, alias, rgb_color, features, addresses)
     SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
     FROM (VALUES ${tuples(rows, NODE_COLUMNS, ["bytea", "bigint", "bytea", "text", "text", "text", "text"])}) AS v
@@ -800,7 +813,8 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     ON CONFLICT (node_id) DO UPDATE
     SET timestamp = excluded.timestamp, raw = excluded.raw, alias = excluded.alias, rgb_color = excluded.rgb_color,
       features = excluded.features, addresses = excluded.addresses
-    WHERE excluded.timestamp > nodes.timestamp`)
+    WHERE excluded.timestamp > nodes.timestamp`
+  )
 
   /**
    * Writes rows (each `columns` parameters long, flattened in `params`) with `texts(size)` statements of
@@ -813,7 +827,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     params: ReadonlyArray<unknown>,
     repeat = 1
   ) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let changed = 0
       let at = 0
       let left = params.length / columns
@@ -824,7 +838,10 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
         const result = yield* conn.executeRaw(texts(rows), repeat === 1 ? slice : Array(repeat).fill(slice).flat())
         const n = changedRows(result)
         if (n === undefined) {
-          return yield* new GraphStoreError({ operation: "applyBatch", cause: new Error("no change count from the driver") })
+          return yield* new GraphStoreError({
+            operation: "applyBatch",
+            cause: new Error("no change count from the driver")
+          })
         }
         changed += n
         at += rows * columns
@@ -867,7 +884,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const lockWriters = `SELECT pg_advisory_xact_lock(${PG_LOCK_KEY})`
 
   const writeBatch = (conn: Connection, batch: GraphBatch) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (pg) yield* conn.executeRaw(lockWriters, [])
       let channelsAdded = 0
       for (const run of runsOf(batch.channels, (c) => c.shortChannelId)) {
@@ -888,7 +905,14 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       for (const run of runsOf(storable, (u) => (u.shortChannelId << 1n) | BigInt(updateDirection(u)))) {
         const params: Array<unknown> = []
         for (const u of run) {
-          params.push(u.shortChannelId, updateDirection(u), u.timestamp, channelUpdateChecksum(u.raw), u.raw, ...updateColumns(u))
+          params.push(
+            u.shortChannelId,
+            updateDirection(u),
+            u.timestamp,
+            channelUpdateChecksum(u.raw),
+            u.raw,
+            ...updateColumns(u)
+          )
         }
         updatesApplied += yield* writeRows(conn, upsertUpdates, UPDATE_COLUMNS, params)
       }
@@ -917,7 +941,9 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
         Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (tx) =>
           Option.isSome(tx)
             ? writeBatch(tx.value[0], batch)
-            : Effect.fail(new GraphStoreError({ operation: "applyBatch", cause: new Error("no transaction connection") })))
+            : Effect.fail(
+              new GraphStoreError({ operation: "applyBatch", cause: new Error("no transaction connection") })
+            ))
       )
     )
   }
@@ -932,7 +958,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     run(
       "prune",
       sql.withTransaction(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           if (pg) yield* sql.unsafe(lockWriters)
           const newest = sql`(SELECT MAX(u.timestamp) FROM channel_updates u WHERE u.scid = c.scid)`
           const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels c
@@ -991,7 +1017,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const markSpent = (outpoints: ReadonlyArray<string>, height: number) =>
     run(
       "markSpent",
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const byTxid = new Map<string, Set<number>>()
         for (const o of outpoints) {
           const at = o.lastIndexOf(":")
@@ -1021,7 +1047,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     run(
       "forgetSpent",
       sql.withTransaction(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const gone = sql`spent_height IS NOT NULL AND spent_height <= ${height}`
           const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels WHERE ${gone}`
           const channelsForgotten = toNum(row?.n ?? 0)

@@ -48,7 +48,7 @@ export const layerClient = (
   options: GraphStoreSqliteConfig
 ): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, GraphStoreError> =>
   Layer.scopedContext(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       // better-sqlite3 throws synchronously when the file cannot be opened; that is a storage failure, not a bug.
       const client = yield* SqliteClient.make({ filename: options.filename }).pipe(
         Effect.catchAllDefect((cause) => new GraphStoreError({ operation: "open", cause }))

@@ -361,7 +361,9 @@ export const sourceKey = (address: string | undefined): string => {
   const [head, tail] = address.split("::") as [string, string | undefined]
   const left = head === "" ? [] : head.split(":")
   const right = tail === undefined || tail === "" ? [] : tail.split(":")
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right]
+  const groups = tail === undefined
+    ? left
+    : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right]
   return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, "")).join(":")}::/64`
 }
 
@@ -450,7 +452,9 @@ export const make = (
       }
       refusals.clear()
       return Effect.logWarning(
-        `inbound connections refused or failed in the last ${Duration.format(config.refusalLogInterval)}: ${total} (${parts.join("; ")})`
+        `inbound connections refused or failed in the last ${Duration.format(config.refusalLogInterval)}: ${total} (${
+          parts.join("; ")
+        })`
       )
     })
     yield* Effect.forkScoped(Effect.repeat(logRefusals, Schedule.spaced(config.refusalLogInterval)))
@@ -676,10 +680,9 @@ export const make = (
       )
     }
 
-    const listenAddress =
-      config.listen === undefined
-        ? Option.none()
-        : Option.some(yield* listenTcp(config.listen.host, config.listen.port, accept))
+    const listenAddress = config.listen === undefined
+      ? Option.none()
+      : Option.some(yield* listenTcp(config.listen.host, config.listen.port, accept))
 
     const keepConnected = (address: PeerAddress): Effect.Effect<void> => {
       const hex = toHex(address.nodeId)

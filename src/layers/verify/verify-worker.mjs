@@ -28,10 +28,12 @@ parentPort.on("message", (request) => {
   const out = new Uint8Array(count)
   for (let i = 0, o = 0; i < count; i++, o += ITEM_SIZE) {
     out[i] = verifyOne(
-      bytes.subarray(o, o + HASH),
-      bytes.subarray(o + HASH, o + HASH + SIG),
-      bytes.subarray(o + HASH + SIG, o + ITEM_SIZE)
-    ) ? 1 : 0
+        bytes.subarray(o, o + HASH),
+        bytes.subarray(o + HASH, o + HASH + SIG),
+        bytes.subarray(o + HASH + SIG, o + ITEM_SIZE)
+      ) ?
+      1 :
+      0
   }
   parentPort.postMessage({ id, buf: out.buffer }, [out.buffer])
 })

@@ -35,7 +35,9 @@ export const RPC_PASSWORD = "secret"
 
 const esploraTx = (chain: SyntheticChain, tx: SynthTx) => ({
   txid: tx.txid,
-  vin: tx.vin.length === 0 ? [{ is_coinbase: true }] : tx.vin.map((i) => ({ txid: i.txid, vout: i.vout, is_coinbase: false })),
+  vin: tx.vin.length === 0
+    ? [{ is_coinbase: true }]
+    : tx.vin.map((i) => ({ txid: i.txid, vout: i.vout, is_coinbase: false })),
   vout: tx.vout.map((o) => ({ scriptpubkey: toHex(o.scriptPubKey), value: Number(o.valueSat) })),
   status: { confirmed: true, block_height: chain.tip }
 })
@@ -142,7 +144,11 @@ export const make = (chain: SyntheticChain): Effect.Effect<ChainServer, never, S
       const path = new URL(req.url ?? "/", "http://x").pathname
       if (req.method === "GET" && path.startsWith("/esplora/")) {
         const [status, text] = esplora(chain, path.slice("/esplora".length), count)
-        res.writeHead(status, { "content-type": status === 200 && text.startsWith("[") || text.startsWith("{") ? "application/json" : "text/plain" })
+        res.writeHead(status, {
+          "content-type": status === 200 && text.startsWith("[") || text.startsWith("{")
+            ? "application/json"
+            : "text/plain"
+        })
         res.end(text)
         return
       }

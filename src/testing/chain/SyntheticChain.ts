@@ -51,7 +51,9 @@ export class SyntheticChain {
 
   blockHash(height: number): string | undefined {
     // the height is readable from the hash's last 12 hex digits, so any block can be looked up by hash
-    return height < 0 || height > this.tip ? undefined : sha(`block ${height}`).slice(0, 52) + height.toString(16).padStart(12, "0")
+    return height < 0 || height > this.tip
+      ? undefined
+      : sha(`block ${height}`).slice(0, 52) + height.toString(16).padStart(12, "0")
   }
 
   heightOf(hash: string): number | undefined {
@@ -107,7 +109,11 @@ export class SyntheticChain {
         const at = this.outputAt(scid)
         return at === undefined ? [] : [{ txid: at.tx.txid, vout: Scid.outputIndex(scid) }]
       })
-      const tx: SynthTx = { txid: sha(`close ${height}`), vin, vout: [{ scriptPubKey: Uint8Array.of(0x51), valueSat: 1000n }] }
+      const tx: SynthTx = {
+        txid: sha(`close ${height}`),
+        vin,
+        vout: [{ scriptPubKey: Uint8Array.of(0x51), valueSat: 1000n }]
+      }
       this.byTxid.set(tx.txid, tx)
       this.blockTxs(height).push(this.filler(height, 0), tx)
       for (const i of vin) this.spentBy.set(`${i.txid}:${i.vout}`, tx.txid)
@@ -125,7 +131,11 @@ export class SyntheticChain {
   }
 
   private filler(height: number, index: number): SynthTx {
-    const tx: SynthTx = { txid: sha(`tx ${height} ${index}`), vin: [], vout: [{ scriptPubKey: Uint8Array.of(0x51), valueSat: 546n }] }
+    const tx: SynthTx = {
+      txid: sha(`tx ${height} ${index}`),
+      vin: [],
+      vout: [{ scriptPubKey: Uint8Array.of(0x51), valueSat: 546n }]
+    }
     this.byTxid.set(tx.txid, tx)
     return tx
   }

@@ -519,7 +519,12 @@ export const receiveDump = (
         )
       )
       yield* Effect.orDie(
-        local.send({ _tag: "GossipTimestampFilter", chainHash: BITCOIN_MAINNET, firstTimestamp: 0, timestampRange: 0xffffffff })
+        local.send({
+          _tag: "GossipTimestampFilter",
+          chainHash: BITCOIN_MAINNET,
+          firstTimestamp: 0,
+          timestampRange: 0xffffffff
+        })
       )
       const bound = Duration.toMillis(options.bound ?? Duration.minutes(10))
       const step = Duration.millis(5)

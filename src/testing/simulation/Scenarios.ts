@@ -47,7 +47,11 @@ export const SCENARIOS: ReadonlyArray<Scenario> = [
     B.clnLike,
     B.honest
   ]),
-  scenario("silent first (the initial sync), then honest, then silent (a reconciliation)", [B.silent, B.honest, B.silent]),
+  scenario("silent first (the initial sync), then honest, then silent (a reconciliation)", [
+    B.silent,
+    B.honest,
+    B.silent
+  ]),
   scenario("stalls mid-reply first, then honest", [B.stallMidReply, B.honest]),
   scenario("every lie in range replies (gap first), then honest", [
     B.liesInRange("gap"),

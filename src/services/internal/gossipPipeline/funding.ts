@@ -86,14 +86,23 @@ export const holdUpdate = (state: FundingState | undefined, msg: ChannelUpdate, 
 }
 
 /** Holds `msg` if one of its node's channels is parked (the newest kept); false if not. */
-export const holdNode = (state: FundingState | undefined, hex: string, msg: NodeAnnouncement, peer: string, now: number): boolean => {
+export const holdNode = (
+  state: FundingState | undefined,
+  hex: string,
+  msg: NodeAnnouncement,
+  peer: string,
+  now: number
+): boolean => {
   if (state === undefined || !state.parkedNodes.has(hex)) return false
   const old = state.heldNodes.get(hex)
   if (old === undefined || old.msg.timestamp < msg.timestamp) state.heldNodes.set(hex, { msg, peer, atMillis: now })
   return true
 }
 
-export const takeHeldUpdates = (state: FundingState | undefined, scid: ShortChannelId): ReadonlyArray<Held<ChannelUpdate>> => {
+export const takeHeldUpdates = (
+  state: FundingState | undefined,
+  scid: ShortChannelId
+): ReadonlyArray<Held<ChannelUpdate>> => {
   const list = state?.heldUpdates.get(scid)
   if (list === undefined) return []
   state?.heldUpdates.delete(scid)
@@ -149,21 +158,21 @@ export const makeFundingState = (
 
 const withOptions = (options: AsyncCheckOptions): Effect.Effect<FundingState, never, Scope.Scope> =>
   Effect.zipWith(
-        Effect.acquireRelease(Queue.bounded<Parked>(options.pendingLimit), Queue.shutdown),
-        SubscriptionRef.make(0),
-        (queue, progress) => ({
-          progress,
-          options,
-          queue,
-          waiting: new Set(),
-          resolved: new Map(),
-          negative: new Map(),
-          parked: new Map(),
-          parkedNodes: new Map(),
-          heldUpdates: new Map(),
-          heldNodes: new Map()
-        })
-      )
+    Effect.acquireRelease(Queue.bounded<Parked>(options.pendingLimit), Queue.shutdown),
+    SubscriptionRef.make(0),
+    (queue, progress) => ({
+      progress,
+      options,
+      queue,
+      waiting: new Set(),
+      resolved: new Map(),
+      negative: new Map(),
+      parked: new Map(),
+      parkedNodes: new Map(),
+      heldUpdates: new Map(),
+      heldNodes: new Map()
+    })
+  )
 
 /** What settling does with a signed announcement: a result (resolved or cached) or "parked" (answer later). */
 export type FundingLookup = FundingCheck | "parked"

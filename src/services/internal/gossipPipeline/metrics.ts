@@ -41,7 +41,13 @@ export const storeWriteDuration = Metric.mapInput(GossipPipelineMetrics.storeWri
 export const countSignatureChecks = (verifier: SignatureVerifierService): SignatureVerifierService => ({
   parallelism: verifier.parallelism,
   verifyBatch: (items) =>
-    Effect.zipRight(Metric.incrementBy(GossipPipelineMetrics.signatureChecks, items.length), verifier.verifyBatch(items)),
+    Effect.zipRight(
+      Metric.incrementBy(GossipPipelineMetrics.signatureChecks, items.length),
+      verifier.verifyBatch(items)
+    ),
   verifyPacked: (packed, count) =>
-    Effect.zipRight(Metric.incrementBy(GossipPipelineMetrics.signatureChecks, count), verifier.verifyPacked(packed, count))
+    Effect.zipRight(
+      Metric.incrementBy(GossipPipelineMetrics.signatureChecks, count),
+      verifier.verifyPacked(packed, count)
+    )
 })

@@ -8,7 +8,15 @@ import { sameChain } from "../../../domain/Chain.js"
 import * as Features from "../../../domain/Features.js"
 import type { ChannelAnnouncement, ChannelUpdate, GossipMessage, NodeAnnouncement } from "../../../domain/Messages.js"
 import { MessageType } from "../../../domain/Messages.js"
-import { ANN_FEATURES_LEN, CHAIN, KEY, NODE_FEATURES_LEN, SCID, UPDATE_CHAIN, UPDATE_FIXED } from "../../../domain/RawGossip.js"
+import {
+  ANN_FEATURES_LEN,
+  CHAIN,
+  KEY,
+  NODE_FEATURES_LEN,
+  SCID,
+  UPDATE_CHAIN,
+  UPDATE_FIXED
+} from "../../../domain/RawGossip.js"
 import type { Verdict } from "../../GossipPipeline.js"
 
 /**
@@ -34,7 +42,8 @@ export const wellFormed = (msg: GossipMessage): boolean => {
       if (u64(raw, at) !== m.shortChannelId) return false
       at += SCID
       // node ids index the graph; the bitcoin keys (like the signatures) are read from `raw` when verifying
-      return m.nodeId1.length === KEY && equalAt(raw, at, m.nodeId1) && m.nodeId2.length === KEY && equalAt(raw, at + KEY, m.nodeId2)
+      return m.nodeId1.length === KEY && equalAt(raw, at, m.nodeId1) && m.nodeId2.length === KEY &&
+        equalAt(raw, at + KEY, m.nodeId2)
     }
     case "NodeAnnouncement": {
       const m = msg

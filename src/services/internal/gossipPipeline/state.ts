@@ -115,12 +115,18 @@ export const directionKey = (scid: ShortChannelId, direction: number): bigint =>
  * Duplicate (no second signature check) and an update may follow its announcement across batches.
  */
 export class InFlight {
-  readonly channels = new Map<ShortChannelId, { readonly nodeId1: PublicKey; readonly nodeId2: PublicKey; readonly seq: number }>()
+  readonly channels = new Map<
+    ShortChannelId,
+    { readonly nodeId1: PublicKey; readonly nodeId2: PublicKey; readonly seq: number }
+  >()
   readonly updates = new Map<bigint, { readonly timestamp: number; readonly seq: number }>()
   readonly nodes = new Map<string, { readonly timestamp: number; readonly seq: number }>()
   readonly nodesWithChannel = new Map<string, number>()
   /** Keys written per batch, so releasing a batch touches only its own entries. */
-  private readonly bySeq = new Map<number, { channels: Array<ShortChannelId>; updates: Array<bigint>; nodes: Array<string>; withChannel: Array<string> }>()
+  private readonly bySeq = new Map<
+    number,
+    { channels: Array<ShortChannelId>; updates: Array<bigint>; nodes: Array<string>; withChannel: Array<string> }
+  >()
 
   private keysOf(seq: number) {
     let k = this.bySeq.get(seq)
@@ -131,7 +137,14 @@ export class InFlight {
     return k
   }
 
-  addChannel(scid: ShortChannelId, nodeId1: PublicKey, nodeId2: PublicKey, hex1: string, hex2: string, seq: number): void {
+  addChannel(
+    scid: ShortChannelId,
+    nodeId1: PublicKey,
+    nodeId2: PublicKey,
+    hex1: string,
+    hex2: string,
+    seq: number
+  ): void {
     this.channels.set(scid, { nodeId1, nodeId2, seq })
     this.nodesWithChannel.set(hex1, seq)
     this.nodesWithChannel.set(hex2, seq)
@@ -159,7 +172,9 @@ export class InFlight {
       for (const id of k.channels) if ((this.channels.get(id)?.seq ?? Infinity) <= seq) this.channels.delete(id)
       for (const id of k.updates) if ((this.updates.get(id)?.seq ?? Infinity) <= seq) this.updates.delete(id)
       for (const id of k.nodes) if ((this.nodes.get(id)?.seq ?? Infinity) <= seq) this.nodes.delete(id)
-      for (const id of k.withChannel) if ((this.nodesWithChannel.get(id) ?? Infinity) <= seq) this.nodesWithChannel.delete(id)
+      for (const id of k.withChannel) {
+        if ((this.nodesWithChannel.get(id) ?? Infinity) <= seq) this.nodesWithChannel.delete(id)
+      }
     }
   }
 

@@ -31,7 +31,9 @@ export const writer = (ctx: PipelineContext): Effect.Effect<never> =>
       const job = yield* Queue.take(ctx.toWriter)
       let failure: GraphStoreError | undefined = job.readFailure
       if (failure === undefined && !isEmpty(job.batch)) {
-        const written = yield* Effect.either(ctx.store.applyBatch(job.batch)).pipe(Metric.trackDuration(storeWriteDuration))
+        const written = yield* Effect.either(ctx.store.applyBatch(job.batch)).pipe(
+          Metric.trackDuration(storeWriteDuration)
+        )
         if (Either.isLeft(written)) failure = written.left
         else cells.storeFailing = undefined
       }

@@ -27,12 +27,7 @@ import type {
 } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import type { GossipPipelineService } from "../../GossipPipeline.js"
-import type {
-  GossipSyncerOptions,
-  GossipSyncerSettings,
-  SyncerState,
-  SyncType
-} from "../../GossipSyncer.js"
+import type { GossipSyncerOptions, GossipSyncerSettings, SyncerState, SyncType } from "../../GossipSyncer.js"
 import type { SyncCounts } from "./counts.js"
 import { noSyncCounts } from "./counts.js"
 import type { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
@@ -115,17 +110,17 @@ export type RequestStatus = "pending" | "accepted" | "cancelled"
 /** A manager request (GS-27/29); `status` lets a caller that timed out withdraw it before the machine takes it. */
 export type Request =
   | {
-      readonly _tag: "Transition"
-      readonly to: SyncType
-      readonly status: Ref.Ref<RequestStatus>
-      readonly accepted: Deferred.Deferred<void>
-      readonly done: Deferred.Deferred<void, SyncTransitionFailed>
-    }
+    readonly _tag: "Transition"
+    readonly to: SyncType
+    readonly status: Ref.Ref<RequestStatus>
+    readonly accepted: Deferred.Deferred<void>
+    readonly done: Deferred.Deferred<void, SyncTransitionFailed>
+  }
   | {
-      readonly _tag: "Historical"
-      readonly status: Ref.Ref<RequestStatus>
-      readonly accepted: Deferred.Deferred<void>
-    }
+    readonly _tag: "Historical"
+    readonly status: Ref.Ref<RequestStatus>
+    readonly accepted: Deferred.Deferred<void>
+  }
 
 /** Resources shared by every syncer a factory makes (SM-30, SM-31). */
 export interface SyncerShared {
@@ -252,7 +247,10 @@ export const makeContext = (
       started: yield* Ref.make(false),
       backlogRunning: yield* Ref.make(false),
       rangeAcc: yield* Ref.make<RangeReplyAccumulator | undefined>(undefined),
-      pending: yield* Ref.make<{ readonly items: ReadonlyArray<Wanted>; readonly next: number }>({ items: [], next: 0 }),
+      pending: yield* Ref.make<{ readonly items: ReadonlyArray<Wanted>; readonly next: number }>({
+        items: [],
+        next: 0
+      }),
       tracker: yield* Ref.make<Tracker | undefined>(undefined),
       ignoresScidQueries: yield* Ref.make(false),
       answersScidQueries: yield* Ref.make(false),
@@ -262,7 +260,10 @@ export const makeContext = (
       lastCompleted: yield* Ref.make<Option.Option<SyncCounts>>(Option.none()),
       heldAnnouncements: new Map<ShortChannelId, Uint8Array>(),
       limiter: RateLimiter.chain(peerLimiter, deps.shared.globalLimiter), // GS-48: per-peer first, then global
-      failOnExit: Effect.zipRight(Deferred.await(exited), Effect.fail(new GossipSyncerExiting({ peer: peer.nodeIdHex })))
+      failOnExit: Effect.zipRight(
+        Deferred.await(exited),
+        Effect.fail(new GossipSyncerExiting({ peer: peer.nodeIdHex }))
+      )
     }
   })
 
@@ -274,8 +275,9 @@ export const nowSeconds = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor
 
 /** GS-2: only the state machine writes the state; observers see each change once. */
 export const enter = (ctx: SyncerContext, next: SyncerState): Effect.Effect<void> =>
-  Effect.flatMap(SubscriptionRef.get(ctx.state), (current) =>
-    current === next ? Effect.void : SubscriptionRef.set(ctx.state, next)
+  Effect.flatMap(
+    SubscriptionRef.get(ctx.state),
+    (current) => current === next ? Effect.void : SubscriptionRef.set(ctx.state, next)
   )
 
 /** GS-17/20: per-query state released (also when `run` ends). */

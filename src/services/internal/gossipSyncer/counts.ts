@@ -27,4 +27,3 @@ export const noSyncCounts: SyncCounts = {
   nodesRequested: 0,
   nodesReceived: 0
 }
-

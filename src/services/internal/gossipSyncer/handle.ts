@@ -23,9 +23,10 @@ const submit = (
     )
     if (Option.isSome(outcome)) return
     const cancelled = yield* Ref.modify(request.status, (s): readonly [boolean, RequestStatus] =>
-      s === "pending" ? [true, "cancelled"] : [false, s]
-    )
-    if (cancelled) return yield* Effect.fail(new SyncTransitionTimeout({ peer: ctx.peerId }))
+      s === "pending" ? [true, "cancelled"] : [false, s])
+    if (cancelled) {
+      return yield* Effect.fail(new SyncTransitionTimeout({ peer: ctx.peerId }))
+    }
   })
 
 /** GS-27/28: accepted within the timeout, then done once the matching filter is sent. */

@@ -47,8 +47,9 @@ const sendRangeQuery = (ctx: SyncerContext) =>
       chainHash: ctx.chainHash,
       firstBlocknum: start,
       numberOfBlocks: queryNumBlocks(best, start),
-      queryOption:
-        ctx.extended && !settings.noTimestampQueries ? QUERY_OPTION_TIMESTAMPS | QUERY_OPTION_CHECKSUMS : undefined,
+      queryOption: ctx.extended && !settings.noTimestampQueries
+        ? QUERY_OPTION_TIMESTAMPS | QUERY_OPTION_CHECKSUMS
+        : undefined,
       unknownTlvs: []
     }
     const acc = newAccumulator(query)
@@ -65,7 +66,9 @@ const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator) =>
     while (true) {
       const event = yield* nextEvent(ctx, Option.getOrUndefined(ctx.replyTimeoutMillis))
       if (Option.isNone(event)) {
-        return yield* aborted(`no reply_channel_range within ${Duration.format(Option.getOrThrow(settings.replyTimeout))}`)
+        return yield* aborted(
+          `no reply_channel_range within ${Duration.format(Option.getOrThrow(settings.replyTimeout))}`
+        )
       }
       const reply = event.value
       if (reply._tag !== "ReplyChannelRange") {
@@ -131,10 +134,9 @@ const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
         }
       }
       const unknown = chunk.filter((id) => !known.has(id))
-      const zombies =
-        unknown.length === 0
-          ? new Set<ShortChannelId.ShortChannelId>()
-          : yield* fromStore("zombie lookup", store.zombies(unknown))
+      const zombies = unknown.length === 0
+        ? new Set<ShortChannelId.ShortChannelId>()
+        : yield* fromStore("zombie lookup", store.zombies(unknown))
       for (const scid of chunk) {
         const info = byScid.get(scid)!
         const ours = known.get(scid)

@@ -52,11 +52,9 @@ const takeRequest = (ctx: SyncerContext): Effect.Effect<Request> =>
   Effect.flatMap(Queue.take(ctx.requests), (request) =>
     Effect.flatMap(
       Ref.modify(request.status, (s): readonly [boolean, RequestStatus] =>
-        s === "pending" ? [true, "accepted"] : [false, s]
-      ),
+        s === "pending" ? [true, "accepted"] : [false, s]),
       (accepted) => (accepted ? Effect.succeed(request) : takeRequest(ctx))
-    )
-  )
+    ))
 
 /** GS-28. */
 const handleTransition = (ctx: SyncerContext, to: SyncType): Effect.Effect<void, SyncTransitionFailed> =>

@@ -19,15 +19,22 @@ export const sendRaw = (ctx: SyncerContext, raw: Uint8Array): Effect.Effect<void
   Effect.zipRight(ctx.limiter.take(raw.length), ctx.peer.sendRaw(raw))
 
 /** GS-40/48: stored messages in order, each paced through the limiters as `sendRaw` would, in few effects. */
-export const sendRawAll = (ctx: SyncerContext, raws: ReadonlyArray<Uint8Array>): Effect.Effect<void, PeerDisconnected> => {
+export const sendRawAll = (
+  ctx: SyncerContext,
+  raws: ReadonlyArray<Uint8Array>
+): Effect.Effect<void, PeerDisconnected> => {
   if (raws.length === 0) return Effect.void
   const peer = ctx.peer
-  const emitRaw =
-    peer.sendRawAll ?? ((all: ReadonlyArray<Uint8Array>) => Effect.forEach(all, peer.sendRaw, { discard: true }))
+  const emitRaw = peer.sendRawAll ??
+    ((all: ReadonlyArray<Uint8Array>) => Effect.forEach(all, peer.sendRaw, { discard: true }))
   return RateLimiter.paceAll(ctx.limiter, raws, (r) => r.length, emitRaw)
 }
 
-const timestampFilter = (ctx: SyncerContext, firstTimestamp: number, timestampRange: number): GossipTimestampFilter => ({
+const timestampFilter = (
+  ctx: SyncerContext,
+  firstTimestamp: number,
+  timestampRange: number
+): GossipTimestampFilter => ({
   _tag: "GossipTimestampFilter",
   chainHash: ctx.chainHash,
   firstTimestamp,
@@ -42,18 +49,18 @@ const timestampFilter = (ctx: SyncerContext, firstTimestamp: number, timestampRa
 export const sendHorizon = (ctx: SyncerContext, horizon: Horizon | "passive"): Effect.Effect<void, PeerDisconnected> =>
   !ctx.peer.gossipQueries
     ? Effect.zipRight(
-        send(ctx, timestampFilter(ctx, PASSIVE_FILTER.firstTimestamp, PASSIVE_FILTER.timestampRange)),
-        Ref.set(ctx.localHorizon, Option.some<Horizon>(PASSIVE_FILTER))
-      )
+      send(ctx, timestampFilter(ctx, PASSIVE_FILTER.firstTimestamp, PASSIVE_FILTER.timestampRange)),
+      Ref.set(ctx.localHorizon, Option.some<Horizon>(PASSIVE_FILTER))
+    )
     : horizon === "passive"
     ? Effect.zipRight(
-        send(ctx, timestampFilter(ctx, PASSIVE_FILTER.firstTimestamp, PASSIVE_FILTER.timestampRange)),
-        Ref.set(ctx.localHorizon, Option.none())
-      )
+      send(ctx, timestampFilter(ctx, PASSIVE_FILTER.firstTimestamp, PASSIVE_FILTER.timestampRange)),
+      Ref.set(ctx.localHorizon, Option.none())
+    )
     : Effect.zipRight(
-        send(ctx, timestampFilter(ctx, horizon.firstTimestamp, horizon.timestampRange)),
-        Ref.set(ctx.localHorizon, Option.some(horizon))
-      )
+      send(ctx, timestampFilter(ctx, horizon.firstTimestamp, horizon.timestampRange)),
+      Ref.set(ctx.localHorizon, Option.some(horizon))
+    )
 
 /** GS-25: live gossip from now on. */
 export const activeHorizon: Effect.Effect<Horizon> = Effect.map(

@@ -8,7 +8,12 @@
 import { Chunk, Effect, Queue, Random, Stream } from "effect"
 import { sameChain } from "../../../domain/Chain.js"
 import { toHex } from "../../../domain/Hex.js"
-import type { ChainHash, QueryChannelRange, QueryShortChannelIds, ReplyShortChannelIdsEnd } from "../../../domain/Messages.js"
+import type {
+  ChainHash,
+  QueryChannelRange,
+  QueryShortChannelIds,
+  ReplyShortChannelIdsEnd
+} from "../../../domain/Messages.js"
 import * as RawGossip from "../../../domain/RawGossip.js"
 import * as ShortChannelId from "../../../domain/ShortChannelId.js"
 import type { ChannelState, StoredGossip } from "../../GraphStore.js"
@@ -50,14 +55,11 @@ const answerRange = (ctx: SyncerContext, q: QueryChannelRange) =>
     const option = q.queryOption ?? 0n
     const withTimestamps = (option & QUERY_OPTION_TIMESTAMPS) !== 0n && !settings.noTimestampQueries // GS-32
     const withChecksums = (option & QUERY_OPTION_CHECKSUMS) !== 0n && !settings.noTimestampQueries
-    const found =
-      q.firstBlocknum > ShortChannelId.MAX_BLOCK
-        ? ([] as ReadonlyArray<ChannelState>)
-        : yield* ctx.store.channelRange(q.firstBlocknum, Math.min(last, ShortChannelId.MAX_BLOCK)).pipe(
-            Effect.catchAll((e) =>
-              Effect.as(Effect.logWarning(`cannot answer query_channel_range: ${e._tag}`), undefined)
-            )
-          )
+    const found = q.firstBlocknum > ShortChannelId.MAX_BLOCK
+      ? ([] as ReadonlyArray<ChannelState>)
+      : yield* ctx.store.channelRange(q.firstBlocknum, Math.min(last, ShortChannelId.MAX_BLOCK)).pipe(
+        Effect.catchAll((e) => Effect.as(Effect.logWarning(`cannot answer query_channel_range: ${e._tag}`), undefined))
+      )
     const limit = chunkLimit(settings.chunkSize, withTimestamps, withChecksums) // GS-34
     const blocks = groupByBlock(found ?? [])
     // GS-35: an oversized block is sampled at random (Effect's Random), then re-sorted
@@ -82,9 +84,9 @@ const answerRange = (ctx: SyncerContext, q: QueryChannelRange) =>
         shortIds: { encoding: 0, ids: c.channels.map((ch) => ch.shortChannelId) },
         timestamps: withTimestamps
           ? {
-              encoding: 0,
-              entries: c.channels.map((ch) => ({ timestamp1: ch.timestamp1, timestamp2: ch.timestamp2 }))
-            }
+            encoding: 0,
+            entries: c.channels.map((ch) => ({ timestamp1: ch.timestamp1, timestamp2: ch.timestamp2 }))
+          }
           : undefined,
         checksums: withChecksums
           ? c.channels.map((ch) => ({ checksum1: ch.checksum1, checksum2: ch.checksum2 }))
@@ -155,8 +157,7 @@ const answerScids = (ctx: SyncerContext, q: QueryShortChannelIds) =>
     }).pipe(
       Effect.as(1),
       Effect.catchTag("GraphStoreError", (e) =>
-        Effect.as(Effect.logWarning(`cannot answer query_short_channel_ids: ${String(e.cause)}`), 0)
-      )
+        Effect.as(Effect.logWarning(`cannot answer query_short_channel_ids: ${String(e.cause)}`), 0))
     )
     yield* send(ctx, end(chainHash, served))
   })
@@ -165,6 +166,5 @@ const answerScids = (ctx: SyncerContext, q: QueryShortChannelIds) =>
 export const replyHandler = (ctx: SyncerContext): Effect.Effect<never, PeerDisconnected> =>
   Effect.forever(
     Effect.flatMap(Queue.take(ctx.peerQueries), (q) =>
-      q._tag === "QueryChannelRange" ? answerRange(ctx, q) : answerScids(ctx, q)
-    )
+      q._tag === "QueryChannelRange" ? answerRange(ctx, q) : answerScids(ctx, q))
   )

@@ -48,10 +48,10 @@ const submitGossip = (ctx: SyncerContext, gossip: Array<GossipMessage>) =>
   gossip.length === 0
     ? Effect.void
     : Effect.gen(function* () {
-        const t = yield* Ref.get(ctx.tracker)
-        if (t !== undefined) yield* noteProgress(ctx, t, gossip)
-        yield* ctx.pipeline.submit(ctx.peerId, gossip)
-      })
+      const t = yield* Ref.get(ctx.tracker)
+      if (t !== undefined) yield* noteProgress(ctx, t, gossip)
+      yield* ctx.pipeline.submit(ctx.peerId, gossip)
+    })
 
 /**
  * The dump's pace (issue 13 item 5): the wait for the peer before a run of gossip, measured from the end of the
@@ -104,8 +104,7 @@ const routeMessages = (ctx: SyncerContext, chunk: Chunk.Chunk<Message>) =>
           // first-answer probe may land there, scidQueries.ts); leftovers are dropped before the next range query
           if (s === "waitingQueryRangeReply" || s === "waitingQueryChanReply" || s === "queryNewChannels") {
             yield* Queue.offer(ctx.events, m)
-          }
-          else yield* Effect.logWarning(`unexpected ${m._tag} in state ${s}: dropped`)
+          } else yield* Effect.logWarning(`unexpected ${m._tag} in state ${s}: dropped`)
           break
         }
         case "GossipTimestampFilter":

@@ -207,8 +207,7 @@ export const acceptRangeReply = (
   // GS-15: budget by the received encoding
   acc.cost += encoding === 1 ? 4 : 1
 
-  const legacy =
-    acc.coveredTo === undefined &&
+  const legacy = acc.coveredTo === undefined &&
     reply.firstBlocknum === query.firstBlocknum &&
     reply.numberOfBlocks === query.numberOfBlocks
   let complete: boolean
@@ -361,8 +360,7 @@ export const chunkReplies = (
   queryLast: number,
   blocks: ReadonlyArray<ReadonlyArray<ChannelState>>,
   limit: number,
-  sample: (block: ReadonlyArray<ChannelState>, limit: number) => ReadonlyArray<ChannelState> = (b, n) =>
-    b.slice(0, n)
+  sample: (block: ReadonlyArray<ChannelState>, limit: number) => ReadonlyArray<ChannelState> = (b, n) => b.slice(0, n)
 ): Array<ReplyChunk> => {
   const chunks: Array<ReplyChunk> = []
   let chunk: Array<ChannelState> = []

@@ -296,7 +296,9 @@ export const queryChannels = (
       if (extended && announced.length > 0) yield* lookUpEndpoints(ctx, announced, nodeLacks)
       const { items, next } = yield* Ref.get(ctx.pending)
       // GS-21: node entries share the batch; they come from the previous batch, so the scids stay ascending
-      const nodes = extended ? nodeEntries(announced, nodesAsked, wantsNode, settings.batchSize) : { entries: [], nodes: [] }
+      const nodes = extended
+        ? nodeEntries(announced, nodesAsked, wantsNode, settings.batchSize)
+        : { entries: [], nodes: [] }
       const batch = items.slice(next, next + settings.batchSize - nodes.entries.length)
       if (batch.length === 0 && nodes.entries.length === 0) {
         if (tail >= missingNodes.length) break

@@ -10,13 +10,7 @@ import { Chunk, Effect, Either, Option, Stream } from "effect"
 import { toHex } from "../../../domain/Hex.js"
 import type { PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
-import type {
-  ChannelState,
-  GraphCounts,
-  GraphStoreService,
-  NodeState,
-  StoredGossip
-} from "../../GraphStore.js"
+import type { ChannelState, GraphCounts, GraphStoreService, NodeState, StoredGossip } from "../../GraphStore.js"
 import { blockRangeToScids, chunksOf, planBatch } from "./rules.js"
 import { SortedKeys } from "./sortedKeys.js"
 
@@ -227,10 +221,10 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
             const update = channel?.updates[key.direction]
             if (channel === undefined || update === undefined || channel.spentAt !== undefined) continue
             const other = channel.updates[1 - key.direction]
-            const otherFirst =
-              other !== undefined &&
+            const otherFirst = other !== undefined &&
               inWindow(other.timestamp) &&
-              (other.timestamp < key.timestamp || (other.timestamp === key.timestamp && 1 - key.direction < key.direction))
+              (other.timestamp < key.timestamp ||
+                (other.timestamp === key.timestamp && 1 - key.direction < key.direction))
             if (otherFirst) continue
             out.push(channelGossip(channel), updateGossip(update))
             if (other !== undefined && inWindow(other.timestamp)) out.push(updateGossip(other))
@@ -240,20 +234,22 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
           return [Chunk.unsafeFromArray(out), next] as const
         })
     )
-    const nodePages = Stream.paginateChunkEffect({ timestamp: start, node: "" } as NodeKey, (cursor) =>
-      Effect.sync(() => {
-        const out: Array<StoredGossip> = []
-        let last: NodeKey | undefined
-        for (const key of nodesByTime.walk(cursor, true)) {
-          if (key.timestamp >= end) return [Chunk.unsafeFromArray(out), Option.none<NodeKey>()] as const
-          const stored = nodes.get(key.node)
-          if (stored !== undefined) out.push(nodeGossip(stored))
-          last = key
-          if (out.length >= PAGE) break
-        }
-        const next = out.length >= PAGE && last !== undefined ? Option.some(last) : Option.none<NodeKey>()
-        return [Chunk.unsafeFromArray(out), next] as const
-      })
+    const nodePages = Stream.paginateChunkEffect(
+      { timestamp: start, node: "" } as NodeKey,
+      (cursor) =>
+        Effect.sync(() => {
+          const out: Array<StoredGossip> = []
+          let last: NodeKey | undefined
+          for (const key of nodesByTime.walk(cursor, true)) {
+            if (key.timestamp >= end) return [Chunk.unsafeFromArray(out), Option.none<NodeKey>()] as const
+            const stored = nodes.get(key.node)
+            if (stored !== undefined) out.push(nodeGossip(stored))
+            last = key
+            if (out.length >= PAGE) break
+          }
+          const next = out.length >= PAGE && last !== undefined ? Option.some(last) : Option.none<NodeKey>()
+          return [Chunk.unsafeFromArray(out), next] as const
+        })
     )
     return Stream.concat(channelPages, nodePages)
   }
@@ -298,7 +294,9 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
           })
         }
       }
-      for (const n of nodeWrites) setNode(n.nodeHex, { nodeId: copy(n.nodeId), timestamp: n.timestamp, raw: copy(n.raw) })
+      for (const n of nodeWrites) {
+        setNode(n.nodeHex, { nodeId: copy(n.nodeId), timestamp: n.timestamp, raw: copy(n.raw) })
+      }
       return Effect.succeed(outcome)
     })
 
@@ -307,20 +305,20 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
    * remembers their ids (with the node ids, for lnd's resurrection check) so range replies do not bring them back.
    */
   const removeChannels = (scids: ReadonlyArray<ShortChannelId>, asZombies: boolean) => {
-      for (const scid of scids) {
-        const channel = channels.get(scid)
-        if (channel === undefined) continue
-        channels.delete(scid)
-        byScid.delete(scid)
-        channel.updates.forEach((update, direction) => {
-          if (update !== undefined) updatesByTime.delete({ timestamp: update.timestamp, scid, direction })
-        })
-        if (asZombies) zombieIds.set(scid, { nodeId1: channel.nodeId1, nodeId2: channel.nodeId2 })
-        for (const node of [channel.node1, channel.node2]) {
-          addNodeChannel(node, -1)
-          if (!nodeChannels.has(node)) deleteNode(node)
-        }
+    for (const scid of scids) {
+      const channel = channels.get(scid)
+      if (channel === undefined) continue
+      channels.delete(scid)
+      byScid.delete(scid)
+      channel.updates.forEach((update, direction) => {
+        if (update !== undefined) updatesByTime.delete({ timestamp: update.timestamp, scid, direction })
+      })
+      if (asZombies) zombieIds.set(scid, { nodeId1: channel.nodeId1, nodeId2: channel.nodeId2 })
+      for (const node of [channel.node1, channel.node2]) {
+        addNodeChannel(node, -1)
+        if (!nodeChannels.has(node)) deleteNode(node)
       }
+    }
   }
 
   // BOLT 7: a channel whose newest update is older than `olderThan` is pruned and remembered as a zombie (lnd's
@@ -357,7 +355,9 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
   const forgetSpent = (height: number) =>
     Effect.sync(() => {
       const gone: Array<ShortChannelId> = []
-      for (const [scid, channel] of channels) if (channel.spentAt !== undefined && channel.spentAt <= height) gone.push(scid)
+      for (const [scid, channel] of channels) {
+        if (channel.spentAt !== undefined && channel.spentAt <= height) gone.push(scid)
+      }
       removeChannels(gone, true)
       return { channelsForgotten: gone.length }
     })

@@ -485,7 +485,11 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
       budget.inbound
     )
     const outbound = new ByteQueue<Uint8Array>(
-      { maxItems: config.outboundQueueSize, maxBytes: config.outboundQueueBytes, reserveBytes: config.queueReserveBytes },
+      {
+        maxItems: config.outboundQueueSize,
+        maxBytes: config.outboundQueueBytes,
+        reserveBytes: config.queueReserveBytes
+      },
       budget.outbound
     )
     // pings/pongs/warnings: never block the reader; at most one pong is ever queued (see `onPing`)
@@ -550,11 +554,15 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
       const excess = lastWasPing || pongsQueued > 0
       lastWasPing = true
       if (excess && ++excessPings > config.pingFloodLimit) {
-        const detail = `${excessPings} pings in ${Math.round((t - pingWindowStart) / 1000)} s with no other traffic between them or while our pong was unsent`
+        const detail = `${excessPings} pings in ${
+          Math.round((t - pingWindowStart) / 1000)
+        } s with no other traffic between them or while our pong was unsent`
         return shutdown(`ping flood: ${detail}`, new PeerMisbehaving({ rule: "ping-flood", detail }), false)
       }
       const wire = numPongBytes <= MAX_PONG_BYTES_ANSWERED ? pongWire(numPongBytes) : undefined
-      if (wire !== undefined && pongsQueued < MAX_QUEUED_PONGS && pongBytesQueued + wire.length <= MAX_QUEUED_PONG_BYTES) {
+      if (
+        wire !== undefined && pongsQueued < MAX_QUEUED_PONGS && pongBytesQueued + wire.length <= MAX_QUEUED_PONG_BYTES
+      ) {
         pongsQueued++
         pongBytesQueued += wire.length
         queueControl(wire)
@@ -621,7 +629,10 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
       // BOLT 1: all-zero channel_id means every channel, i.e. the connection; we have no channels, so an error
       // naming one is about something we do not have and is only logged
       if (isAllZero(message.channelId)) {
-        const failure = new RemoteSentError({ channelId: toHex(message.channelId), text: sanitizeRemoteText(message.data) })
+        const failure = new RemoteSentError({
+          channelId: toHex(message.channelId),
+          text: sanitizeRemoteText(message.data)
+        })
         return shutdown(`peer sent error: ${text}`, failure, false)
       }
       return Effect.logWarning(`peer error for unknown channel ignored: ${text}`)
@@ -665,10 +676,10 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
         if (Option.isNone(chunk.right)) {
           return decoder.midFrame
             ? yield* shutdown(
-                "remote closed mid-message",
-                new TransportIoError({ reason: `connection closed with ${decoder.buffered} bytes of a frame` }),
-                false
-              )
+              "remote closed mid-message",
+              new TransportIoError({ reason: `connection closed with ${decoder.buffered} bytes of a frame` }),
+              false
+            )
             : yield* shutdown("remote closed the connection", undefined, false)
         }
         decoder.push(chunk.right.value)
@@ -689,7 +700,7 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
           const batch: Array<Uint8Array> = [...ctrl, ...data.items]
           unwritten = data.bytes
           // bounded batches keep one write (and its buffer) small; each batch's bytes are given back once written
-          for (let i = 0; i < batch.length; ) {
+          for (let i = 0; i < batch.length;) {
             let bytes = 0
             let dataBytes = 0
             let j = i
@@ -865,7 +876,9 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
           }
           const decoded = decodeMessage(h)
           // it decoded when it arrived; the codec is pure
-          if (Either.isLeft(decoded)) return Effect.dieMessage(`queued message no longer decodes: ${decoded.left.reason}`)
+          if (Either.isLeft(decoded)) {
+            return Effect.dieMessage(`queued message no longer decodes: ${decoded.left.reason}`)
+          }
           out[i] = decoded.right
         }
         return Effect.succeed(Chunk.unsafeFromArray(out))
