@@ -98,6 +98,22 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         expect(yield* s.syncer.lastFailure).toEqual(Option.none())
       }))
 
+    it.scoped("issue 16: progress is none on a fresh syncer, before the range replies are in, and after the sync ended", () =>
+      Effect.gen(function* () {
+        const s = yield* make({ syncType: "PassiveSync", initialState: "chansSynced" })
+        expect(yield* s.syncer.progress).toEqual(Option.none())
+        const first = yield* startHistorical(s)
+        yield* s.settle
+        expect(yield* s.syncer.progress).toEqual(Option.none())
+        yield* s.failSync
+        yield* Fiber.join(first)
+        expect(yield* s.syncer.progress).toEqual(Option.none())
+        const second = yield* startHistorical(s)
+        yield* s.completeSync
+        yield* Fiber.join(second)
+        expect(yield* s.syncer.progress).toEqual(Option.none())
+      }))
+
     it.scoped("GS-30: several callers may hold the synced signal at once; each gets the same sync's outcome", () =>
       Effect.gen(function* () {
         const s = yield* make({ syncType: "PassiveSync", initialState: "chansSynced" })
@@ -196,8 +212,10 @@ export const gossipSyncerContract = (name: string, make: MakeSubject): void => {
         const late = yield* Effect.fork(Effect.either(Effect.flatten(s.syncer.resetSyncedSignal)))
         yield* s.settle
         expect(
-          Option.map(Option.fromNullable(late.unsafePoll()), (exit) =>
-            exit._tag === "Success" ? tagOf(exit.value) : "died")
+          Option.map(
+            Option.fromNullable(late.unsafePoll()),
+            (exit) => exit._tag === "Success" ? tagOf(exit.value) : "died"
+          )
         )
           .toEqual(Option.some("GossipSyncerExiting"))
       }))

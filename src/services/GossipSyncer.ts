@@ -13,7 +13,7 @@ import type {
   SyncTransitionFailed,
   SyncTransitionTimeout
 } from "./internal/gossipSyncer/errors.js"
-import type { SyncCounts } from "./internal/gossipSyncer/counts.js"
+import type { SyncCounts, SyncProgress } from "./internal/gossipSyncer/counts.js"
 import { GossipPipeline } from "./GossipPipeline.js"
 import { GraphStore } from "./GraphStore.js"
 import type { SyncerDeps } from "./internal/gossipSyncer/context.js"
@@ -58,7 +58,7 @@ export {
 
 /** What a completed historical sync fetched (defined beside the machinery that counts it). */
 export { noSyncCounts } from "./internal/gossipSyncer/counts.js"
-export type { SyncCounts } from "./internal/gossipSyncer/counts.js"
+export type { SyncCounts, SyncProgress } from "./internal/gossipSyncer/counts.js"
 
 export interface GossipSyncer {
   readonly peer: Peer
@@ -89,6 +89,12 @@ export interface GossipSyncer {
    * the syncer enters `chansSynced`.
    */
   readonly lastCompleted: Effect.Effect<Option.Option<SyncCounts>>
+  /**
+   * Issue 16: how far the historical sync in progress has come — channels wanted and received so far — known once
+   * its range replies are in (none before that, and none when no sync is in its query phase). Cheap: for a
+   * progress bar and `lnsync_sync_expected_channels`, polled.
+   */
+  readonly progress: Effect.Effect<Option.Option<SyncProgress>>
 }
 
 export interface GossipSyncerOptions {

@@ -14,6 +14,7 @@ import {
   HistoricalSyncFailed,
   noSyncCounts,
   type SyncCounts,
+  type SyncProgress,
   SyncTransitionFailed,
   type SyncerState,
   SyncTransitionTimeout,
@@ -48,6 +49,11 @@ export interface FakeSyncer {
   readonly setState: (state: SyncerState) => Effect.Effect<void>
   /** GS-20/21/23: the sync in progress completes: chansSynced, the armed signal fires, the graph is marked synced. */
   readonly completeSync: Effect.Effect<void>
+  /**
+   * Issue 16: the sync in progress reports `progress` (as the real one does once its range replies are in); a
+   * completed or failed sync clears it.
+   */
+  readonly setProgress: (progress: SyncProgress) => Effect.Effect<void>
   /** `completeSync`, reporting that the sync fetched `counts` (`lastCompleted`). */
   readonly completeSyncWith: (counts: SyncCounts) => Effect.Effect<void>
   /**
@@ -107,6 +113,7 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
       )
       const lastFailure = yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none())
       const lastCompleted = yield* Ref.make<Option.Option<SyncCounts>>(Option.none())
+      const progress = yield* Ref.make<Option.Option<SyncProgress>>(Option.none())
       const runInterrupted = yield* Ref.make(false)
       const runScopeClosed = yield* Ref.make(false)
 
@@ -155,7 +162,8 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
           return Deferred.await(signal)
         }),
         lastFailure: Ref.get(lastFailure),
-        lastCompleted: Ref.get(lastCompleted)
+        lastCompleted: Ref.get(lastCompleted),
+        progress: Ref.get(progress)
       }
 
       const fireArmed = (
@@ -180,6 +188,7 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
 
       const completeSyncWith = (counts: SyncCounts) =>
         Ref.set(lastCompleted, Option.some(counts)).pipe(
+          Effect.zipRight(Ref.set(progress, Option.none())),
           Effect.zipRight(SubscriptionRef.set(state, "chansSynced")),
           Effect.zipRight(fireArmed((d) => Deferred.succeed(d, undefined))),
           Effect.zipRight(options.markGraphSynced)
@@ -195,12 +204,14 @@ export const makeFakeSyncerFactory: Effect.Effect<FakeSyncerControl> = Effect.ge
         behaviour,
         behave: (patch) => Ref.update(behaviour, (b): FakeBehaviour => ({ ...b, ...patch })),
         setState: (s) => SubscriptionRef.set(state, s),
+        setProgress: (p) => Ref.set(progress, Option.some(p)),
         completeSync: completeSyncWith(noSyncCounts),
         completeSyncWith,
         failSync: (reason) => {
           const failure = new HistoricalSyncFailed({ peer: peerHex, reason })
           // like the real syncer: the reason is readable before the state says the sync failed
           return Ref.set(lastFailure, Option.some(failure)).pipe(
+            Effect.zipRight(Ref.set(progress, Option.none())),
             Effect.zipRight(SubscriptionRef.set(state, "syncerIdle")),
             Effect.zipRight(fireArmed((d) => Deferred.fail(d, failure)))
           )

@@ -8,7 +8,7 @@
  *   `ignoresScidQueries`, `answersScidQueries`, `nodesNotDelivered`, `lastFailure` and installs/clears `tracker`;
  * - the router alone mutates the installed `tracker` (progress, pace and deliveries as gossip arrives) and the
  *   received counts of `counts`, and offers to the queues; the machine resets `counts` (before installing a tracker)
- *   and writes its requested counts and `lastCompleted`;
+ *   and writes its requested counts, `announced` and `lastCompleted`;
  * - the filter processor alone writes `remoteHorizon` and `backlogRunning`;
  * - the live forwarder alone touches `heldAnnouncements`;
  * - `armedSignal` and `unreportedFailure` are written under `signalLock` by the handle (arm) and the machine
@@ -28,7 +28,7 @@ import type {
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import type { GossipPipelineService } from "../../GossipPipeline.js"
 import type { GossipSyncerOptions, GossipSyncerSettings, SyncerState, SyncType } from "../../GossipSyncer.js"
-import type { SyncCounts } from "./counts.js"
+import type { SyncCounts, SyncProgress } from "./counts.js"
 import { noSyncCounts } from "./counts.js"
 import type { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
 import { GossipSyncerExiting } from "./errors.js"
@@ -200,6 +200,11 @@ export interface SyncerContext extends SyncerDeps {
   readonly counts: MutableSyncCounts
   /** The counts of the latest completed sync. */
   readonly lastCompleted: Ref.Ref<Option.Option<SyncCounts>>
+  /**
+   * Channels the range replies of the sync in progress announced, once its wanted list is made (none before, and
+   * once the sync's query state is released): `progress` is known exactly while this is set.
+   */
+  readonly announced: Ref.Ref<Option.Option<number>>
   /** GS-46: announcements waiting for their first update, oldest first (bounded by `maxHeldAnnouncements`). */
   readonly heldAnnouncements: Map<ShortChannelId, Uint8Array>
   /** GS-48: per-peer bucket, then the factory's global one. */
@@ -258,6 +263,7 @@ export const makeContext = (
       lastFailure: yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none()),
       counts: { ...noSyncCounts },
       lastCompleted: yield* Ref.make<Option.Option<SyncCounts>>(Option.none()),
+      announced: yield* Ref.make<Option.Option<number>>(Option.none()),
       heldAnnouncements: new Map<ShortChannelId, Uint8Array>(),
       limiter: RateLimiter.chain(peerLimiter, deps.shared.globalLimiter), // GS-48: per-peer first, then global
       failOnExit: Effect.zipRight(
@@ -283,9 +289,23 @@ export const enter = (ctx: SyncerContext, next: SyncerState): Effect.Effect<void
 /** GS-17/20: per-query state released (also when `run` ends). */
 export const releaseQueryState = (ctx: SyncerContext): Effect.Effect<void> =>
   Effect.all(
-    [Ref.set(ctx.rangeAcc, undefined), Ref.set(ctx.pending, { items: [], next: 0 }), Ref.set(ctx.tracker, undefined)],
+    [
+      Ref.set(ctx.rangeAcc, undefined),
+      Ref.set(ctx.pending, { items: [], next: 0 }),
+      Ref.set(ctx.tracker, undefined),
+      Ref.set(ctx.announced, Option.none())
+    ],
     { discard: true }
   )
+
+/** Issue 16: the sync in progress's progress, from the machine's `announced` and the router's counts. */
+export const progressOf = (ctx: SyncerContext): Effect.Effect<Option.Option<SyncProgress>> =>
+  Effect.map(Ref.get(ctx.announced), (announced) =>
+    Option.map(announced, (channelsAnnounced) => ({
+      channelsAnnounced,
+      channelsWanted: ctx.counts.channelsRequested,
+      channelsReceived: Math.min(ctx.counts.channelsReceived, ctx.counts.channelsRequested)
+    })))
 
 /** The machine's next event, or none after `timeoutMillis` (undefined: wait forever). */
 export const nextEvent = (

@@ -27,3 +27,17 @@ export const noSyncCounts: SyncCounts = {
   nodesRequested: 0,
   nodesReceived: 0
 }
+
+/**
+ * How far the historical sync in progress has come (issue 16: the progress bar, `lnsync_sync_expected_channels`),
+ * known once its range replies are in and the wanted list is made (GS-12..21); cheap to read, from the same
+ * counters as `SyncCounts`.
+ */
+export interface SyncProgress {
+  /** Distinct channels the peer's range replies announced (what it holds, so what a full sync should hold). */
+  readonly channelsAnnounced: number
+  /** Channels the sync wants from the peer: the SCIDs it queries (or awaits in a dump). */
+  readonly channelsWanted: number
+  /** Announcements of wanted channels received so far (at most `channelsWanted`). */
+  readonly channelsReceived: number
+}

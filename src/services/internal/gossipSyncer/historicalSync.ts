@@ -149,7 +149,7 @@ const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
         }
       }
     }
-    return { wanted, missingNodes, nodeLacks }
+    return { wanted, missingNodes, nodeLacks, announced: ids.length }
   })
 
 /** One historical sync, range phase then SCID phase (GS-8..22). */
@@ -171,6 +171,7 @@ export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborte
       return yield* selectWanted(ctx, infos)
     })
     ctx.counts.channelsRequested = wanted.wanted.length
+    yield* Ref.set(ctx.announced, Option.some(wanted.announced)) // issue 16: progress is known from here on
     if (wanted.wanted.length === 0 && wanted.missingNodes.length === 0) return
     if (yield* Ref.get(ctx.ignoresScidQueries)) {
       if (wanted.wanted.length === 0) return // only node announcements missing: best effort, not a failure

@@ -35,7 +35,7 @@ import type { HistoricalSyncFailed } from "./errors.js"
 import type { Peer } from "../../Peer.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type { Horizon, SyncerDeps, SyncerShared } from "./context.js"
-import { makeContext, releaseQueryState } from "./context.js"
+import { makeContext, progressOf, releaseQueryState } from "./context.js"
 import { filterProcessor } from "./filter.js"
 import { liveForwarder } from "./forwarder.js"
 import { historicalSync, processSyncTransition, resetSyncedSignal } from "./handle.js"
@@ -100,7 +100,8 @@ export const makeGossipSyncer = (
       historicalSync: historicalSync(ctx),
       resetSyncedSignal: resetSyncedSignal(ctx),
       lastFailure: Ref.get(ctx.lastFailure),
-      lastCompleted: Ref.get(ctx.lastCompleted)
+      lastCompleted: Ref.get(ctx.lastCompleted),
+      progress: progressOf(ctx)
     }
 
     const internals: GossipSyncerInternals = {
