@@ -7,7 +7,7 @@ import { Cause, Duration, Effect, Either, Logger, LogLevel } from "effect"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { peerLine } from "../src/bin/run.js"
+import { etaText, peerLine, progressText } from "../src/bin/run.js"
 import type { LogFormat, TerminalStream } from "../src/bin/terminal.js"
 import { causeLine, makeTerminal, parseDuration, withLogger } from "../src/bin/terminal.js"
 import { PeerOutcome } from "../src/services/Reconciler.js"
@@ -134,6 +134,38 @@ describe("log lines", () => {
 })
 
 describe("the status line", () => {
+  const counts = { channels: 10, updates: 20, nodes: 5 }
+  const states = ["02abcdef:Passive/waitingQueryChanReply"]
+
+  it("issue 16: during an initial sync, fetched of wanted channels, percent, msg/s and the ETA from the channels' pace", () => {
+    const fetched = { received: 1_200, wanted: 54_000 }
+    expect(progressText({ counts, msgPerSecond: 849.6, fetched, channelsPerSecond: 300, states })).toBe(
+      "fetched 1200/54000 channels (2%), 850 msg/s, ETA 2:56 | 1 peer 02abcdef:Passive/waitingQueryChanReply"
+    )
+    // no pace yet: no ETA; everything fetched: 100% and nothing left
+    expect(progressText({ counts, msgPerSecond: 0, fetched, channelsPerSecond: 0, states })).toContain(
+      "(2%), 0 msg/s, ETA --:--"
+    )
+    expect(progressText({ counts, msgPerSecond: 5, fetched: { received: 7, wanted: 7 }, channelsPerSecond: 0, states }))
+      .toContain("fetched 7/7 channels (100%), 5 msg/s, ETA 0:00")
+    expect(progressText({ counts, msgPerSecond: 5, fetched: { received: 0, wanted: 0 }, channelsPerSecond: 0, states }))
+      .toContain("fetched 0/0 channels (100%)")
+  })
+
+  it("issue 16: without a sync that knows what it wants, what is stored and its rate, as before", () => {
+    expect(progressText({ counts, msgPerSecond: 12.4, fetched: undefined, channelsPerSecond: 0, states: [] })).toBe(
+      "35 messages stored (10 channels, 20 updates, 5 nodes), 12 msg/s | 0 peers "
+    )
+  })
+
+  it("etaText: m:ss, minutes past 59, dashes when unknown", () => {
+    expect(etaText(0)).toBe("0:00")
+    expect(etaText(59.2)).toBe("1:00")
+    expect(etaText(4_503)).toBe("75:03")
+    expect(etaText(Number.NaN)).toBe("--:--")
+    expect(etaText(Number.POSITIVE_INFINITY)).toBe("--:--")
+  })
+
   it("not a TTY: no status line at all, log lines only", () => {
     const { stream, writes } = recorder(false)
     const t = makeTerminal(stream)

@@ -74,53 +74,107 @@ const countAccepted = Effect.gen(function* () {
     Stream.runForEach(
       accepted,
       (a) =>
-        Ref.update(counts, (m) =>
-          new Map(m).set(a.fromPeer, countMessage(m.get(a.fromPeer) ?? noneAccepted, a.message)))
+        Ref.update(
+          counts,
+          (m) => new Map(m).set(a.fromPeer, countMessage(m.get(a.fromPeer) ?? noneAccepted, a.message))
+        )
     )
   )
   return counts
 })
 
-/** What each syncer is doing, short: `02abcdef:Active/syncingChans`. */
+/** What each syncer is doing, short (`02abcdef:Active/syncingChans`), and the historical syncs' progress summed. */
 const syncerStates = Effect.gen(function* () {
   const manager = yield* SyncManager
   const syncers = yield* manager.syncers
-  return yield* Effect.forEach(
-    syncers,
-    (s) =>
-      s.syncer.state.get.pipe(
-        Effect.map((state) => `${s.nodeIdHex.slice(0, 8)}:${s.syncType.replace("Sync", "")}/${state}`)
-      )
-  )
+  let fetched: FetchProgress | undefined
+  const states = yield* Effect.forEach(syncers, (s) =>
+    Effect.gen(function* () {
+      const state = yield* s.syncer.state.get
+      const p = yield* s.syncer.progress
+      if (Option.isSome(p)) {
+        fetched = {
+          received: (fetched?.received ?? 0) + p.value.channelsReceived,
+          wanted: (fetched?.wanted ?? 0) + p.value.channelsWanted
+        }
+      }
+      return `${s.nodeIdHex.slice(0, 8)}:${s.syncType.replace("Sync", "")}/${state}`
+    }))
+  return { states, fetched }
 })
+
+/** Channels the historical syncs in progress fetched of those they want (summed over the syncing peers). */
+export interface FetchProgress {
+  readonly received: number
+  readonly wanted: number
+}
+
+/** `m:ss` (minutes may pass 59); `--:--` when there is no pace to tell by. */
+export const etaText = (seconds: number): string => {
+  if (!Number.isFinite(seconds) || seconds < 0) return "--:--"
+  const s = Math.ceil(seconds)
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`
+}
+
+/**
+ * The progress text (issue 16): while a historical sync knows what it wants (its range replies are in),
+ * `fetched <r>/<w> channels (<pct>%), <n> msg/s, ETA <m:ss>`, the ETA from the channels' own pace; otherwise what
+ * is stored and the rate it grows at.
+ */
+export const progressText = (view: {
+  readonly counts: Pick<GraphCounts, "channels" | "updates" | "nodes">
+  readonly msgPerSecond: number
+  readonly fetched: FetchProgress | undefined
+  readonly channelsPerSecond: number
+  readonly states: ReadonlyArray<string>
+}): string => {
+  const rate = `${Math.round(view.msgPerSecond)} msg/s`
+  const peers = `${plural(view.states.length, "peer")} ${view.states.join(" ")}`
+  const f = view.fetched
+  if (f !== undefined) {
+    const pct = f.wanted === 0 ? 100 : Math.floor((f.received * 100) / f.wanted)
+    const left = f.wanted - f.received
+    const eta = etaText(left === 0 ? 0 : view.channelsPerSecond > 0 ? left / view.channelsPerSecond : Number.NaN)
+    return `fetched ${f.received}/${f.wanted} channels (${pct}%), ${rate}, ETA ${eta} | ${peers}`
+  }
+  const c = view.counts
+  const total = c.channels + c.updates + c.nodes
+  return `${
+    plural(total, "message")
+  } stored (${c.channels} channels, ${c.updates} updates, ${c.nodes} nodes), ${rate} | ${peers}`
+}
 
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 /**
- * Progress. The syncer does not expose how much its range replies promised, so the status line shows what is stored
- * and the rate it grows at (messages/s over the last interval), not a fraction.
+ * Progress: what the historical syncs fetched of what their range replies made them want (`GossipSyncer.progress`)
+ * while they know it, else what is stored; the rates are smoothed over the last intervals.
  */
 const showProgress = (mode: ProgressMode, terminal: Terminal) =>
   Effect.gen(function* () {
     if (mode === "none" || (mode === "tty" && !terminal.tty)) return
     const store = yield* GraphStore
     const every = mode === "tty" ? Duration.millis(250) : Duration.seconds(10)
-    const last = yield* Ref.make({ total: -1, at: 0, rate: 0, tick: 0 })
+    const last = yield* Ref.make({ total: -1, at: 0, rate: 0, tick: 0, received: -1, channelRate: 0 })
     const draw = Effect.gen(function* () {
       const counts = yield* store.counts
       const now = yield* Clock.currentTimeMillis
       const total = counts.channels + counts.updates + counts.nodes
       const prev = yield* Ref.get(last)
-      const rate = prev.total < 0 || now <= prev.at ? 0 : ((total - prev.total) * 1000) / (now - prev.at)
-      // smoothed, so the figure does not flicker between batches
-      const smooth = prev.total < 0 ? rate : 0.7 * prev.rate + 0.3 * rate
-      yield* Ref.set(last, { total, at: now, rate: smooth, tick: prev.tick + 1 })
-      const states = yield* syncerStates
-      const text = `${
-        plural(total, "message")
-      } stored (${counts.channels} channels, ${counts.updates} updates, ${counts.nodes} nodes), ${
-        Math.round(smooth)
-      } msg/s | ${plural(states.length, "peer")} ${states.join(" ")}`
+      const perSecond = (from: number, to: number) =>
+        from < 0 || now <= prev.at ? 0 : ((to - from) * 1000) / (now - prev.at)
+      // smoothed, so the figures do not flicker between batches
+      const smooth = (old: number, fresh: number, first: boolean) => first ? fresh : 0.7 * old + 0.3 * fresh
+      const rate = smooth(prev.rate, perSecond(prev.total, total), prev.total < 0)
+      const { fetched, states } = yield* syncerStates
+      const received = fetched?.received ?? -1
+      // a new sync (or a peer gone) resets the channels' pace rather than counting backwards
+      const fresh = prev.received < 0 || received < prev.received
+      const channelRate = received < 0
+        ? 0
+        : smooth(prev.channelRate, fresh ? 0 : perSecond(prev.received, received), fresh)
+      yield* Ref.set(last, { total, at: now, rate, tick: prev.tick + 1, received, channelRate })
+      const text = progressText({ counts, msgPerSecond: rate, fetched, channelsPerSecond: channelRate, states })
       if (mode === "tty") terminal.status(`${SPINNER[prev.tick % SPINNER.length]} syncing: ${text}`)
       else yield* Effect.logInfo(`progress: ${text}`)
     })

@@ -258,20 +258,24 @@ export const collectFrom = (sources: MetricsSources): Effect.Effect<void> =>
         )
       )
     )
-    if (sources.expected !== undefined) {
-      const e = yield* sources.expected
-      if (e.channels !== undefined) yield* Metric.set(NodeMetrics.expectedChannels, e.channels)
-      if (e.updates !== undefined) yield* Metric.set(NodeMetrics.expectedUpdates, e.updates)
-      if (e.nodes !== undefined) yield* Metric.set(NodeMetrics.expectedNodes, e.nodes)
-    }
+    const e: ExpectedCounts = sources.expected === undefined ? {} : yield* sources.expected
+    if (e.channels !== undefined) yield* Metric.set(NodeMetrics.expectedChannels, e.channels)
+    if (e.updates !== undefined) yield* Metric.set(NodeMetrics.expectedUpdates, e.updates)
+    if (e.nodes !== undefined) yield* Metric.set(NodeMetrics.expectedNodes, e.nodes)
     const manager = sources.syncManager
     if (manager === undefined) return
     yield* Metric.set(NodeMetrics.graphSynced, (yield* manager.isGraphSynced) ? 1 : 0)
     const tally = new Map<string, number>()
+    let announced: number | undefined
     for (const s of yield* manager.syncers) {
       const k = `${s.syncType}/${yield* s.syncer.state.get}`
       tally.set(k, (tally.get(k) ?? 0) + 1)
+      const p = yield* s.syncer.progress
+      if (Option.isSome(p)) announced = Math.max(announced ?? 0, p.value.channelsAnnounced)
     }
+    // issue 16: what a peer's range replies announced is what a full sync from it should hold (the largest such
+    // graph among the syncing peers); an explicit `expected` source wins, and the gauge keeps its last known value
+    if (e.channels === undefined && announced !== undefined) yield* Metric.set(NodeMetrics.expectedChannels, announced)
     for (const t of SYNC_TYPES) {
       for (const st of SYNCER_STATES) yield* Metric.set(NodeMetrics.peersBy(t, st), tally.get(`${t}/${st}`) ?? 0)
     }
