@@ -302,6 +302,23 @@ describe("Metrics: node-level gauges sampled at scrape time", () => {
       )
     }).pipe(Effect.tagMetrics("run", "scrape")))
 
+  it.scoped("issue 16: expected channels from what the syncing peers' range replies announced, once known", () =>
+    Effect.gen(function* () {
+      const { fakes, manager, store } = yield* syncing
+      for (const n of [1, 2]) yield* manager.initSyncState(fakePeer(n))
+      yield* TestClock.adjust(0)
+      const metrics = Metrics.make({ store, syncManager: manager })
+      const expected = (lines: ReadonlyArray<string>) => lines.filter((l) => l.startsWith("lnsync_sync_expected_"))
+      // no sync knows yet: nothing rendered rather than a misleading 0
+      expect(expected(linesOf(yield* metrics.scrape, "progress"))).toEqual([])
+      const [one, two] = [yield* fakes.latest(fakeNodeIdHex(1)), yield* fakes.latest(fakeNodeIdHex(2))]
+      yield* one.setProgress({ channelsAnnounced: 52_000, channelsWanted: 51_000, channelsReceived: 10 })
+      yield* two.setProgress({ channelsAnnounced: 54_000, channelsWanted: 3, channelsReceived: 0 })
+      expect(expected(linesOf(yield* metrics.scrape, "progress"))).toEqual([
+        "lnsync_sync_expected_channels{run=\"progress\"} 54000"
+      ])
+    }).pipe(Effect.tagMetrics("run", "progress")))
+
   it.effect("a store that cannot count is logged and counted; the scrape still renders", () =>
     Effect.gen(function* () {
       const store = yield* GraphStore
