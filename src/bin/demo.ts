@@ -73,7 +73,9 @@ export const runDemo = (options: DemoOptions) =>
       return yield* Effect.gen(function* () {
         yield* logIdentity
         const report = yield* runSync(
-          servers.map((s) => s.address),
+          servers.map((s) =>
+            s.address
+          ),
           { untilSynced: true, progress: options.progress, terminal: options.terminal }
         )
         const held = yield* Effect.flatMap(GraphStore, (s) => s.counts)

@@ -115,7 +115,9 @@ export const makePeerPair = (
           } else {
             value = message
           }
-          if (value._tag === "Ping" || value._tag === "Pong") return
+          if (value._tag === "Ping" || value._tag === "Pong") {
+            return
+          }
           // Both sides interruptible: a send made from an uninterruptible region (a syncer's `ensuring`) must not
           // wait for the losing side, which would only end when the connection closes.
           yield* Effect.raceFirst(Effect.interruptible(Queue.offer(outbox, value)), Effect.interruptible(whenClosed))
@@ -128,8 +130,8 @@ export const makePeerPair = (
         remoteInit: otherInit,
         gossipQueries: Features.supports(otherInit.features, Features.GOSSIP_QUERIES),
         gossipQueriesEx: Features.supports(otherInit.features, Features.GOSSIP_QUERIES_EX),
-        send: (message) => deliver(message),
-        sendRaw: (raw) => deliver(raw),
+        send: deliver,
+        sendRaw: deliver,
         messages: Stream.fromQueue(inbox).pipe(Stream.interruptWhen(Deferred.await(closed))),
         disconnect: close,
         closed: Effect.map(Deferred.await(closed), disconnected)

@@ -198,8 +198,10 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
     tipHeight: Effect.flatMap(
       call("getblockcount", "getblockcount", []),
       (r) =>
-        Effect.flatMap(value("getblockcount", r), (v) =>
-          typeof v === "number" ? Effect.succeed(v) : Effect.fail(bad("getblockcount", `got ${String(v)}`)))
+        Effect.flatMap(
+          value("getblockcount", r),
+          (v) => typeof v === "number" ? Effect.succeed(v) : Effect.fail(bad("getblockcount", `got ${String(v)}`))
+        )
     ),
     fundingOutputs,
     spentInBlock: (height) =>
