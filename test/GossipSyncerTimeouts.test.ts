@@ -78,7 +78,7 @@ describe("GossipSyncer timeouts (GS-51)", () => {
       defaultSettings.staleAfterSeconds
     ]).toEqual([8000, 500, 500, 100_000, 50, 5, 144, 14 * 24 * 3600])
     expect([defaultSettings.peerBytesPerSecond, defaultSettings.peerBurstBytes]).toEqual([1_000_000, 2_000_000])
-    expect([defaultSettings.globalBytesPerSecond, defaultSettings.globalBurstBytes]).toEqual([8_000_000, 16_000_000])
+    expect([defaultSettings.globalBytesPerSecond, defaultSettings.globalBurstBytes]).toEqual([2_000_000, 4_000_000])
   })
 
   it.scoped("GS-51 (lnd mode): with no reply timeout a silent peer leaves the syncer waiting, and a late reply still completes", () =>

@@ -15,14 +15,14 @@ const refused = (input: Parameters<typeof validateSyncManagerConfig>[0]): string
 }
 
 describe("SyncManagerConfig", () => {
-  it("SM-2: lnd's defaults when nothing is set, but serving rates of 1 MB/s per peer and 8 MB/s in all (issue 16)", () => {
+  it("SM-2: lnd's defaults when nothing is set, but serving rates of 1 MB/s per peer and 2 MB/s in all (issue 16)", () => {
     const values = Either.getOrThrow(validateSyncManagerConfig({}))
     expect(values.numActiveSyncers).toBe(3)
     expect(Duration.toMillis(values.rotationInterval)).toBe(20 * 60_000)
     expect(Duration.toMillis(values.historicalSyncInterval)).toBe(60 * 60_000)
     expect(values.filterConcurrency).toBe(5)
-    expect(values.msgBytesPerSecond).toBe(8_000_000)
-    expect(values.msgBytesBurst).toBe(16_000_000)
+    expect(values.msgBytesPerSecond).toBe(2_000_000)
+    expect(values.msgBytesBurst).toBe(4_000_000)
     expect(values.peerMsgBytesPerSecond).toBe(1_000_000)
     expect(values.peerMsgBytesBurst).toBe(2_000_000)
     expect(values.pinnedPeers.size).toBe(0)

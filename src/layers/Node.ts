@@ -71,8 +71,8 @@ import * as ChainSourceConfig from "./chain/ChainSourceConfig.js"
  * | `ROTATION_INTERVAL` | active syncer rotation (SM-2) | 20 minutes |
  * | `HISTORICAL_SYNC_INTERVAL` | lnd's `historicalsyncinterval` | 1 hour |
  * | `FILTER_CONCURRENCY` | `gossip.filter-concurrency` (SM-31) | 5 |
- * | `MSG_RATE_BYTES` | `gossip.msg-rate-bytes`, global outbound cap (SM-30) | 8 000 000 |
- * | `MSG_BURST_BYTES` | `gossip.msg-burst-bytes` (SM-30) | 16 000 000 |
+ * | `MSG_RATE_BYTES` | `gossip.msg-rate-bytes`, global outbound cap (SM-30) | 2 000 000 |
+ * | `MSG_BURST_BYTES` | `gossip.msg-burst-bytes` (SM-30) | 4 000 000 |
  * | `PEER_MSG_RATE_BYTES` | `gossip.peer-msg-rate-bytes`, per peer (GS-48; Core Lightning's, not lnd's 51 200) | 1 000 000 |
  * | `BAN_THRESHOLD` | invalid messages before a ban, 0 disables (SM-33) | 100 |
  * | `BAN_DURATION` | how long a ban lasts (SM-33) | 48 hours |

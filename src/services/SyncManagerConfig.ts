@@ -20,8 +20,10 @@ export const MaxWireMessageBytes = 65535
  * SM-2: lnd's defaults, except the outbound rates (SM-30, GS-48). lnd's 50 KiB/s per peer is a guard for a node
  * whose main job is payments; lnsync's job is serving the graph, and at 50 KiB/s a Core Lightning node needed 134 s
  * to pull a 10,000-channel graph from us (14 s the other way) and a mainnet-size graph took about 15 minutes
- * (issue 16). So a peer gets Core Lightning's 1 MB/s, and all peers together at most 8 MB/s (burst twice that,
- * which keeps SM-3's ordering: burst > global rate > per-peer rate). Both stay configurable.
+ * (issue 16). So a peer gets Core Lightning's 1 MB/s, and all peers together at most 2 MB/s (burst twice that,
+ * which keeps SM-3's ordering: burst > global rate > per-peer rate). The global cap is low on purpose: answering
+ * is encryption-bound, and on 2 cores 50 peers flooding us with queries at 8 MB/s in all kept a legitimate peer's
+ * handshake from completing (issue 14, bench:hostile). Both stay configurable.
  */
 export const SyncManagerDefaults = {
   /** lnd `numgraphsyncpeers` (from `defaultMinPeers`). */
@@ -32,10 +34,10 @@ export const SyncManagerDefaults = {
   historicalSyncInterval: Duration.hours(1),
   /** `DefaultFilterConcurrency` (SM-31). */
   filterConcurrency: 5,
-  /** SM-30 global cap: 8 MB/s (lnd `DefaultMsgBytesPerSecond` is 1000 KiB/s). */
-  msgBytesPerSecond: 8_000_000,
+  /** SM-30 global cap: 2 MB/s (lnd `DefaultMsgBytesPerSecond` is 1000 KiB/s). */
+  msgBytesPerSecond: 2_000_000,
   /** SM-30 global burst: twice the global rate (lnd `DefaultMsgBytesBurst` is 2000 KiB). */
-  msgBytesBurst: 16_000_000,
+  msgBytesBurst: 4_000_000,
   /** GS-48 per peer: Core Lightning's 1 MB/s (lnd `DefaultPeerMsgBytesPerSecond` is 50 KiB/s). */
   peerMsgBytesPerSecond: 1_000_000
 } as const
