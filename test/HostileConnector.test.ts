@@ -4,7 +4,7 @@
  * bounded by peers, and a ban map that is bounded and swept on a schedule.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, ConfigProvider, Duration, Effect, Either, Logger, Option, Stream, TestClock } from "effect"
+import { Chunk, ConfigProvider, Duration, Effect, Either, Logger, Option, Schedule, Stream, TestClock } from "effect"
 import * as net from "node:net"
 import * as Chain from "../src/domain/Chain.js"
 import { generatePrivateKey, initiatorActOne } from "../src/domain/Noise.js"
@@ -45,10 +45,12 @@ const halfOpen = (port: number, localAddress: string, bytes: Uint8Array) =>
     ({ socket }) => Effect.sync(() => socket.destroy())
   )
 
-const isClosedSoon = (closed: Promise<void>, millis = 1_000) =>
-  Effect.promise(() =>
-    Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), millis))])
-  )
+/** Waits for the socket's close event (the test's timeout bounds it): true once it is closed. */
+const closedBy = (closed: Promise<void>) => Effect.promise(() => closed.then(() => true))
+
+/** Waits until the server's state satisfies `ok` (polled: over real sockets there is no event to wait on). */
+const until = <A>(read: Effect.Effect<A>, ok: (a: A) => boolean) =>
+  read.pipe(Effect.repeat({ until: ok, schedule: Schedule.spaced("5 millis") }))
 
 const collectLogs = () => {
   const lines: Array<string> = []
@@ -116,14 +118,17 @@ describe("admission control", () => {
       const server = yield* listening({ maxInboundPeers: 2, refusalLogInterval: Duration.millis(300) })
       const clients = yield* Effect.forEach(Array.from({ length: 6 }, () => 0), () => dialOnly())
       const results = yield* Effect.forEach(clients, (c) => Effect.either(c.connect(addressOf(server))))
-      yield* Effect.sleep("100 millis")
+      yield* until(server.stats, (st) => st.inboundPeers === 2)
       expect((yield* server.stats).inboundPeers).toBe(2)
       expect(results.filter(Either.isRight).length).toBeGreaterThanOrEqual(2)
       // the refused ones are closed by the server
       for (const [i, r] of results.entries()) {
         if (i >= 2 && Either.isRight(r)) yield* r.right.closed
       }
-      yield* Effect.sleep("500 millis")
+      yield* until(
+        Effect.sync(() => logs.lines.some((l) => l.includes("inbound connections refused or failed"))),
+        (x) => x
+      )
       const summaries = logs.lines.filter((l) => l.includes("inbound connections refused or failed"))
       expect(summaries.length).toBe(1)
       expect(summaries[0]).toMatch(/: 4 \(inbound peer limit reached: 4\)/)
@@ -140,13 +145,13 @@ describe("admission control", () => {
         Array.from({ length: 8 }, () => 0),
         () => halfOpen(port, "127.0.0.1", new Uint8Array(3))
       )
-      yield* Effect.sleep("100 millis")
+      yield* until(server.stats, (st) => st.pendingInbound === 4)
       expect((yield* server.stats).pendingInbound).toBe(4)
       const client = yield* dialOnly()
       const peer = yield* client.connect(addressOf(server))
       expect(peer.nodeIdHex).toBe(Buffer.from(server.nodeId).toString("hex"))
       // the oldest half-open ones were closed to make room
-      expect(yield* isClosedSoon(attackers[0]!.closed)).toBe(true)
+      expect(yield* closedBy(attackers[0]!.closed)).toBe(true)
     }))
 
   it.scopedLive("one address gets only maxPendingInboundPerAddress handshake slots; other addresses are unaffected", () =>
@@ -157,11 +162,11 @@ describe("admission control", () => {
       const actOne = () => initiatorActOne(generatePrivateKey(), server.nodeId).actOne
       const a = yield* halfOpen(port, "127.0.0.5", actOne())
       const b = yield* halfOpen(port, "127.0.0.5", actOne())
-      yield* Effect.sleep("100 millis")
+      yield* until(server.stats, (st) => st.pendingInbound === 2)
       const c = yield* halfOpen(port, "127.0.0.5", actOne())
-      expect(yield* isClosedSoon(c.closed)).toBe(true)
-      expect(yield* isClosedSoon(a.closed, 100)).toBe(false)
-      expect(yield* isClosedSoon(b.closed, 100)).toBe(false)
+      expect(yield* closedBy(c.closed)).toBe(true)
+      // a and b still hold their slots
+      expect((yield* server.stats).pendingInbound).toBe(2)
       // from 127.0.0.1 a real peer still gets in
       const client = yield* dialOnly()
       yield* client.connect(addressOf(server))
