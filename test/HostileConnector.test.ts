@@ -165,8 +165,9 @@ describe("admission control", () => {
       yield* until(server.stats, (st) => st.pendingInbound === 2)
       const c = yield* halfOpen(port, "127.0.0.5", actOne())
       expect(yield* closedBy(c.closed)).toBe(true)
-      // a and b still hold their slots
+      // a and b still hold their slots, their sockets open
       expect((yield* server.stats).pendingInbound).toBe(2)
+      expect([a.socket.destroyed, b.socket.destroyed]).toEqual([false, false])
       // from 127.0.0.1 a real peer still gets in
       const client = yield* dialOnly()
       yield* client.connect(addressOf(server))
