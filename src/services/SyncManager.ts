@@ -115,3 +115,7 @@ export class SyncManager extends Context.Tag("lnsync/SyncManager")<SyncManager, 
     makeSyncManager
   )
 }
+
+/** Effect's naming: `make` builds the service in a scope, `layer` is `SyncManager.layer`. */
+export const make = makeSyncManager
+export const layer = SyncManager.layer
