@@ -7,10 +7,8 @@
  * has come back and been written. Last line: the headline.
  */
 import { Effect, Layer } from "effect"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
 import type { ChannelAnnouncement } from "../src/domain/Messages.js"
@@ -26,64 +24,12 @@ import * as ChainServer from "../src/testing/chain/ChainServer.js"
 import { SyntheticChain } from "../src/testing/chain/SyntheticChain.js"
 import { deriveKey, GENERATED_TIP } from "../src/testing/GraphGenerator.js"
 import { mainnetGraph } from "./support/mainnetGraph.js"
+import { startServer } from "./support/servingPeer.js"
 import { decodeAll } from "./support/signatureFloor.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, "out")
 const channels = Number(process.env.BENCH_CHANNELS ?? 54_000)
-
-/** User + system CPU seconds a process (`"<pid>"`) or thread (`"<pid>/task/<tid>"`) has used (Linux /proc; NaN elsewhere). */
-const processCpuSeconds = (pid: number | string | undefined): number => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    // fields after the parenthesised command name: state is field 3, utime 14, stime 15 (in clock ticks, 100/s)
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return Number.NaN
-  }
-}
-
-/** Starts the serving peer and waits for its READY line (it generates the graph on first use: not timed). */
-const startServer = () =>
-  Effect.acquireRelease(
-    Effect.async<
-      {
-        readonly nodeIdHex: string
-        readonly port: number
-        readonly cpuSeconds: () => number
-        readonly kill: () => void
-      },
-      Error
-    >((resume) => {
-      // BENCH_SERVER_NODE_ARGS: extra node flags for the serving peer (e.g. "--cpu-prof --cpu-prof-dir bench/out/prof")
-      const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
-      const child = spawn(process.execPath, [...extra, "--import", "tsx", path.join(here, "support", "servePeer.ts")], {
-        stdio: ["ignore", "pipe", "inherit"],
-        env: { ...process.env, BENCH_CHANNELS: String(channels) }
-      })
-      const lines = readline.createInterface({ input: child.stdout })
-      lines.on("line", (line) => {
-        const m = /^READY ([0-9a-f]{66}) (\d+)$/.exec(line)
-        if (m !== null) {
-          resume(
-            Effect.succeed({
-              nodeIdHex: m[1]!,
-              port: Number(m[2]),
-              cpuSeconds: () => processCpuSeconds(child.pid),
-              kill: () => {
-                // SIGTERM lets it exit normally (profiles get written); SIGKILL if it lingers
-                child.kill("SIGTERM")
-                setTimeout(() => child.kill("SIGKILL"), 5000).unref()
-              }
-            })
-          )
-        }
-      })
-      child.on("exit", (code) => resume(Effect.fail(new Error(`serving peer exited with ${code}`))))
-    }),
-    (server) => Effect.sync(server.kill)
-  )
 
 /** One sync into a fresh file; with `chainSource`, waits until the store holds `expected` channels. */
 const syncOnce = (
@@ -134,7 +80,7 @@ const program = Effect.gen(function* () {
   const anns = decodeAll(graph.messages).filter((m): m is ChannelAnnouncement => m._tag === "ChannelAnnouncement")
   const chain = SyntheticChain.forAnnouncements(anns, GENERATED_TIP)
   const chainServer = yield* ChainServer.make(chain)
-  const server = yield* startServer()
+  const server = yield* startServer(channels)
   const without = yield* syncOnce(server, "without", anns.length, undefined)
   // BENCH_CHAIN_BLOCKS_PER_CALL / BENCH_CHAIN_WORKERS: try other batch sizes than the defaults (32 blocks, 4 workers)
   const knob = (name: string) => (process.env[name] === undefined ? undefined : Number(process.env[name]))
