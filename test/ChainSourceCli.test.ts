@@ -8,36 +8,19 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Logger, LogLevel } from "effect"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { BITCOIN_REGTEST } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import * as ChainServer from "../src/testing/chain/ChainServer.js"
 import { capacityOf, SyntheticChain } from "../src/testing/chain/SyntheticChain.js"
 import { GENERATED_TIP, generateGraph } from "../src/testing/GraphGenerator.js"
 import { servingPeer, splitGraph } from "../src/testing/SimulatedNetwork.js"
+import { runCli } from "./support/cli.js"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-chain-cli-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
-const runCli = (args: ReadonlyArray<string>) =>
-  Effect.async<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/bin/lnsync.ts", ...args], {
-      cwd: root,
-      env: { ...process.env, LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
 
 describe("lnsync sync --chain-source (issue 15)", () => {
   it.live(
@@ -72,7 +55,7 @@ describe("lnsync sync --chain-source (issue 15)", () => {
           "5s",
           "--sync-deadline",
           "60s"
-        ])
+        ], { LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1" })
         if (run.code !== 0) console.log(run.stdout, run.stderr)
         expect(run.code).toBe(0)
         expect(server.requests.get("txs") ?? 0).toBeGreaterThan(0)

@@ -10,11 +10,9 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Context, Effect, Layer, Logger, LogLevel, Ref, Stream } from "effect"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { BITCOIN_REGTEST } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
@@ -24,32 +22,10 @@ import type { PeerAddress } from "../src/services/PeerConnector.js"
 import { NodeIdentity, PeerConnector } from "../src/services/PeerConnector.js"
 import { deriveKey, generateGraph } from "../src/testing/GraphGenerator.js"
 import { servingPeer, splitGraph } from "../src/testing/SimulatedNetwork.js"
+import { type CliRun, runCli } from "./support/cli.js"
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-cli-e2e-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
-
-interface CliRun {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs `lnsync <args>` from the sources in a child process; completes when it exits (interrupting kills it). */
-const runCli = (args: ReadonlyArray<string>): Effect.Effect<CliRun> =>
-  Effect.async<CliRun>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/bin/lnsync.ts", ...args], {
-      cwd: root,
-      env: { ...process.env, LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
 
 /**
  * A peer that completes the BOLT 8 handshake and `init` (gossip_queries and gossip_queries_ex offered), answers pings
@@ -129,7 +105,10 @@ describe("lnsync sync --exit-when-synced over TCP (issue 13)", () => {
         const silent = yield* silentPeer("silent-a")
         const db = path.join(dir, "honest-and-silent.sqlite")
 
-        const run = yield* runCli(syncArgs(db, [silent.address, honest.address]))
+        const run = yield* runCli(syncArgs(db, [silent.address, honest.address]), {
+          LNSYNC_LOG_FORMAT: "line",
+          NO_COLOR: "1"
+        })
         yield* show("silent + honest", run)
 
         expect(run.code).toBe(0)
@@ -163,7 +142,7 @@ describe("lnsync sync --exit-when-synced over TCP (issue 13)", () => {
       const silent = yield* silentPeer("silent-b")
       const db = path.join(dir, "silent-only.sqlite")
 
-      const run = yield* runCli(syncArgs(db, [silent.address]))
+      const run = yield* runCli(syncArgs(db, [silent.address]), { LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1" })
       yield* show("silent alone", run)
 
       expect(run.code).toBe(1)

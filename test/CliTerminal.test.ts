@@ -4,37 +4,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Either, Logger, LogLevel } from "effect"
-import { spawn } from "node:child_process"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { etaText, peerLine, progressText } from "../src/bin/run.js"
 import type { LogFormat, TerminalStream } from "../src/bin/terminal.js"
 import { causeLine, makeTerminal, parseDuration, withLogger } from "../src/bin/terminal.js"
 import { PeerOutcome } from "../src/services/Reconciler.js"
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
-
-interface CliRun {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs `lnsync <args>` from the sources; completes when it exits. */
-const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Effect.Effect<CliRun> =>
-  Effect.async<CliRun>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/bin/lnsync.ts", ...args], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+import { runCli } from "./support/cli.js"
 
 /** A stream that records what is written to it. */
 const recorder = (isTTY: boolean) => {

@@ -92,7 +92,7 @@ export const serveCommand = Command.make(
     ),
     http: Options.text("http").pipe(
       Options.withDefault(DEFAULT_HTTP),
-      Options.withDescription("<host>:<port> to serve the HTTP API on (port 0: any free port)")
+      Options.withDescription("<host>:<port> to serve the HTTP API on (port 0: a free port)")
     )
   },
   (o) =>

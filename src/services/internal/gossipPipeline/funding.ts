@@ -123,7 +123,7 @@ const park = (state: FundingState, msg: ChannelAnnouncement, node1: string, node
 
 /**
  * The channel's result was used (or is no longer needed): its holds go back to the premature caches (they are
- * taken from there if the channel is accepted in this batch; otherwise they age out as any premature message).
+ * taken from there if the channel is accepted in this batch; otherwise they age out like every other premature message).
  */
 export const unpark = (
   state: FundingState | undefined,

@@ -81,7 +81,7 @@ export interface Tracker {
   /** Node ids (hex) asked for with NODE_1/NODE_2 flags and not delivered yet (issue 13 item 6). */
   readonly nodesPending: Set<string>
   /**
-   * The peer's pace, for ending a dump by its silence (issue 13 item 5): any gossip at all counts, wanted or not.
+   * The peer's pace, for ending a dump by its silence (issue 13 item 5): all gossip counts, wanted or not.
    * `lastHeard` is when the router finished handing the last gossip run on, so time spent in our own pipeline is
    * never taken for the peer's silence; `routing` is set while a run is being handed on; `maxGap` is the longest
    * wait for the peer between two runs since the first one.
