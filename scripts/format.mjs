@@ -1,4 +1,5 @@
-// House style (dprint.json) through dprint's wasm formatter: `node scripts/format.mjs` checks, `--write` rewrites.
+// House style (dprint.json) through dprint's wasm formatter: `node scripts/format.mjs` checks, `--write` rewrites;
+// file arguments limit either to those files (`node scripts/format.mjs --write src/a.ts`).
 // The dprint CLI's npm package fetches a per-platform binary package that this project's registry does not carry,
 // so `npm ci` could not install it everywhere; the wasm plugin (in @dprint/typescript) runs wherever node does.
 import { createFromBuffer } from "@dprint/formatter"
@@ -22,8 +23,9 @@ const walk = (dir) =>
   })
 
 const write = process.argv.includes("--write")
+const named = process.argv.slice(2).filter((a) => !a.startsWith("--")).map((f) => path.resolve(f))
 const unformatted = []
-for (const file of walk(root)) {
+for (const file of named.length > 0 ? named : walk(root)) {
   const text = fs.readFileSync(file, "utf8")
   const formatted = formatter.formatText({ filePath: file, fileText: text })
   if (formatted === text) continue
