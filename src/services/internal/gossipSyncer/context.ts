@@ -4,15 +4,17 @@
  * functions over this record, so who reads and who writes each piece of state is written down here, once.
  *
  * Ownership, so the fibers never race on a write:
- * - the state machine alone writes `state`, `syncType`, `historical`, `localHorizon`, `rangeAcc`, `pending`,
- *   `ignoresScidQueries`, `answersScidQueries`, `nodesNotDelivered`, `lastFailure` and installs/clears `tracker`;
+ * - the state machine alone writes `state`, `syncType`, `historical`, `localHorizon`, `rangeAcc`, `pool`, `helping`,
+ *   `leasePace`, `ignoresScidQueries`, `answersScidQueries`, `nodesNotDelivered`, `lastFailure` and installs/clears
+ *   `tracker` (the SCID queries it makes for another syncer's pool, shares.ts, run on this machine too);
  * - the router alone mutates the installed `tracker` (progress, pace and deliveries as gossip arrives) and the
  *   received counts of `counts`, and offers to the queues; the machine resets `counts` (before installing a tracker)
  *   and writes its requested counts, `announced` and `lastCompleted`;
  * - the filter processor alone writes `remoteHorizon` and `backlogRunning`;
  * - the live forwarder alone touches `heldAnnouncements`;
  * - `armedSignal` and `unreportedFailure` are written under `signalLock` by the handle (arm) and the machine
- *   (fire/fail), GS-30.
+ *   (fire/fail), GS-30;
+ * - `wakePending` is set by the share board's wake-up (another syncer's fiber) and cleared by the machine.
  */
 import { Clock, Deferred, Duration, Effect, Option, Queue, Ref, SubscriptionRef } from "effect"
 import * as Data from "effect/Data"
@@ -37,6 +39,8 @@ import type { Peer } from "../../Peer.js"
 import type { ByteRateLimiter } from "../../RateLimiter.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type { RangeReplyAccumulator } from "./rules.js"
+import type { ShareBoard, SharePool } from "./shares.js"
+import * as Shares from "./shares.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Values passed between the fibers
@@ -121,11 +125,15 @@ export type Request =
     readonly status: Ref.Ref<RequestStatus>
     readonly accepted: Deferred.Deferred<void>
   }
+  /** Issue 18: a pool has work this idle syncer may help with (shares.ts); at most one is queued (`wakePending`). */
+  | { readonly _tag: "Wake" }
 
-/** Resources shared by every syncer a factory makes (SM-30, SM-31). */
+/** Resources shared by every syncer a factory makes (SM-30, SM-31, and issue 18's share board). */
 export interface SyncerShared {
   readonly globalLimiter: ByteRateLimiter
   readonly filterSemaphore: Effect.Semaphore
+  /** The parallel initial sync's pools and the idle syncers that may help with them (shares.ts). */
+  readonly board: ShareBoard
 }
 
 /** What a syncer is built from: the factory's config, services and shared resources. */
@@ -185,8 +193,14 @@ export interface SyncerContext extends SyncerDeps {
   readonly backlogRunning: Ref.Ref<boolean>
   /** GS-12..19: the range query in flight. */
   readonly rangeAcc: Ref.Ref<RangeReplyAccumulator | undefined>
-  /** GS-21: SCIDs still to query, from `next` on. */
-  readonly pending: Ref.Ref<{ readonly items: ReadonlyArray<Wanted>; readonly next: number }>
+  /** GS-21: the SCIDs this sync wants, and who fetches them (this syncer alone, or with helpers: shares.ts). */
+  readonly pool: Ref.Ref<SharePool | undefined>
+  /** Issue 18: fetching a lease of another syncer's pool (the router then hands this machine the SCID replies). */
+  readonly helping: Ref.Ref<boolean>
+  /** Issue 18: SCIDs per second the peer delivered in the last lease, sizing the next one (shares.ts). */
+  readonly leasePace: { itemsPerSecond: number | undefined }
+  /** A wake-up is queued in `requests` (at most one). */
+  readonly wakePending: { value: boolean }
   /** GS-51: the SCID query or dump in flight, watched by the router. */
   readonly tracker: Ref.Ref<Tracker | undefined>
   /** The peer was seen not to answer query_short_channel_ids on this connection (LDK). */
@@ -252,10 +266,10 @@ export const makeContext = (
       started: yield* Ref.make(false),
       backlogRunning: yield* Ref.make(false),
       rangeAcc: yield* Ref.make<RangeReplyAccumulator | undefined>(undefined),
-      pending: yield* Ref.make<{ readonly items: ReadonlyArray<Wanted>; readonly next: number }>({
-        items: [],
-        next: 0
-      }),
+      pool: yield* Ref.make<SharePool | undefined>(undefined),
+      helping: yield* Ref.make(false),
+      leasePace: { itemsPerSecond: undefined },
+      wakePending: { value: false },
       tracker: yield* Ref.make<Tracker | undefined>(undefined),
       ignoresScidQueries: yield* Ref.make(false),
       answersScidQueries: yield* Ref.make(false),
@@ -286,12 +300,13 @@ export const enter = (ctx: SyncerContext, next: SyncerState): Effect.Effect<void
     (current) => current === next ? Effect.void : SubscriptionRef.set(ctx.state, next)
   )
 
-/** GS-17/20: per-query state released (also when `run` ends). */
+/** GS-17/20: per-query state released (also when `run` ends); a pool of this sync leaves the board. */
 export const releaseQueryState = (ctx: SyncerContext): Effect.Effect<void> =>
   Effect.all(
     [
       Ref.set(ctx.rangeAcc, undefined),
-      Ref.set(ctx.pending, { items: [], next: 0 }),
+      Effect.flatMap(Ref.getAndSet(ctx.pool, undefined), (pool) =>
+        pool === undefined ? Effect.void : Shares.close(ctx.shared.board, pool)),
       Ref.set(ctx.tracker, undefined),
       Ref.set(ctx.announced, Option.none())
     ],

@@ -10,10 +10,13 @@ import type { HistoricalSyncFailed, SyncTransitionFailed } from "./errors.js"
 import { GossipSyncerExiting, SyncTransitionTimeout } from "./errors.js"
 import type { Request, RequestStatus, SyncerContext } from "./context.js"
 
+/** What the manager submits (wake-ups come from the share board, shares.ts). */
+type ManagerRequest = Exclude<Request, { readonly _tag: "Wake" }>
+
 /** Enqueues a request and waits (bounded by the transition timeout) for the state machine to accept it. */
 const submit = (
   ctx: SyncerContext,
-  request: Request
+  request: ManagerRequest
 ): Effect.Effect<void, SyncTransitionTimeout | GossipSyncerExiting> =>
   Effect.gen(function* () {
     if (yield* Deferred.isDone(ctx.exited)) return yield* Effect.fail(new GossipSyncerExiting({ peer: ctx.peerId }))

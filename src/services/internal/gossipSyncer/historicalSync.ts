@@ -1,9 +1,11 @@
 /**
  * Our historical sync, the range phase (GS-8..20): send `query_channel_range`, take the peer's `reply_channel_range`
- * stream until the range is covered (coverage rules in rules.ts), then decide what to fetch — unknown channels,
- * known ones the peer has newer/different updates for (extended queries), and known channels missing a node
- * announcement — and hand that to the SCID phase (scidQueries.ts). Any failure is a SyncAborted the machine settles
- * (GS-17); per-query state is released on every exit.
+ * stream until the range is covered (coverage rules in rules.ts), deciding with each reply what to fetch — unknown
+ * channels, known ones the peer has newer/different updates for (extended queries), and known channels missing a
+ * node announcement — and hand that to the SCID phase (scidQueries.ts). The wanted SCIDs go into the sync's pool
+ * reply by reply (shares.ts): during the initial sync other peers start fetching them while the range replies are
+ * still coming (issue 18). Any failure is a SyncAborted the machine settles (GS-17); per-query state is released on
+ * every exit.
  */
 import { Duration, Effect, Option, Queue, Ref } from "effect"
 import { toHex } from "../../../domain/Hex.js"
@@ -26,6 +28,8 @@ import {
   revivesZombie
 } from "./rules.js"
 import { lookUpNodes, queryChannels } from "./scidQueries.js"
+import type { SharePool } from "./shares.js"
+import * as Shares from "./shares.js"
 
 /** Channels looked up in the store per call while selecting what to fetch. */
 const STORE_LOOKUP_CHUNK = 8000
@@ -59,10 +63,80 @@ const sendRangeQuery = (ctx: SyncerContext) =>
     return acc
   })
 
-/** GS-12..19: reply_channel_range until the range is covered. */
-const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator) =>
+/**
+ * GS-20 (+ extended queries) for one reply's channels: what to fetch among the SCIDs the peer listed, and
+ * (extended) the known channels with an endpoint whose node announcement we lack — e.g. a sync cut off between a
+ * channel and its nodes. Only the endpoints that lack one are asked for, each by one channel, and never one this
+ * peer was already asked for on this connection and did not deliver (issue 13 item 6: a peer that has no
+ * announcement for a node is not asked again at every historical sync). The pool's `nodeLacks` records every
+ * endpoint looked up (hex → lacks an announcement), for the SCID phase; `covered`, the lacking endpoints already
+ * given a channel to be asked by.
+ */
+const selectWanted = (
+  ctx: SyncerContext,
+  infos: ReadonlyArray<ChannelInfo>,
+  nodeLacks: Map<string, boolean>,
+  covered: Set<string>
+) =>
+  Effect.gen(function* () {
+    const { extended, store } = ctx
+    const now = yield* nowSeconds
+    const window = ctx.settings.staleAfterSeconds
+    const wanted: Array<Wanted> = []
+    const missingNodes: Array<Announced> = []
+    const lacks = (hex: string) => nodeLacks.get(hex) === true && !ctx.nodesNotDelivered.has(hex)
+    for (let at = 0; at < infos.length; at += STORE_LOOKUP_CHUNK) {
+      const chunk = infos.slice(at, at + STORE_LOOKUP_CHUNK)
+      const known = yield* fromStore("channel lookup", store.channels(chunk.map((i) => i.shortChannelId)))
+      if (extended && known.size > 0) {
+        const fresh = new Map<string, PublicKey>()
+        for (const c of known.values()) {
+          for (const id of [c.nodeId1, c.nodeId2]) {
+            const hex = toHex(id)
+            if (!nodeLacks.has(hex)) fresh.set(hex, id)
+          }
+        }
+        yield* lookUpNodes(ctx, fresh, nodeLacks)
+        for (const c of known.values()) {
+          const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
+          const ask1 = lacks(node1) && !covered.has(node1)
+          const ask2 = lacks(node2) && !covered.has(node2)
+          if (!ask1 && !ask2) continue
+          if (ask1) covered.add(node1)
+          if (ask2) covered.add(node2)
+          missingNodes.push({ scid: c.shortChannelId, node1, node2, id1: c.nodeId1, id2: c.nodeId2 })
+        }
+      }
+      const unknown = chunk.filter((i) => !known.has(i.shortChannelId)).map((i) => i.shortChannelId)
+      const zombies = unknown.length === 0
+        ? new Set<ShortChannelId.ShortChannelId>()
+        : yield* fromStore("zombie lookup", store.zombies(unknown))
+      for (const info of chunk) {
+        const scid = info.shortChannelId
+        const ours = known.get(scid)
+        if (ours === undefined) {
+          if (zombies.has(scid) && !revivesZombie(info, now, window)) continue
+          wanted.push({ scid, flags: extended ? QUERY_FLAGS_ALL : undefined })
+        } else if (extended) {
+          const flags = refreshFlags(ours, info, now, window)
+          if (flags !== 0n) wanted.push({ scid, flags })
+        }
+      }
+    }
+    return { wanted, missingNodes }
+  })
+
+/**
+ * GS-12..19: reply_channel_range until the range is covered; GS-20 with each reply: the channels it lists (SCIDs
+ * ascend strictly across a stream, rules.ts, so each is seen once) are selected and published to `pool` at once.
+ * Returns the known channels lacking a node announcement, for the end of the SCID phase.
+ */
+const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator, pool: SharePool) =>
   Effect.gen(function* () {
     const { settings } = ctx
+    const missingNodes: Array<Announced> = []
+    const covered = new Set<string>()
+    let selected = 0
     while (true) {
       const event = yield* nextEvent(ctx, Option.getOrUndefined(ctx.replyTimeoutMillis))
       if (Option.isNone(event)) {
@@ -84,72 +158,16 @@ const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator) =>
       if ("error" in outcome) {
         return yield* aborted(`reply_channel_range ${outcome.error.violation}: ${outcome.error.detail}`)
       }
-      if (outcome.complete) return acc.infos
-    }
-  })
-
-/**
- * GS-20 (+ extended queries): what to fetch among the SCIDs the peer listed, and (extended) the known channels
- * with an endpoint whose node announcement we lack — e.g. a sync cut off between a channel and its nodes. Only the
- * endpoints that lack one are asked for, each by one channel, and never one this peer was already asked for on this
- * connection and did not deliver (issue 13 item 6: a peer that has no announcement for a node is not asked again at
- * every historical sync). `nodeLacks` records every endpoint looked up (hex → lacks an announcement), for the
- * SCID phase.
- */
-const selectWanted = (ctx: SyncerContext, infos: ReadonlyArray<ChannelInfo>) =>
-  Effect.gen(function* () {
-    const { extended, store } = ctx
-    const byScid = new Map<ShortChannelId.ShortChannelId, ChannelInfo>()
-    for (const info of infos) byScid.set(info.shortChannelId, info)
-    const ids = [...byScid.keys()].sort(ShortChannelId.compare)
-    const now = yield* nowSeconds
-    const window = ctx.settings.staleAfterSeconds
-    const wanted: Array<Wanted> = []
-    const missingNodes: Array<Announced> = []
-    // each endpoint looked up once per sync (a mainnet graph: ~17k nodes behind ~108k channel ends)
-    const nodeLacks = new Map<string, boolean>()
-    // lacking endpoints already given a channel to be asked by
-    const covered = new Set<string>()
-    const lacks = (hex: string) => nodeLacks.get(hex) === true && !ctx.nodesNotDelivered.has(hex)
-    for (let at = 0; at < ids.length; at += STORE_LOOKUP_CHUNK) {
-      const chunk = ids.slice(at, at + STORE_LOOKUP_CHUNK)
-      const known = yield* fromStore("channel lookup", store.channels(chunk))
-      if (extended && known.size > 0) {
-        const fresh = new Map<string, PublicKey>()
-        for (const c of known.values()) {
-          for (const id of [c.nodeId1, c.nodeId2]) {
-            const hex = toHex(id)
-            if (!nodeLacks.has(hex)) fresh.set(hex, id)
-          }
-        }
-        yield* lookUpNodes(ctx, fresh, nodeLacks)
-        for (const c of known.values()) {
-          const [node1, node2] = [toHex(c.nodeId1), toHex(c.nodeId2)]
-          const ask1 = lacks(node1) && !covered.has(node1)
-          const ask2 = lacks(node2) && !covered.has(node2)
-          if (!ask1 && !ask2) continue
-          if (ask1) covered.add(node1)
-          if (ask2) covered.add(node2)
-          missingNodes.push({ scid: c.shortChannelId, node1, node2, id1: c.nodeId1, id2: c.nodeId2 })
-        }
+      if (acc.infos.length > selected) {
+        const picked = yield* selectWanted(ctx, acc.infos.slice(selected), pool.nodeLacks, covered)
+        selected = acc.infos.length
+        for (const m of picked.missingNodes) missingNodes.push(m)
+        yield* Shares.publish(ctx.shared.board, pool, picked.wanted)
+        ctx.counts.channelsRequested = pool.items.length
+        yield* Ref.set(ctx.announced, Option.some(selected)) // issue 16: progress is known from the first reply
       }
-      const unknown = chunk.filter((id) => !known.has(id))
-      const zombies = unknown.length === 0
-        ? new Set<ShortChannelId.ShortChannelId>()
-        : yield* fromStore("zombie lookup", store.zombies(unknown))
-      for (const scid of chunk) {
-        const info = byScid.get(scid)!
-        const ours = known.get(scid)
-        if (ours === undefined) {
-          if (zombies.has(scid) && !revivesZombie(info, now, window)) continue
-          wanted.push({ scid, flags: extended ? QUERY_FLAGS_ALL : undefined })
-        } else if (extended) {
-          const flags = refreshFlags(ours, info, now, window)
-          if (flags !== 0n) wanted.push({ scid, flags })
-        }
-      }
+      if (outcome.complete) return missingNodes
     }
-    return { wanted, missingNodes, nodeLacks, announced: ids.length }
   })
 
 /** One historical sync, range phase then SCID phase (GS-8..22). */
@@ -161,24 +179,23 @@ export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborte
       if (Option.isNone(yield* Ref.get(ctx.localHorizon))) yield* sendHorizon(ctx, "passive")
       return yield* aborted("peer does not offer gossip_queries (BOLT 7): no range or SCID queries sent")
     }
-    // in a frame of its own: the range replies (a ChannelInfo per channel of the peer's graph) are garbage once the
-    // wanted list is made, not live for the whole SCID phase
-    const wanted = yield* Effect.gen(function* () {
-      const acc = yield* sendRangeQuery(ctx)
-      const infos = yield* collectRangeReplies(ctx, acc)
-      yield* Ref.set(ctx.rangeAcc, undefined) // GS-20: per-query state released before the next phase
-      yield* enter(ctx, "queryNewChannels")
-      return yield* selectWanted(ctx, infos)
-    })
-    ctx.counts.channelsRequested = wanted.wanted.length
-    yield* Ref.set(ctx.announced, Option.some(wanted.announced)) // issue 16: progress is known from here on
-    if (wanted.wanted.length === 0 && wanted.missingNodes.length === 0) return
+    // issue 18: shared with the other peers only while the graph is not synced (the initial sync, SM-17): a later
+    // sync asks this peer for what this peer listed
+    const graphSynced = ctx.options.isGraphSynced === undefined || (yield* ctx.options.isGraphSynced)
+    const pool = yield* Shares.makePool(ctx.peerId, ctx.extended, !graphSynced, ctx.counts)
+    yield* Ref.set(ctx.pool, pool)
+    const acc = yield* sendRangeQuery(ctx)
+    yield* Shares.open(ctx.shared.board, pool)
+    const missingNodes = yield* collectRangeReplies(ctx, acc, pool)
+    yield* Ref.set(ctx.rangeAcc, undefined) // GS-20: per-query state released before the next phase
+    yield* Shares.markComplete(pool)
+    yield* enter(ctx, "queryNewChannels")
+    if (pool.items.length === 0 && missingNodes.length === 0) return
     if (yield* Ref.get(ctx.ignoresScidQueries)) {
-      if (wanted.wanted.length === 0) return // only node announcements missing: best effort, not a failure
+      if (pool.items.length === 0) return // only node announcements missing: best effort, not a failure
       return yield* aborted(
-        `peer does not answer query_short_channel_ids (seen on this connection); ${wanted.wanted.length} channels not fetched`
+        `peer does not answer query_short_channel_ids (seen on this connection); ${pool.items.length} channels not fetched`
       )
     }
-    yield* Ref.set(ctx.pending, { items: wanted.wanted, next: 0 })
-    yield* queryChannels(ctx, wanted.missingNodes, wanted.nodeLacks)
+    yield* queryChannels(ctx, pool, missingNodes)
   }).pipe(Effect.ensuring(releaseQueryState(ctx)))

@@ -2,7 +2,9 @@
  * The state machine fiber (GS-2, GS-23/24, GS-27..30): lnd's `channelGraphSyncer`. In `syncingChans` it runs one
  * historical sync (historicalSync.ts) and settles it: `chansSynced` on success, `syncerIdle` on failure (GS-17,
  * port decision). In `chansSynced`/`syncerIdle` it takes the manager's requests one at a time (GS-24), so every
- * state change has one writer and the synced signal (GS-30) fires or fails exactly once per sync.
+ * state change has one writer and the synced signal (GS-30) fires or fails exactly once per sync. Between requests
+ * an idle syncer helps another syncer's initial sync when one is in progress (issue 18, shares.ts), one lease at a
+ * time, and stops taking leases as soon as a request waits: helping never changes its GS-2 state.
  */
 import { Deferred, Effect, Option, Queue, Ref, SubscriptionRef } from "effect"
 import type { SyncType } from "../../GossipSyncer.js"
@@ -12,6 +14,7 @@ import type { PeerDisconnected } from "../../Peer.js"
 import type { Request, RequestStatus, SyncerContext } from "./context.js"
 import { enter, releaseQueryState } from "./context.js"
 import { syncChannels } from "./historicalSync.js"
+import { help } from "./scidQueries.js"
 import { activeHorizon, sendActiveHorizonIfNeeded, sendHorizon } from "./outbound.js"
 import { isActiveSync } from "./rules.js"
 
@@ -47,14 +50,21 @@ const failSync = (ctx: SyncerContext, reason: string, kind: "peer" | "store" = "
     yield* sendActiveHorizonIfNeeded(ctx)
   })
 
-/** The next request still wanted by its caller (one that timed out has been cancelled). */
+/** The next request still wanted by its caller (one that timed out has been cancelled), or a wake-up. */
 const takeRequest = (ctx: SyncerContext): Effect.Effect<Request> =>
-  Effect.flatMap(Queue.take(ctx.requests), (request) =>
-    Effect.flatMap(
-      Ref.modify(request.status, (s): readonly [boolean, RequestStatus] =>
-        s === "pending" ? [true, "accepted"] : [false, s]),
+  Effect.flatMap(Queue.take(ctx.requests), (request) => {
+    if (request._tag === "Wake") {
+      ctx.wakePending.value = false
+      return Effect.succeed(request)
+    }
+    return Effect.flatMap(
+      Ref.modify(
+        request.status,
+        (s): readonly [boolean, RequestStatus] => s === "pending" ? [true, "accepted"] : [false, s]
+      ),
       (accepted) => (accepted ? Effect.succeed(request) : takeRequest(ctx))
-    ))
+    )
+  })
 
 /** GS-28. */
 const handleTransition = (ctx: SyncerContext, to: SyncType): Effect.Effect<void, SyncTransitionFailed> =>
@@ -68,6 +78,7 @@ const handleTransition = (ctx: SyncerContext, to: SyncType): Effect.Effect<void,
   })
 
 const handleRequest = (ctx: SyncerContext, request: Request): Effect.Effect<void> => {
+  if (request._tag === "Wake") return Effect.void // the loop looks for work before its next take
   if (request._tag === "Historical") {
     // GS-29: flag, state, and only then the acknowledgement
     return Effect.all(
@@ -119,6 +130,7 @@ export const machine = (ctx: SyncerContext): Effect.Effect<never, PeerDisconnect
         yield* runSyncAndSettle(ctx)
         continue
       }
+      yield* help(ctx) // issue 18: returns at once when no pool has work for this peer, or a request waits
       yield* handleRequest(ctx, yield* takeRequest(ctx)) // GS-24: chansSynced/syncerIdle accept requests
     }
   })

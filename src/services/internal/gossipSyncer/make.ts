@@ -28,7 +28,7 @@
  * - GS-46: a channel_announcement with no channel_update known is held (bounded) and sent just before its first
  *   update that passes the filter (BOLT 7: never send an announcement without an update).
  */
-import { Deferred, Effect, Ref } from "effect"
+import { Deferred, Effect, Queue, Ref } from "effect"
 import type { Option, Scope } from "effect"
 import type { GossipSyncer, GossipSyncerOptions, GossipSyncerSettings } from "../../GossipSyncer.js"
 import type { HistoricalSyncFailed } from "./errors.js"
@@ -42,6 +42,7 @@ import { historicalSync, processSyncTransition, resetSyncedSignal } from "./hand
 import { machine } from "./machine.js"
 import { replyHandler } from "./replies.js"
 import { router } from "./router.js"
+import * as Shares from "./shares.js"
 
 /** What tests and diagnostics may look at beyond the public handle. */
 export interface GossipSyncerInternals {
@@ -78,8 +79,22 @@ export const makeGossipSyncer = (
       yield* Effect.scoped(
         Effect.gen(function* () {
           const scope = yield* Effect.scope
+          // issue 18: while idle, this syncer may help another one's initial sync (shares.ts); one wake-up queued at
+          // most, so wake-ups never fill the request queue the manager's calls wait on (GS-27)
+          const wake = () => {
+            if (ctx.wakePending.value) return
+            ctx.wakePending.value = true
+            Queue.unsafeOffer(ctx.requests, { _tag: "Wake" })
+          }
+          const { wakers } = ctx.shared.board
+          wakers.set(ctx.peerId, wake)
           yield* Effect.addFinalizer(() =>
-            Effect.all([Deferred.succeed(ctx.exited, undefined), releaseQueryState(ctx)], { discard: true })
+            Effect.all([
+              Deferred.succeed(ctx.exited, undefined),
+              releaseQueryState(ctx),
+              // a new connection of the same peer may have registered its own meanwhile
+              Effect.sync(() => wakers.get(ctx.peerId) === wake && wakers.delete(ctx.peerId))
+            ], { discard: true })
           )
           yield* Effect.raceFirst(
             router(ctx),
@@ -106,7 +121,7 @@ export const makeGossipSyncer = (
 
     const internals: GossipSyncerInternals = {
       bufferedScids: Effect.map(Ref.get(ctx.rangeAcc), (a) => a?.infos.length ?? 0),
-      pendingScids: Effect.map(Ref.get(ctx.pending), (p) => p.items.length - p.next),
+      pendingScids: Effect.map(Ref.get(ctx.pool), (p) => (p === undefined ? 0 : Shares.unleasedCount(p))),
       localHorizon: Ref.get(ctx.localHorizon),
       remoteHorizon: Ref.get(ctx.remoteHorizon),
       ignoresScidQueries: Ref.get(ctx.ignoresScidQueries),
@@ -126,5 +141,5 @@ export const makeShared = (settings: GossipSyncerSettings): Effect.Effect<Syncer
       burstBytes: settings.globalBurstBytes
     })
     const filterSemaphore = yield* Effect.makeSemaphore(settings.filterConcurrency)
-    return { globalLimiter, filterSemaphore }
+    return { globalLimiter, filterSemaphore, board: Shares.makeBoard() }
   })

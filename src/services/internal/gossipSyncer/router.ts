@@ -102,7 +102,10 @@ const routeMessages = (ctx: SyncerContext, chunk: Chunk.Chunk<Message>) =>
           const s = yield* SubscriptionRef.get(ctx.state)
           // queryNewChannels too: between two SCID batches the machine still reads its queue (the reply to a
           // first-answer probe may land there, scidQueries.ts); leftovers are dropped before the next range query
-          if (s === "waitingQueryRangeReply" || s === "waitingQueryChanReply" || s === "queryNewChannels") {
+          if (
+            s === "waitingQueryRangeReply" || s === "waitingQueryChanReply" || s === "queryNewChannels" ||
+            (yield* Ref.get(ctx.helping)) // issue 18: a lease of another syncer's pool (shares.ts)
+          ) {
             yield* Queue.offer(ctx.events, m)
           } else yield* Effect.logWarning(`unexpected ${m._tag} in state ${s}: dropped`)
           break

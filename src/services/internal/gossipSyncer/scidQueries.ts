@@ -20,13 +20,15 @@
  * `dumpQuietPeriod` (LDK paces its dump 32 messages per ping round trip, so its pauses are one round trip).
  * The peer is remembered as ignoring SCID queries for this connection.
  */
-import { Deferred, Duration, Effect, Option, Ref } from "effect"
+import { Deferred, Duration, Effect, Option, Queue, Ref } from "effect"
 import type { PublicKey, QueryChannelRange, QueryShortChannelIds } from "../../../domain/Messages.js"
 import * as ShortChannelId from "../../../domain/ShortChannelId.js"
 import type { PeerDisconnected } from "../../Peer.js"
 import type { Announced, SyncAborted, SyncerContext, Tracker, Wanted } from "./context.js"
 import { aborted, enter, fromStore, MAX_NODES_NOT_DELIVERED, nextEvent, nowMillis } from "./context.js"
 import { send, sendHorizon } from "./outbound.js"
+import type { SharePool } from "./shares.js"
+import * as Shares from "./shares.js"
 import {
   isActiveSync,
   QUERY_FLAG_ANNOUNCEMENT,
@@ -273,78 +275,209 @@ const lookUpEndpoints = (ctx: SyncerContext, announced: ReadonlyArray<Announced>
   return lookUpNodes(ctx, fresh, nodeLacks)
 }
 
+/** How a pool's worker ended: everything it could take was settled, or the owner's own query failed. */
+export type WorkOutcome =
+  | { readonly _tag: "Done" }
+  | { readonly _tag: "Failed"; readonly why: string; readonly timeoutMillis: number }
+
+const done: WorkOutcome = { _tag: "Done" }
+
+/** The query for one lease: its node entries (from the previous lease) and its channels, in ascending SCID order. */
+const leaseQuery = (
+  ctx: SyncerContext,
+  nodes: ReadonlyArray<Wanted>,
+  items: ReadonlyArray<Wanted>
+): QueryShortChannelIds => {
+  const entries = [
+    ...nodes.map((w) => ({ scid: w.scid, flags: w.flags ?? 0n })),
+    ...items.map((w) => ({
+      scid: w.scid,
+      flags: channelFlags(w)
+    }))
+  ].sort((a, b) => ShortChannelId.compare(a.scid, b.scid))
+  return {
+    _tag: "QueryShortChannelIds",
+    chainHash: ctx.chainHash,
+    shortIds: { encoding: 0, ids: entries.map((e) => e.scid) },
+    queryFlags: ctx.extended ? { encoding: 0, flags: entries.map((e) => e.flags) } : undefined,
+    unknownTlvs: []
+  }
+}
+
+/** Whether a queried channel arrived: its announcement did, when it was asked for (otherwise nothing tells). */
+const deliveredIn = (t: Tracker) => (w: Wanted): boolean =>
+  t.scids.has(w.scid) && !t.pendingAnnouncements.has(w.scid) &&
+  (w.flags === undefined || (w.flags & QUERY_FLAG_ANNOUNCEMENT) !== 0n)
+
 /**
- * GS-21/22: one batch outstanding at a time, taken from `ctx.pending`. `missingNodes` (known channels lacking a
- * node announcement) are asked for after the channels, in node-only queries, so every query's scids stay ascending.
- * `nodeLacks`: endpoints already looked up in this sync (hex → no announcement stored).
+ * GS-21/22 over a pool (shares.ts): one lease outstanding at a time, as the owner of the pool (the historical sync's
+ * own SCID phase) or as a helper. The owner also waits for its helpers' leases, takes back what they answered
+ * without, and then asks for `tail`: known channels lacking a node announcement, in node-only queries after the
+ * channels. Node entries ride with the next lease; they come from the previous one's announcements (endpoints are
+ * unknown until a channel's announcement arrives). Every lease is settled or given back on every exit, an
+ * interruption included (a helper whose peer disconnects gives its lease back for someone else).
+ */
+export const workPool = (
+  ctx: SyncerContext,
+  pool: SharePool,
+  probe: Probe,
+  tail: ReadonlyArray<Announced> = []
+): Effect.Effect<WorkOutcome, SyncAborted | PeerDisconnected> =>
+  Effect.gen(function* () {
+    const { extended, settings } = ctx
+    const isOwner = ctx.peerId === pool.owner
+    const wantsNode = (hex: string) => pool.nodeLacks.get(hex) === true && !ctx.nodesNotDelivered.has(hex)
+    let announced: ReadonlyArray<Announced> = []
+    let tailAt = 0
+    // a helper with a manager request waiting takes no more channels; it only sends the node entries it owes
+    let stopping = false
+    while (true) {
+      if (isOwner) yield* enter(ctx, "queryNewChannels")
+      else if (!stopping && (yield* Queue.size(ctx.requests)) > 0) stopping = true
+      if (extended && announced.length > 0) yield* lookUpEndpoints(ctx, announced, pool.nodeLacks)
+      const nodes = extended
+        ? nodeEntries(announced, pool.nodesAsked, wantsNode, settings.batchSize)
+        : { entries: [], nodes: [] }
+      announced = []
+      const room = Shares.leaseRoom(pool, settings.batchSize, ctx.leasePace.itemsPerSecond) - nodes.entries.length
+      const lease = (stopping ? undefined : Shares.take(pool, ctx.peerId, room)) ??
+        (nodes.entries.length > 0 ? Shares.openLease(pool, ctx.peerId, []) : undefined)
+      if (lease === undefined) {
+        if (!isOwner || pool.closed) return done
+        if (!Shares.drained(pool)) {
+          // helpers' leases are out: wait for one to settle (it may bring back channels only we can fetch)
+          yield* Queue.take(pool.signal)
+          continue
+        }
+        if (tailAt >= tail.length) return done
+        announced = tail.slice(tailAt, tailAt + settings.batchSize)
+        tailAt += settings.batchSize
+        continue
+      }
+      const outcome = yield* runLease(ctx, pool, lease, nodes, probe)
+      if (outcome._tag === "Failed") return outcome
+      announced = outcome.announced
+    }
+  })
+
+/** One lease: query, reply, settlement (GS-21/22, GS-51), with the lease given back if anything cuts it short. */
+const runLease = (
+  ctx: SyncerContext,
+  pool: SharePool,
+  lease: Shares.Lease,
+  nodes: { readonly entries: ReadonlyArray<Wanted>; readonly nodes: ReadonlyArray<string> },
+  probe: Probe
+): Effect.Effect<
+  | { readonly _tag: "Answered"; readonly announced: ReadonlyArray<Announced> }
+  | Extract<WorkOutcome, { _tag: "Failed" }>,
+  PeerDisconnected
+> => {
+  const isOwner = ctx.peerId === pool.owner
+  // a helper's counts go to the owner's account as well (its own are reset by its next sync)
+  const before = { ...ctx.counts }
+  const addToOwner = Effect.sync(() => {
+    if (isOwner) return
+    for (const k of Object.keys(before) as Array<keyof typeof before>) pool.ownerCounts[k] += ctx.counts[k] - before[k]
+  })
+  return Effect.gen(function* () {
+    ctx.counts.nodesRequested += nodes.nodes.length
+    const started = yield* nowMillis
+    const t = newTracker(lease.items, started, ctx.extended, nodes.nodes)
+    yield* Ref.set(ctx.tracker, t)
+    if (isOwner) yield* enter(ctx, "waitingQueryChanReply") // GS-21: before the send
+    yield* send(ctx, leaseQuery(ctx, nodes.entries, lease.items))
+    // lnd mode (no reply timeout) waits as lnd does, without probing
+    const detect = Option.isSome(ctx.replyTimeoutMillis) && !(yield* Ref.get(ctx.answersScidQueries))
+    const outcome = yield* awaitScidReplyEnd(ctx, t, probe, detect)
+    yield* Ref.set(ctx.tracker, undefined)
+    const delivered = deliveredIn(t)
+    if (outcome === "answered") {
+      yield* Ref.set(ctx.answersScidQueries, true)
+      Shares.settle(pool, lease, lease.items.filter((w) => t.pendingAnnouncements.has(w.scid)))
+      if (lease.items.length > 0) {
+        const seconds = Math.max(1, (yield* nowMillis) - started) / 1000
+        ctx.leasePace.itemsPerSecond = lease.items.length / seconds
+      }
+      // item 6: what this peer was asked for and did not send is not asked of it again on this connection
+      for (const hex of t.nodesPending) {
+        if (ctx.nodesNotDelivered.size >= MAX_NODES_NOT_DELIVERED) break
+        ctx.nodesNotDelivered.add(hex)
+      }
+      return { _tag: "Answered" as const, announced: t.announced ?? [] }
+    }
+    Shares.giveBack(pool, lease, lease.items.filter((w) => !delivered(w)), true)
+    const timeoutMillis = Option.getOrThrow(ctx.replyTimeoutMillis) // "answered" is the only outcome without one
+    if (outcome === "ignored") yield* Ref.set(ctx.ignoresScidQueries, true)
+    const why = outcome === "ignored"
+      ? `the peer answered a query_channel_range probe but nothing of query_short_channel_ids within ${
+        Duration.format(ctx.settings.scidFirstAnswerTimeout)
+      }`
+      : `no reply_short_channel_ids_end within ${timeoutMillis} ms`
+    return { _tag: "Failed" as const, why, timeoutMillis }
+  }).pipe(
+    Effect.ensuring(
+      Effect.zipRight(addToOwner, Effect.sync(() => Shares.giveBack(pool, lease, lease.items, true)))
+    )
+  )
+}
+
+/**
+ * GS-21/22 with a pool of our own (the historical sync's SCID phase): the owner works its pool, with helpers when it
+ * is shared. When its own peer does not answer (LDK never does, or it times out), no more leases go out, the
+ * helpers' leases settle, and whatever is still wanted comes by the dump fallback instead.
  */
 export const queryChannels = (
   ctx: SyncerContext,
-  missingNodes: ReadonlyArray<Announced>,
-  nodeLacks: Map<string, boolean>
+  pool: SharePool,
+  missingNodes: ReadonlyArray<Announced>
 ): Effect.Effect<void, SyncAborted | PeerDisconnected> =>
   Effect.gen(function* () {
-    const { extended, settings } = ctx
-    // nodes asked for in this sync (bounded by the channels accepted from the range replies, GS-16)
-    const nodesAsked = new Set<string>()
-    const wantsNode = (hex: string) => nodeLacks.get(hex) === true && !ctx.nodesNotDelivered.has(hex)
     const probe: Probe = { sentAt: undefined, answered: false }
-    let announced: ReadonlyArray<Announced> = []
-    let tail = 0
-    while (true) {
-      yield* enter(ctx, "queryNewChannels")
-      if (extended && announced.length > 0) yield* lookUpEndpoints(ctx, announced, nodeLacks)
-      const { items, next } = yield* Ref.get(ctx.pending)
-      // GS-21: node entries share the batch; they come from the previous batch, so the scids stay ascending
-      const nodes = extended
-        ? nodeEntries(announced, nodesAsked, wantsNode, settings.batchSize)
-        : { entries: [], nodes: [] }
-      const batch = items.slice(next, next + settings.batchSize - nodes.entries.length)
-      if (batch.length === 0 && nodes.entries.length === 0) {
-        if (tail >= missingNodes.length) break
-        announced = missingNodes.slice(tail, tail + settings.batchSize)
-        tail += settings.batchSize
-        continue
-      }
-      yield* Ref.set(ctx.pending, { items, next: next + batch.length })
-      ctx.counts.nodesRequested += nodes.nodes.length
-      const t = newTracker(batch, yield* nowMillis, extended, nodes.nodes)
-      yield* Ref.set(ctx.tracker, t)
-      const query: QueryShortChannelIds = {
-        _tag: "QueryShortChannelIds",
-        chainHash: ctx.chainHash,
-        shortIds: { encoding: 0, ids: [...nodes.entries.map((w) => w.scid), ...batch.map((w) => w.scid)] },
-        queryFlags: extended
-          ? { encoding: 0, flags: [...nodes.entries.map((w) => w.flags ?? 0n), ...batch.map(channelFlags)] }
-          : undefined,
-        unknownTlvs: []
-      }
-      yield* enter(ctx, "waitingQueryChanReply") // GS-21: before the send
-      yield* send(ctx, query)
-      // lnd mode (no reply timeout) waits as lnd does, without probing
-      const detect = Option.isSome(ctx.replyTimeoutMillis) && !(yield* Ref.get(ctx.answersScidQueries))
-      const outcome = yield* awaitScidReplyEnd(ctx, t, probe, detect)
-      yield* Ref.set(ctx.tracker, undefined)
-      announced = t.announced ?? []
-      if (outcome === "answered") {
-        yield* Ref.set(ctx.answersScidQueries, true)
-        // item 6: what this peer was asked for and did not send is not asked of it again on this connection
-        for (const hex of t.nodesPending) {
-          if (ctx.nodesNotDelivered.size >= MAX_NODES_NOT_DELIVERED) break
-          ctx.nodesNotDelivered.add(hex)
-        }
-        continue
-      }
-      const timeoutMillis = Option.getOrThrow(ctx.replyTimeoutMillis) // "answered" is the only outcome without one
-      const rest = items.slice(next)
-      const alreadyAnnounced = new Set([...t.scids].filter((scid) => !t.pendingAnnouncements.has(scid)))
-      yield* Ref.set(ctx.pending, { items: [], next: 0 })
-      const why = outcome === "ignored"
-        ? `the peer answered a query_channel_range probe but nothing of query_short_channel_ids within ${
-          Duration.format(settings.scidFirstAnswerTimeout)
-        }`
-        : `no reply_short_channel_ids_end within ${timeoutMillis} ms`
-      return yield* dumpFallback(ctx, rest, timeoutMillis, alreadyAnnounced, why)
-    }
-    yield* awaitProbeAnswer(ctx, probe)
+    const outcome = yield* workPool(ctx, pool, probe, missingNodes)
+    if (outcome._tag === "Done") return yield* awaitProbeAnswer(ctx, probe)
+    yield* Shares.close(ctx.shared.board, pool)
+    while (pool.leases.size > 0) yield* Queue.take(pool.signal)
+    return yield* dumpFallback(ctx, Shares.unleased(pool), outcome.timeoutMillis, new Set(), outcome.why)
   })
+
+/**
+ * Issue 18: an idle syncer helps whichever initial sync in progress has work for it (shares.ts), lease by lease,
+ * until none has, a manager request waits, or its peer turns out not to answer SCID queries. Its GS-2 state does not
+ * change; the router hands it the SCID replies while `helping` is set.
+ */
+export const help = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnected> => {
+  const pick = (): SharePool | undefined => {
+    for (const pool of ctx.shared.board.pools) {
+      if (pool.extended === ctx.extended && Shares.hasWorkFor(pool, ctx.peerId)) return pool
+    }
+    return undefined
+  }
+  if (!ctx.peer.gossipQueries || pick() === undefined) return Effect.void
+  return Effect.gen(function* () {
+    const probe: Probe = { sentAt: undefined, answered: false }
+    let helping = false
+    while (!(yield* Ref.get(ctx.ignoresScidQueries)) && (yield* Queue.size(ctx.requests)) === 0) {
+      const pool = pick()
+      if (pool === undefined) break
+      if (!helping) {
+        helping = true
+        yield* Queue.takeAll(ctx.events) // stray replies must not count for our queries
+        yield* Ref.set(ctx.helping, true)
+        yield* Effect.logDebug("helping an initial sync").pipe(Effect.annotateLogs("owner", pool.owner))
+      }
+      const outcome = yield* workPool(ctx, pool, probe).pipe(
+        Effect.catchTag("SyncAborted", (e) =>
+          Effect.as(
+            Effect.sync(() => pool.barred.add(ctx.peerId)),
+            { _tag: "Failed", why: e.reason, timeoutMillis: 0 } as const
+          ))
+      )
+      if (outcome._tag === "Failed") {
+        yield* Effect.logInfo(`stopped helping an initial sync: ${outcome.why}`).pipe(
+          Effect.annotateLogs("owner", pool.owner)
+        )
+      }
+    }
+    if (helping) yield* awaitProbeAnswer(ctx, probe)
+  }).pipe(Effect.ensuring(Effect.zipRight(Ref.set(ctx.tracker, undefined), Ref.set(ctx.helping, false))))
+}
