@@ -81,10 +81,11 @@ import * as ChainSourceConfig from "./chain/ChainSourceConfig.js"
  * | `PREMATURE_UPDATES` | channel_updates held for channels not announced yet | 1000 |
  * | `MAX_FUTURE` | how far in the future a timestamp may be | 1 hour |
  * | `MAX_INBOUND_PEERS` | established inbound peers at most (issue 14) | 100 |
+ * | `RECONCILE_CONCURRENCY` | peers reconciled at once after the initial sync (the Reconciler; 1: one by one) | 8 |
  *
- * The sync and pipeline values come from `SyncManagerDefaults` and `GossipPipelineDefaults` (lnd's where it has
- * one); a zero rate, burst, concurrency or interval also means the default (SM-2). Invalid combinations are refused
- * when the node starts (SM-3).
+ * The sync and pipeline values come from `SyncManagerDefaults`, `GossipPipelineDefaults` (lnd's where it has one)
+ * and `ReconcilerDefaults`; a zero rate, burst, concurrency or interval also means the default (SM-2). Invalid
+ * combinations are refused when the node starts (SM-3).
  */
 export interface NodeConfig {
   readonly chain: ChainName
@@ -104,6 +105,11 @@ export interface NodeConfig {
   readonly replyTimeout: Duration.Duration | undefined
   /** Established inbound peers at most (`TcpPeerConnectorConfig.maxInboundPeers`); absent means the default. */
   readonly maxInboundPeers?: number | undefined
+  /**
+   * Reconciliations running at once (`ReconcilerSettings.concurrency`): against lnd's 50 KiB/s per peer (GS-48),
+   * reconciling peers one by one adds up their range replies' transfer times (issue 18).
+   */
+  readonly reconcileConcurrency: number
   /** The SyncManager's other knobs; absent means the default. */
   readonly syncManager: Omit<SyncManagerConfigInput, "numActiveSyncers" | "pinnedPeers">
   /** The pipeline's knobs an operator may want; absent means the default. */
@@ -132,6 +138,7 @@ export const NodeConfigDefaults: NodeConfig = {
   chainSource: { kind: "none" },
   syncDeadline: Duration.minutes(30),
   replyTimeout: undefined,
+  reconcileConcurrency: Reconciler.ReconcilerDefaults.concurrency,
   syncManager: {},
   pipeline: {}
 }
@@ -195,6 +202,11 @@ export const config: Config.Config<NodeConfig> = Config.nested(
     chainSource: ChainSourceConfig.config,
     syncDeadline: Config.duration("SYNC_DEADLINE").pipe(Config.withDefault(NodeConfigDefaults.syncDeadline)),
     replyTimeout: optional(Config.duration("REPLY_TIMEOUT")),
+    reconcileConcurrency: Config.integer("RECONCILE_CONCURRENCY").pipe(
+      Config.validate({ message: "expected a whole number of at least 0", validation: (n) => n >= 0 }),
+      Config.map((n) => (n === 0 ? NodeConfigDefaults.reconcileConcurrency : n)), // zero: the default, as above
+      Config.withDefault(NodeConfigDefaults.reconcileConcurrency)
+    ),
     syncManager: Config.all({
       rotationInterval: optional(Config.duration("ROTATION_INTERVAL")),
       historicalSyncInterval: optional(Config.duration("HISTORICAL_SYNC_INTERVAL")),
@@ -281,6 +293,8 @@ export interface NodeSettings<ES = never, EC = never, EP = never, EV = never> {
    * that only serve (the simulated peers).
    */
   readonly reconcile?: boolean | undefined
+  /** The Reconciler's settings (how many peers at once, its deadlines); absent fields keep the defaults. */
+  readonly reconciler?: Partial<Reconciler.ReconcilerSettings> | undefined
   /**
    * The chain tip, for the range queries' block count (GS-9), when something knows it (a chain source). Without
    * it range queries run to the end of the block space, as Eclair's do: right for every chain, where a date-based
@@ -380,7 +394,10 @@ export function layer<ES, EC, EP, EV>(
   const core = Layer.mergeAll(manager, connector, pipeline, watcher)
   const node = SyncNode.layer.pipe(Layer.provideMerge(core))
   // The Reconciler starts last, over the running wiring (as the CLI always built it); it only asks idle syncers.
-  return settings.reconcile === false ? node : Reconciler.layer.pipe(Layer.provideMerge(node))
+  const reconciler = settings.reconciler === undefined
+    ? Reconciler.layer
+    : Reconciler.layer.pipe(Layer.provide(Reconciler.layerReconcilerConfig(settings.reconciler)))
+  return settings.reconcile === false ? node : reconciler.pipe(Layer.provideMerge(node))
 }
 
 /**
@@ -399,6 +416,7 @@ export const settingsFromConfig = (
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
   pipeline: config.pipeline,
+  reconciler: { concurrency: config.reconcileConcurrency },
   transport: config.maxInboundPeers === undefined ? undefined : { maxInboundPeers: config.maxInboundPeers }
 })
 

@@ -1,9 +1,10 @@
 /**
- * Reconciler: once the graph is synced, run one historical sync with every other gossip peer, one peer at a time,
- * once per connection. Beyond lnd (which syncs the whole range with one peer and then only takes live gossip from
- * the others, catching up by one random peer an hour): Eclair and CLN reconcile with each peer, and with extended
- * queries (timestamps + checksums) that costs only the range replies plus what actually differs. It is how an
- * operator who points lnsync at three peers ends with the union of their graphs rather than one peer's view.
+ * Reconciler: once the graph is synced, run one historical sync with every other gossip peer, up to `concurrency`
+ * peers at a time, once per connection. Beyond lnd (which syncs the whole range with one peer and then only takes
+ * live gossip from the others, catching up by one random peer an hour): Eclair and CLN reconcile with each peer, and
+ * with extended queries (timestamps + checksums) that costs only the range replies plus what actually differs. It is
+ * how an operator who points lnsync at three peers ends with the union of their graphs rather than one peer's view.
+ * The peers' links are independent, so their reconciliations overlap (issue 18).
  *
  * It never touches the SyncManager's state: it only asks idle syncers for a historical sync (GS-24/GS-29), as the
  * manager's historical ticker does, so SM rules hold unchanged.
@@ -23,7 +24,7 @@ import { PeerConnector } from "./PeerConnector.js"
 import type { PeerSyncRecord } from "./SyncManager.js"
 import { SyncManager } from "./SyncManager.js"
 
-/** The Reconciler's deadlines. */
+/** The Reconciler's deadlines and how many peers it reconciles at once. */
 export interface ReconcilerSettings {
   /** How long a peer's syncer may stay busy (not idle) before its reconciliation is skipped. */
   readonly busyTimeout: Duration.Duration
@@ -31,16 +32,46 @@ export interface ReconcilerSettings {
   readonly syncTimeout: Duration.Duration
   /** `account`'s overall deadline when the caller gives none. */
   readonly accountDeadline: Duration.Duration
+  /**
+   * Reconciliations running at once (at least 1; 1 is one peer after another). Each peer's link is its own: lnd
+   * serves gossip at ~50 KiB/s per peer (GS-48), so one reconciliation's range replies alone (~24 bytes a channel,
+   * ~1.3 MB on mainnet) take ~26 s, and peers taken one by one add that up. Running them together costs each one its
+   * range replies in memory and a share of the pipeline, which pushes back on every syncer alike (its queue bound).
+   * The default, 8, covers every peer of a usual peer list at once (the multi-peer initial sync's 8 peers, issue 18)
+   * and bounds the rest.
+   */
+  readonly concurrency: number
 }
 
-/** The settings; these defaults apply unless a layer provides others (`Layer.succeed(ReconcilerConfig, ...)`). */
+/** The defaults, for the node's configuration table (src/layers/Node.ts) and `ReconcilerConfig`. */
+export const ReconcilerDefaults: ReconcilerSettings = {
+  busyTimeout: Duration.minutes(2),
+  syncTimeout: Duration.minutes(10),
+  accountDeadline: Duration.minutes(30),
+  concurrency: 8
+}
+
+/** The settings; these defaults apply unless a layer provides others (`layerReconcilerConfig`). */
 export class ReconcilerConfig extends Context.Reference<ReconcilerConfig>()("lnsync/Reconciler/ReconcilerConfig", {
-  defaultValue: (): ReconcilerSettings => ({
-    busyTimeout: Duration.minutes(2),
-    syncTimeout: Duration.minutes(10),
-    accountDeadline: Duration.minutes(30)
-  })
+  defaultValue: (): ReconcilerSettings => ReconcilerDefaults
 }) {}
+
+/**
+ * `ReconcilerConfig` with `settings` over the settings in scope (the defaults unless an outer layer set some);
+ * absent fields keep theirs.
+ */
+export const layerReconcilerConfig = (
+  settings: { readonly [K in keyof ReconcilerSettings]?: ReconcilerSettings[K] | undefined }
+): Layer.Layer<ReconcilerConfig> =>
+  Layer.effect(
+    ReconcilerConfig,
+    Effect.map(ReconcilerConfig, (current): ReconcilerSettings => ({
+      busyTimeout: settings.busyTimeout ?? current.busyTimeout,
+      syncTimeout: settings.syncTimeout ?? current.syncTimeout,
+      accountDeadline: settings.accountDeadline ?? current.accountDeadline,
+      concurrency: settings.concurrency ?? current.concurrency
+    }))
+  )
 
 /** What one peer's sync came to on its (last) connection. */
 export type PeerOutcome = Data.TaggedEnum<{
@@ -144,6 +175,10 @@ export type PeerEntryView = Pick<PeerEntry, "nodeIdHex" | "connected" | "seen" |
 
 /** Peers queued for reconciliation; bounded by the number of connections, deduplicated by the `queued` set. */
 const QUEUE_BOUND = 4096
+
+/** `concurrency` as a worker count: a whole number from 1 (a worker beyond the queue's bound would never work). */
+const workerCount = (concurrency: number): number =>
+  Number.isNaN(concurrency) ? 1 : Math.min(QUEUE_BOUND, Math.max(1, Math.floor(concurrency)))
 
 const isIdle = (state: string) => state === "chansSynced" || state === "syncerIdle"
 
@@ -366,7 +401,9 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
 
     /**
      * A peer whose sync failed on this connection (and none completed) goes behind the others, once: a silent or
-     * stalling peer would hold the good ones' channels back by its reply timeouts. True when it was sent back.
+     * stalling peer would hold the good ones' channels back by its reply timeouts (one at a time), or take a worker
+     * one of them could use (with more peers queued than workers). It starts once every peer queued ahead of it has
+     * started. True when it was sent back.
      */
     const postpone = (nodeIdHex: string) =>
       Effect.gen(function* () {
@@ -378,32 +415,36 @@ export const make: Effect.Effect<ReconcilerService, never, SyncManager | PeerCon
         return yield* Queue.offer(queue, nodeIdHex) // still queued: `queued` and `running` unchanged
       })
 
-    // one worker: reconciliations run one after another so they never compete with each other for the pipeline
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.gen(function* () {
-          const nodeIdHex = yield* Queue.take(queue)
-          yield* manager.awaitGraphSynced
-          if (yield* postpone(nodeIdHex)) return
-          const generation = (yield* entryOf(nodeIdHex))?.generation
-          yield* Ref.update(postponed, (s) => {
-            const next = new Set(s)
-            next.delete(`${nodeIdHex}/${generation}`)
-            return next
-          })
-          yield* processOne(nodeIdHex)
-          yield* forget(nodeIdHex)
-          yield* SubscriptionRef.update(running, (n) => n - 1)
-          // reconnected while we were busy with the old connection: the new one gets its turn
-          const after = yield* entryOf(nodeIdHex)
-          if (
-            after !== undefined && after.connected && after.generation !== generation && Option.isNone(after.outcome)
-          ) {
-            yield* enqueue(nodeIdHex)
-          }
+    /**
+     * One worker: takes the next queued peer and reconciles it. `concurrency` of them share the queue, so at most that
+     * many reconciliations are in flight, in queue order; each peer is queued once per connection (`queued`), so no
+     * two workers ever hold the same peer. They only ask idle syncers for a historical sync (GS-29) and share its
+     * signal (GS-30), never the manager's state, so the SM rules hold however many run (the Reconciler of SM-26).
+     */
+    const worker = Effect.forever(
+      Effect.gen(function* () {
+        const nodeIdHex = yield* Queue.take(queue)
+        yield* manager.awaitGraphSynced
+        if (yield* postpone(nodeIdHex)) return
+        const generation = (yield* entryOf(nodeIdHex))?.generation
+        yield* Ref.update(postponed, (s) => {
+          const next = new Set(s)
+          next.delete(`${nodeIdHex}/${generation}`)
+          return next
         })
-      )
+        yield* processOne(nodeIdHex)
+        yield* forget(nodeIdHex)
+        yield* SubscriptionRef.update(running, (n) => n - 1)
+        // reconnected while we were busy with the old connection: the new one gets its turn
+        const after = yield* entryOf(nodeIdHex)
+        if (
+          after !== undefined && after.connected && after.generation !== generation && Option.isNone(after.outcome)
+        ) {
+          yield* enqueue(nodeIdHex)
+        }
+      })
     )
+    for (let i = 0; i < workerCount(settings.concurrency); i++) yield* Effect.forkScoped(worker)
 
     yield* Effect.forkScoped(Stream.runForEach(manager.syncRecordChanges, observe))
 
