@@ -39,7 +39,7 @@ import type { Peer } from "../../Peer.js"
 import type { ByteRateLimiter } from "../../RateLimiter.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type { RangeReplyAccumulator } from "./rules.js"
-import type { ShareBoard, SharePool } from "./shares.js"
+import type { LeasePace, ShareBoard, SharePool } from "./shares.js"
 import * as Shares from "./shares.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ export interface SyncerContext extends SyncerDeps {
   /** Issue 18: fetching a lease of another syncer's pool (the router then hands this machine the SCID replies). */
   readonly helping: Ref.Ref<boolean>
   /** Issue 18: SCIDs per second the peer delivered in the last lease, sizing the next one (shares.ts). */
-  readonly leasePace: { itemsPerSecond: number | undefined }
+  readonly leasePace: LeasePace
   /** A wake-up is queued in `requests` (at most one). */
   readonly wakePending: { value: boolean }
   /** GS-51: the SCID query or dump in flight, watched by the router. */
@@ -268,7 +268,7 @@ export const makeContext = (
       rangeAcc: yield* Ref.make<RangeReplyAccumulator | undefined>(undefined),
       pool: yield* Ref.make<SharePool | undefined>(undefined),
       helping: yield* Ref.make(false),
-      leasePace: { itemsPerSecond: undefined },
+      leasePace: { itemsPerSecond: undefined, lastSize: 0 },
       wakePending: { value: false },
       tracker: yield* Ref.make<Tracker | undefined>(undefined),
       ignoresScidQueries: yield* Ref.make(false),

@@ -339,7 +339,7 @@ export const workPool = (
         ? nodeEntries(announced, pool.nodesAsked, wantsNode, settings.batchSize)
         : { entries: [], nodes: [] }
       announced = []
-      const room = Shares.leaseRoom(pool, settings.batchSize, ctx.leasePace.itemsPerSecond) - nodes.entries.length
+      const room = Shares.leaseRoom(pool, settings.batchSize, ctx.leasePace) - nodes.entries.length
       const lease = (stopping ? undefined : Shares.take(pool, ctx.peerId, room)) ??
         (nodes.entries.length > 0 ? Shares.openLease(pool, ctx.peerId, []) : undefined)
       if (lease === undefined) {
@@ -397,6 +397,7 @@ const runLease = (
       if (lease.items.length > 0) {
         const seconds = Math.max(1, (yield* nowMillis) - started) / 1000
         ctx.leasePace.itemsPerSecond = lease.items.length / seconds
+        ctx.leasePace.lastSize = lease.items.length
       }
       // item 6: what this peer was asked for and did not send is not asked of it again on this connection
       for (const hex of t.nodesPending) {

@@ -28,8 +28,8 @@ import type { MutableSyncCounts, Wanted } from "./context.js"
 
 /** A lease aims at this many seconds of the taker's pace (short tails, yet few round trips). */
 export const LEASE_SECONDS = 2
-/** A taker's first lease, before its pace is known. */
-export const FIRST_LEASE = 100
+/** A taker's first lease, before its pace is known; each lease may at most double the one before (slow start). */
+export const FIRST_LEASE = 50
 /** The smallest lease (round trips would dominate below it). */
 export const MIN_LEASE = 20
 
@@ -219,9 +219,21 @@ export const giveBack = (
   signal(pool)
 }
 
-/** Items per lease for a taker whose last lease ran at `itemsPerSecond` (undefined: none yet). */
-export const leaseRoom = (pool: SharePool, batchSize: number, itemsPerSecond: number | undefined): number => {
+/** A taker's pace: SCIDs per second its peer delivered in its last lease, and that lease's size. */
+export interface LeasePace {
+  itemsPerSecond: number | undefined
+  lastSize: number
+}
+
+/**
+ * Items for a taker's next lease: `LEASE_SECONDS` of its last pace, growing at most twofold per lease. The first
+ * leases of a rate-limited peer come out of its burst allowance (lnd's, and the bench's, is one large message's
+ * worth or more) and look several times faster than the peer's steady pace; the cap keeps such a lease from
+ * becoming a long tail.
+ */
+export const leaseRoom = (pool: SharePool, batchSize: number, pace: LeasePace): number => {
   if (!pool.shared) return batchSize
-  if (itemsPerSecond === undefined) return Math.min(batchSize, FIRST_LEASE)
-  return Math.max(MIN_LEASE, Math.min(batchSize, Math.round(itemsPerSecond * LEASE_SECONDS)))
+  if (pace.itemsPerSecond === undefined) return Math.min(batchSize, FIRST_LEASE)
+  const cap = Math.min(batchSize, 2 * Math.max(pace.lastSize, FIRST_LEASE))
+  return Math.max(MIN_LEASE, Math.min(cap, Math.round(pace.itemsPerSecond * LEASE_SECONDS)))
 }
