@@ -15,7 +15,8 @@ import {
   type NoiseSession,
   publicKeyOf,
   responderActOne,
-  responderActThree
+  responderActThree,
+  SMALL_AEAD_MAX
 } from "../src/domain/Noise.js"
 import { vectorsDir } from "./shared.js"
 
@@ -268,6 +269,29 @@ describe("BOLT 8 framing failures", () => {
     const body = new Uint8Array([0, 16, 0, 0, 0, 0])
     const frame = Either.getOrThrow(encryptFrame(s, body))
     expect(toHex(frame)).toBe(toHex(aeadSeal(key, 0, new Uint8Array([0, 6]))) + toHex(aeadSeal(key, 1, body)))
+  })
+
+  it("small bodies (TypeScript AEAD) and large ones (node's) seal as raw ChaCha20-Poly1305 and decode, across rotation", () => {
+    const key = new Uint8Array(32).fill(9)
+    const sizes = [2, SMALL_AEAD_MAX - 1, SMALL_AEAD_MAX, SMALL_AEAD_MAX + 1, 4000, 65535]
+    const s = new CipherState(key, new Uint8Array(32))
+    // the first frames: nonces 0, 1, 2, … under the initial key, as node's raw AEAD computes them
+    sizes.forEach((size, i) => {
+      const body = new Uint8Array(size).map((_, j) => (j * 7 + i) & 0xff)
+      const frame = Either.getOrThrow(encryptFrame(s, body))
+      const header = aeadSeal(key, 2 * i, new Uint8Array([size >>> 8, size & 0xff]))
+      expect(toHex(frame)).toBe(toHex(header) + toHex(aeadSeal(key, 2 * i + 1, body)))
+    })
+    // and through a receiver, past two key rotations (1000 uses each)
+    const sender = new CipherState(key, new Uint8Array(32))
+    const decoder = new FrameDecoder(new CipherState(key, new Uint8Array(32)))
+    for (let i = 0; i < 1200; i++) {
+      const body = new Uint8Array(sizes[i % sizes.length]).fill(i & 0xff)
+      decoder.push(Either.getOrThrow(encryptFrame(sender, body)))
+      const got = Either.getOrThrow(decoder.next())
+      expect(got?.length).toBe(body.length)
+      expect(got?.[body.length - 1]).toBe(i & 0xff)
+    }
   })
 })
 
