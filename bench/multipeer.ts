@@ -164,11 +164,10 @@ const program = Effect.gen(function* () {
       } B/s), received ${fmt(b.received)} B; by the end ${fmt(r.bytesAtEnd[i]!.served)} B`
     )
   })
-  const busiest = Math.max(...share)
   console.log(
-    `split: ${share.filter((s) => s >= 1).length} of ${PEERS} peers served at least 1% of the bytes; the busiest ${
-      busiest.toFixed(1)
-    }%`
+    `split: the busiest peer served ${Math.max(...share).toFixed(1)}% of the bytes, the least busy ${
+      Math.min(...share).toFixed(1)
+    }% (an even split: ${(100 / PEERS).toFixed(1)}% each)`
   )
   const floorBytes = servers.gossipBytes
   const floorMs = (floorBytes / (PEERS * PEER_RATE)) * 1000
