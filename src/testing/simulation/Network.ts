@@ -129,6 +129,8 @@ export interface Scenario {
   readonly bound?: Duration.DurationInput | undefined
   /** `--sync-deadline`: the deadline given to `Reconciler.account` (default: the Reconciler's, 30 minutes). */
   readonly deadline?: Duration.DurationInput | undefined
+  /** Every peer serves the whole graph (issue 18's parallel initial sync), not the default split of it. */
+  readonly whole?: boolean | undefined
 }
 
 export const scenario = (
@@ -140,7 +142,8 @@ export const scenario = (
   peers,
   seed: extra.seed ?? name,
   bound: extra.bound,
-  deadline: extra.deadline
+  deadline: extra.deadline,
+  whole: extra.whole
 })
 
 export interface SyncerReport {
@@ -316,7 +319,7 @@ export const run = (graph: SimGraph, s: Scenario, options: RunOptions = {}): Eff
     yield* TestClock.setTime(start)
     const bound = Duration.toMillis(s.bound ?? Duration.minutes(10))
     const step = Duration.decode(options.step ?? Duration.seconds(5))
-    const parts = graph.split(s.peers.length)
+    const parts = s.whole === true ? s.peers.map(() => graph.whole) : graph.split(s.peers.length)
     const labels = s.peers.map((b, i) => `p${i}:${label(b)}`)
     const union = new Set(
       s.peers.flatMap((b, i) => (isWellBehaved(b) ? rawOf(mustConverge(parts[i]!, b)) : []))

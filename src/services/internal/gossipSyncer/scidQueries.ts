@@ -278,7 +278,13 @@ const lookUpEndpoints = (ctx: SyncerContext, announced: ReadonlyArray<Announced>
 /** How a pool's worker ended: everything it could take was settled, or the owner's own query failed. */
 export type WorkOutcome =
   | { readonly _tag: "Done" }
-  | { readonly _tag: "Failed"; readonly why: string; readonly timeoutMillis: number }
+  | {
+    readonly _tag: "Failed"
+    readonly why: string
+    readonly timeoutMillis: number
+    /** Channels of the failed lease whose announcement did arrive (a dump fallback need not wait for them). */
+    readonly announced: ReadonlySet<ShortChannelId.ShortChannelId>
+  }
 
 const done: WorkOutcome = { _tag: "Done" }
 
@@ -303,11 +309,6 @@ const leaseQuery = (
     unknownTlvs: []
   }
 }
-
-/** Whether a queried channel arrived: its announcement did, when it was asked for (otherwise nothing tells). */
-const deliveredIn = (t: Tracker) => (w: Wanted): boolean =>
-  t.scids.has(w.scid) && !t.pendingAnnouncements.has(w.scid) &&
-  (w.flags === undefined || (w.flags & QUERY_FLAG_ANNOUNCEMENT) !== 0n)
 
 /**
  * GS-21/22 over a pool (shares.ts): one lease outstanding at a time, as the owner of the pool (the historical sync's
@@ -341,12 +342,14 @@ export const workPool = (
       announced = []
       const room = Shares.leaseRoom(pool, settings.batchSize, ctx.leasePace) - nodes.entries.length
       const lease = (stopping ? undefined : Shares.take(pool, ctx.peerId, room)) ??
-        (nodes.entries.length > 0 ? Shares.openLease(pool, ctx.peerId, []) : undefined)
+        (nodes.entries.length > 0 ? Shares.openLease(pool, ctx.peerId, []) : undefined) ??
+        (stopping ? undefined : Shares.takeOver(pool, ctx.peerId, yield* nowMillis))
       if (lease === undefined) {
         if (!isOwner || pool.closed) return done
         if (!Shares.drained(pool)) {
-          // helpers' leases are out: wait for one to settle (it may bring back channels only we can fetch)
-          yield* Queue.take(pool.signal)
+          // helpers' leases are out: wait for one to settle (it may bring back channels only we can fetch), and
+          // look again now and then for one that stalled
+          yield* Effect.timeout(Queue.take(pool.signal), Duration.millis(Shares.STALL_MILLIS / 2)).pipe(Effect.ignore)
           continue
         }
         if (tailAt >= tail.length) return done
@@ -383,6 +386,7 @@ const runLease = (
     ctx.counts.nodesRequested += nodes.nodes.length
     const started = yield* nowMillis
     const t = newTracker(lease.items, started, ctx.extended, nodes.nodes)
+    lease.tracker = t
     yield* Ref.set(ctx.tracker, t)
     if (isOwner) yield* enter(ctx, "waitingQueryChanReply") // GS-21: before the send
     yield* send(ctx, leaseQuery(ctx, nodes.entries, lease.items))
@@ -390,7 +394,6 @@ const runLease = (
     const detect = Option.isSome(ctx.replyTimeoutMillis) && !(yield* Ref.get(ctx.answersScidQueries))
     const outcome = yield* awaitScidReplyEnd(ctx, t, probe, detect)
     yield* Ref.set(ctx.tracker, undefined)
-    const delivered = deliveredIn(t)
     if (outcome === "answered") {
       yield* Ref.set(ctx.answersScidQueries, true)
       Shares.settle(pool, lease, lease.items.filter((w) => t.pendingAnnouncements.has(w.scid)))
@@ -406,7 +409,7 @@ const runLease = (
       }
       return { _tag: "Answered" as const, announced: t.announced ?? [] }
     }
-    Shares.giveBack(pool, lease, lease.items.filter((w) => !delivered(w)), true)
+    Shares.giveBack(pool, lease, true)
     const timeoutMillis = Option.getOrThrow(ctx.replyTimeoutMillis) // "answered" is the only outcome without one
     if (outcome === "ignored") yield* Ref.set(ctx.ignoresScidQueries, true)
     const why = outcome === "ignored"
@@ -414,10 +417,12 @@ const runLease = (
         Duration.format(ctx.settings.scidFirstAnswerTimeout)
       }`
       : `no reply_short_channel_ids_end within ${timeoutMillis} ms`
-    return { _tag: "Failed" as const, why, timeoutMillis }
+    const announced = new Set([...t.scids].filter((scid) => !t.pendingAnnouncements.has(scid)))
+    return { _tag: "Failed" as const, why, timeoutMillis, announced }
   }).pipe(
+    // cut short (a disconnect, an interruption): back to the pool unless settled; such a worker is gone anyway
     Effect.ensuring(
-      Effect.zipRight(addToOwner, Effect.sync(() => Shares.giveBack(pool, lease, lease.items, true)))
+      Effect.zipRight(addToOwner, Effect.sync(() => Shares.giveBack(pool, lease, false)))
     )
   )
 }
@@ -438,7 +443,7 @@ export const queryChannels = (
     if (outcome._tag === "Done") return yield* awaitProbeAnswer(ctx, probe)
     yield* Shares.close(ctx.shared.board, pool)
     while (pool.leases.size > 0) yield* Queue.take(pool.signal)
-    return yield* dumpFallback(ctx, Shares.unleased(pool), outcome.timeoutMillis, new Set(), outcome.why)
+    return yield* dumpFallback(ctx, Shares.unleased(pool), outcome.timeoutMillis, outcome.announced, outcome.why)
   })
 
 /**
@@ -470,7 +475,7 @@ export const help = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnected> 
         Effect.catchTag("SyncAborted", (e) =>
           Effect.as(
             Effect.sync(() => pool.barred.add(ctx.peerId)),
-            { _tag: "Failed", why: e.reason, timeoutMillis: 0 } as const
+            { _tag: "Failed", why: e.reason, timeoutMillis: 0, announced: new Set() } as const
           ))
       )
       if (outcome._tag === "Failed") {

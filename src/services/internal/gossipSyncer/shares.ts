@@ -24,20 +24,27 @@
  */
 import { Effect, Queue } from "effect"
 import * as ShortChannelId from "../../../domain/ShortChannelId.js"
-import type { MutableSyncCounts, Wanted } from "./context.js"
+import type { MutableSyncCounts, Tracker, Wanted } from "./context.js"
 
 /** A lease aims at this many seconds of the taker's pace (short tails, yet few round trips). */
 export const LEASE_SECONDS = 2
 /** A taker's first lease, before its pace is known; each lease may at most double the one before (slow start). */
 export const FIRST_LEASE = 50
 /** The smallest lease (round trips would dominate below it). */
-export const MIN_LEASE = 20
+export const MIN_LEASE = 10
+/**
+ * A lease whose peer sent nothing it asked for in this long is stalled: an idle worker takes over what it still
+ * lacks, so one silent helper holds the initial sync up for seconds, not for its whole reply timeout (GS-51).
+ */
+export const STALL_MILLIS = 10_000
 
 /** A slice of the pool's wanted SCIDs one worker is fetching. */
 export interface Lease {
   readonly id: number
   readonly worker: string
   readonly items: ReadonlyArray<Wanted>
+  /** The lease's query in flight (its progress), once sent. */
+  tracker: Tracker | undefined
 }
 
 export interface SharePool {
@@ -61,6 +68,8 @@ export interface SharePool {
   closed: boolean
   /** Helpers that failed a lease of this pool. */
   readonly barred: Set<string>
+  /** Everyone who took a lease of this pool (the share of what is left a lease may take is one in this many). */
+  readonly workers: Set<string>
   /** Node ids asked for by anyone in this sync (one ask per node, not one per peer). */
   readonly nodesAsked: Set<string>
   /** Endpoints looked up in the store in this sync: hex → no announcement stored. */
@@ -99,6 +108,7 @@ export const makePool = (
     complete: false,
     closed: false,
     barred: new Set(),
+    workers: new Set([owner]),
     nodesAsked: new Set(),
     nodeLacks: new Map(),
     ownerCounts,
@@ -182,12 +192,31 @@ export const take = (pool: SharePool, worker: string, room: number): Lease | und
   return items.length === 0 ? undefined : openLease(pool, worker, items)
 }
 
+/**
+ * When nothing else is left: a stalled lease of another worker (STALL_MILLIS without progress at `nowMillis`),
+ * whole, as a lease for `worker` — whole, because nothing tells which of a channel's updates a peer that stopped
+ * mid-reply still owed (plain queries do not say how many there are). The stalled lease leaves the pool (its late
+ * settlement changes nothing), so the sync's end does not wait for it.
+ */
+export const takeOver = (pool: SharePool, worker: string, nowMillis: number): Lease | undefined => {
+  if (pool.closed || (worker !== pool.owner && pool.barred.has(worker))) return undefined
+  for (const stalled of pool.leases.values()) {
+    const t = stalled.tracker
+    if (stalled.worker === worker || t === undefined || nowMillis - t.lastProgress < STALL_MILLIS) continue
+    pool.leases.delete(stalled.id)
+    if (stalled.items.length > 0) return openLease(pool, worker, stalled.items)
+  }
+  return undefined
+}
+
 /** A lease with no items (node announcements only): registered so the owner waits for it too. */
 export const openLease = (pool: SharePool, worker: string, items: ReadonlyArray<Wanted>): Lease => {
+  pool.workers.add(worker)
   const lease: Lease = {
     id: pool.nextLease++,
     worker,
-    items: [...items].sort((a, b) => ShortChannelId.compare(a.scid, b.scid))
+    items: [...items].sort((a, b) => ShortChannelId.compare(a.scid, b.scid)),
+    tracker: undefined
   }
   pool.leases.set(lease.id, lease)
   return lease
@@ -204,18 +233,14 @@ export const settle = (pool: SharePool, lease: Lease, undelivered: ReadonlyArray
 }
 
 /**
- * The lease failed before its reply ended (timeout, ignored, disconnect): what it did not deliver goes back for
- * anyone else, and a failed helper takes no more leases from this pool.
+ * The lease failed before its reply ended (timeout, ignored, disconnect): it goes back whole for anyone else (which
+ * of a channel's updates were still owed nobody can tell, see `takeOver`), and a failed helper takes no more leases
+ * from this pool.
  */
-export const giveBack = (
-  pool: SharePool,
-  lease: Lease,
-  notDelivered: ReadonlyArray<Wanted>,
-  bar: boolean
-): void => {
-  if (!pool.leases.delete(lease.id)) return
+export const giveBack = (pool: SharePool, lease: Lease, bar: boolean): void => {
   if (bar && lease.worker !== pool.owner) pool.barred.add(lease.worker)
-  for (const w of notDelivered) pool.returned.push(w)
+  if (!pool.leases.delete(lease.id)) return
+  for (const w of lease.items) pool.returned.push(w)
   signal(pool)
 }
 
@@ -226,14 +251,16 @@ export interface LeasePace {
 }
 
 /**
- * Items for a taker's next lease: `LEASE_SECONDS` of its last pace, growing at most twofold per lease. The first
- * leases of a rate-limited peer come out of its burst allowance (lnd's, and the bench's, is one large message's
- * worth or more) and look several times faster than the peer's steady pace; the cap keeps such a lease from
- * becoming a long tail.
+ * Items for a taker's next lease: `LEASE_SECONDS` of its last pace, growing at most twofold per lease, and never
+ * more than an equal share of what is left among the pool's workers (guided self-scheduling: near the end leases
+ * shrink, so everyone finishes together). The first leases of a rate-limited peer come out of its burst allowance
+ * (lnd's, and the bench's, is one large message's worth or more) and look several times faster than the peer's
+ * steady pace; the growth cap keeps such a lease from becoming a long tail.
  */
 export const leaseRoom = (pool: SharePool, batchSize: number, pace: LeasePace): number => {
   if (!pool.shared) return batchSize
-  if (pace.itemsPerSecond === undefined) return Math.min(batchSize, FIRST_LEASE)
-  const cap = Math.min(batchSize, 2 * Math.max(pace.lastSize, FIRST_LEASE))
+  const share = Math.max(MIN_LEASE, Math.ceil(unleasedCount(pool) / pool.workers.size))
+  if (pace.itemsPerSecond === undefined) return Math.min(batchSize, FIRST_LEASE, share)
+  const cap = Math.min(batchSize, 2 * Math.max(pace.lastSize, FIRST_LEASE), share)
   return Math.max(MIN_LEASE, Math.min(cap, Math.round(pace.itemsPerSecond * LEASE_SECONDS)))
 }
