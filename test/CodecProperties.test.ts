@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { deflateSync } from "node:zlib"
 import { decodeAddresses, encodeAddresses, scanAddresses } from "../src/domain/Addresses.js"
 import * as BigSize from "../src/domain/BigSize.js"
-import { DecodeError, decodeMessage, encodeMessage } from "../src/domain/Codec.js"
+import { DecodeError, decodeMessage, decodeOwnedMessage, encodeMessage } from "../src/domain/Codec.js"
 import { fromHex } from "../src/domain/Hex.js"
 import type { EncodedShortIds, Message, NodeAddress, TlvRecord } from "../src/domain/Messages.js"
 import { isGossipMessage, MessageType } from "../src/domain/Messages.js"
@@ -253,6 +253,23 @@ describe("Codec properties", () => {
       { seed: SEED, numRuns: 1500 }
     )
     expect(seen.size).toBe(14)
+  })
+
+  it("decodeOwnedMessage decodes as decodeMessage does, keeping the handed-over bytes themselves (no copy)", () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        const wire = encodeMessage(m)
+        const copied = decodeOk(wire)
+        const owned = decodeOwnedMessage(wire)
+        if (Either.isLeft(owned)) throw owned.left
+        expect(owned.right).toEqual(copied)
+        if (isGossipMessage(owned.right)) {
+          expect(owned.right.raw).toBe(wire)
+          if (isGossipMessage(copied)) expect(copied.raw.buffer).not.toBe(wire.buffer)
+        }
+      }),
+      { seed: SEED, numRuns: 300 }
+    )
   })
 
   it("BOLT 7: parsed node addresses re-encode to their descriptors (IPv6 and Tor v3 text forms are lossless)", () => {

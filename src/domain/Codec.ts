@@ -498,7 +498,8 @@ const readers: Readonly<Record<number, (r: Reader) => Message>> = {
 const run = <A extends Message>(
   bytes: Uint8Array,
   read: (r: Reader) => A,
-  expected?: number
+  expected?: number,
+  owned = false
 ): Either.Either<A, DecodeError> => {
   if (bytes.length < 2) {
     return Either.left(
@@ -511,8 +512,8 @@ const run = <A extends Message>(
       new DecodeError({ messageType: type, field: "type", offset: 0, reason: `expected type ${expected}` })
     )
   }
-  // one copy: the caller may reuse its buffer; every field below is a view of this copy
-  const r = new Reader(bytes.slice(), type)
+  // one copy unless the caller hands the bytes over: it may reuse its buffer; every field below is a view of `buf`
+  const r = new Reader(owned ? bytes : bytes.slice(), type)
   try {
     return Either.right(read(r))
   } catch (e) {
@@ -530,9 +531,17 @@ const readUnknown = (r: Reader): UnknownMessage => {
   return { _tag: "UnknownMessage", type: r.type, payload: r.rest() }
 }
 
+const readAny = (r: Reader): Message => (readers[r.type] ?? readUnknown)(r)
+
 /** Decodes one whole wire message (2-byte type + payload) as the BOLT 8 transport delivers it. */
-export const decodeMessage = (bytes: Uint8Array): Either.Either<Message, DecodeError> =>
-  run(bytes, (r) => (readers[r.type] ?? readUnknown)(r))
+export const decodeMessage = (bytes: Uint8Array): Either.Either<Message, DecodeError> => run(bytes, readAny)
+
+/**
+ * `decodeMessage` for bytes the caller hands over and never touches again (the transport's freshly decrypted
+ * message): no defensive copy, every field (and `raw`) is a view of `bytes` itself.
+ */
+export const decodeOwnedMessage = (bytes: Uint8Array): Either.Either<Message, DecodeError> =>
+  run(bytes, readAny, undefined, true)
 
 export const decodeInit = (bytes: Uint8Array) => run(bytes, readInit, MessageType.Init)
 export const decodeChannelAnnouncement = (bytes: Uint8Array) =>

@@ -19,7 +19,7 @@
 import { Chunk, Deferred, Duration, Effect, Either, Fiber, Mailbox, Option, Random, Scope, Stream } from "effect"
 import { u16 } from "../../../domain/Bytes.js"
 import * as Chain from "../../../domain/Chain.js"
-import { decodeMessage, encodeMessage } from "../../../domain/Codec.js"
+import { decodeOwnedMessage, encodeMessage } from "../../../domain/Codec.js"
 import * as Features from "../../../domain/Features.js"
 import { toHex } from "../../../domain/Hex.js"
 import type { ChainHash, ErrorMessage, Init, Message, PublicKey, Warning } from "../../../domain/Messages.js"
@@ -399,7 +399,7 @@ const startPeer = (
     const remoteInit = yield* Effect.gen(function* () {
       yield* writeFrames(channel, session.sender, [encodeMessage(localInit)])
       for (;;) {
-        const decoded = decodeMessage(yield* readMessage(channel, decoder))
+        const decoded = decodeOwnedMessage(yield* readMessage(channel, decoder))
         if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
         const message = decoded.right
         if (message._tag === "Init") return message
@@ -650,7 +650,7 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
         if (Either.isLeft(next)) return shutdown(`transport: ${next.left.detail}`, next.left, false)
         if (next.right === undefined) return undefined
         const wire = next.right
-        const decoded = decodeMessage(wire)
+        const decoded = decodeOwnedMessage(wire)
         if (Either.isLeft(decoded)) {
           const e = decoded.left
           // BOLT 1: unknown even type / malformed message — warn the peer, then fail the connection
@@ -874,7 +874,7 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
             out[i] = h
             continue
           }
-          const decoded = decodeMessage(h)
+          const decoded = decodeOwnedMessage(h)
           // it decoded when it arrived; the codec is pure
           if (Either.isLeft(decoded)) {
             return Effect.dieMessage(`queued message no longer decodes: ${decoded.left.reason}`)
