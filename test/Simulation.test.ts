@@ -122,8 +122,8 @@ describe("Simulation: random mixes of behaviours (fast-check, fixed seed)", () =
     .array(fc.constantFrom(...B.all), { minLength: 2, maxLength: 4 })
     .filter((peers) => peers.some(B.isWellBehaved))
   /**
-   * A bad peer costs at most 4 minutes (a stall: the 2-minute reply timeout, then 2 minutes waiting for a dump),
-   * and the Reconciler visits peers one at a time: 20 minutes covers four of them.
+   * A bad peer costs at most 4 minutes (a stall: the 2-minute reply timeout, then 2 minutes waiting for a dump);
+   * the Reconciler now visits up to 8 peers at once, but 20 minutes would cover four of them one at a time.
    */
   const BOUND = "20 minutes"
 
