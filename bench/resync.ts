@@ -33,7 +33,9 @@ interface Measured {
 /** Runs the syncing node once in a child process; its log lines are passed through, labelled. */
 const runNode = (label: string, db: string, peer: string) =>
   Effect.async<ResyncRunResult, Error>((resume) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "support", "resyncNode.ts")], {
+    // BENCH_NODE_ARGS: extra node flags for the syncing runs (e.g. "--cpu-prof --cpu-prof-dir bench/out/prof")
+    const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+    const child = spawn(process.execPath, [...extra, "--import", "tsx", path.join(here, "support", "resyncNode.ts")], {
       stdio: ["ignore", "pipe", "inherit"],
       env: { ...process.env, RESYNC_DB: db, RESYNC_PEER: peer }
     })
