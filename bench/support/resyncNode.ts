@@ -6,7 +6,7 @@
  *
  * Env: RESYNC_DB (the SQLite file), RESYNC_PEER (`<node_id hex>@127.0.0.1:<port>`).
  */
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { BITCOIN_MAINNET } from "../../src/domain/Chain.js"
 import { fromHex } from "../../src/domain/Hex.js"
 import * as GraphStoreSqlite from "../../src/layers/graph/GraphStoreSqlite.js"
@@ -44,7 +44,9 @@ const program = Effect.gen(function* () {
   const started = performance.now()
   const report = yield* runSync([{ nodeId: fromHex(peer[1]!), host: peer[2]!, port: Number(peer[3]) }], {
     untilSynced: true,
-    progress: "none"
+    progress: "none",
+    // a sync that stalls fails the bench in minutes instead of waiting out the Reconciler's 30-minute default
+    deadline: Duration.minutes(10)
   }).pipe(Effect.provide(node), Effect.scoped)
   const wallSeconds = (performance.now() - started) / 1000
   const cpu = process.cpuUsage(cpuBefore)
