@@ -103,3 +103,58 @@ describe("ChaCha20-Poly1305 (TypeScript)", () => {
     expect(toHex(out.subarray(0, 116))).toBe(toHex(nodeSeal(key2, nonce, new Uint8Array(0), plaintext)))
   })
 })
+
+describe("Poly1305 (TypeScript, 22-bit limbs in doubles)", () => {
+  const P = (1n << 130n) - 5n
+  const le = (b: Uint8Array): bigint => {
+    let v = 0n
+    for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i])
+    return v
+  }
+  /** RFC 8439 §2.5.1 in BigInt arithmetic, over the message zero-padded to whole blocks (each with its 2^128). */
+  const reference = (key: Uint8Array, message: Uint8Array): string => {
+    const r = le(key.subarray(0, 16)) & 0x0ffffffc0ffffffc0ffffffc0fffffffn
+    const s = le(key.subarray(16, 32))
+    let acc = 0n
+    for (let i = 0; i < message.length; i += 16) {
+      const block = new Uint8Array(16)
+      block.set(message.subarray(i, i + 16))
+      acc = ((acc + le(block) + (1n << 128n)) * r) % P
+    }
+    const tag = (acc + s) & ((1n << 128n) - 1n)
+    return tag.toString(16).padStart(32, "0").match(/../g)!.reverse().join("")
+  }
+  const tagOf = (key: Uint8Array, message: Uint8Array) =>
+    toHex(new ChaChaPolyKey(new Uint8Array(32)).poly1305Padded(key, message))
+  const key = (r: string, s: string) => fromHex(r.padEnd(32, "0") + s.padEnd(32, "0"))
+  const ff = (n: number) => "ff".repeat(n)
+
+  it("RFC 8439 §2.5.2 and the appendix A.3 edge cases (h reaching p, carries through every limb)", () => {
+    const rfc = fromHex("85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b")
+    const text = new TextEncoder().encode("Cryptographic Forum Research Gro")
+    expect(tagOf(rfc, text)).toBe(reference(rfc, text))
+    const cases: ReadonlyArray<readonly [Uint8Array, string]> = [
+      [key("02", ""), ff(16)],
+      [key("02", ff(16)), "02"],
+      [key("01", ""), ff(16) + "f0" + ff(15) + "11"],
+      [key("01", ""), ff(16) + "fb" + "fe".repeat(15) + "01".repeat(16)],
+      [key("02", ""), "fd" + ff(15)],
+      [key(ff(16), ff(16)), ff(64)],
+      [key("0f" + ff(15), ff(16)), ff(48)]
+    ]
+    for (const [k, m] of cases) expect(tagOf(k, fromHex(m))).toBe(reference(k, fromHex(m)))
+    // A.3 #5: r = 2, s = 0, 2^128 + (2^128 - 1) doubled reduces to exactly 3
+    expect(tagOf(key("02", ""), fromHex(ff(16)))).toBe("03" + "00".repeat(15))
+    // r = 1: two all-ones blocks sum to 2^130 - 2, in [p, 2^130): only the final subtraction of p leaves 3
+    expect(tagOf(key("01", ""), fromHex(ff(32)))).toBe("03" + "00".repeat(15))
+  })
+
+  it("equals the BigInt reference for any key and message", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 200 }), (k, m) => {
+        expect(tagOf(k, m)).toBe(reference(k, m))
+      }),
+      { seed: 130, numRuns: 500 }
+    )
+  })
+})
