@@ -91,6 +91,19 @@ describe("parallel initial sync (issue 18)", () => {
     60_000
   )
 
+  it.effect(
+    "an LDK helper found out while helping still gives its own channels, by its dump, when it is reconciled",
+    () =>
+      Effect.gen(function* () {
+        // the split graph: the LDK peer holds channels nobody else has
+        const o = yield* Net.run(graph, Net.scenario("LDK helper, split graph", [B.slow, B.ldkLike, B.clnLike]))
+        expect(o.missing).toBe(0)
+        const ldk = o.traces.find((t) => t.peer.startsWith("p1:"))!
+        expect(ldk.received.filter((l) => l.includes("gossip_timestamp_filter 0+4294967295"))).toHaveLength(1)
+      }),
+    60_000
+  )
+
   for (const [what, behaviour] of [["silent", B.silent], ["stalls mid-reply", B.stallMidReply]] as const) {
     it.effect(
       `a helper that ${what} holds the sync up for its stall time (10 s), not its 2-minute reply timeout`,

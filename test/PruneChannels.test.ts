@@ -69,7 +69,7 @@ describe("Stale channels (prune, zombies, resurrection)", () => {
       }).pipe(Effect.provide(harness))
     }))
 
-  it.scoped("an announcement-only channel is pruned a minute after start without becoming a zombie; its announcement is taken again as new", () =>
+  it.scoped("an announcement-only channel stays two weeks from its receipt (its updates may be on their way), then is pruned without becoming a zombie; its announcement is taken again as new", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(NOW_MILLIS)
       return yield* Effect.gen(function* () {
@@ -87,13 +87,18 @@ describe("Stale channels (prune, zombies, resurrection)", () => {
           )
         )
           .toEqual(["Accepted", "Accepted", "Accepted"])
+        // BOLT 7: two weeks from receipt for a first update; the first prune (a minute after start) keeps it
         yield* TestClock.adjust("1 minute")
-        expect(yield* store.counts).toMatchObject({ channels: 1, zombies: 0 })
+        expect(yield* store.counts).toMatchObject({ channels: 2, zombies: 0 })
+        // two weeks on: the bare one goes without a zombie mark (the other one's update is stale by now: a zombie)
+        yield* TestClock.adjust("14 days")
+        expect(yield* store.counts).toMatchObject({ channels: 0, zombies: 1 })
         expect((yield* store.zombies([bareId])).size).toBe(0)
         // fetched again (a later range reply lists it): the announcement alone is new, not Stale:TooOld, then its update
         expect(tags(yield* pipeline.process(PEER, [stale.ann]))).toEqual(["Accepted"])
-        expect(tags(yield* pipeline.process(PEER, [update(bareId, 0, NOW, stale.n1)]))).toEqual(["Accepted"])
-        expect(yield* store.counts).toMatchObject({ channels: 2, updates: 2, zombies: 0 })
+        const later = NOW + 14 * DAY + 60
+        expect(tags(yield* pipeline.process(PEER, [update(bareId, 0, later, stale.n1)]))).toEqual(["Accepted"])
+        expect(yield* store.counts).toMatchObject({ channels: 1, updates: 1, zombies: 1 })
         expect(yield* pipeline.isBanned(PEER)).toBe(false)
       }).pipe(Effect.provide(harness))
     }))

@@ -95,9 +95,18 @@ describe("share pool (issue 18)", () => {
       yield* Shares.markComplete(p)
       const stuck = Shares.take(p, "silent", 3)!
       stuck.tracker = tracker(1_000)
+      let woken = 0
+      stuck.wake = () => woken++
       expect(Shares.takeOver(p, "owner", 1_000 + Shares.STALL_MILLIS - 1)).toBeUndefined()
       const taken = Shares.takeOver(p, "owner", 1_000 + Shares.STALL_MILLIS)
       expect(scids(taken)).toEqual([1, 2, 3])
+      // its holder is told to stop waiting
+      expect({ revoked: stuck.revoked, woken }).toEqual({ revoked: true, woken: 1 })
+      // the owner's own stalled lease is left to its reply timeout (GS-51)
+      const { board: board2, p: p2 } = yield* pool()
+      yield* Shares.publish(board2, p2, wanted(2))
+      Shares.take(p2, "owner", 2)!.tracker = tracker(0)
+      expect(Shares.takeOver(p2, "helper", 10 * Shares.STALL_MILLIS)).toBeUndefined()
       Shares.settle(p, stuck, stuck.items) // the silent peer ends at last: nothing goes back
       Shares.settle(p, taken!, [])
       expect(Shares.drained(p)).toBe(true)

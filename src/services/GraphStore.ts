@@ -121,8 +121,9 @@ export interface GraphStoreService {
   /**
    * BOLT 7 pruning: removes channels whose both directions (or whose only direction) are older than `olderThan`
    * (unix seconds), keeping their ids as zombies (lnd's index: only a fresh, correctly signed update brings one
-   * back); channels with no update at all are removed without a zombie mark, so the next range reply that lists
-   * them fetches them again; and node announcements left without a channel.
+   * back); channels with no update at all whose announcement was received before `olderThan` (BOLT 7: no update
+   * within two weeks of receipt) are removed without a zombie mark, so the next range reply that lists them fetches
+   * them again; and node announcements left without a channel.
    */
   readonly prune: (olderThan: number) => Effect.Effect<{ readonly channelsPruned: number }, GraphStoreError>
   readonly counts: Effect.Effect<GraphCounts, GraphStoreError>

@@ -25,7 +25,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Connection } from "@effect/sql/SqlConnection"
 import type { Fragment, Statement } from "@effect/sql/Statement"
-import { Chunk, Effect, Either, Layer, Option, Stream } from "effect"
+import { Chunk, Clock, Effect, Either, Layer, Option, Stream } from "effect"
 import { sameChain } from "../../domain/Chain.js"
 import { channelUpdateChecksum } from "../../domain/Checksum.js"
 import { decodeChannelAnnouncement, decodeChannelUpdate, decodeNodeAnnouncement } from "../../domain/Codec.js"
@@ -284,7 +284,8 @@ export const migrations = {
   "2_cheaper_writes": migration2,
   "3_graph_meta": migration3,
   "4_decoded_columns": migration4,
-  "5_spent_channels": Effect.suspend(() => migration5)
+  "5_spent_channels": Effect.suspend(() => migration5),
+  "6_channel_received_at": Effect.suspend(() => migration6)
 } as const
 
 /** In-code loader (no glob/dynamic import), so it runs the same under tsx, vitest and a bundle. */
@@ -354,6 +355,18 @@ const migration5 = Effect.gen(function* () {
   yield* sql`ALTER TABLE channels ADD COLUMN funding_txid TEXT`
   yield* sql`ALTER TABLE channels ADD COLUMN spent_height INTEGER`
   yield* sql`CREATE INDEX channels_funding_txid ON channels (funding_txid)`
+})
+
+/**
+ * Migration 6: when each channel announcement was stored (unix seconds), for BOLT 7's rule that a channel with no
+ * update is pruned two weeks after its announcement was received, not at the first prune while its updates are
+ * still on their way (issue 18: a parallel initial sync runs past the first prune). Channels stored before hold 0:
+ * as long ago as can be, so they prune as they did.
+ */
+const migration6 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const { INTEGER } = columnTypes(sql)
+  yield* sql`ALTER TABLE channels ADD COLUMN received_at ${INTEGER} NOT NULL DEFAULT 0`
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -769,7 +782,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   }
   const insertChannels = statementTexts((rows) =>
     sql`
-    INSERT INTO channels (scid, node_id1, node_id2, raw, features) VALUES ${tuples(rows, 5)}
+    INSERT INTO channels (scid, node_id1, node_id2, raw, features, received_at) VALUES ${tuples(rows, 6)}
     ON CONFLICT (scid) DO NOTHING`
   )
   /** `(?, ?, ...)`: an `IN` list of `rows` parameters. */
@@ -887,14 +900,15 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
     Effect.gen(function* () {
       if (pg) yield* conn.executeRaw(lockWriters, [])
       let channelsAdded = 0
+      const receivedAt = Math.floor((yield* Clock.currentTimeMillis) / 1000)
       for (const run of runsOf(batch.channels, (c) => c.shortChannelId)) {
         const params: Array<unknown> = []
         const scids: Array<unknown> = []
         for (const c of run) {
-          params.push(c.shortChannelId, c.nodeId1, c.nodeId2, c.raw, ...channelColumns(c))
+          params.push(c.shortChannelId, c.nodeId1, c.nodeId2, c.raw, ...channelColumns(c), receivedAt)
           scids.push(c.shortChannelId)
         }
-        channelsAdded += yield* writeRows(conn, insertChannels, 5, params)
+        channelsAdded += yield* writeRows(conn, insertChannels, 6, params)
         yield* writeRows(conn, insertEndpoints, 1, scids, 2)
         yield* writeRows(conn, clearZombies, 1, scids)
       }
@@ -949,9 +963,10 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   }
 
   // BOLT 7: a channel whose newest update is older than `olderThan` is pruned and remembered as a zombie (lnd's
-  // zombie index: policies gone stale); one with no update at all (newest 0) is pruned but NOT a zombie: its updates
-  // may just not have arrived yet (mid-sync, or a peer that stalled after the announcement), and a zombie is never
-  // asked for again (GS-20), so the next range reply listing it must fetch it afresh (issue 13/15). Node
+  // zombie index: policies gone stale); one with no update at all is pruned once its announcement was received
+  // before `olderThan` (BOLT 7: two weeks from receipt; before that its updates may just be on their way, mid-sync or
+  // a moment behind a new announcement, issue 18), but NOT as a zombie: a zombie is never asked for again (GS-20),
+  // so the next range reply listing it must fetch it afresh (issue 13/15). Node
   // announcements of nodes left without a channel go too. Relies on the invariant "no zombie is a held channel" (an
   // announcement clears the mark), so the zombie table names exactly the stale channels to delete.
   const prune = (olderThan: number) =>
@@ -962,7 +977,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
           if (pg) yield* sql.unsafe(lockWriters)
           const newest = sql`(SELECT MAX(u.timestamp) FROM channel_updates u WHERE u.scid = c.scid)`
           const [row] = yield* sql<{ readonly n: SqlInt }>`SELECT COUNT(*) AS n FROM channels c
-            WHERE COALESCE(${newest}, 0) < ${olderThan}`
+            WHERE ${newest} < ${olderThan} OR (${newest} IS NULL AND c.received_at < ${olderThan})`
           const channelsPruned = toNum(row?.n ?? 0)
           if (channelsPruned === 0) return { channelsPruned }
           // MAX over no rows is NULL, never `<`: the update-less are left out of the zombies
@@ -970,10 +985,11 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
             SELECT c.scid, c.node_id1, c.node_id2 FROM channels c WHERE ${newest} < ${olderThan}
             ON CONFLICT (scid) DO NOTHING`
           yield* sql`DELETE FROM channel_updates WHERE scid IN (SELECT scid FROM zombies)`
-          // now the stale and the update-less are exactly the channels without an update (a count above 0 means
-          // olderThan > 0, so every update-less channel is stale)
+          // now the stale and the update-less are exactly the channels without an update; of those, the ones
+          // received since `olderThan` stay (their first update may be on its way)
           yield* sql`DELETE FROM channels
-            WHERE NOT EXISTS (SELECT 1 FROM channel_updates u WHERE u.scid = channels.scid)`
+            WHERE NOT EXISTS (SELECT 1 FROM channel_updates u WHERE u.scid = channels.scid)
+            AND received_at < ${olderThan}`
           // the endpoint set, rebuilt from the channels left (without per-node indices on channels, finding which
           // ends of the pruned channels still have another channel is a scan anyway)
           yield* sql`DELETE FROM channel_endpoints`

@@ -205,6 +205,8 @@ export interface SyncerContext extends SyncerDeps {
   readonly tracker: Ref.Ref<Tracker | undefined>
   /** The peer was seen not to answer query_short_channel_ids on this connection (LDK). */
   readonly ignoresScidQueries: Ref.Ref<boolean>
+  /** The peer's whole dump was asked for on this connection (the fallback for a peer that ignores SCID queries). */
+  readonly dumpTaken: Ref.Ref<boolean>
   /** The peer ended a query_short_channel_ids reply on this connection: no first-answer probe needed any more. */
   readonly answersScidQueries: Ref.Ref<boolean>
   /** Node ids this peer was asked for on this connection and did not deliver: not asked of it again (item 6). */
@@ -273,6 +275,7 @@ export const makeContext = (
       tracker: yield* Ref.make<Tracker | undefined>(undefined),
       ignoresScidQueries: yield* Ref.make(false),
       answersScidQueries: yield* Ref.make(false),
+      dumpTaken: yield* Ref.make(false),
       nodesNotDelivered: new Set<string>(),
       lastFailure: yield* Ref.make<Option.Option<HistoricalSyncFailed>>(Option.none()),
       counts: { ...noSyncCounts },

@@ -27,9 +27,12 @@ import {
   refreshFlags,
   revivesZombie
 } from "./rules.js"
-import { lookUpNodes, queryChannels } from "./scidQueries.js"
+import { dumpFallback, lookUpNodes, queryChannels } from "./scidQueries.js"
 import type { SharePool } from "./shares.js"
 import * as Shares from "./shares.js"
+
+/** How long a dump may take to bring its first wanted message when no reply timeout is configured (lnd mode). */
+const DEFAULT_DUMP_WAIT_MILLIS = 120_000
 
 /** Channels looked up in the store per call while selecting what to fetch. */
 const STORE_LOOKUP_CHUNK = 8000
@@ -193,6 +196,17 @@ export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborte
     if (pool.items.length === 0 && missingNodes.length === 0) return
     if (yield* Ref.get(ctx.ignoresScidQueries)) {
       if (pool.items.length === 0) return // only node announcements missing: best effort, not a failure
+      if (!(yield* Ref.get(ctx.dumpTaken))) {
+        // found out while helping another peer's initial sync (issue 18): its dump was never asked for, so ask now
+        const timeoutMillis = Option.getOrElse(ctx.replyTimeoutMillis, () => DEFAULT_DUMP_WAIT_MILLIS)
+        return yield* dumpFallback(
+          ctx,
+          pool.items,
+          timeoutMillis,
+          new Set(),
+          "the peer ignores query_short_channel_ids"
+        )
+      }
       return yield* aborted(
         `peer does not answer query_short_channel_ids (seen on this connection); ${pool.items.length} channels not fetched`
       )

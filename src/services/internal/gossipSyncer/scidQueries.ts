@@ -146,7 +146,7 @@ const quietNeeded = (ctx: SyncerContext, t: Tracker): number =>
  * Beyond lnd: the peer did not answer a SCID query (LDK never does). Ask for its whole graph with
  * gossip_timestamp_filter(0, 0xFFFFFFFF), as CLN does with its first peer, and wait for the dump.
  */
-const dumpFallback = (
+export const dumpFallback = (
   ctx: SyncerContext,
   wanted: ReadonlyArray<Wanted>,
   timeoutMillis: number,
@@ -155,6 +155,7 @@ const dumpFallback = (
 ): Effect.Effect<void, SyncAborted | PeerDisconnected> =>
   Effect.gen(function* () {
     yield* Ref.set(ctx.ignoresScidQueries, true)
+    yield* Ref.set(ctx.dumpTaken, true)
     if (wanted.length === 0) {
       // only node announcements were still to come: best effort, not worth a whole dump
       return yield* Effect.logWarning(`${why}: the missing node announcements are not fetched`)
@@ -387,6 +388,10 @@ const runLease = (
     const started = yield* nowMillis
     const t = newTracker(lease.items, started, ctx.extended, nodes.nodes)
     lease.tracker = t
+    // a revocation ends our wait at once, as an end would (the check below tells them apart)
+    lease.wake = () => {
+      Queue.unsafeOffer(ctx.events, { _tag: "ReplyShortChannelIdsEnd", chainHash: ctx.chainHash, fullInformation: 0 })
+    }
     yield* Ref.set(ctx.tracker, t)
     if (isOwner) yield* enter(ctx, "waitingQueryChanReply") // GS-21: before the send
     yield* send(ctx, leaseQuery(ctx, nodes.entries, lease.items))
@@ -394,6 +399,11 @@ const runLease = (
     const detect = Option.isSome(ctx.replyTimeoutMillis) && !(yield* Ref.get(ctx.answersScidQueries))
     const outcome = yield* awaitScidReplyEnd(ctx, t, probe, detect)
     yield* Ref.set(ctx.tracker, undefined)
+    if (lease.revoked) {
+      Shares.giveBack(pool, lease, true) // bars this helper: its lease was taken over
+      const why = `no progress for ${Shares.STALL_MILLIS / 1000} s: its lease was taken over`
+      return { _tag: "Failed" as const, why, timeoutMillis: 0, announced: new Set<ShortChannelId.ShortChannelId>() }
+    }
     if (outcome === "answered") {
       yield* Ref.set(ctx.answersScidQueries, true)
       Shares.settle(pool, lease, lease.items.filter((w) => t.pendingAnnouncements.has(w.scid)))
@@ -462,6 +472,7 @@ export const help = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnected> 
   return Effect.gen(function* () {
     const probe: Probe = { sentAt: undefined, answered: false }
     let helping = false
+    let failed = false
     while (!(yield* Ref.get(ctx.ignoresScidQueries)) && (yield* Queue.size(ctx.requests)) === 0) {
       const pool = pick()
       if (pool === undefined) break
@@ -479,11 +490,14 @@ export const help = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnected> 
           ))
       )
       if (outcome._tag === "Failed") {
+        failed = true
         yield* Effect.logInfo(`stopped helping an initial sync: ${outcome.why}`).pipe(
           Effect.annotateLogs("owner", pool.owner)
         )
       }
     }
-    if (helping) yield* awaitProbeAnswer(ctx, probe)
+    // a peer that failed its lease (silent, stalled) will not answer the probe either: waiting for that would keep
+    // this syncer busy for a whole reply timeout (its own syncs, the Reconciler's, wait behind it)
+    if (helping && !failed) yield* awaitProbeAnswer(ctx, probe)
   }).pipe(Effect.ensuring(Effect.zipRight(Ref.set(ctx.tracker, undefined), Ref.set(ctx.helping, false))))
 }

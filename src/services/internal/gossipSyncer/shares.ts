@@ -45,6 +45,10 @@ export interface Lease {
   readonly items: ReadonlyArray<Wanted>
   /** The lease's query in flight (its progress), once sent. */
   tracker: Tracker | undefined
+  /** Taken over by another worker (`takeOver`): its holder stops waiting and takes no more. */
+  revoked: boolean
+  /** Wakes the holder's wait for its reply (set by the holder once it waits). */
+  wake: (() => void) | undefined
 }
 
 export interface SharePool {
@@ -193,17 +197,22 @@ export const take = (pool: SharePool, worker: string, room: number): Lease | und
 }
 
 /**
- * When nothing else is left: a stalled lease of another worker (STALL_MILLIS without progress at `nowMillis`),
- * whole, as a lease for `worker` — whole, because nothing tells which of a channel's updates a peer that stopped
- * mid-reply still owed (plain queries do not say how many there are). The stalled lease leaves the pool (its late
- * settlement changes nothing), so the sync's end does not wait for it.
+ * When nothing else is left: a helper's stalled lease (STALL_MILLIS without progress at `nowMillis`), whole, as a
+ * lease for `worker` — whole, because nothing tells which of a channel's updates a peer that stopped mid-reply still
+ * owed (plain queries do not say how many there are). The stalled lease leaves the pool and is revoked: its holder
+ * stops waiting and helps no more, so the sync's end does not wait for it and the peer is free for its own syncs.
+ * The owner's own leases are not taken over: a stalled owner fails by its reply timeout (GS-51) and the
+ * SyncManager moves the initial sync elsewhere, as without helpers.
  */
 export const takeOver = (pool: SharePool, worker: string, nowMillis: number): Lease | undefined => {
   if (pool.closed || (worker !== pool.owner && pool.barred.has(worker))) return undefined
   for (const stalled of pool.leases.values()) {
     const t = stalled.tracker
-    if (stalled.worker === worker || t === undefined || nowMillis - t.lastProgress < STALL_MILLIS) continue
+    if (stalled.worker === worker || stalled.worker === pool.owner) continue
+    if (t === undefined || nowMillis - t.lastProgress < STALL_MILLIS) continue
     pool.leases.delete(stalled.id)
+    stalled.revoked = true
+    stalled.wake?.()
     if (stalled.items.length > 0) return openLease(pool, worker, stalled.items)
   }
   return undefined
@@ -216,7 +225,9 @@ export const openLease = (pool: SharePool, worker: string, items: ReadonlyArray<
     id: pool.nextLease++,
     worker,
     items: [...items].sort((a, b) => ShortChannelId.compare(a.scid, b.scid)),
-    tracker: undefined
+    tracker: undefined,
+    revoked: false,
+    wake: undefined
   }
   pool.leases.set(lease.id, lease)
   return lease

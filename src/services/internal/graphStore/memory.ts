@@ -6,7 +6,7 @@
  * Public as `GraphStore.layerMemory` (a fresh, empty store per layer build) and `GraphStore.makeMemory` (one store
  * per call, e.g. one per simulated peer).
  */
-import { Chunk, Effect, Either, Option, Stream } from "effect"
+import { Chunk, Clock, Effect, Either, Option, Stream } from "effect"
 import { toHex } from "../../../domain/Hex.js"
 import type { PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
@@ -35,6 +35,8 @@ interface StoredChannel {
   outpoint: string | undefined
   /** Height of the block that spent the funding output. */
   spentAt: number | undefined
+  /** When the announcement was stored (Clock seconds): BOLT 7's two weeks for a first update run from here. */
+  readonly receivedAt: number
 }
 
 interface StoredNode {
@@ -255,7 +257,7 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
   }
 
   const applyBatch: GraphStoreService["applyBatch"] = (batch) =>
-    Effect.suspend(() => {
+    Effect.flatMap(Clock.currentTimeMillis, (nowMillis) => {
       // Planning reads, then applying cannot fail: the batch lands whole or not at all.
       const plan = planBatch(batch, {
         hasChannel: (scid) => channels.has(scid),
@@ -274,7 +276,8 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
           node2: toHex(c.nodeId2),
           updates: [undefined, undefined],
           outpoint: undefined,
-          spentAt: undefined
+          spentAt: undefined,
+          receivedAt: Math.floor(nowMillis / 1000)
         }
         const txid = batch.fundingTxids?.get(c.shortChannelId)
         if (txid !== undefined) stored.outpoint = `${txid}:${Number(c.shortChannelId & 0xffffn)}`
@@ -322,17 +325,19 @@ export const make: Effect.Effect<GraphStoreService> = Effect.sync(() => {
   }
 
   // BOLT 7: a channel whose newest update is older than `olderThan` is pruned and remembered as a zombie (lnd's
-  // zombie index: policies gone stale). One with no update at all (0) is pruned too but NOT a zombie: its updates
-  // may just not have arrived yet (mid-sync, or a peer that stalled after the announcement), and a zombie is never
-  // asked for again (GS-20), so the next range reply listing it must fetch it afresh (issue 13/15).
+  // zombie index: policies gone stale). One with no update at all is pruned too, once its announcement was received
+  // before `olderThan` (BOLT 7: no update within two weeks of receipt; before, its updates may just be on their way,
+  // mid-sync or a moment behind a new channel's announcement), but NOT as a zombie: a zombie is never asked for
+  // again (GS-20), so the next range reply listing it must fetch it afresh (issue 13/15).
   const prune = (olderThan: number) =>
     Effect.sync(() => {
       const stale: Array<ShortChannelId> = []
       const bare: Array<ShortChannelId> = []
       for (const [scid, channel] of channels) {
         if (newestUpdate(channel) >= olderThan) continue
-        if (channel.updates[0] === undefined && channel.updates[1] === undefined) bare.push(scid)
-        else stale.push(scid)
+        if (channel.updates[0] === undefined && channel.updates[1] === undefined) {
+          if (channel.receivedAt < olderThan) bare.push(scid)
+        } else stale.push(scid)
       }
       removeChannels(stale, true)
       removeChannels(bare, false)
