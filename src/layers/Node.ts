@@ -76,7 +76,7 @@ import * as ChainSourceConfig from "./chain/ChainSourceConfig.js"
  * | `PEER_MSG_RATE_BYTES` | `gossip.peer-msg-rate-bytes`, per peer (GS-48; Core Lightning's, not lnd's 51 200) | 1 000 000 |
  * | `BAN_THRESHOLD` | invalid messages before a ban, 0 disables (SM-33) | 100 |
  * | `BAN_DURATION` | how long a ban lasts (SM-33) | 48 hours |
- * | `BATCH_SIZE` | messages validated and written together | 1024 |
+ * | `BATCH_SIZE` | messages validated and written together | 2048 |
  * | `QUEUE_BOUND` | messages waiting before the pipeline pushes back | 8192 |
  * | `PREMATURE_UPDATES` | channel_updates held for channels not announced yet | 1000 |
  * | `MAX_FUTURE` | how far in the future a timestamp may be | 1 hour |
