@@ -341,7 +341,7 @@ describe("Reconciler: several peers at once (issue 18)", () => {
     Effect.gen(function* () {
       const h = yield* start({ concurrency: 3 })
       const [p1, ...others] = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], h.connect)
-      const [p2, p3, p4, p5, p6, p7, p8] = others
+      const [p2, p3, _p4, p5, p6, p7, p8] = others
       const max = yield* maxInFlight(others)
       yield* p1.completeSync
       yield* settle
