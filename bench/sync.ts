@@ -3,32 +3,62 @@
  * updates, 17,000 node announcements) from one loopback lnsync peer into SQLite, through the real stack: BOLT 8,
  * the GossipSyncer's range and scid queries, the validation pipeline on a worker pool, SQLite writes.
  *
- * The serving peer runs in a child process (its memory is not ours) with raised outbound limits, so the bench
- * measures the syncing side. Timed: from dialing until the graph is synced, reconciled and written. Peak RSS is this
- * process's high-water mark right after the sync. The floor — every signature of the graph through raw
- * `secp256k1.ecdsaVerify` on one worker per core — is measured afterwards in the same process (best of two).
- * Two headlines: wall time and CPU-seconds (all threads of this process, `process.cpuUsage`), each as a ratio to
- * the floor's; the CPU ratio is the one a shared machine does not distort.
+ * The syncing node is what an operator runs: the compiled CLI, `node dist/bin/lnsync.js sync --exit-when-synced`
+ * (`npm run bench:sync` builds it first), in a child process of its own, so its CPU and memory are its own and not
+ * this script's or tsx's. `support/resources.mjs`, preloaded into it, writes its CPU-seconds (all threads, startup
+ * included), its main thread's and its peak RSS when it exits. Its time is the one it reports itself (`synced: … in
+ * T s`: from dialing until the graph is synced, reconciled and written). The serving peer runs in another child
+ * process with raised outbound limits, so the bench measures the syncing side.
+ *
+ * The floor — every signature of the graph through raw `secp256k1.ecdsaVerify` on one worker per core — is measured
+ * afterwards in this process (best of two). Two headlines: wall time and CPU-seconds, each as a ratio to the
+ * floor's; the CPU ratio is the one a shared machine does not distort.
  */
 import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
-import { deriveKey, GENERATED_TIP } from "../src/testing/GraphGenerator.js"
-import { fromHex } from "../src/domain/Hex.js"
-import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
-import * as Node from "../src/layers/Node.js"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import * as VerifyWorkerPool from "../src/layers/verify/VerifyWorkerPool.js"
-import { runSync } from "../src/bin/run.js"
 import { mainnetGraph } from "./support/mainnetGraph.js"
-import { processCpuSeconds, startServer } from "./support/servingPeer.js"
+import { startServer } from "./support/servingPeer.js"
 import { decodeAll, floorRunWithCpu, signatureItems } from "./support/signatureFloor.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, "out")
+const cli = path.join(here, "..", "dist", "bin", "lnsync.js")
 const channels = Number(process.env.BENCH_CHANNELS ?? 54_000)
+
+interface Resources {
+  readonly cpuSeconds: number
+  readonly mainThreadSeconds: number
+  readonly peakRssKb: number
+}
+
+/** Runs the compiled CLI to completion: its stdout lines and the resources it used. */
+const runCli = (args: ReadonlyArray<string>, resourcesFile: string) =>
+  Effect.async<{ readonly lines: ReadonlyArray<string>; readonly resources: Resources }, Error>((resume) => {
+    fs.rmSync(resourcesFile, { force: true })
+    const extra = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0)
+    const child = spawn(
+      process.execPath,
+      [...extra, "--import", pathToFileURL(path.join(here, "support", "resources.mjs")).href, cli, ...args],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+        env: { ...process.env, BENCH_RESOURCES: resourcesFile, LNSYNC_LOG_LEVEL: "warn" }
+      }
+    )
+    let out = ""
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString()
+    })
+    child.on("exit", (code) => {
+      if (code !== 0) return resume(Effect.fail(new Error(`lnsync sync exited with ${code}:\n${out}`)))
+      const resources = JSON.parse(fs.readFileSync(resourcesFile, "utf8")) as Resources
+      resume(Effect.succeed({ lines: out.split("\n").filter((l) => l.length > 0), resources }))
+    })
+  })
 
 const program = Effect.gen(function* () {
   fs.mkdirSync(outDir, { recursive: true })
@@ -36,39 +66,43 @@ const program = Effect.gen(function* () {
   const filename = path.join(outDir, "sync.sqlite")
   for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(filename + suffix, { force: true })
 
-  const node = Node.layer({
-    chain: BITCOIN_MAINNET,
-    nodePrivateKey: deriveKey("lnsync/bench/sync/syncer"),
-    store: GraphStoreSqlite.layer({ filename }),
-    bestHeight: Effect.succeed(GENERATED_TIP)
-  })
-  const mainThread = `${process.pid}/task/${process.pid}`
-  const mainCpuBefore = processCpuSeconds(mainThread)
+  if (!fs.existsSync(cli)) return yield* Effect.fail(new Error(`${cli} is missing: run npm run build first`))
   const serverCpuBefore = server.cpuSeconds()
-  const cpuBefore = process.cpuUsage()
-  const started = performance.now()
-  const report = yield* runSync([{ nodeId: fromHex(server.nodeIdHex), host: "127.0.0.1", port: server.port }], {
-    untilSynced: true,
-    progress: "none"
-  }).pipe(Effect.provide(node), Effect.scoped)
-  const wallMs = performance.now() - started
-  const peakRssMb = process.resourceUsage().maxRSS / 1024
-  const cpu = process.cpuUsage(cpuBefore)
+  const { lines, resources } = yield* runCli([
+    "sync",
+    "--peer",
+    `${server.nodeIdHex}@127.0.0.1:${server.port}`,
+    "--db",
+    filename,
+    "--key-file",
+    path.join(outDir, "sync.key"),
+    "--exit-when-synced"
+  ], path.join(outDir, "sync-resources.json"))
   const serverCpu = server.cpuSeconds() - serverCpuBefore
-  const mainCpu = processCpuSeconds(mainThread) - mainCpuBefore
+  // `synced: <C> channels, <U> updates, <N> nodes from <P> peers in <T> s` (src/bin/run.ts)
+  const summary = lines.map((l) =>
+    /^synced: (\d+) channels, (\d+) updates, (\d+) nodes from \d+ peers? in ([\d.]+) s$/.exec(l)
+  )
+    .find((m) => m !== null)
+  if (summary === undefined) {
+    return yield* Effect.fail(new Error(`no summary line from lnsync sync:\n${lines.join("\n")}`))
+  }
+  const msgs = Number(summary[1]) + Number(summary[2]) + Number(summary[3])
+  const wallMs = Number(summary[4]) * 1000
+  const syncCpu = resources.cpuSeconds
+  const peakRssMb = resources.peakRssKb / 1024
   // the serving peer shares the cores: what it used bounds what the syncing side could have had
   console.log(
-    `cpu during sync: syncing process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (all threads; main thread ${
-      mainCpu.toFixed(1)
+    `cpu: lnsync sync ${syncCpu.toFixed(1)} s (all threads, startup included; main thread ${
+      resources.mainThreadSeconds.toFixed(1)
     } s), serving peer ${serverCpu.toFixed(1)} s, of ${
       ((wallMs / 1000) * os.availableParallelism()).toFixed(1)
     } s available`
   )
-  const msgs = report.counts.channels + report.counts.updates + report.counts.nodes
   console.log(
-    `synced ${report.counts.channels} channels, ${report.counts.updates} updates, ${report.counts.nodes} nodes in ${
-      (wallMs / 1000).toFixed(2)
-    } s (${Math.round(msgs / (wallMs / 1000))} msg/s)`
+    `synced ${summary[1]} channels, ${summary[2]} updates, ${summary[3]} nodes in ${(wallMs / 1000).toFixed(1)} s (${
+      Math.round(msgs / (wallMs / 1000))
+    } msg/s)`
   )
 
   // the floor, after the peak RSS was read: loading the graph here would otherwise count against the syncer
@@ -83,7 +117,6 @@ const program = Effect.gen(function* () {
     } s, cpu ${floorCpu.toFixed(1)} s`
   )
   // cpu: what a shared machine does not distort (other processes stretch the wall time, not our CPU-seconds)
-  const syncCpu = (cpu.user + cpu.system) / 1e6
   console.log(
     `sync: ${msgs} msgs in ${(wallMs / 1000).toFixed(1)} s; ${(wallMs / floorMs).toFixed(2)}× floor; cpu ${
       syncCpu.toFixed(1)
