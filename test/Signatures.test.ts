@@ -114,6 +114,18 @@ describe("Signatures", () => {
     expect(toHex(Sig.signedHash("ChannelUpdate", cu.raw))).toBe(cuHash.toString("hex"))
   })
 
+  it("SignedHasher gives signedHash's bytes for every kind, each hash kept intact across slabs", () => {
+    const ann = Sig.signChannelAnnouncement(annFields, nodeKey(n1), nodeKey(n2), b1, b2)
+    const cu = Sig.signChannelUpdate(updateFields, k1)
+    const na = Sig.signNodeAnnouncement(nodeFields, nodeKey(n1))
+    const msgs = [ann, cu, na, cu, ann, na, na]
+    const hasher = new Sig.SignedHasher(2) // 7 hashes: four slabs
+    const hashes = msgs.map((m) => hasher.hash(m._tag, m.raw))
+    // checked only after all were made: a later hash never overwrites an earlier one
+    msgs.forEach((m, i) => expect(toHex(hashes[i])).toBe(toHex(Sig.signedHash(m._tag, m.raw))))
+    expect(new Set(hashes.slice(0, 3).map(toHex)).size).toBe(3)
+  })
+
   it("libsecp256k1 signs low-S and verification rejects the high-S twin (BOLT 7 / lnd / CLN reject malleated sigs)", () => {
     const cu = Sig.signChannelUpdate(updateFields, nodeKey(n1))
     const hash = Sig.signedHash("ChannelUpdate", cu.raw)

@@ -14,7 +14,7 @@ import type {
   PublicKey
 } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
-import { signedHash } from "../../../domain/Signatures.js"
+import { SignedHasher } from "../../../domain/Signatures.js"
 import type { ChannelState, GraphStoreError, NodeState } from "../../GraphStore.js"
 import type { Cand, Prepared } from "./batch.js"
 import { cand, hashOf } from "./batch.js"
@@ -42,6 +42,8 @@ const applyStatelessRules = (items: ReadonlyArray<Item>, ctx: RuleContext, recor
   const anns: Array<Cand<ChannelAnnouncement>> = []
   const upds: Array<Cand<ChannelUpdate>> = []
   const nodeAnns: Array<Cand<NodeAnnouncement>> = []
+  // one slab for the batch's hashes (see SignedHasher)
+  const hasher = new SignedHasher(items.length)
   for (let i = 0; i < items.length; i++) {
     const { msg, peer } = items[i]
     const v = statelessVerdict(msg, ctx)
@@ -51,13 +53,13 @@ const applyStatelessRules = (items: ReadonlyArray<Item>, ctx: RuleContext, recor
     }
     switch (msg._tag) {
       case "ChannelAnnouncement":
-        anns.push(cand(msg, peer, i, signedHash(msg._tag, msg.raw)))
+        anns.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
         break
       case "ChannelUpdate":
-        upds.push(cand(msg, peer, i, signedHash(msg._tag, msg.raw)))
+        upds.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
         break
       case "NodeAnnouncement":
-        nodeAnns.push(cand(msg, peer, i, signedHash(msg._tag, msg.raw)))
+        nodeAnns.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
         break
     }
   }
