@@ -2,8 +2,8 @@
  * Transport bench (`npm run bench:transport`): BOLT 8 encrypted throughput over loopback TCP for 200-byte
  * (gossip-sized) messages — our dialer sends, our listener receives through the whole Peer stack (framing, key
  * rotation, decode, bounded queues, backpressure) — against the floor measured in the same run: raw
- * ChaCha20-Poly1305 seal + open of the same 200-byte message (one AEAD each way, no framing, no I/O), through the
- * faster of node's and ours (ChaCha20Poly1305.ts, what the transport uses at this size).
+ * ChaCha20-Poly1305 seal + open of the same 200-byte message (one AEAD each way, no framing, no I/O), through node's
+ * crypto as the transport does.
  *
  * Also, in CPU time (a shared machine distorts wall times, much less CPU per message): the receiving side alone —
  * the bench graph's gossip (BENCH_CHANNELS channels, default 5,000) pre-encrypted, cut into 64 KB socket-sized chunks,
@@ -15,7 +15,6 @@
 import { Chunk, Effect, Either, Logger, LogLevel, Option, Stream } from "effect"
 import * as crypto from "node:crypto"
 import * as Chain from "../src/domain/Chain.js"
-import { ChaChaPolyKey } from "../src/domain/ChaCha20Poly1305.js"
 import { decodeOwnedMessage } from "../src/domain/Codec.js"
 import { CipherState, encryptFrame, FrameDecoder, generatePrivateKey } from "../src/domain/Noise.js"
 import * as TcpPeerConnector from "../src/layers/net/TcpPeerConnector.js"
@@ -54,24 +53,7 @@ const rawNodeAead = (n: number): number => {
   return n / seconds
 }
 
-/** The same seal + open through our TypeScript ChaCha20-Poly1305 (one key object, as a CipherState holds). */
-const rawTsAead = (n: number): number => {
-  const k = new ChaChaPolyKey(crypto.randomBytes(32))
-  const none = new Uint8Array(0)
-  const sealed = new Uint8Array(MESSAGE_SIZE + 16)
-  let check = 0
-  const t0 = performance.now()
-  for (let i = 0; i < n; i++) {
-    k.sealInto(0, i, 0, none, wire, sealed, 0)
-    const plain = new Uint8Array(MESSAGE_SIZE)
-    if (!k.openInto(0, i, 0, none, sealed, 0, MESSAGE_SIZE, plain, 0)) throw new Error("AEAD round trip failed")
-    check ^= plain[5]
-  }
-  const seconds = (performance.now() - t0) / 1000
-  if (check !== 0 && check !== wire[5]) throw new Error("AEAD round trip mismatch")
-  return n / seconds
-}
-const rawAead = (n: number): number => Math.max(rawNodeAead(n), rawTsAead(n))
+const rawAead = rawNodeAead
 
 const cpuMicros = (): number => {
   const u = process.cpuUsage()

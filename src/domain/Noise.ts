@@ -5,14 +5,12 @@
  * replayed byte for byte, and so the hot path (frame encrypt/decrypt) is a plain function call. Failures a remote
  * can provoke are returned as `Either.left(NoiseError)`; only our own programming errors throw.
  *
- * Crypto: node `crypto` for SHA-256, HKDF and ChaCha20-Poly1305 in the handshake and for large frames; the
- * TypeScript ChaCha20-Poly1305 (ChaCha20Poly1305.ts) for the transport's length headers and small bodies, where node's
- * per-call cipher setup cost more than the cryptography; native libsecp256k1 for ECDH.
+ * Crypto: node `crypto` for SHA-256, HKDF and ChaCha20-Poly1305, native libsecp256k1 for ECDH (the project's decided
+ * stack: no hand-written cryptography, however fast; node's per-frame cipher setup is the transport's main cost).
  */
 import * as crypto from "node:crypto"
 import { Data, Either } from "effect"
 import secp256k1 from "secp256k1"
-import { ChaChaPolyKey } from "./ChaCha20Poly1305.js"
 import type { PublicKey } from "./Messages.js"
 
 /**
@@ -130,13 +128,6 @@ const open = (key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8A
   return body
 }
 
-/**
- * Plaintexts up to this size go through the TypeScript AEAD, larger ones through node's: node pays ~2 µs of cipher
- * setup per call but is ~10× faster per byte; the two cross near 800 bytes (open: 512 B 3.8 vs 5.0 µs, 900 B 6.2 vs
- * 5.7 µs). Gossip is 136-430 bytes, length headers 2; a 64 KB reply is ~10× faster in node.
- */
-export const SMALL_AEAD_MAX = 512
-
 /** Raw ChaCha20-Poly1305 seal/open (empty AD), exported so benches can measure the AEAD floor the same way. */
 export const aeadSeal = (key: Uint8Array, n: number, plaintext: Uint8Array): Uint8Array =>
   seal(key, nonceOf(n), EMPTY, plaintext)
@@ -192,13 +183,10 @@ export class CipherState {
   private chainingKey: Buffer
   private n = 0
   private readonly nonce = Buffer.alloc(12)
-  /** The same key, expanded for the TypeScript AEAD (small plaintexts). */
-  private readonly aead: ChaChaPolyKey
 
   constructor(key: Uint8Array, chainingKey: Uint8Array) {
     this.key = Buffer.from(key)
     this.chainingKey = Buffer.from(chainingKey)
-    this.aead = new ChaChaPolyKey(this.key)
   }
 
   /** Copies of key, chaining key and next nonce (tests and diagnostics; never logged). */
@@ -208,10 +196,7 @@ export class CipherState {
 
   /** Seals `plaintext` into `out` at `offset`; returns bytes written (plaintext + 16). */
   sealInto(plaintext: Uint8Array, out: Uint8Array, offset: number): number {
-    // the nonce is 0 ‖ le64(n) and n < ROTATION_INTERVAL, so its words are (0, n, 0)
-    const written = plaintext.length <= SMALL_AEAD_MAX
-      ? this.aead.sealInto(0, this.n, 0, EMPTY, plaintext, out, offset)
-      : sealInto(this.key, writeNonce(this.nonce, this.n), EMPTY, plaintext, out, offset)
+    const written = sealInto(this.key, writeNonce(this.nonce, this.n), EMPTY, plaintext, out, offset)
     this.advance()
     return written
   }
@@ -232,25 +217,18 @@ export class CipherState {
    * own; `undefined` on a bad tag. The nonce advances either way.
    */
   openAt(buf: Uint8Array, at: number, length: number): Uint8Array | undefined {
-    let plain: Uint8Array | undefined
-    if (length <= SMALL_AEAD_MAX) {
-      const out = new Uint8Array(length)
-      plain = this.aead.openInto(0, this.n, 0, EMPTY, buf, at, length, out, 0) ? out : undefined
-    } else {
-      plain = open(this.key, writeNonce(this.nonce, this.n), EMPTY, buf.subarray(at, at + length + MAC_SIZE))
-    }
+    const plain = open(this.key, writeNonce(this.nonce, this.n), EMPTY, buf.subarray(at, at + length + MAC_SIZE))
     this.advance()
     return plain
   }
 
-  /**
-   * Opens an 18-byte encrypted length header at `buf[at]` without allocating: the u16, or -1 on a bad tag (the nonce
-   * advances either way).
-   */
+  /** Opens an 18-byte encrypted length header at `buf[at]`: the u16, or -1 on a bad tag (the nonce advances either way). */
   openLength(buf: Uint8Array, at = 0): number {
-    const length = buf.length - at >= LENGTH_HEADER_SIZE ? this.aead.openU16(0, this.n, 0, buf, at) : -1
+    const plain = buf.length - at >= LENGTH_HEADER_SIZE
+      ? open(this.key, writeNonce(this.nonce, this.n), EMPTY, buf.subarray(at, at + LENGTH_HEADER_SIZE))
+      : undefined
     this.advance()
-    return length
+    return plain === undefined ? -1 : (plain[0] << 8) | plain[1]
   }
 
   private fail(): undefined {
@@ -265,7 +243,6 @@ export class CipherState {
       const [ck, k] = hkdf(this.chainingKey, this.key)
       this.chainingKey = ck
       this.key = k
-      this.aead.rekey(k)
       this.n = 0
     }
   }
