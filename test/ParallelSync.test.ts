@@ -6,7 +6,8 @@
  * combined rate) is a deterministic figure a run is compared with.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
+import { ShareMetrics } from "../src/services/internal/gossipSyncer/shares.js"
 import * as B from "../src/testing/simulation/Behaviour.js"
 import * as Net from "../src/testing/simulation/Network.js"
 
@@ -26,6 +27,13 @@ const scidsAsked = (o: Net.Outcome, untilMillis: number) =>
       .reduce((n, m) => n + Number(m[2]), 0)
   ]))
 
+/** `lnsync_sync_leases{role,outcome}` so far in this test file's process. */
+const leases = (role: "owner" | "helper", outcome: "answered" | "failed" | "taken_over") =>
+  Effect.map(
+    Metric.value(Metric.tagged(Metric.tagged(ShareMetrics.leases, "role", role), "outcome", outcome)),
+    (s) => s.count
+  )
+
 const wholeGraph = (name: string, peers: ReadonlyArray<B.Behaviour>) => Net.scenario(name, peers, { whole: true })
 
 describe("parallel initial sync (issue 18)", () => {
@@ -33,7 +41,10 @@ describe("parallel initial sync (issue 18)", () => {
     "eight peers at 50 KiB/s split the initial sync: 6.5× faster than one, near the bandwidth floor, every peer asked for a share, no channel asked twice",
     () =>
       Effect.gen(function* () {
+        const helpedBefore = yield* leases("helper", "answered")
         const eight = yield* Net.run(graph, wholeGraph("eight at 50 KiB/s", Array.from({ length: 8 }, () => B.slow)))
+        // /metrics shows it: helpers' leases answered
+        expect((yield* leases("helper", "answered")) - helpedBefore).toBeGreaterThanOrEqual(7)
         const one = yield* Net.run(graph, wholeGraph("one at 50 KiB/s", [B.slow]))
         for (const o of [eight, one]) {
           expect(o.missing).toBe(0)
@@ -78,7 +89,9 @@ describe("parallel initial sync (issue 18)", () => {
     "a helper that ignores SCID queries (LDK) is asked once, then left out; no dump is asked of it",
     () =>
       Effect.gen(function* () {
+        const failedBefore = yield* leases("helper", "failed")
         const o = yield* Net.run(graph, wholeGraph("LDK helper", [B.slow, B.ldkLike, B.slow, B.slow]))
+        expect((yield* leases("helper", "failed")) - failedBefore).toBe(1)
         expect(o.missing).toBe(0)
         const synced = o.graphSyncedAfterMillis!
         const ldk = o.traces.find((t) => t.peer.startsWith("p1:"))!

@@ -399,12 +399,15 @@ const runLease = (
     const detect = Option.isSome(ctx.replyTimeoutMillis) && !(yield* Ref.get(ctx.answersScidQueries))
     const outcome = yield* awaitScidReplyEnd(ctx, t, probe, detect)
     yield* Ref.set(ctx.tracker, undefined)
+    const role = isOwner ? "owner" : "helper"
     if (lease.revoked) {
+      yield* Shares.countLease(role, "taken_over", lease.items.length)
       Shares.giveBack(pool, lease, true) // bars this helper: its lease was taken over
       const why = `no progress for ${Shares.STALL_MILLIS / 1000} s: its lease was taken over`
       return { _tag: "Failed" as const, why, timeoutMillis: 0, announced: new Set<ShortChannelId.ShortChannelId>() }
     }
     if (outcome === "answered") {
+      yield* Shares.countLease(role, "answered", lease.items.length)
       yield* Ref.set(ctx.answersScidQueries, true)
       Shares.settle(pool, lease, lease.items.filter((w) => t.pendingAnnouncements.has(w.scid)))
       if (lease.items.length > 0) {
@@ -419,6 +422,7 @@ const runLease = (
       }
       return { _tag: "Answered" as const, announced: t.announced ?? [] }
     }
+    yield* Shares.countLease(role, "failed", lease.items.length)
     Shares.giveBack(pool, lease, true)
     const timeoutMillis = Option.getOrThrow(ctx.replyTimeoutMillis) // "answered" is the only outcome without one
     if (outcome === "ignored") yield* Ref.set(ctx.ignoresScidQueries, true)

@@ -22,7 +22,7 @@
  * Every function here is synchronous over plain mutable records (one JavaScript thread: each call is atomic); the
  * waits are the owner's on `signal` and the helpers' wake-ups through their request queues.
  */
-import { Effect, Queue } from "effect"
+import { Effect, Metric, Queue } from "effect"
 import * as ShortChannelId from "../../../domain/ShortChannelId.js"
 import type { MutableSyncCounts, Tracker, Wanted } from "./context.js"
 
@@ -37,6 +37,27 @@ export const MIN_LEASE = 10
  * lacks, so one silent helper holds the initial sync up for seconds, not for its whole reply timeout (GS-51).
  */
 export const STALL_MILLIS = 10_000
+
+/**
+ * `/metrics` (Effect `Metric`, served by src/services/Metrics.ts): leases by `role` (owner, helper) and `outcome`
+ * (answered, failed, taken_over), and the channels leases asked for; an operator sees how an initial sync was
+ * shared and which peers let it down.
+ */
+export const ShareMetrics = {
+  leases: Metric.counter("lnsync_sync_leases", {
+    description: "leases of the parallel initial sync, by role and outcome"
+  }),
+  leaseChannels: Metric.counter("lnsync_sync_lease_channels", {
+    description: "channels asked for in leases of the parallel initial sync, by role"
+  })
+} as const
+
+/** Counts one settled lease (`outcome`) of `role`. */
+export const countLease = (role: "owner" | "helper", outcome: "answered" | "failed" | "taken_over", channels: number) =>
+  Effect.zipRight(
+    Metric.increment(Metric.tagged(Metric.tagged(ShareMetrics.leases, "role", role), "outcome", outcome)),
+    Metric.incrementBy(Metric.tagged(ShareMetrics.leaseChannels, "role", role), channels)
+  )
 
 /** A slice of the pool's wanted SCIDs one worker is fetching. */
 export interface Lease {
