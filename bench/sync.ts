@@ -34,6 +34,7 @@ interface Resources {
   readonly cpuSeconds: number
   readonly mainThreadSeconds: number
   readonly peakRssKb: number
+  readonly peakMb: Readonly<Record<string, number>>
 }
 
 /** Runs the compiled CLI to completion: its stdout lines and the resources it used. */
@@ -98,6 +99,11 @@ const program = Effect.gen(function* () {
     } s), serving peer ${serverCpu.toFixed(1)} s, of ${
       ((wallMs / 1000) * os.availableParallelism()).toFixed(1)
     } s available`
+  )
+  console.log(
+    `memory peaks (MB, sampled every 250 ms): ${
+      Object.entries(resources.peakMb).map(([k, v]) => `${k} ${v}`).join(", ")
+    }`
   )
   console.log(
     `synced ${summary[1]} channels, ${summary[2]} updates, ${summary[3]} nodes in ${(wallMs / 1000).toFixed(1)} s (${

@@ -1,6 +1,6 @@
 // Preloaded into a process a bench measures (`node --import <this> …`): at exit it writes the whole process's CPU
 // (all threads: process.cpuUsage is getrusage(RUSAGE_SELF)), its main thread's CPU (/proc, Linux) and its peak RSS
-// to the JSON file named by BENCH_RESOURCES. Plain JavaScript so it loads before anything else of the program.
+// to the JSON file named by BENCH_RESOURCES, with the peaks of its memory's parts (sampled). Plain JavaScript so it loads before anything else of the program.
 import * as fs from "node:fs"
 
 const out = process.env.BENCH_RESOURCES
@@ -13,7 +13,13 @@ const mainThreadSeconds = () => {
     return Number.NaN
   }
 }
+/** The peaks of process.memoryUsage()'s parts, sampled every 250 ms: where the peak RSS is held. */
+const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }
 if (out !== undefined) {
+  setInterval(() => {
+    const m = process.memoryUsage()
+    for (const k of Object.keys(peaks)) peaks[k] = Math.max(peaks[k], m[k])
+  }, 250).unref()
   process.on("exit", () => {
     const cpu = process.cpuUsage()
     fs.writeFileSync(
@@ -21,7 +27,8 @@ if (out !== undefined) {
       JSON.stringify({
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         mainThreadSeconds: mainThreadSeconds(),
-        peakRssKb: process.resourceUsage().maxRSS
+        peakRssKb: process.resourceUsage().maxRSS,
+        peakMb: Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, Math.round(v / 1048576)]))
       })
     )
   })

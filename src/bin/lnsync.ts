@@ -17,6 +17,7 @@
  * chain), 1 when the work itself failed (no peer completed a sync, the store failed), 130 when interrupted, 70 for
  * a bug (then with the whole cause).
  */
+import "./heap.js" // first: the heap policy applies from the start
 import { Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Config, ConfigError, Console, Data, Effect, Either, Exit, LogLevel, Option } from "effect"
