@@ -10,17 +10,23 @@ import { PACKED_ITEM_SIZE } from "../../SignatureVerifier.js"
 /** Offset of the signature in a node_announcement / channel_update (the one signature follows the type). */
 export const SINGLE_SIG_AT = TYPE
 
+const EMPTY = new Uint8Array(0)
+
+/**
+ * `capacity`: the most signatures it will hold. The buffer is allocated at the first `put`: a signature round
+ * usually finds every check already made by the batch's early check and packs nothing, and the two (zero-filled,
+ * off-heap) buffers of ~0.5 MB per 2048-message batch it made anyway were ~80 MB of a sync's allocation (issue 18).
+ */
 export class SigPacker {
-  private readonly buf: Uint8Array
+  private buf: Uint8Array = EMPTY
   count = 0
-  constructor(capacity: number) {
-    this.buf = new Uint8Array(capacity * PACKED_ITEM_SIZE)
-  }
+  constructor(private readonly capacity: number) {}
   /**
    * One signature: 64 bytes of `src` at `sigAt` (the raw message), checked against 33 bytes of `keySrc` at
    * `keyAt`. Offsets come from messages the rules found well formed.
    */
   put(hash: Uint8Array, src: Uint8Array, sigAt: number, keySrc: Uint8Array, keyAt: number): void {
+    if (this.buf === EMPTY) this.buf = new Uint8Array(this.capacity * PACKED_ITEM_SIZE)
     const buf = this.buf
     const o = this.count * PACKED_ITEM_SIZE
     buf.set(hash, o)
