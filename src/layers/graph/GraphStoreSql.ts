@@ -957,7 +957,10 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       for (const [scid, txid] of batch.fundingTxids ?? []) yield* conn.executeRaw(setFundingTxid, [txid, scid])
       let updatesApplied = 0
       const storable = batch.updates.filter((u) => isStorableScid(u.shortChannelId)) // others are never held: ignored
-      for (const run of runsOf(storable, (u) => (u.shortChannelId << 1n) | BigInt(updateDirection(u)))) {
+      // key: scid << 1 | direction, with literals (one BigInt made per update, not three)
+      const key = (u: ChannelUpdate) =>
+        updateDirection(u) === 0 ? u.shortChannelId << 1n : (u.shortChannelId << 1n) | 1n
+      for (const run of runsOf(storable, key)) {
         updatesApplied += yield* writeRows(conn, upsertUpdates, UPDATE_COLUMNS, run, putUpdate)
       }
       let nodesApplied = 0

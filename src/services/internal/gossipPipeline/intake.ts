@@ -13,7 +13,6 @@ import type { GraphStoreError } from "../../GraphStore.js"
 import type { Job, MessagesJob, PipelineContext } from "./context.js"
 import type { GossipPipelineStoreFailed } from "./errors.js"
 import { awaitParked } from "./funding.js"
-import type { Item } from "./precheck.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Batching (validator side)
@@ -42,13 +41,6 @@ export const fillBatch = (ctx: PipelineContext, first: Job): Effect.Effect<Batch
     }
     return { jobs, count, permits }
   })
-
-/** The batch's messages in order, each with the peer it came from. */
-export const itemsOf = (jobs: ReadonlyArray<Job>): Array<Item> => {
-  const items: Array<Item> = []
-  for (const j of jobs) if (j._tag === "Messages") { for (const msg of j.messages) items.push({ peer: j.peer, msg }) }
-  return items
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Admission (caller side)

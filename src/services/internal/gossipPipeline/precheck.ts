@@ -6,19 +6,14 @@
  */
 import { Clock, Effect } from "effect"
 import type { Fiber } from "effect"
-import type {
-  ChannelAnnouncement,
-  ChannelUpdate,
-  GossipMessage,
-  NodeAnnouncement,
-  PublicKey
-} from "../../../domain/Messages.js"
+import type { ChannelAnnouncement, ChannelUpdate, NodeAnnouncement, PublicKey } from "../../../domain/Messages.js"
 import type { ShortChannelId } from "../../../domain/ShortChannelId.js"
 import { SignedHasher } from "../../../domain/Signatures.js"
 import type { ChannelState, GraphStoreError, NodeState } from "../../GraphStore.js"
 import type { Cand, Prepared } from "./batch.js"
 import { cand, hashOf } from "./batch.js"
 import type { PipelineContext } from "./context.js"
+import type { Batch } from "./intake.js"
 import type { RuleContext } from "./rules.js"
 import { statelessVerdict } from "./rules.js"
 import { SigPacker, SINGLE_SIG_AT } from "./signatures.js"
@@ -26,41 +21,44 @@ import { directionKey } from "./state.js"
 import type { Recorder } from "./verdicts.js"
 import { makeRecorder } from "./verdicts.js"
 
-export interface Item {
-  readonly peer: string
-  readonly msg: GossipMessage
-}
-
 interface ByKind {
   readonly anns: Array<Cand<ChannelAnnouncement>>
   readonly upds: Array<Cand<ChannelUpdate>>
   readonly nodeAnns: Array<Cand<NodeAnnouncement>>
 }
 
-/** 1. Rules that need nothing but the message (BOLT 7 receive requirements); the survivors, hashed, by kind. */
-const applyStatelessRules = (items: ReadonlyArray<Item>, ctx: RuleContext, recorder: Recorder): ByKind => {
+/**
+ * 1. Rules that need nothing but the message (BOLT 7 receive requirements); the survivors, hashed, by kind. Reads
+ * the batch's jobs in place: a message's slot is its index in the batch (no per-message record).
+ */
+const applyStatelessRules = (batch: Batch, ctx: RuleContext, recorder: Recorder): ByKind => {
   const anns: Array<Cand<ChannelAnnouncement>> = []
   const upds: Array<Cand<ChannelUpdate>> = []
   const nodeAnns: Array<Cand<NodeAnnouncement>> = []
   // one slab for the batch's hashes (see SignedHasher)
-  const hasher = new SignedHasher(items.length)
-  for (let i = 0; i < items.length; i++) {
-    const { msg, peer } = items[i]
-    const v = statelessVerdict(msg, ctx)
-    if (v !== undefined) {
-      recorder.give(peer, i, v)
-      continue
-    }
-    switch (msg._tag) {
-      case "ChannelAnnouncement":
-        anns.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
-        break
-      case "ChannelUpdate":
-        upds.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
-        break
-      case "NodeAnnouncement":
-        nodeAnns.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
-        break
+  const hasher = new SignedHasher(batch.count)
+  let i = 0
+  for (const j of batch.jobs) {
+    if (j._tag !== "Messages") continue
+    const { messages, peer } = j
+    for (let k = 0; k < messages.length; k++, i++) {
+      const msg = messages[k]
+      const v = statelessVerdict(msg, ctx)
+      if (v !== undefined) {
+        recorder.give(peer, i, v)
+        continue
+      }
+      switch (msg._tag) {
+        case "ChannelAnnouncement":
+          anns.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
+          break
+        case "ChannelUpdate":
+          upds.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
+          break
+        case "NodeAnnouncement":
+          nodeAnns.push(cand(msg, peer, i, hasher.hash(msg._tag, msg.raw)))
+          break
+      }
     }
   }
   return { anns, upds, nodeAnns }
@@ -163,7 +161,7 @@ const packEarly = (ctx: PipelineContext, { anns, upds, nodeAnns }: ByKind, view:
 /** Pre-checks one batch. `snapshotSeq`: every batch up to it was written before the store reads began. */
 export const prepare = (
   ctx: PipelineContext,
-  items: ReadonlyArray<Item>,
+  batch: Batch,
   snapshotSeq: number
 ): Effect.Effect<Prepared, GraphStoreError> =>
   Effect.gen(function* () {
@@ -174,8 +172,8 @@ export const prepare = (
       staleSeconds: ctx.config.staleSeconds,
       maxFutureSeconds: ctx.config.maxFutureSeconds
     }
-    const recorder = makeRecorder(items.length)
-    const byKind = applyStatelessRules(items, rules, recorder)
+    const recorder = makeRecorder(batch.count)
+    const byKind = applyStatelessRules(batch, rules, recorder)
     const view = yield* readStore(ctx, byKind)
     const pre = packEarly(ctx, byKind, view)
     const early: Fiber.RuntimeFiber<Uint8Array> | undefined = pre.count === 0

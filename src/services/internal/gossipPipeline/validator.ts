@@ -9,7 +9,7 @@ import type { GraphStoreError } from "../../GraphStore.js"
 import type { Prepared } from "./batch.js"
 import type { Job, PipelineContext, WriteJob } from "./context.js"
 import { bump } from "./funding.js"
-import { fillBatch, itemsOf } from "./intake.js"
+import { fillBatch } from "./intake.js"
 import { prepare } from "./precheck.js"
 import { settle } from "./settle.js"
 
@@ -55,9 +55,10 @@ const finish = (
         flushes.push(j.reply)
         continue
       }
-      const verdicts = result.right.verdicts.slice(at, at + j.messages.length)
-      at += j.messages.length
-      if (j.reply !== undefined) replies.push({ reply: j.reply, verdicts })
+      const n = j.messages.length
+      // `submit`'s jobs have no reply: their verdicts are only counted (no copy of them)
+      if (j.reply !== undefined) replies.push({ reply: j.reply, verdicts: result.right.verdicts.slice(at, at + n) })
+      at += n
     }
     return {
       seq,
@@ -96,9 +97,10 @@ export const validator = (ctx: PipelineContext): Effect.Effect<never> =>
         }
         first = yield* Queue.take(inbox)
       }
-      const { jobs, permits } = yield* fillBatch(ctx, first)
+      const batch = yield* fillBatch(ctx, first)
+      const { jobs, permits } = batch
       const seq = cells.nextSeq++
-      const prepared = yield* Effect.either(prepare(ctx, itemsOf(jobs), cells.writtenSeq))
+      const prepared = yield* Effect.either(prepare(ctx, batch, cells.writtenSeq))
       if (settling !== undefined) {
         yield* handOff
         ready = yield* Fiber.join(settling)
