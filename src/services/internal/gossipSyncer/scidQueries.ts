@@ -276,6 +276,13 @@ const lookUpEndpoints = (ctx: SyncerContext, announced: ReadonlyArray<Announced>
   return lookUpNodes(ctx, fresh, nodeLacks)
 }
 
+/**
+ * A request of the manager's waits in the machine's queue (a queued wake-up, at most one, does not count: it only
+ * says that there is work, which a helper is already doing).
+ */
+const managerRequestWaits = (ctx: SyncerContext): Effect.Effect<boolean> =>
+  Effect.map(Queue.size(ctx.requests), (n) => n > (ctx.wakePending.value ? 1 : 0))
+
 /** How a pool's worker ended: everything it could take was settled, or the owner's own query failed. */
 export type WorkOutcome =
   | { readonly _tag: "Done" }
@@ -335,7 +342,7 @@ export const workPool = (
     let stopping = false
     while (true) {
       if (isOwner) yield* enter(ctx, "queryNewChannels")
-      else if (!stopping && (yield* Queue.size(ctx.requests)) > 0) stopping = true
+      else if (!stopping && (yield* managerRequestWaits(ctx))) stopping = true
       if (extended && announced.length > 0) yield* lookUpEndpoints(ctx, announced, pool.nodeLacks)
       const nodes = extended
         ? nodeEntries(announced, pool.nodesAsked, wantsNode, settings.batchSize)
@@ -477,7 +484,7 @@ export const help = (ctx: SyncerContext): Effect.Effect<void, PeerDisconnected> 
     const probe: Probe = { sentAt: undefined, answered: false }
     let helping = false
     let failed = false
-    while (!(yield* Ref.get(ctx.ignoresScidQueries)) && (yield* Queue.size(ctx.requests)) === 0) {
+    while (!(yield* Ref.get(ctx.ignoresScidQueries)) && !(yield* managerRequestWaits(ctx))) {
       const pool = pick()
       if (pool === undefined) break
       if (!helping) {
