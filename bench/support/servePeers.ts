@@ -17,7 +17,8 @@
  * `READY`; the stdin line `BYTES` (and SIGTERM) prints `BYTES <i> <served> <received>` per peer, then `BYTES END`.
  */
 import { Context, Effect, Either, Layer, Logger, LogLevel } from "effect"
-import * as net from "node:net"
+import type { CountingProxy } from "./countingProxy.js"
+import { startCountingProxy } from "./countingProxy.js"
 import * as readline from "node:readline"
 import { BITCOIN_MAINNET } from "../../src/domain/Chain.js"
 import { decodeMessage } from "../../src/domain/Codec.js"
@@ -84,40 +85,6 @@ const servingNode = (name: string) => {
   return SyncNode.layer.pipe(Layer.provideMerge(Layer.mergeAll(manager, connector, pipeline)))
 }
 
-interface Counter {
-  served: number
-  received: number
-}
-
-/** A loopback TCP proxy in front of `targetPort` that counts the bytes each way; closed with the scope. */
-const countingProxy = (targetPort: number, counter: Counter) =>
-  Effect.acquireRelease(
-    Effect.async<net.Server, Error>((resume) => {
-      const server = net.createServer((client) => {
-        const upstream = net.connect(targetPort, "127.0.0.1")
-        client.on("data", (d: Buffer) => {
-          counter.received += d.length
-        })
-        upstream.on("data", (d: Buffer) => {
-          counter.served += d.length
-        })
-        client.pipe(upstream)
-        upstream.pipe(client)
-        const close = () => {
-          client.destroy()
-          upstream.destroy()
-        }
-        for (const socket of [client, upstream]) {
-          socket.on("error", close)
-          socket.on("close", close)
-        }
-      })
-      server.once("error", (e) => resume(Effect.fail(e)))
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-    }),
-    (server) => Effect.sync(() => server.close())
-  )
-
 const decodeGraph = (messages: ReadonlyArray<Uint8Array>): GraphBatch => {
   const channels: Array<ChannelAnnouncement> = []
   const updates: Array<ChannelUpdate> = []
@@ -138,7 +105,7 @@ const program = Effect.gen(function* () {
   const graph = decodeGraph(raw)
   process.stdout.write(`GRAPH ${raw.length} ${gossipBytes}\n`)
 
-  const counters: Array<Counter> = []
+  const proxies: Array<CountingProxy> = []
   for (let i = 0; i < peerCount; i++) {
     const scope = yield* Effect.scope
     // a serving node's own chatter would drown the bench's output; every fiber it forks inherits this level
@@ -159,16 +126,13 @@ const program = Effect.gen(function* () {
     const identity = Context.get(context, NodeIdentity)
     const listen = identity.listenAddress
     if (listen._tag === "None") return yield* Effect.dieMessage("serving peer is not listening")
-    const counter: Counter = { served: 0, received: 0 }
-    counters.push(counter)
-    const proxy = yield* countingProxy(listen.value.port, counter)
-    const address = proxy.address()
-    if (address === null || typeof address === "string") return yield* Effect.dieMessage("proxy has no port")
-    process.stdout.write(`PEER ${i} ${toHex(identity.nodeId)} ${address.port}\n`)
+    const proxy = yield* startCountingProxy(listen.value.port)
+    proxies.push(proxy)
+    process.stdout.write(`PEER ${i} ${toHex(identity.nodeId)} ${proxy.port}\n`)
   }
 
   const printBytes = () => {
-    const lines = counters.map((c, i) => `BYTES ${i} ${c.served} ${c.received}\n`).join("")
+    const lines = proxies.map((p, i) => `BYTES ${i} ${p.counts().fromPeer} ${p.counts().toPeer}\n`).join("")
     process.stdout.write(`${lines}BYTES END\n`)
   }
   const commands = readline.createInterface({ input: process.stdin })
