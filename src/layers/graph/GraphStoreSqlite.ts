@@ -11,10 +11,11 @@
  *   batch dirties ~2,000) and the upper levels of every b-tree; the rest of a mainnet graph's file (~65 MB) is
  *   read from the OS page cache, which is cheap. 32 MiB cost ~25 MB of RSS during a sync for no CPU gain the store
  *   micro-bench could see (issue 18: 300 MB).
- * - `temp_store = MEMORY`: the transient b-trees SQLite builds inside a statement (applyBatch's multi-row `VALUES`
- *   lists, the endpoint `UNION ALL`, sorts) stay in memory; they are a few hundred rows each. With the default
- *   (a temp file) they were written out: half of a sync's write bytes (store micro-bench, mainnet graph through
- *   applyBatch: 954 -> 451 MB written, 427k -> 185k write calls, CPU 1.57/1.54 -> 1.38/1.43 s; issue 18).
+ * - `temp_store = MEMORY`: temporary files stay in memory, above all the statement journal: inside a transaction
+ *   a multi-row write keeps the original of every page it changes so that it alone can be rolled back, and past
+ *   64 KiB SQLite spilled that to a temp file — every applyBatch statement did, half of a sync's write bytes
+ *   (store micro-bench, mainnet graph through applyBatch: 954 -> 451 MB written, 427k -> 185k write calls, CPU
+ *   1.57/1.54 -> 1.38/1.43 s; issue 18). A statement's journal is at most the pages one statement touches.
  * - `wal_autocheckpoint = 4096` pages (16 MiB of WAL, SQLite's default is 1000): a checkpoint runs inside the
  *   commit that crosses the limit, on our (main) thread, and copies every page written since the last one back
  *   into the file with two fsyncs. During a sync each batch rewrites many of the same index pages, so fewer,
