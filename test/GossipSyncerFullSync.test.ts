@@ -4,22 +4,17 @@
  * real validation pipeline (signatures checked), so what lands in A's store is exactly what a real node would keep.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Ref, Stream, TestClock } from "effect"
+import { Chunk, Effect, Ref, Stream, TestClock } from "effect"
 import * as Features from "../src/domain/Features.js"
 import { generateGraph } from "../src/testing/GraphGenerator.js"
 import { toHex } from "../src/domain/Hex.js"
 import { makePeerPair } from "../src/testing/MemoryPeer.js"
-import { GossipPipelineConfigDefault } from "../src/services/GossipPipelineConfig.js"
-import * as GossipPipeline from "../src/services/GossipPipeline.js"
 import { makeGossipSyncer, makeShared } from "../src/services/GossipSyncer.js"
-import { GraphStore, makeMemory } from "../src/services/GraphStore.js"
+import { makeMemory } from "../src/services/GraphStore.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
 import type { Message } from "../src/domain/Messages.js"
 import { CHAIN, nodeId } from "./support/gossip.js"
-import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
-import { seed, TEST_NOW, testSettings } from "./support/syncerHarness.js"
-import { layerNone } from "../src/services/ChainSource.js"
-import { layerInThread } from "../src/services/SignatureVerifier.js"
+import { servingStore, TEST_NOW, testSettings, validatingPipeline } from "./support/syncerHarness.js"
 
 const graph = generateGraph({ seed: 7, channels: 1000, chainHash: CHAIN, now: TEST_NOW })
 
@@ -41,21 +36,11 @@ const fullSync = (extended: boolean) =>
       : Features.fromBits([Features.GOSSIP_QUERIES.odd])
 
     // B: holds the graph, answers
-    const storeB = yield* makeMemory
-    yield* seed(storeB, {
-      channels: graph.channelAnnouncements,
-      updates: graph.channelUpdates,
-      nodes: graph.nodeAnnouncements
-    })
-    const pipelineB = yield* makePassThroughPipeline(storeB)
+    const { store: storeB, pipeline: pipelineB } = yield* servingStore(graph)
 
     // A: empty, the real pipeline in front of its store
     const storeA = yield* makeMemory
-    const pipelineA = yield* GossipPipeline.make.pipe(
-      Effect.provide(
-        Layer.mergeAll(Layer.succeed(GraphStore, storeA), layerInThread, layerNone, GossipPipelineConfigDefault)
-      )
-    ) // built in the test's scope, so it outlives this statement
+    const pipelineA = yield* validatingPipeline(storeA) // built in the test's scope, so it outlives this statement
 
     const [aSeesB, bSeesA] = yield* makePeerPair({
       local: { nodeId: nodeId(1), features },

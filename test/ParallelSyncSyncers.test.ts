@@ -6,23 +6,18 @@
  * request to A2 while it helps is accepted within the transition timeout (GS-27).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Ref, Stream, SubscriptionRef, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Ref, Stream, SubscriptionRef, TestClock } from "effect"
 import * as Features from "../src/domain/Features.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { Message } from "../src/domain/Messages.js"
-import { layerNone } from "../src/services/ChainSource.js"
-import * as GossipPipeline from "../src/services/GossipPipeline.js"
-import { GossipPipelineConfigDefault } from "../src/services/GossipPipelineConfig.js"
 import type { SyncerState } from "../src/services/GossipSyncer.js"
 import { makeGossipSyncer, makeShared } from "../src/services/GossipSyncer.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
-import { GraphStore, makeMemory } from "../src/services/GraphStore.js"
-import { layerInThread } from "../src/services/SignatureVerifier.js"
+import { makeMemory } from "../src/services/GraphStore.js"
 import { generateGraph } from "../src/testing/GraphGenerator.js"
 import { makePeerPair } from "../src/testing/MemoryPeer.js"
 import { CHAIN, nodeId } from "./support/gossip.js"
-import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
-import { seed, TEST_NOW, testSettings } from "./support/syncerHarness.js"
+import { servingStore, TEST_NOW, testSettings, validatingPipeline } from "./support/syncerHarness.js"
 
 const graph = generateGraph({ seed: 18, channels: 600, chainHash: CHAIN, now: TEST_NOW })
 const EXTENDED = Features.fromBits([Features.GOSSIP_QUERIES.odd, Features.GOSSIP_QUERIES_EX.odd])
@@ -42,22 +37,12 @@ const setup = (bytesPerSecond: number) =>
     yield* TestClock.setTime(TEST_NOW * 1000)
     const settingsA = testSettings({ bestHeight: Effect.succeed(1_000_000) })
     const storeA = yield* makeMemory
-    const pipelineA = yield* GossipPipeline.make.pipe(
-      Effect.provide(
-        Layer.mergeAll(Layer.succeed(GraphStore, storeA), layerInThread, layerNone, GossipPipelineConfigDefault)
-      )
-    )
+    const pipelineA = yield* validatingPipeline(storeA)
     const sharedA = yield* makeShared(settingsA) // one factory: one share board
     const graphSynced = yield* Ref.make(false)
     const peer = (i: 1 | 2, bytesPerSecond: number) =>
       Effect.gen(function* () {
-        const storeB = yield* makeMemory
-        yield* seed(storeB, {
-          channels: graph.channelAnnouncements,
-          updates: graph.channelUpdates,
-          nodes: graph.nodeAnnouncements
-        })
-        const pipelineB = yield* makePassThroughPipeline(storeB)
+        const { store: storeB, pipeline: pipelineB } = yield* servingStore(graph)
         const [aSeesB, bSeesA] = yield* makePeerPair({
           local: { nodeId: nodeId(10), features: EXTENDED },
           remote: { nodeId: nodeId(i), features: EXTENDED },

@@ -9,25 +9,21 @@
  * the newer direction(s) only (no announcement, no node announcement), and A ends up with the newer updates.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Option, Ref, Stream, TestClock } from "effect"
+import { Chunk, Effect, Option, Ref, Stream, TestClock } from "effect"
 import * as Features from "../src/domain/Features.js"
 import { toHex } from "../src/domain/Hex.js"
 import type { ChannelUpdate, Message } from "../src/domain/Messages.js"
 import type { ShortChannelId } from "../src/domain/ShortChannelId.js"
 import { signChannelUpdate } from "../src/domain/Signatures.js"
-import { layerNone } from "../src/services/ChainSource.js"
-import * as GossipPipeline from "../src/services/GossipPipeline.js"
-import { GossipPipelineConfigDefault } from "../src/services/GossipPipelineConfig.js"
 import { makeGossipSyncer, makeShared } from "../src/services/GossipSyncer.js"
-import { GraphStore, makeMemory } from "../src/services/GraphStore.js"
+import { makeMemory } from "../src/services/GraphStore.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
 import { QUERY_FLAG_UPDATE_1, QUERY_FLAG_UPDATE_2 } from "../src/services/internal/gossipSyncer/rules.js"
-import { layerInThread } from "../src/services/SignatureVerifier.js"
 import { generateGraph } from "../src/testing/GraphGenerator.js"
 import { makePeerPair } from "../src/testing/MemoryPeer.js"
 import { CHAIN, nodeId } from "./support/gossip.js"
 import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
-import { seed, TEST_NOW, testSettings } from "./support/syncerHarness.js"
+import { seed, TEST_NOW, testSettings, validatingPipeline } from "./support/syncerHarness.js"
 
 const graph = generateGraph({ seed: 18, channels: 150, chainHash: CHAIN, now: TEST_NOW })
 const keyOf = new Map(graph.nodes.map((n) => [toHex(n.nodeId), n.privateKey]))
@@ -47,11 +43,7 @@ interface Wire {
 const syncOnce = (storeA: GraphStoreService, storeB: GraphStoreService) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const pipelineA = yield* GossipPipeline.make.pipe(
-        Effect.provide(
-          Layer.mergeAll(Layer.succeed(GraphStore, storeA), layerInThread, layerNone, GossipPipelineConfigDefault)
-        )
-      )
+      const pipelineA = yield* validatingPipeline(storeA)
       const pipelineB = yield* makePassThroughPipeline(storeB)
       const [aSeesB, bSeesA] = yield* makePeerPair({
         local: { nodeId: nodeId(1), features: extended },

@@ -2,7 +2,7 @@
  * One GossipSyncer against a scripted peer, an in-memory GraphStore and a pass-through pipeline, its `run` forked in
  * the test's scope. Time is TestClock's, set to TEST_NOW; rate limits are off unless a test sets them.
  */
-import { Chunk, Effect, Fiber, Ref, Stream, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Layer, Ref, Stream, TestClock } from "effect"
 import type { Scope } from "effect"
 import type {
   ChannelAnnouncement,
@@ -27,7 +27,11 @@ import type { PassThroughPipeline } from "./PassThroughPipeline.js"
 import { makePassThroughPipeline } from "./PassThroughPipeline.js"
 import type { ScriptedPeer, ScriptedPeerOptions } from "./ScriptedPeer.js"
 import { makeScriptedPeer } from "./ScriptedPeer.js"
-import { makeMemory } from "../../src/services/GraphStore.js"
+import { GraphStore, makeMemory } from "../../src/services/GraphStore.js"
+import { layerNone } from "../../src/services/ChainSource.js"
+import * as GossipPipeline from "../../src/services/GossipPipeline.js"
+import { GossipPipelineConfigDefault } from "../../src/services/GossipPipelineConfig.js"
+import { layerInThread } from "../../src/services/SignatureVerifier.js"
 
 /** 2023-11-14, unix seconds. */
 export const TEST_NOW = 1_700_000_000
@@ -171,3 +175,27 @@ export const seed = (
   Effect.orDie(
     store.applyBatch({ channels: gossip.channels ?? [], updates: gossip.updates ?? [], nodes: gossip.nodes ?? [] })
   )
+
+/** The real validation pipeline (signatures checked in this thread, no chain source) in front of `store`. */
+export const validatingPipeline = (store: GraphStoreService) =>
+  GossipPipeline.make.pipe(
+    Effect.provide(
+      Layer.mergeAll(Layer.succeed(GraphStore, store), layerInThread, layerNone, GossipPipelineConfigDefault)
+    )
+  )
+
+/** A node that holds `graph` and only answers: a memory store seeded with it, the pass-through pipeline in front. */
+export const servingStore = (graph: {
+  readonly channelAnnouncements: ReadonlyArray<ChannelAnnouncement>
+  readonly channelUpdates: ReadonlyArray<ChannelUpdate>
+  readonly nodeAnnouncements: ReadonlyArray<NodeAnnouncement>
+}) =>
+  Effect.gen(function* () {
+    const store = yield* makeMemory
+    yield* seed(store, {
+      channels: graph.channelAnnouncements,
+      updates: graph.channelUpdates,
+      nodes: graph.nodeAnnouncements
+    })
+    return { store, pipeline: yield* makePassThroughPipeline(store) }
+  })
