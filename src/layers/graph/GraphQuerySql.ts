@@ -31,15 +31,11 @@ import type {
 } from "../../services/GraphQuery.js"
 import { GraphQuery } from "../../services/GraphQuery.js"
 import { GraphStoreError, isStorableScid } from "../../services/GraphStore.js"
+import type { SqlInt } from "./GraphStoreSql.js"
+import { graphTotals, toBig, toNum } from "./GraphStoreSql.js"
 
 /** Rows per stream page. */
 const PAGE = 512
-
-/** Integers as drivers return them: bigint (SQLite with SafeIntegers), number, or string (PG: BIGINT as text). */
-type SqlInt = bigint | number | string
-
-const toBig = (v: SqlInt): bigint => (typeof v === "bigint" ? v : BigInt(v))
-const toNum = (v: SqlInt | null): number => (v === null ? 0 : Number(v))
 
 interface NodeRow {
   readonly node_hex: string
@@ -160,33 +156,15 @@ export const make: Effect.Effect<GraphQueryService, never, SqlClient.SqlClient> 
 
   const stats = run(
     "stats",
-    Effect.map(
-      sql<{
-        readonly channels: SqlInt
-        readonly updates: SqlInt
-        readonly nodes: SqlInt
-        readonly endpoints: SqlInt
-        readonly zombies: SqlInt
-        readonly newest_update: SqlInt | null
-        readonly newest_node: SqlInt | null
-      }>`SELECT
-        (SELECT COUNT(*) FROM channels) AS channels,
-        (SELECT COUNT(*) FROM channel_updates) AS updates,
-        (SELECT COUNT(*) FROM nodes) AS nodes,
-        (SELECT COUNT(*) FROM channel_endpoints) AS endpoints,
-        (SELECT COUNT(*) FROM zombies) AS zombies,
-        (SELECT MAX(timestamp) FROM channel_updates) AS newest_update,
-        (SELECT MAX(timestamp) FROM nodes) AS newest_node`,
-      ([r]): GraphStats => ({
-        channels: toNum(r.channels),
-        updates: toNum(r.updates),
-        nodes: toNum(r.nodes),
-        nodesWithChannel: toNum(r.endpoints),
-        zombies: toNum(r.zombies),
-        newestUpdate: toNum(r.newest_update),
-        newestNodeAnnouncement: toNum(r.newest_node)
-      })
-    )
+    Effect.map(graphTotals(sql), (t): GraphStats => ({
+      channels: t.channels,
+      updates: t.updates,
+      nodes: t.nodes,
+      nodesWithChannel: t.endpoints,
+      zombies: t.zombies,
+      newestUpdate: t.newestUpdate,
+      newestNodeAnnouncement: t.newestNode
+    }))
   )
 
   // A node is in the graph when it has a channel (channel_endpoints) or an announcement (nodes); the store keeps

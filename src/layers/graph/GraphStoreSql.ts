@@ -69,10 +69,40 @@ const UPDATE_COLUMNS = 11
 const NODE_COLUMNS = 7
 
 /** Integers as drivers return them: bigint (SQLite with SafeIntegers), number, or string (PG: BIGINT as text). */
-type SqlInt = bigint | number | string
+export type SqlInt = bigint | number | string
 
-const toBig = (v: SqlInt): bigint => (typeof v === "bigint" ? v : BigInt(v))
-const toNum = (v: SqlInt | null): number => (v === null ? 0 : Number(v))
+export const toBig = (v: SqlInt): bigint => (typeof v === "bigint" ? v : BigInt(v))
+export const toNum = (v: SqlInt | null): number => (v === null ? 0 : Number(v))
+
+/** What the graph holds, in one statement: the store's `counts` and the read side's `stats` both map it. */
+export const graphTotals = (sql: SqlClient.SqlClient) =>
+  Effect.map(
+    sql<{
+      readonly channels: SqlInt
+      readonly updates: SqlInt
+      readonly nodes: SqlInt
+      readonly endpoints: SqlInt
+      readonly zombies: SqlInt
+      readonly newest_update: SqlInt | null
+      readonly newest_node: SqlInt | null
+    }>`SELECT
+      (SELECT COUNT(*) FROM channels) AS channels,
+      (SELECT COUNT(*) FROM channel_updates) AS updates,
+      (SELECT COUNT(*) FROM nodes) AS nodes,
+      (SELECT COUNT(*) FROM channel_endpoints) AS endpoints,
+      (SELECT COUNT(*) FROM zombies) AS zombies,
+      (SELECT MAX(timestamp) FROM channel_updates) AS newest_update,
+      (SELECT MAX(timestamp) FROM nodes) AS newest_node`,
+    ([r]) => ({
+      channels: toNum(r.channels),
+      updates: toNum(r.updates),
+      nodes: toNum(r.nodes),
+      endpoints: toNum(r.endpoints),
+      zombies: toNum(r.zombies),
+      newestUpdate: toNum(r.newest_update),
+      newestNode: toNum(r.newest_node)
+    })
+  )
 /** Drivers hand back Buffers (better-sqlite3, pg); a plain view keeps the bytes without copying. */
 const toBytes = (v: Uint8Array): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)
 
@@ -1034,29 +1064,13 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
 
   const counts = run(
     "counts",
-    Effect.map(
-      sql<{
-        readonly channels: SqlInt
-        readonly updates: SqlInt
-        readonly nodes: SqlInt
-        readonly zombies: SqlInt
-        readonly newest_update: SqlInt | null
-        readonly newest_node: SqlInt | null
-      }>`SELECT
-        (SELECT COUNT(*) FROM channels) AS channels,
-        (SELECT COUNT(*) FROM channel_updates) AS updates,
-        (SELECT COUNT(*) FROM nodes) AS nodes,
-        (SELECT COUNT(*) FROM zombies) AS zombies,
-        (SELECT MAX(timestamp) FROM channel_updates) AS newest_update,
-        (SELECT MAX(timestamp) FROM nodes) AS newest_node`,
-      ([r]): GraphCounts => ({
-        channels: toNum(r.channels),
-        updates: toNum(r.updates),
-        nodes: toNum(r.nodes),
-        zombies: toNum(r.zombies),
-        newestTimestamp: Math.max(toNum(r.newest_update), toNum(r.newest_node))
-      })
-    )
+    Effect.map(graphTotals(sql), (t): GraphCounts => ({
+      channels: t.channels,
+      updates: t.updates,
+      nodes: t.nodes,
+      zombies: t.zombies,
+      newestTimestamp: Math.max(t.newestUpdate, t.newestNode)
+    }))
   )
 
   // issue 15: the funding outpoints a block spends, matched through channels_funding_txid (the output index is the
