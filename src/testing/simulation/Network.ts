@@ -22,7 +22,6 @@ import {
   Logger,
   LogLevel,
   Option,
-  PubSub,
   Random,
   Ref,
   Scope as ScopeModule,
@@ -40,8 +39,8 @@ import type { SyncerState, SyncType } from "../../services/GossipSyncer.js"
 import type { GraphBatch, GraphCounts, GraphStoreService } from "../../services/GraphStore.js"
 import { GraphStore, layerMemory as GraphStoreMemory } from "../../services/GraphStore.js"
 import type { Peer } from "../../services/Peer.js"
-import type { PeerConnectorService, PeerEvent } from "../../services/PeerConnector.js"
-import { NodeIdentity, PeerConnector, PeerConnectError } from "../../services/PeerConnector.js"
+import type { PeerConnectorService } from "../../services/PeerConnector.js"
+import { NodeIdentity, PeerConnector } from "../../services/PeerConnector.js"
 import * as Reconciler from "../../services/Reconciler.js"
 import type { SyncAccount } from "../../services/Reconciler.js"
 import { SyncManager } from "../../services/SyncManager.js"
@@ -49,6 +48,7 @@ import type { GeneratedGraph } from "../GraphGenerator.js"
 import * as Node from "../../layers/Node.js"
 import { deriveKey, generateGraph, GENERATED_TIP } from "../GraphGenerator.js"
 import { makePeerPair } from "../MemoryPeer.js"
+import { makeMemoryPeerConnector } from "../MemoryPeerConnector.js"
 import { splitGraph } from "../SimulatedNetwork.js"
 import { publicKeyOf } from "../../domain/Signatures.js"
 import type { Behaviour } from "./Behaviour.js"
@@ -195,60 +195,19 @@ export interface RunOptions {
 // ---------------------------------------------------------------------------------------------------------------
 // The connector: peers handed to it, never dialed
 
-interface SimConnector {
-  readonly service: PeerConnectorService
-  readonly attach: (peer: Peer) => Effect.Effect<void, never, Scope.Scope>
-  readonly banned: Ref.Ref<ReadonlyArray<string>>
-}
-
 /**
- * `Connected` when a peer is attached; `Disconnected` when its connection closes from either side or it is
- * disconnected or banned (SM-33) here. A banned peer stays away (the simulated peers do not redial).
+ * The memory connector with the simulation's one addition: a peer whose remote end hangs up is detached (a
+ * Disconnected, as a closed socket gives). A banned peer stays away (the simulated peers do not redial).
  */
-const makeConnector: Effect.Effect<SimConnector, never, Scope.Scope> = Effect.gen(function* () {
-  const hub = yield* Effect.acquireRelease(PubSub.unbounded<PeerEvent>(), PubSub.shutdown)
-  const peers = yield* Ref.make<ReadonlyMap<string, Peer>>(new Map())
-  const banned = yield* Ref.make<ReadonlyArray<string>>([])
-
-  const detach = (nodeIdHex: string, reason: string) =>
-    Effect.gen(function* () {
-      const peer = yield* Ref.modify(peers, (m): readonly [Peer | undefined, ReadonlyMap<string, Peer>] => {
-        const p = m.get(nodeIdHex)
-        if (p === undefined) return [undefined, m]
-        const next = new Map(m)
-        next.delete(nodeIdHex)
-        return [p, next]
-      })
-      if (peer === undefined) return
-      yield* peer.disconnect(reason)
-      yield* PubSub.publish(hub, { _tag: "Disconnected", nodeIdHex, reason })
-    })
-
-  const service: PeerConnectorService = {
-    events: Effect.map(PubSub.subscribe(hub), (queue) => Stream.fromQueue(queue)),
-    connected: Ref.get(peers),
-    connect: (address) =>
-      Effect.fail(
-        new PeerConnectError({ address: `${address.host}:${address.port}`, reason: "the simulation does not dial" })
-      ),
-    keepConnected: () => Effect.void,
-    disconnect: detach,
-    ban: (nodeIdHex, _untilMillis, reason) =>
-      Effect.zipRight(Ref.update(banned, (l) => [...l, nodeIdHex]), detach(nodeIdHex, reason))
-  }
-
-  return {
-    service,
-    banned,
-    attach: (peer) =>
-      Effect.gen(function* () {
-        yield* Ref.update(peers, (m) => new Map(m).set(peer.nodeIdHex, peer))
-        yield* PubSub.publish(hub, { _tag: "Connected", peer })
-        // the remote hanging up is a disconnect too
-        yield* Effect.forkScoped(Effect.flatMap(peer.closed, (e) => detach(peer.nodeIdHex, e.reason)))
-      })
-  }
-})
+const makeConnector = Effect.map(makeMemoryPeerConnector, (c) => ({
+  service: c.service,
+  bans: c.bans,
+  attach: (peer: Peer): Effect.Effect<void, never, Scope.Scope> =>
+    Effect.zipRight(
+      c.attach(peer),
+      Effect.asVoid(Effect.forkScoped(Effect.flatMap(peer.closed, (e) => c.detach(peer.nodeIdHex, e.reason))))
+    )
+}))
 
 // ---------------------------------------------------------------------------------------------------------------
 // The node
@@ -447,7 +406,7 @@ export const run = (graph: SimGraph, s: Scenario, options: RunOptions = {}): Eff
           sent
         }))
     )
-    const banned = (yield* Ref.get(sim.connector.banned)).map(labelOf)
+    const banned = (yield* Ref.get(sim.connector.bans)).map((b) => labelOf(b.nodeIdHex))
     const convergedAfterMillis = yield* doneValue(sim.convergedAt)
     const graphSynced = yield* doneValue(sim.graphSyncedAt)
     const exited = yield* doneValue(sim.exitAt)
