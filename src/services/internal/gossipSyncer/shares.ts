@@ -23,7 +23,6 @@
  * waits are the owner's on `signal` and the helpers' wake-ups through their request queues.
  */
 import { Effect, Metric, Queue } from "effect"
-import * as ShortChannelId from "../../../domain/ShortChannelId.js"
 import type { MutableSyncCounts, Tracker, Wanted } from "./context.js"
 
 /** A lease aims at this many seconds of the taker's pace (short tails, yet few round trips). */
@@ -245,7 +244,7 @@ export const openLease = (pool: SharePool, worker: string, items: ReadonlyArray<
   const lease: Lease = {
     id: pool.nextLease++,
     worker,
-    items: [...items].sort((a, b) => ShortChannelId.compare(a.scid, b.scid)),
+    items, // in no particular order: the query sorts what it asks for (scidQueries.ts `leaseQuery`)
     tracker: undefined,
     revoked: false,
     wake: undefined
