@@ -52,10 +52,10 @@ const program = Effect.gen(function* () {
       `(${messages.length} messages; decoded in ${seconds(decodeMs)} s, not timed)`
   )
 
-  // One pool for the floor and the pipeline: the same threads do both.
+  // The floor on raw ecdsaVerify (no key cache), the pipeline on the pool as a node runs it.
   const pool = yield* VerifyWorkerPool.make({ threads })
   const items = signatureItems(messages)
-  const floorRun = makeFloorRun(pool, items)
+  const floorRun = makeFloorRun(yield* VerifyWorkerPool.make({ threads, keyCache: false }), items)
 
   fs.mkdirSync(outDir, { recursive: true })
   const filename = path.join(outDir, "validate.sqlite")

@@ -101,6 +101,19 @@ describe("SignatureVerifier", () => {
       ).toEqual(expected)
     }).pipe(Effect.provide(VerifyWorkerPool.layer())))
 
+  it.effect("the workers' key cache (and its starting over when full) gives the answers raw ecdsaVerify gives", () =>
+    Effect.gen(function* () {
+      // 17 signing keys, each seen many times: first sight, decompression at the second, cache hits after; a cache
+      // of 5 keys starts over again and again. The invalid keys (not a point) repeat too and must stay invalid.
+      const { items, expected } = fixture(1500)
+      for (const options of [{ keyCache: false }, { keyCacheSize: 5 }, {}]) {
+        const pool = yield* VerifyWorkerPool.make({ threads: 2, chunkSize: 100, ...options })
+        expect(yield* pool.verifier.verifyBatch(items)).toEqual(expected)
+        // a second pass: every key is now cached (or, at size 5, evicted again)
+        expect(yield* pool.verifier.verifyBatch(items)).toEqual(expected)
+      }
+    }).pipe(Effect.scoped))
+
   it.effect("closing the pool's scope terminates every worker thread", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()

@@ -1,7 +1,8 @@
 /**
  * The signature floor benches compare against: every signature of a gossip set (4 per channel announcement, 1 per
  * update or node announcement, same hashes and keys as the pipeline checks) through raw `secp256k1.ecdsaVerify`
- * on one worker thread per core — the least time any validator of that gossip could take on this machine.
+ * on one worker thread per core (a pool made with `keyCache: false`: every check decompresses its key, as a plain
+ * ecdsaVerify does) — the least time a validator checking each signature on its own could take on this machine.
  */
 import { Effect, Either } from "effect"
 import { decodeMessage } from "../../src/domain/Codec.js"

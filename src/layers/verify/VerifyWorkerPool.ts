@@ -25,6 +25,13 @@ export interface VerifyWorkerPoolOptions {
   readonly threads?: number
   /** Most signatures per postMessage; default 512 (amortises the message cost, keeps every worker fed). */
   readonly chunkSize?: number
+  /**
+   * Whether a worker keeps the uncompressed form of keys it sees twice (default true: a node key signs all its
+   * gossip, and decompressing it is ~10% of a check). False gives raw `ecdsaVerify`, what the benches' floor is.
+   */
+  readonly keyCache?: boolean
+  /** Most keys a worker's cache holds before it starts over; default 32768 (~2 MB of uncompressed keys). */
+  readonly keyCacheSize?: number
 }
 
 export interface VerifyWorkerPoolHandle {
@@ -95,6 +102,7 @@ export const make = (
   Effect.gen(function* () {
     const threads = Math.max(1, options.threads ?? os.availableParallelism())
     const maxChunk = Math.max(1, options.chunkSize ?? 512)
+    const workerData = { keyCache: options.keyCache ?? true, keyCacheSize: Math.max(1, options.keyCacheSize ?? 32768) }
     const runtime = yield* Effect.runtime<never>()
     const logError = (message: string) => Runtime.runFork(runtime)(Effect.logError(message))
     const pending = new Map<number, PendingChunk>()
@@ -107,7 +115,7 @@ export const make = (
     }
 
     const spawn = (): PoolWorker => {
-      const worker = new Worker(workerUrl, { execArgv: workerExecArgv(process.execArgv) })
+      const worker = new Worker(workerUrl, { execArgv: workerExecArgv(process.execArgv), workerData })
       const pw: PoolWorker = { worker, alive: true, inflight: 0 }
       worker.on("message", (msg: unknown) => {
         if (!isWorkerReply(msg)) return
