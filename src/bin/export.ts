@@ -8,11 +8,9 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import type { Writable } from "node:stream"
-import * as GraphQueryPg from "../layers/graph/GraphQueryPg.js"
-import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
-import * as GraphJson from "../layers/http/GraphJson.js"
 import * as Node from "../layers/Node.js"
 import { GraphQuery } from "../services/GraphQuery.js"
+import { graphQueryPg, graphStorePg, load } from "./lazy.js"
 import { CommandFailed, ExitCode } from "./terminal.js"
 
 export type ExportFormat = "describegraph" | "jsonl"
@@ -36,12 +34,13 @@ const writeTo = (out: Writable, target: string) => (text: string) =>
     else out.once("drain", done)
   })
 
-/** The export as text pieces. */
+/** The export as text pieces (the API's JSON shapes load with it: they pull in the HTTP API, issue 18). */
 export const exportStream = (format: ExportFormat) =>
   Stream.unwrap(
-    Effect.map(
+    Effect.zipWith(
       GraphQuery,
-      (query) => (format === "describegraph" ? GraphJson.describeGraph(query) : GraphJson.jsonLines(query))
+      load("the graph's JSON shapes (layers/http/GraphJson)", () => import("../layers/http/GraphJson.js")),
+      (query, GraphJson) => (format === "describegraph" ? GraphJson.describeGraph(query) : GraphJson.jsonLines(query))
     )
   )
 
@@ -61,6 +60,7 @@ export const exportCommand = Command.make(
   (o) =>
     Effect.gen(function* () {
       const db = Option.isSome(o.db) ? o.db.value : (yield* Node.config).db
+      const [GraphStorePg, GraphQueryPg] = yield* Effect.all([graphStorePg, graphQueryPg])
       if (!GraphStorePg.isPostgresUrl(db) && !fs.existsSync(db)) {
         return yield* new CommandFailed({ reason: `no graph database at ${db}`, code: ExitCode.usage })
       }

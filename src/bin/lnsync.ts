@@ -16,21 +16,25 @@
  * `lnsync: <reason>`, and exits 2 for a user's mistake (bad flag, bad `LNSYNC_*` value, missing database, wrong
  * chain), 1 when the work itself failed (no peer completed a sync, the store failed), 130 when interrupted, 70 for
  * a bug (then with the whole cause).
+ *
+ * Startup (issue 18): a command's heavy modules (the HTTP API, PostgreSQL, the demo, the vectors check) load when
+ * that command runs (`lazy.ts`), so `--help` and `sync` into SQLite never load them.
  */
 import "./heap.js" // first: the heap policy applies from the start
 import { Command, Options, ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+// the modules, not @effect/platform-node's index: that loads its HTTP server, cluster and RPC too (issue 18)
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Config, ConfigError, Console, Data, Effect, Either, Exit, LogLevel, Option } from "effect"
 import * as fs from "node:fs"
 import { GraphStore } from "../services/GraphStore.js"
-import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as Node from "../layers/Node.js"
 import * as Chain from "../domain/Chain.js"
 import * as ChainSourceConfig from "../layers/chain/ChainSourceConfig.js"
 import { trustModel } from "../services/ChainSource.js"
-import { runDemo } from "./demo.js"
 import { rgsCommand } from "./rgs.js"
 import { exportCommand } from "./export.js"
+import { graphStorePg, load } from "./lazy.js"
 import { serveCommand, withHttp } from "./serve.js"
 import { logIdentity, runSync, summaryLine } from "./run.js"
 import type { LogFormat } from "./terminal.js"
@@ -44,7 +48,6 @@ import {
   parseDuration,
   withLogger
 } from "./terminal.js"
-import { vectorsProgram } from "./vectors.js"
 
 class CliError extends Data.TaggedError("CliError")<{ readonly reason: string }> {
   override get message() {
@@ -220,6 +223,7 @@ const statsCommand = Command.make(
     Effect.gen(function* () {
       const env = yield* Node.config
       const o = { ...options, db: Option.isSome(options.db) ? options.db.value : env.db }
+      const GraphStorePg = yield* graphStorePg
       if (!GraphStorePg.isPostgresUrl(o.db) && !fs.existsSync(o.db)) {
         return yield* new CliError({ reason: `no graph database at ${o.db}` })
       }
@@ -278,6 +282,7 @@ const demoCommand = Command.make(
       if (o.channels < 1 || o.peers < 1) {
         return yield* new CliError({ reason: "--channels and --peers must be positive" })
       }
+      const { runDemo } = yield* load("the demo (bin/demo)", () => import("./demo.js"))
       const result = yield* runDemo({ ...o, progress: progressMode(), terminal: yield* CliTerminal })
       yield* Console.log(result.lines.join("\n"))
       if (!result.complete) {
@@ -289,7 +294,11 @@ const demoCommand = Command.make(
     }).pipe(withLogFormat(logFormat))
 ).pipe(Command.withDescription("simulated peers on loopback, synced into a SQLite file"))
 
-const vectorsCommand = Command.make("vectors", {}, () => vectorsProgram).pipe(
+const vectorsCommand = Command.make(
+  "vectors",
+  {},
+  () => Effect.flatMap(load("the vectors check (bin/vectors)", () => import("./vectors.js")), (m) => m.vectorsProgram)
+).pipe(
   Command.withDescription("decode and verify the shared BOLT vectors")
 )
 

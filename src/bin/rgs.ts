@@ -8,10 +8,10 @@ import { Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as Chain from "../domain/Chain.js"
-import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
 import * as Node from "../layers/Node.js"
 import { GraphStore } from "../services/GraphStore.js"
 import * as RapidGossipSync from "../services/RapidGossipSync.js"
+import { graphStorePg } from "./lazy.js"
 import { CommandFailed, ExitCode } from "./terminal.js"
 
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString()
@@ -55,6 +55,7 @@ export const rgsCommand = Command.make(
     Effect.gen(function* () {
       const env = yield* Node.config
       const db = Option.getOrElse(o.db, () => env.db)
+      const GraphStorePg = yield* graphStorePg
       const chain = Chain.fromName(Option.getOrElse(o.chain, () => env.chain))
       const since = Option.getOrElse(o.since, () => 0)
       if (since < 0) {

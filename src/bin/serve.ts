@@ -8,9 +8,6 @@ import { Command, Options } from "@effect/cli"
 import { Context, Effect, Either, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import type { ChainHash } from "../domain/Messages.js"
-import * as GraphQueryPg from "../layers/graph/GraphQueryPg.js"
-import * as GraphStorePg from "../layers/graph/GraphStorePg.js"
-import * as HttpServer from "../layers/http/HttpServer.js"
 import * as ServeStatus from "../layers/http/ServeStatus.js"
 import * as Node from "../layers/Node.js"
 import { GraphDistributions } from "../services/GraphDistributions.js"
@@ -21,6 +18,7 @@ import { GraphStore } from "../services/GraphStore.js"
 import * as RapidGossipSync from "../services/RapidGossipSync.js"
 import * as Metrics from "../services/Metrics.js"
 import type { SyncManager } from "../services/SyncManager.js"
+import { graphQueryPg, graphStorePg, load } from "./lazy.js"
 import { CommandFailed, ExitCode } from "./terminal.js"
 
 export const DEFAULT_HTTP = "127.0.0.1:8080"
@@ -49,6 +47,9 @@ const startServer = <S>(
 ) =>
   Effect.gen(function* () {
     const { host, port } = yield* parseAddress(address)
+    // the HTTP API (and the platform's HTTP modules) only when a command serves (issue 18: startup cost)
+    const HttpServer = yield* load("the HTTP server (layers/http/HttpServer)", () =>
+      import("../layers/http/HttpServer.js"))
     const context = yield* Layer.build(services)
     const metrics = Context.get(context, Metrics.Metrics).scrape
     // Rapid Gossip Sync snapshots when the services include the store (`serve`, and `sync --http` given its chain)
@@ -99,6 +100,7 @@ export const serveCommand = Command.make(
     Effect.gen(function* () {
       const db = Option.getOrElse(o.db, () => "")
       const file = db === "" ? (yield* Node.config).db : db
+      const [GraphStorePg, GraphQueryPg] = yield* Effect.all([graphStorePg, graphQueryPg])
       // a PG URL needs no check here: a server that cannot be reached fails the open with its reason
       if (!GraphStorePg.isPostgresUrl(file) && !fs.existsSync(file)) {
         return yield* new CommandFailed({ reason: `no graph database at ${file}`, code: ExitCode.usage })
@@ -136,6 +138,7 @@ export const withHttp = (address: Option.Option<string>, db: string, chain?: Cha
       Effect.gen(function* () {
         // the node's own store and SyncManager feed readiness and metrics; reads get their own connection to `db`
         const node = yield* Effect.context<SyncManager | GraphStore>()
+        const GraphQueryPg = yield* graphQueryPg
         yield* startServer(
           address.value,
           Layer.mergeAll(

@@ -3,7 +3,9 @@
  * gossip messages and the BOLT 7 extended-queries vectors, checks byte-identical re-encoding and signatures, and
  * prints what each message is. Exits non-zero if anything fails to decode, re-encode or verify.
  */
-import { FileSystem, Path } from "@effect/platform"
+// the modules, not @effect/platform's index: that loads the whole HTTP API with its UI bundles (issue 18)
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { Console, Data, Effect, Either } from "effect"
 import { fileURLToPath } from "node:url"
 import * as Chain from "../domain/Chain.js"

@@ -42,7 +42,7 @@ import type {
   SyncManagerConfigInput
 } from "../services/SyncManagerConfig.js"
 import { layerSyncManagerConfig, SyncManagerDefaults } from "../services/SyncManagerConfig.js"
-import * as GraphStorePg from "./graph/GraphStorePg.js"
+import * as GraphStoreSqlite from "./graph/GraphStoreSqlite.js"
 import * as TcpPeerConnector from "./net/TcpPeerConnector.js"
 import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
 import * as ChainSourceConfig from "./chain/ChainSourceConfig.js"
@@ -400,6 +400,36 @@ export function layer<ES, EC, EP, EV>(
   return settings.reconcile === false ? node : reconciler.pipe(Layer.provideMerge(node))
 }
 
+/** Whether `db` is a PostgreSQL URL: `GraphStorePg.isPostgresUrl`, which cannot be imported without node-postgres. */
+const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db)
+
+/**
+ * The store `db` names, as `GraphStorePg.layerFor`: a `postgres://` URL opens PostgreSQL, anything else the SQLite
+ * file. The PostgreSQL store (node-postgres, `@effect/sql-pg`) loads only when named, so a node on SQLite never pays
+ * for it (issue 18: ~0.06 CPU-seconds at start); a module that cannot load is a broken install, a defect naming it.
+ */
+const layerStoreFor = (
+  db: string,
+  chain: ChainHash
+): Layer.Layer<GraphStore, GraphStoreError | GraphStoreChainMismatch> =>
+  isPostgresUrl(db)
+    ? Layer.unwrapEffect(
+      Effect.tryPromise({
+        try: () => import("./graph/GraphStorePg.js"),
+        catch: (cause) =>
+          new Error(
+            `cannot load the PostgreSQL store (layers/graph/GraphStorePg): ${
+              cause instanceof Error ? cause.message : String(cause)
+            }`,
+            { cause }
+          )
+      }).pipe(
+        Effect.orDie,
+        Effect.map((GraphStorePg) => GraphStorePg.layer({ url: db, chain }))
+      )
+    )
+    : GraphStoreSqlite.layer({ filename: db, chain })
+
 /**
  * The settings a `NodeConfig` describes, given our key (`loadNodeKey(config.keyFile)`): the store at `config.db`
  * (a `postgres://` URL: PostgreSQL, else a SQLite file), TCP, the worker pool, no chain backend. Spread overrides over the result to replace any of them.
@@ -411,7 +441,7 @@ export const settingsFromConfig = (
   chain: Chain.fromName(config.chain),
   nodePrivateKey,
   listen: config.listen,
-  store: GraphStorePg.layerFor({ db: config.db, chain: Chain.fromName(config.chain) }),
+  store: layerStoreFor(config.db, Chain.fromName(config.chain)),
   chainSource: ChainSourceConfig.layer(config.chainSource),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
