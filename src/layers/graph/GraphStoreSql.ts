@@ -12,7 +12,7 @@
  *   they are.
  * - Range queries walk the scid primary key; horizon queries walk `channel_updates (timestamp, scid, direction)`
  *   and `nodes (timestamp, node_id)` with keyset pagination, a page at a time, so a stream never holds more
- *   than a page of rows.
+ *   than a page of rows (SQLite: those two indexes are built by the first horizon walk, migration 7).
  * - `applyBatch` states GraphStoreRules' rules as conditional writes (the in-memory store runs the planner; the
  *   shared contract suite holds both to the same outcomes) in one transaction: all or nothing.
  * - Integers are read as bigint (`SafeIntegers`): scids above 2^53 (every mainnet scid) round-trip exactly.
@@ -321,7 +321,8 @@ export const migrations = {
   "3_graph_meta": migration3,
   "4_decoded_columns": migration4,
   "5_spent_channels": Effect.suspend(() => migration5),
-  "6_channel_received_at": Effect.suspend(() => migration6)
+  "6_channel_received_at": Effect.suspend(() => migration6),
+  "7_horizon_indexes_on_first_use": Effect.suspend(() => migration7)
 } as const
 
 /** In-code loader (no glob/dynamic import), so it runs the same under tsx, vitest and a bundle. */
@@ -403,6 +404,22 @@ const migration6 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const { INTEGER } = columnTypes(sql)
   yield* sql`ALTER TABLE channels ADD COLUMN received_at ${INTEGER} NOT NULL DEFAULT 0`
+})
+
+/**
+ * Migration 7: the horizon indexes (`channel_updates_time`, `nodes_time`: GS-44's walks in timestamp order) are no
+ * longer kept from the start; the first horizon walk builds them (`ensureHorizonIndexes`), and from then on every
+ * write keeps them. An initial sync inserts every update and node announcement at a random place in timestamp order,
+ * so each 2048-message batch dirtied most pages of both indexes (WAL writes at commit, again at checkpoint), for no
+ * reader: nothing walks a horizon before the graph is there (issue 18, bench/graphSync.ts: store CPU of a mainnet
+ * sync ~20% lower). Nothing else reads them: ranges and lookups walk primary keys, `prune` reads an update's time
+ * by its (scid, direction) key. PG: kept (a heap with separate indexes; not what the SQLite figures measure).
+ */
+const migration7 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  if (columnTypes(sql).pg) return
+  yield* sql`DROP INDEX IF EXISTS channel_updates_time`
+  yield* sql`DROP INDEX IF EXISTS nodes_time`
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -531,6 +548,21 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   yield* Effect.mapError(runMigrations, (cause) => new GraphStoreError({ operation: "migrate", cause }))
 
   const storable = (ids: ReadonlyArray<ShortChannelId>) => ids.filter(isStorableScid)
+
+  /**
+   * Migration 7: the horizon indexes, built by the first horizon walk (a mainnet graph's: a few hundred ms, once;
+   * bench:graph prints it). `IF NOT EXISTS`: another store on the file may have built them. Remembered per store
+   * (its closure, not the module) once built; PG keeps them always.
+   */
+  let horizonIndexed = columnTypes(sql).pg
+  const ensureHorizonIndexes = Effect.suspend(() =>
+    horizonIndexed ? Effect.void : Effect.zipRight(
+      sql`CREATE INDEX IF NOT EXISTS channel_updates_time ON channel_updates (timestamp, scid, direction)`,
+      sql`CREATE INDEX IF NOT EXISTS nodes_time ON nodes (timestamp, node_id)`
+    ).pipe(Effect.tap(() => {
+      horizonIndexed = true
+    }))
+  )
 
   const selectChannelStates = (where: Fragment) =>
     sql<ChannelStateRow>`
@@ -773,10 +805,13 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       )
     if (!(end > start)) return Stream.empty
     // (start, -1, -1) sorts before every row at `start`; so does the empty blob before every node id.
-    return Stream.concat(
-      Stream.paginateChunkEffect([start, -1n, -1] as UpdateCursor, channelPage),
-      Stream.paginateChunkEffect([start, new Uint8Array(0)] as NodeCursor, nodePage)
-    )
+    return Stream.unwrap(Effect.as(
+      run("gossipInHorizon", ensureHorizonIndexes),
+      Stream.concat(
+        Stream.paginateChunkEffect([start, -1n, -1] as UpdateCursor, channelPage),
+        Stream.paginateChunkEffect([start, new Uint8Array(0)] as NodeCursor, nodePage)
+      )
+    ))
   }
 
   // applyBatch: a few multi-row statements per message kind and batch, on the transaction's connection.
