@@ -13,8 +13,12 @@
  * The floor is the bytes that must move — every message of the graph once, as the peers' limiters count it (raw
  * gossip, type included) — over the peers' combined rate. The wire bytes the proxies saw are printed beside it: they
  * add BOLT 8 framing (34 bytes a message), the range replies and the queries.
+ *
+ * Printed beside the wall time: the syncing process's CPU-seconds (all its threads: the signature workers too) and
+ * the pipeline's batches and write transactions until synced (`lnsync_gossip_batches`, the store write histogram's
+ * count): gossip trickling in from rate-limited peers costs per batch, not only per message.
  */
-import { Data, Duration, Effect, Fiber, Layer } from "effect"
+import { Data, Duration, Effect, Fiber, Layer, Metric } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -22,7 +26,7 @@ import { BITCOIN_MAINNET } from "../src/domain/Chain.js"
 import { fromHex } from "../src/domain/Hex.js"
 import * as GraphStoreSqlite from "../src/layers/graph/GraphStoreSqlite.js"
 import * as Node from "../src/layers/Node.js"
-import { GossipPipeline } from "../src/services/GossipPipeline.js"
+import { GossipPipeline, GossipPipelineMetrics } from "../src/services/GossipPipeline.js"
 import { GraphStore } from "../src/services/GraphStore.js"
 import { PeerConnector } from "../src/services/PeerConnector.js"
 import type { SyncAccount } from "../src/services/Reconciler.js"
@@ -57,6 +61,17 @@ const shares = (bytes: ReadonlyArray<ServedBytes>) => {
   const total = sum(bytes)
   return bytes.map((b) => (total === 0 ? 0 : (100 * b.served) / total))
 }
+
+/**
+ * The pipeline's batches and write transactions so far (this process runs one pipeline: the serving peers' are in
+ * theirs). Each batch costs a store read, a signature round trip and, if anything is new, a transaction.
+ */
+const pipelineCounts = Effect.gen(function* () {
+  const batches = (yield* Metric.value(GossipPipelineMetrics.batches)).count
+  const writes = (yield* Metric.value(GossipPipelineMetrics.storeWriteSeconds)).count
+  const received = (yield* Metric.value(GossipPipelineMetrics.received)).count
+  return { batches, writes, received }
+})
 
 /** `reconciled: …` — how the Reconciler's account ended. */
 const reconcileLine = (account: SyncAccount, ms: number) => {
@@ -101,6 +116,7 @@ const program = Effect.gen(function* () {
     const store = yield* GraphStore
     console.log(`serving: ${PEERS} peers in one child process, ${servers.limits}`)
 
+    const pipelineBefore = yield* pipelineCounts
     const cpuBefore = process.cpuUsage()
     const serverCpuBefore = servers.cpuSeconds()
     const started = performance.now()
@@ -132,6 +148,7 @@ const program = Effect.gen(function* () {
     const cpu = process.cpuUsage(cpuBefore)
     const peakRssMb = process.resourceUsage().maxRSS / 1024
     const serverCpu = servers.cpuSeconds() - serverCpuBefore
+    const pipelineAtSync = yield* pipelineCounts
     const bytesAtSync = yield* servers.bytes
     const counts = yield* store.counts
 
@@ -142,6 +159,9 @@ const program = Effect.gen(function* () {
     return {
       syncedMs,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      batches: pipelineAtSync.batches - pipelineBefore.batches,
+      writes: pipelineAtSync.writes - pipelineBefore.writes,
+      received: pipelineAtSync.received - pipelineBefore.received,
       peakRssMb,
       serverCpu,
       bytesAtSync,
@@ -185,6 +205,11 @@ const program = Effect.gen(function* () {
     `syncing process: ${r.cpuSeconds.toFixed(1)} CPU-s (all threads) in ${seconds(r.syncedMs)} s; peak RSS ${
       Math.round(r.peakRssMb)
     } MB; serving process ${r.serverCpu.toFixed(1)} CPU-s`
+  )
+  console.log(
+    `pipeline: ${fmt(r.batches)} batches for ${fmt(r.received)} messages until synced (${
+      (r.received / Math.max(1, r.batches)).toFixed(1)
+    } a batch), ${fmt(r.writes)} write transactions`
   )
   console.log(reconcileLine(r.account, r.reconciledMs))
   const c = r.counts

@@ -182,7 +182,7 @@ const pipelineHarness = layerGossipPipeline.pipe(
 const PEER = "02" + "aa".repeat(32)
 
 describe("Metrics: the pipeline's metrics after a run", () => {
-  it.effect("received, accepted, duplicate, invalid by reason, signature checks, store writes and queue depth", () =>
+  it.effect("received, batches, accepted, duplicate, invalid by reason, signature checks, store writes and queue depth", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(NOW_MILLIS)
       const p = yield* GossipPipeline
@@ -200,6 +200,8 @@ describe("Metrics: the pipeline's metrics after a run", () => {
       const text = yield* Metrics.renderAll
       expect(linesOf(text, "pipeline-run")).toEqual([
         "lnsync_gossip_accepted_total{run=\"pipeline-run\"} 5",
+        // one batch per `process` call
+        "lnsync_gossip_batches_total{run=\"pipeline-run\"} 2",
         "lnsync_gossip_duplicate_total{run=\"pipeline-run\"} 1",
         "lnsync_gossip_invalid_total{reason=\"BadSignature\",run=\"pipeline-run\"} 1",
         "lnsync_gossip_queue_depth{run=\"pipeline-run\"} 0",

@@ -1,9 +1,10 @@
 /**
  * Pipeline metrics (Effect `Metric`): what happened to the gossip peers sent, and how the pipeline keeps up. Metric
  * keys, not state: the values live in Effect's metric registry (one per process, so the demo's nodes add up).
- * Invalid and stale are tagged with their `reason`; received, accepted, queue depth and store write latency are
- * recorded by the writer (`write.ts`), signature checks by the verifier the pipeline is given (`countSignatureChecks`),
- * the rest when a batch is settled (`verdicts.ts`). `Metrics.render` (src/services/Metrics.ts) serves them all.
+ * Invalid and stale are tagged with their `reason`; batches are counted by the validator (`validator.ts`); received,
+ * accepted, queue depth and store write latency are recorded by the writer (`write.ts`), signature checks by the
+ * verifier the pipeline is given (`countSignatureChecks`), the rest when a batch is settled (`verdicts.ts`).
+ * `Metrics.render` (src/services/Metrics.ts) serves them all.
  */
 import { Duration, Effect, Metric, MetricBoundaries } from "effect"
 import type { SignatureVerifierService } from "../../SignatureVerifier.js"
@@ -11,6 +12,14 @@ import type { SignatureVerifierService } from "../../SignatureVerifier.js"
 export const GossipPipelineMetrics = {
   /** Counted once each batch is through (written or failed): `rate()` of it is the pipeline's throughput. */
   received: Metric.counter("lnsync_gossip_received", { description: "gossip messages the pipeline took in" }),
+  /**
+   * Counted by the validator as it cuts each batch: received / batches is the mean batch size. Each batch costs a
+   * store read, a signature round trip and a write transaction whatever its size, so gossip that trickles in
+   * (slow peers) shows here as many small batches.
+   */
+  batches: Metric.counter("lnsync_gossip_batches", {
+    description: "validation batches (one store read, signature round and write each)"
+  }),
   accepted: Metric.counter("lnsync_gossip_accepted", { description: "gossip messages written to the graph" }),
   duplicate: Metric.counter("lnsync_gossip_duplicate", { description: "gossip already held (no signature work)" }),
   stale: Metric.counter("lnsync_gossip_stale", { description: "gossip too old or too far in the future" }),

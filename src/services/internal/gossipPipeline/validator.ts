@@ -4,12 +4,13 @@
  * pre-checked (rules, hashes, store reads, early signatures). Then N is settled, N+1's signatures are dispatched,
  * and only then is N handed to the writer. Settling stays strictly in batch order.
  */
-import { Deferred, Effect, Either, Fiber, Option, Queue } from "effect"
+import { Deferred, Effect, Either, Fiber, Metric, Option, Queue } from "effect"
 import type { GraphStoreError } from "../../GraphStore.js"
 import type { Prepared } from "./batch.js"
 import type { Job, PipelineContext, WriteJob } from "./context.js"
 import { bump } from "./funding.js"
 import { fillBatch } from "./intake.js"
+import { GossipPipelineMetrics } from "./metrics.js"
 import { prepare } from "./precheck.js"
 import { settle } from "./settle.js"
 
@@ -99,6 +100,7 @@ export const validator = (ctx: PipelineContext): Effect.Effect<never> =>
       }
       const batch = yield* fillBatch(ctx, first)
       const { jobs, permits } = batch
+      yield* Metric.increment(GossipPipelineMetrics.batches)
       const seq = cells.nextSeq++
       const prepared = yield* Effect.either(prepare(ctx, batch, cells.writtenSeq))
       if (settling !== undefined) {
