@@ -52,10 +52,25 @@ export const hashOf = <M extends GossipMessage>(
   c: Cand<M>
 ): Uint8Array => (c.hash ??= signedHash(c.msg._tag, c.msg.raw))
 
-/** Index of the newest (highest timestamp, first on ties) pending candidate. */
+/**
+ * Index of the pending candidate to check next: the newest (highest timestamp); on equal timestamps the one received
+ * first. A candidate taken back out of a premature cache (slot -1) was received before this batch's own, which are
+ * pending in arrival order, so it goes first, as lnd applies premature updates when their announcement is processed,
+ * before what came after it. Otherwise the verdicts would depend on how gossip was cut into batches: a forged copy
+ * held as premature, then a valid copy in the announcement's batch, would be a Duplicate (never checked, no offence)
+ * in one batch and an invalid signature (an offence, SM-33) in batches of one. Twins (the same bytes) get the same
+ * verdict either way: the batch's own stays first, as the early check may have checked it already.
+ */
 export const newestIndex = <M extends ChannelUpdate | NodeAnnouncement>(pending: ReadonlyArray<Cand<M>>): number => {
   let best = 0
-  for (let i = 1; i < pending.length; i++) if (pending[i].msg.timestamp > pending[best].msg.timestamp) best = i
+  for (let i = 1; i < pending.length; i++) {
+    const c = pending[i]
+    const b = pending[best]
+    if (
+      c.msg.timestamp > b.msg.timestamp ||
+      (c.msg.timestamp === b.msg.timestamp && c.slot < 0 && b.slot >= 0 && !sameBytes(c.msg.raw, b.msg.raw))
+    ) best = i
+  }
   return best
 }
 
