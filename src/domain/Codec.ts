@@ -10,6 +10,8 @@ import { Data, Either } from "effect"
 import { inflateSync } from "node:zlib"
 import { decodeAddresses } from "./Addresses.js"
 import * as BigSize from "./BigSize.js"
+import { equalAt } from "./Bytes.js"
+import * as Chain from "./Chain.js"
 import type {
   ChainHash,
   ChannelAnnouncement,
@@ -121,6 +123,14 @@ class Reader {
   varBytes(field: string): Uint8Array {
     const len = this.u16(`len(${field})`)
     return this.bytes(len, field)
+  }
+  /**
+   * `varBytes` for a feature bitmap: an empty one (most channel announcements') is the shared empty array, not a
+   * view object per message. Only for fields no error offset is taken from (`offsetOf` needs a real view).
+   */
+  features(field: string): Uint8Array {
+    const len = this.u16(`len(${field})`)
+    return len === 0 ? NOTHING : this.bytes(len, field)
   }
   rest(): Uint8Array {
     // nothing left (every gossip message today): one shared empty array, not a view object per message
@@ -285,11 +295,32 @@ const readQueryFlags = (r: Reader, value: Uint8Array, count: number): QueryShort
   return encoding === 1 ? { encoding, flags, compressed: payload } : { encoding, flags }
 }
 
-const chain = (r: Reader): ChainHash => r.bytes(CHAIN, "chain_hash")
+/** The chains a node may sync (mainnet first: nearly every message names it). */
+const KNOWN_CHAINS: ReadonlyArray<ChainHash> = [
+  Chain.BITCOIN_MAINNET,
+  Chain.BITCOIN_TESTNET3,
+  Chain.BITCOIN_SIGNET,
+  Chain.BITCOIN_REGTEST
+]
+
+/**
+ * `chain_hash`: a well-known chain is returned as its shared constant (byte-identical, never written to), not as a
+ * view object per message; ~160,000 gossip messages of a mainnet sync name the same chain. Any other is a view.
+ */
+const chain = (r: Reader): ChainHash => {
+  r.need(CHAIN, "chain_hash")
+  for (const known of KNOWN_CHAINS) {
+    if (equalAt(r.buf, r.pos, known)) {
+      r.pos += CHAIN
+      return known
+    }
+  }
+  return r.bytes(CHAIN, "chain_hash")
+}
 
 const readInit = (r: Reader): Init => {
-  const globalFeatures = r.varBytes("globalfeatures")
-  const features = r.varBytes("features")
+  const globalFeatures = r.features("globalfeatures")
+  const features = r.features("features")
   const records = r.tlvs(TYPES_1_3)
   let networks: Array<ChainHash> | undefined
   const n = find(records, 1n)
@@ -337,7 +368,7 @@ const readChannelAnnouncement = (r: Reader): ChannelAnnouncement => ({
   nodeSignature2: r.bytes(SIG, "node_signature_2"),
   bitcoinSignature1: r.bytes(SIG, "bitcoin_signature_1"),
   bitcoinSignature2: r.bytes(SIG, "bitcoin_signature_2"),
-  features: r.varBytes("features"),
+  features: r.features("features"),
   chainHash: chain(r),
   shortChannelId: r.u64("short_channel_id"),
   nodeId1: r.bytes(PUBKEY, "node_id_1"),
@@ -350,7 +381,7 @@ const readChannelAnnouncement = (r: Reader): ChannelAnnouncement => ({
 
 const readNodeAnnouncement = (r: Reader): NodeAnnouncement => {
   const signature = r.bytes(SIG, "signature")
-  const features = r.varBytes("features")
+  const features = r.features("features")
   const timestamp = r.u32("timestamp")
   const nodeId = r.bytes(PUBKEY, "node_id")
   const rgbColor = r.bytes(3, "rgb_color")
@@ -495,34 +526,40 @@ const readers: Readonly<Record<number, (r: Reader) => Message>> = {
   [MessageType.GossipTimestampFilter]: readGossipTimestampFilter
 }
 
+/** The decoded value or the error, unwrapped: what `run` puts in an `Either` (the transport's loop skips that). */
+const runBare = <A extends Message>(
+  bytes: Uint8Array,
+  read: (r: Reader) => A,
+  expected: number | undefined,
+  owned: boolean
+): A | DecodeError => {
+  if (bytes.length < 2) {
+    return new DecodeError({ messageType: undefined, field: "type", offset: 0, reason: "shorter than 2 bytes" })
+  }
+  const type = (bytes[0] << 8) | bytes[1]
+  if (expected !== undefined && type !== expected) {
+    return new DecodeError({ messageType: type, field: "type", offset: 0, reason: `expected type ${expected}` })
+  }
+  // one copy unless the caller hands the bytes over: it may reuse its buffer; every field below is a view of `buf`
+  // (`new Uint8Array(bytes)`, not `bytes.slice()`: a Buffer's `slice` is a view, not a copy)
+  const r = new Reader(owned ? bytes : new Uint8Array(bytes), type)
+  try {
+    return read(r)
+  } catch (e) {
+    if (e instanceof DecodeError) return e
+    // not reachable for any input (the fuzz tests check no "internal" reason shows up); kept total regardless
+    return new DecodeError({ messageType: type, field: "message", offset: r.pos, reason: `internal: ${String(e)}` })
+  }
+}
+
 const run = <A extends Message>(
   bytes: Uint8Array,
   read: (r: Reader) => A,
   expected?: number,
   owned = false
 ): Either.Either<A, DecodeError> => {
-  if (bytes.length < 2) {
-    return Either.left(
-      new DecodeError({ messageType: undefined, field: "type", offset: 0, reason: "shorter than 2 bytes" })
-    )
-  }
-  const type = (bytes[0] << 8) | bytes[1]
-  if (expected !== undefined && type !== expected) {
-    return Either.left(
-      new DecodeError({ messageType: type, field: "type", offset: 0, reason: `expected type ${expected}` })
-    )
-  }
-  // one copy unless the caller hands the bytes over: it may reuse its buffer; every field below is a view of `buf`
-  const r = new Reader(owned ? bytes : bytes.slice(), type)
-  try {
-    return Either.right(read(r))
-  } catch (e) {
-    if (e instanceof DecodeError) return Either.left(e)
-    // not reachable for any input (the fuzz tests check no "internal" reason shows up); kept total regardless
-    return Either.left(
-      new DecodeError({ messageType: type, field: "message", offset: r.pos, reason: `internal: ${String(e)}` })
-    )
-  }
+  const out = runBare(bytes, read, expected, owned)
+  return out instanceof DecodeError ? Either.left(out) : Either.right(out)
 }
 
 const readUnknown = (r: Reader): UnknownMessage => {
@@ -542,6 +579,12 @@ export const decodeMessage = (bytes: Uint8Array): Either.Either<Message, DecodeE
  */
 export const decodeOwnedMessage = (bytes: Uint8Array): Either.Either<Message, DecodeError> =>
   run(bytes, readAny, undefined, true)
+
+/**
+ * `decodeOwnedMessage` without the `Either` around the result (one object fewer per message, for the transport's
+ * per-message loop): the message, or the `DecodeError` itself (test with `instanceof DecodeError`).
+ */
+export const decodeOwnedBare = (bytes: Uint8Array): Message | DecodeError => runBare(bytes, readAny, undefined, true)
 
 export const decodeInit = (bytes: Uint8Array) => run(bytes, readInit, MessageType.Init)
 export const decodeChannelAnnouncement = (bytes: Uint8Array) =>

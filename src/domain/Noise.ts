@@ -87,6 +87,9 @@ const writeNonce = (nonce: Buffer, n: number): Buffer => {
 }
 const nonceOf = (n: number): Buffer => writeNonce(Buffer.alloc(12), n)
 
+/** One options object for every cipher: node only reads it, so a literal per frame was garbage for nothing. */
+const AEAD_OPTIONS = { authTagLength: MAC_SIZE } as const
+
 /** `encryptWithAD`: ciphertext || 16-byte tag, written into `out` at `offset`. Returns the bytes written. */
 const sealInto = (
   key: Uint8Array,
@@ -96,7 +99,7 @@ const sealInto = (
   out: Uint8Array,
   offset: number
 ): number => {
-  const cipher = crypto.createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: MAC_SIZE })
+  const cipher = crypto.createCipheriv("chacha20-poly1305", key, nonce, AEAD_OPTIONS)
   if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: plaintext.length })
   const body = cipher.update(plaintext)
   cipher.final()
@@ -111,14 +114,22 @@ const seal = (key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, plaintext: Uin
   return out
 }
 
-/** `decryptWithAD`: the plaintext, or `undefined` when the tag does not verify. */
-const open = (key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined => {
-  if (sealed.length < MAC_SIZE) return undefined
-  const bodyLength = sealed.length - MAC_SIZE
-  const decipher = crypto.createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: MAC_SIZE })
-  if (ad.length > 0) decipher.setAAD(ad, { plaintextLength: bodyLength })
-  decipher.setAuthTag(sealed.subarray(bodyLength))
-  const body = decipher.update(sealed.subarray(0, bodyLength))
+/**
+ * `decryptWithAD` of exactly `ciphertext` under exactly `tag` (16 bytes): the plaintext, a buffer of its own that
+ * node allocates, or `undefined` when the tag does not verify. node copies the tag (`setAuthTag`) and reads the
+ * ciphertext before returning, so both may be scratch memory the caller reuses.
+ */
+const decrypt = (
+  key: Uint8Array,
+  nonce: Uint8Array,
+  ad: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array
+): Uint8Array | undefined => {
+  const decipher = crypto.createDecipheriv("chacha20-poly1305", key, nonce, AEAD_OPTIONS)
+  if (ad.length > 0) decipher.setAAD(ad, { plaintextLength: ciphertext.length })
+  decipher.setAuthTag(tag)
+  const body = decipher.update(ciphertext)
   try {
     decipher.final()
   } catch {
@@ -126,6 +137,13 @@ const open = (key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8A
     return undefined
   }
   return body
+}
+
+/** `decryptWithAD` of `sealed` = ciphertext || tag: the plaintext, or `undefined` when the tag does not verify. */
+const open = (key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined => {
+  if (sealed.length < MAC_SIZE) return undefined
+  const bodyLength = sealed.length - MAC_SIZE
+  return decrypt(key, nonce, ad, sealed.subarray(0, bodyLength), sealed.subarray(bodyLength))
 }
 
 /** Raw ChaCha20-Poly1305 seal/open (empty AD), exported so benches can measure the AEAD floor the same way. */
@@ -183,6 +201,12 @@ export class CipherState {
   private chainingKey: Buffer
   private n = 0
   private readonly nonce = Buffer.alloc(12)
+  /**
+   * Scratch for the transport's opens: the tag, and a length header's 2 ciphertext bytes, are copied here rather
+   * than viewed (two fewer view objects per unit; node copies the tag and reads the ciphertext synchronously).
+   */
+  private readonly tag = new Uint8Array(MAC_SIZE)
+  private readonly lengthCiphertext = new Uint8Array(2)
 
   constructor(key: Uint8Array, chainingKey: Uint8Array) {
     this.key = Buffer.from(key)
@@ -217,18 +241,38 @@ export class CipherState {
    * own; `undefined` on a bad tag. The nonce advances either way.
    */
   openAt(buf: Uint8Array, at: number, length: number): Uint8Array | undefined {
-    const plain = open(this.key, writeNonce(this.nonce, this.n), EMPTY, buf.subarray(at, at + length + MAC_SIZE))
+    if (at < 0 || length < 0 || buf.length - at < length + MAC_SIZE) return this.fail()
+    // one plain view of the ciphertext (a Buffer's `subarray` goes through its species constructor), none of the tag
+    const plain = decrypt(
+      this.key,
+      writeNonce(this.nonce, this.n),
+      EMPTY,
+      new Uint8Array(buf.buffer, buf.byteOffset + at, length),
+      this.tagAt(buf, at + length)
+    )
     this.advance()
     return plain
   }
 
   /** Opens an 18-byte encrypted length header at `buf[at]`: the u16, or -1 on a bad tag (the nonce advances either way). */
   openLength(buf: Uint8Array, at = 0): number {
-    const plain = buf.length - at >= LENGTH_HEADER_SIZE
-      ? open(this.key, writeNonce(this.nonce, this.n), EMPTY, buf.subarray(at, at + LENGTH_HEADER_SIZE))
-      : undefined
+    if (at < 0 || buf.length - at < LENGTH_HEADER_SIZE) {
+      this.advance()
+      return -1
+    }
+    const ciphertext = this.lengthCiphertext
+    ciphertext[0] = buf[at]
+    ciphertext[1] = buf[at + 1]
+    const plain = decrypt(this.key, writeNonce(this.nonce, this.n), EMPTY, ciphertext, this.tagAt(buf, at + 2))
     this.advance()
     return plain === undefined ? -1 : (plain[0] << 8) | plain[1]
+  }
+
+  /** The 16 tag bytes at `buf[at]`, copied into the scratch tag. */
+  private tagAt(buf: Uint8Array, at: number): Uint8Array {
+    const tag = this.tag
+    for (let i = 0; i < MAC_SIZE; i++) tag[i] = buf[at + i]
+    return tag
   }
 
   private fail(): undefined {
@@ -283,10 +327,13 @@ export const encryptFrame = (sender: CipherState, message: Uint8Array): Either.E
   return Either.map(encryptFrameInto(sender, message, out, 0), () => out)
 }
 
-const lengthBadTag = () => fail("LENGTH_BAD_TAG", "bad MAC on the encrypted length")
-const lengthTooShort = (length: number) =>
-  fail("LENGTH_OUT_OF_RANGE", `frame length ${length} is shorter than a message type`)
-const bodyBadTag = () => fail("BODY_BAD_TAG", "bad MAC on the message body")
+const lengthBadTagError = () => new NoiseError({ code: "LENGTH_BAD_TAG", detail: "bad MAC on the encrypted length" })
+const lengthTooShortError = (length: number) =>
+  new NoiseError({ code: "LENGTH_OUT_OF_RANGE", detail: `frame length ${length} is shorter than a message type` })
+const bodyBadTagError = () => new NoiseError({ code: "BODY_BAD_TAG", detail: "bad MAC on the message body" })
+const lengthBadTag = () => Either.left(lengthBadTagError())
+const lengthTooShort = (length: number) => Either.left(lengthTooShortError(length))
+const bodyBadTag = () => Either.left(bodyBadTagError())
 /** `next`'s "more bytes needed": one immutable value, not an allocation per call. */
 const NEED_MORE: Either.Either<Uint8Array | undefined, NoiseError> = Either.right(undefined)
 
@@ -359,20 +406,29 @@ export class FrameDecoder {
 
   /** The next whole message, `undefined` when more bytes are needed, or the error that ends the connection. */
   next(): Either.Either<Uint8Array | undefined, NoiseError> {
+    const out = this.nextBare()
+    return out === undefined ? NEED_MORE : out instanceof NoiseError ? Either.left(out) : Either.right(out)
+  }
+
+  /**
+   * `next` without the `Either` (the connection's reader loop: one object fewer per message): the message (a buffer
+   * of its own), `undefined` when more bytes are needed, or the `NoiseError` that ends the connection.
+   */
+  nextBare(): Uint8Array | NoiseError | undefined {
     // no intermediate views or Eithers: a gossip sync runs this ~180,000 times
     if (this.pendingLength === undefined) {
-      if (!this.take(LENGTH_HEADER_SIZE)) return NEED_MORE
+      if (!this.take(LENGTH_HEADER_SIZE)) return undefined
       const length = this.receiver.openLength(this.unit, this.unitAt)
       this.unit = EMPTY
-      if (length < 0) return lengthBadTag()
-      if (length < MIN_MESSAGE_SIZE) return lengthTooShort(length)
+      if (length < 0) return lengthBadTagError()
+      if (length < MIN_MESSAGE_SIZE) return lengthTooShortError(length)
       this.pendingLength = length
     }
-    if (!this.take(this.pendingLength + MAC_SIZE)) return NEED_MORE
+    if (!this.take(this.pendingLength + MAC_SIZE)) return undefined
     const plain = this.receiver.openAt(this.unit, this.unitAt, this.pendingLength)
     this.unit = EMPTY
     this.pendingLength = undefined
-    return plain === undefined ? bodyBadTag() : Either.right(plain)
+    return plain === undefined ? bodyBadTagError() : plain
   }
 
   /**

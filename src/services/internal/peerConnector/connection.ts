@@ -19,7 +19,7 @@
 import { Chunk, Deferred, Duration, Effect, Either, Fiber, Mailbox, Option, Random, Scope, Stream } from "effect"
 import { u16 } from "../../../domain/Bytes.js"
 import * as Chain from "../../../domain/Chain.js"
-import { decodeOwnedMessage, encodeMessage } from "../../../domain/Codec.js"
+import { DecodeError, decodeOwnedBare, decodeOwnedMessage, encodeMessage } from "../../../domain/Codec.js"
 import * as Features from "../../../domain/Features.js"
 import { toHex } from "../../../domain/Hex.js"
 import type { ChainHash, ErrorMessage, Init, Message, PublicKey, Warning } from "../../../domain/Messages.js"
@@ -36,7 +36,7 @@ import {
   initiatorActTwo,
   MAX_MESSAGE_SIZE,
   MIN_MESSAGE_SIZE,
-  type NoiseError,
+  NoiseError,
   type NoiseSession,
   responderActOne,
   responderActThree
@@ -645,19 +645,22 @@ const runPeer = (args: RunArgs, sharedBudget: TransportBudget | undefined): Effe
      * needs more bytes.
      */
     const pump = (): Effect.Effect<void> | undefined => {
+      // the bare forms (no Either around each frame and each message): two objects fewer per message
       for (;;) {
-        const next = decoder.next()
-        if (Either.isLeft(next)) return shutdown(`transport: ${next.left.detail}`, next.left, false)
-        if (next.right === undefined) return undefined
-        const wire = next.right
-        const decoded = decodeOwnedMessage(wire)
-        if (Either.isLeft(decoded)) {
-          const e = decoded.left
+        const wire = decoder.nextBare()
+        if (wire === undefined) return undefined
+        if (wire instanceof NoiseError) return shutdown(`transport: ${wire.detail}`, wire, false)
+        const decoded = decodeOwnedBare(wire)
+        if (decoded instanceof DecodeError) {
           // BOLT 1: unknown even type / malformed message — warn the peer, then fail the connection
-          queueControl(encodeMessage(warningFor(`${e.field}: ${e.reason}`)))
-          return shutdown(`bad message (type ${e.messageType}): ${e.field}: ${e.reason}`, e, true)
+          queueControl(encodeMessage(warningFor(`${decoded.field}: ${decoded.reason}`)))
+          return shutdown(
+            `bad message (type ${decoded.messageType}): ${decoded.field}: ${decoded.reason}`,
+            decoded,
+            true
+          )
         }
-        const effect = handle(decoded.right, wire)
+        const effect = handle(decoded, wire)
         if (effect !== undefined) return effect
       }
     }
