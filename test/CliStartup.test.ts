@@ -1,7 +1,8 @@
 /**
  * The CLI's startup cost (issue 18): `lnsync --help` and `lnsync sync` load only what they use. The HTTP API (the
  * `@effect/platform` index, with its swagger and scalar UI bundles), the `@effect/platform-node` index, PostgreSQL,
- * the demo and the vectors check load when a command needs them — and every command still works with them loaded so.
+ * the demo, the vectors check and the chain backends (Esplora, bitcoind) load when a command needs them — and every
+ * command still works with them loaded so.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
@@ -15,9 +16,13 @@ import { load } from "../src/bin/lazy.js"
 import { ExitCode } from "../src/bin/terminal.js"
 import { BITCOIN_REGTEST } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
+import * as ChainSourceConfig from "../src/layers/chain/ChainSourceConfig.js"
 import * as Node from "../src/layers/Node.js"
+import { ChainSource } from "../src/services/ChainSource.js"
 import { GraphStore } from "../src/services/GraphStore.js"
-import { generateGraph } from "../src/testing/GraphGenerator.js"
+import * as ChainServer from "../src/testing/chain/ChainServer.js"
+import { SyntheticChain } from "../src/testing/chain/SyntheticChain.js"
+import { GENERATED_TIP, generateGraph } from "../src/testing/GraphGenerator.js"
 import { servingPeer, splitGraph } from "../src/testing/SimulatedNetwork.js"
 import { type CliRun, runCli } from "./support/cli.js"
 
@@ -69,12 +74,19 @@ describe("lnsync loads a command's modules when the command runs (issue 18)", ()
         "src/layers/graph/GraphStorePg.ts",
         "src/layers/graph/GraphQueryPg.ts",
         "src/bin/demo.ts",
-        "src/bin/vectors.ts"
+        "src/bin/vectors.ts",
+        // the chain backends and @effect/platform's HTTP client: only for --chain-source esplora/bitcoind
+        "src/layers/chain/Esplora.ts",
+        "src/layers/chain/Bitcoind.ts",
+        "src/layers/chain/http.ts"
       ]
     ) expect(files).not.toContain(heavy)
+    // choosing the store (SQLite or PostgreSQL) loads no node-postgres
+    expect(files).toContain("src/layers/graph/databaseUrl.ts")
     expect(files.filter((f) => f.startsWith("src/testing/"))).toEqual([])
     // the package indexes load every module of the package; PostgreSQL only for a postgres:// --db
     expect(packages).not.toContain("@effect/platform")
+    expect(packages.filter((p) => p.startsWith("@effect/platform/"))).toEqual([])
     expect(packages).not.toContain("@effect/platform-node")
     expect(packages.filter((p) => p.startsWith("@effect/sql-pg") || p === "pg" || p === "postgres")).toEqual([])
   })
@@ -107,6 +119,27 @@ describe("lnsync loads a command's modules when the command runs (issue 18)", ()
       )
       expect(counts.channels).toBe(0)
       expect(fs.existsSync(file)).toBe(true)
+    }))
+
+  it.scoped("--chain-source esplora:/bitcoind: loads its backend when the layer is built, and it answers", () =>
+    Effect.gen(function* () {
+      const graph = generateGraph({ seed: 18, channels: 3, chainHash: BITCOIN_REGTEST, now: 1_750_000_000 })
+      const [unfunded, ...funded] = graph.channelAnnouncements
+      const server = yield* ChainServer.make(SyntheticChain.forAnnouncements(funded, GENERATED_TIP))
+      const bitcoind = yield* ChainSourceConfig.parseChainSource(`bitcoind:${server.rpcUrl}`)
+      for (
+        const spec of [
+          yield* ChainSourceConfig.parseChainSource(`esplora:${server.esploraUrl}`),
+          { ...bitcoind, user: ChainServer.RPC_USER, password: ChainServer.RPC_PASSWORD }
+        ]
+      ) {
+        const [kind, results] = yield* Effect.flatMap(
+          ChainSource,
+          (source) => Effect.map(source.checkFunding([unfunded, ...funded]), (r) => [source.kind, r] as const)
+        ).pipe(Effect.provide(ChainSourceConfig.layer(spec)))
+        expect(kind).toBe(spec.kind)
+        expect(results.map((r) => r._tag)).toEqual(["Invalid", "Valid", "Valid"])
+      }
     }))
 
   it.live(

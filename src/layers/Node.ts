@@ -42,6 +42,7 @@ import type {
   SyncManagerConfigInput
 } from "../services/SyncManagerConfig.js"
 import { layerSyncManagerConfig, SyncManagerDefaults } from "../services/SyncManagerConfig.js"
+import { isPostgresUrl } from "./graph/databaseUrl.js"
 import * as GraphStoreSqlite from "./graph/GraphStoreSqlite.js"
 import * as TcpPeerConnector from "./net/TcpPeerConnector.js"
 import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
@@ -399,9 +400,6 @@ export function layer<ES, EC, EP, EV>(
     : Reconciler.layer.pipe(Layer.provide(Reconciler.layerReconcilerConfig(settings.reconciler)))
   return settings.reconcile === false ? node : reconciler.pipe(Layer.provideMerge(node))
 }
-
-/** Whether `db` is a PostgreSQL URL: `GraphStorePg.isPostgresUrl`, which cannot be imported without node-postgres. */
-const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db)
 
 /**
  * The store `db` names, as `GraphStorePg.layerFor`: a `postgres://` URL opens PostgreSQL, anything else the SQLite

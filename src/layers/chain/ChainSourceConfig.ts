@@ -3,12 +3,9 @@
  * (`--chain-source`, `LNSYNC_CHAIN_SOURCE`). bitcoind credentials come from the URL (`http://user:pass@host:8332`),
  * `LNSYNC_BITCOIND_USER`/`LNSYNC_BITCOIND_PASSWORD`, or the cookie file `LNSYNC_BITCOIND_COOKIE`.
  */
-import { Config, ConfigError, Either } from "effect"
-import type { Layer } from "effect"
+import { Config, ConfigError, Effect, Either, Layer } from "effect"
 import type { ChainSource } from "../../services/ChainSource.js"
 import { layerNone } from "../../services/ChainSource.js"
-import * as Bitcoind from "./Bitcoind.js"
-import * as Esplora from "./Esplora.js"
 
 export type ChainSourceSpec =
   | { readonly kind: "none" }
@@ -56,10 +53,32 @@ export const config: Config.Config<ChainSourceSpec> = Config.all({
   )
 )
 
-/** The ChainSource layer a spec names. */
+/**
+ * A backend's module, loaded when its layer is built (issue 18: Esplora, bitcoind and @effect/platform's HTTP client
+ * cost ~0.04 CPU-seconds and ~4 MB at start, unbundled, that `--chain-source none`, the default, never uses). A module that cannot load is
+ * a broken install, not a chain source that is down: a defect naming it.
+ */
+const loadBackend = <M>(what: string, load: () => Promise<M>): Effect.Effect<M> =>
+  Effect.tryPromise({
+    try: load,
+    catch: (cause) =>
+      new Error(`cannot load ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+  }).pipe(Effect.orDie)
+
+/** The ChainSource layer a spec names; a backend's module loads when the layer is built. */
 export const layer = (spec: ChainSourceSpec): Layer.Layer<ChainSource> =>
   spec.kind === "esplora"
-    ? Esplora.layer({ url: spec.url })
+    ? Layer.unwrapEffect(
+      Effect.map(
+        loadBackend("the Esplora chain source (layers/chain/Esplora)", () => import("./Esplora.js")),
+        (Esplora) => Esplora.layer({ url: spec.url })
+      )
+    )
     : spec.kind === "bitcoind"
-    ? Bitcoind.layer(spec)
+    ? Layer.unwrapEffect(
+      Effect.map(
+        loadBackend("the bitcoind chain source (layers/chain/Bitcoind)", () => import("./Bitcoind.js")),
+        (Bitcoind) => Bitcoind.layer(spec)
+      )
+    )
     : layerNone

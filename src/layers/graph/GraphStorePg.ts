@@ -13,6 +13,7 @@ import { Effect, Layer, Redacted } from "effect"
 import type { ChainHash } from "../../domain/Messages.js"
 import type { GraphStore, GraphStoreChainMismatch } from "../../services/GraphStore.js"
 import { GraphStoreError } from "../../services/GraphStore.js"
+import { displayUrl, isPostgresUrl } from "./databaseUrl.js"
 import * as GraphStoreSql from "./GraphStoreSql.js"
 import * as GraphStoreSqlite from "./GraphStoreSqlite.js"
 
@@ -25,19 +26,8 @@ export interface GraphStorePgConfig {
   readonly maxConnections?: number | undefined
 }
 
-/** Whether `db` (`--db`, `LNSYNC_DB`) names a PostgreSQL database rather than a SQLite file. */
-export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db)
-
-/** The URL without its password, to name the database in messages and logs. */
-export const displayUrl = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "the PostgreSQL database"
-  }
-}
+// here too, for the modules that already load this one; they live apart so that choosing a store loads no pg
+export { displayUrl, isPostgresUrl } from "./databaseUrl.js"
 
 /** The SqlClient (and PgClient) for `url`; a server that cannot be reached fails with GraphStoreError "open". */
 export const layerClient = (
