@@ -1,8 +1,9 @@
 /**
  * The package's front door, checked without a build (the build itself is `npm run test:build`): package.json's
- * entry points are the compiled forms of sources that exist, the CLI source starts with a shebang so the compiled
- * `dist/bin/lnsync.js` runs as a command, and the build copies every non-TypeScript file `src/` loads at run time
- * (the signature worker, the dashboard's page).
+ * entry points are the compiled forms of sources that exist, the CLI is bundled from a source that starts with a
+ * shebang so `dist/bin/lnsync.js` runs as a command, and the build (`scripts/build.mjs`) copies every non-TypeScript
+ * file `src/` loads at run time (the signature worker, the dashboard's page) beside the library's modules and beside
+ * the bundle.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
@@ -10,6 +11,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const buildScript = fs.readFileSync(path.join(repo, "scripts/build.mjs"), "utf8")
 const pkg = JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as {
   readonly name: string
   readonly types: string
@@ -17,6 +19,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8"))
   readonly exports: Record<string, { readonly types: string; readonly default: string } | string | null>
   readonly scripts: Record<string, string>
   readonly dependencies: Record<string, string>
+  readonly files: ReadonlyArray<string>
 }
 
 /** `./dist/x/y.js` (or `.d.ts`) -> `src/x/y.ts`. */
@@ -45,13 +48,21 @@ describe("package layout", () => {
     for (const file of ["src/index.ts", "src/testing/index.ts"]) expect(fs.existsSync(path.join(repo, file))).toBe(true)
   })
 
-  it("the lnsync command is the compiled CLI, and its source starts with a shebang", () => {
+  it("the lnsync command is the CLI bundled from src/bin/lnsync.ts, whose source starts with a shebang", () => {
     expect(sourceOf(pkg.bin["lnsync"]!)).toBe("src/bin/lnsync.ts")
     expect(fs.readFileSync(path.join(repo, "src/bin/lnsync.ts"), "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true)
-    expect(pkg.dependencies["tsx"]).toBeUndefined() // nothing runs TypeScript at run time
+    // tsc builds the library (dist/, .d.ts), then scripts/build.mjs bundles the CLI over dist/bin/, which ships
+    expect(pkg.scripts["build"]).toBe("tsc -p tsconfig.build.json && node scripts/build.mjs")
+    expect(buildScript).toContain(`entryPoints: { lnsync: "src/bin/lnsync.ts" }`)
+    expect(buildScript).toContain(`const bin = path.join(dist, "bin")`)
+    expect(pkg.files).toContain("dist")
+    for (const script of ["start", "test:build"]) expect(pkg.scripts[script]).toContain("node dist/bin/lnsync.js")
+    // nothing runs TypeScript or bundles at run time
+    expect(pkg.dependencies["tsx"]).toBeUndefined()
+    expect(pkg.dependencies["esbuild"]).toBeUndefined()
   })
 
-  it("the build copies every non-TypeScript file under src/ into dist/", () => {
+  it("the build copies every non-TypeScript file under src/ into dist/ and beside the bundle", () => {
     const assets = filesUnder(path.join(repo, "src"))
       .filter((f) => !f.endsWith(".ts"))
       .map((f) => path.relative(repo, f).split(path.sep).join("/"))
@@ -61,8 +72,11 @@ describe("package layout", () => {
       "src/layers/http/dashboard/index.html",
       "src/layers/verify/verify-worker.mjs"
     ])
-    for (const asset of assets) {
-      expect(pkg.scripts["build"]).toContain(`'${asset}', '${asset.replace(/^src\//, "dist/")}'`)
-    }
+    // scripts/build.mjs's ASSETS: [the folder of the module that finds the file via import.meta.url, the file
+    // relative to it]; dist/<folder>/<file> for the library, dist/bin/<file> for the bundle's chunks
+    const listed = Array.from(buildScript.matchAll(/^ {2}\["([^"]+)", "([^"]+)"\],?$/gm), (m) => `src/${m[1]}/${m[2]}`)
+    expect(listed.sort()).toEqual(assets)
+    expect(buildScript).toContain("fs.cpSync(path.join(root, \"src\", dir, file), path.join(dist, dir, file))")
+    expect(buildScript).toContain("fs.cpSync(path.join(root, \"src\", dir, file), path.join(staging, file))")
   })
 })

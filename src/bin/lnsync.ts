@@ -18,7 +18,9 @@
  * a bug (then with the whole cause).
  *
  * Startup (issue 18): a command's heavy modules (the HTTP API, PostgreSQL, the demo, the vectors check) load when
- * that command runs (`lazy.ts`), so `--help` and `sync` into SQLite never load them.
+ * that command runs (`lazy.ts`), so `--help` and `sync` into SQLite never load them. The shipped command is this file
+ * bundled (`npm run build`, scripts/build.mjs: one file and a few shared chunks instead of ~850 modules for node to
+ * resolve and load); each lazily loaded module stays a chunk of its own.
  */
 import "./heap.js" // first: the heap policy applies from the start
 import { Command, Options, ValidationError } from "@effect/cli"
