@@ -8,15 +8,17 @@
  * Also, in CPU time (a shared machine distorts wall times, much less CPU per message): the receiving side alone —
  * the bench graph's gossip (BENCH_CHANNELS channels, default 5,000) pre-encrypted, cut into 64 KB socket-sized chunks,
  * through FrameDecoder and the decoder, as a connection's reader does — and the same gossip sent through a loopback
- * Peer pair (both ends in this process).
+ * Peer pair (both ends in this process). The receiving side's heap allocation per message is measured too (V8's
+ * sampling heap profiler, counting objects already collected): it is what drives the GC a sync pays for.
  *
  * Last line: `transport: <N> msg/s; <R>× of raw AEAD`.
  */
 import { Chunk, Effect, Either, Logger, LogLevel, Option, Stream } from "effect"
 import * as crypto from "node:crypto"
+import { Session } from "node:inspector"
 import * as Chain from "../src/domain/Chain.js"
-import { decodeOwnedMessage } from "../src/domain/Codec.js"
-import { CipherState, encryptFrame, FrameDecoder, generatePrivateKey } from "../src/domain/Noise.js"
+import { DecodeError, decodeOwnedBare } from "../src/domain/Codec.js"
+import { CipherState, encryptFrame, FrameDecoder, generatePrivateKey, NoiseError } from "../src/domain/Noise.js"
 import * as TcpPeerConnector from "../src/layers/net/TcpPeerConnector.js"
 import { mainnetGraph } from "./support/mainnetGraph.js"
 
@@ -79,29 +81,65 @@ const encryptedChunks = (key: Uint8Array): Array<Uint8Array> => {
   return chunks
 }
 
+/** Decrypts and decodes the whole stream as a connection's reader does (`pump`); returns the messages received. */
+const receiveAll = (key: Uint8Array, chunks: ReadonlyArray<Uint8Array>): number => {
+  const decoder = new FrameDecoder(new CipherState(key, new Uint8Array(32)))
+  let n = 0
+  for (const chunk of chunks) {
+    decoder.push(chunk)
+    for (;;) {
+      const wire = decoder.nextBare()
+      if (wire === undefined) break
+      if (wire instanceof NoiseError) throw wire
+      if (decodeOwnedBare(wire) instanceof DecodeError) throw new Error("bench gossip does not decode")
+      n++
+    }
+  }
+  if (n !== gossip.length) throw new Error(`received ${n} of ${gossip.length}`)
+  return n
+}
+
 /** CPU µs per message to decrypt and decode the gossip stream, as a connection's reader does (best of `rounds`). */
 const receiveCpu = (rounds: number): number => {
   const key = crypto.randomBytes(32)
   const chunks = encryptedChunks(key)
   let best = Infinity
   for (let r = 0; r < rounds; r++) {
-    const decoder = new FrameDecoder(new CipherState(key, new Uint8Array(32)))
-    let n = 0
     const t0 = cpuMicros()
-    for (const chunk of chunks) {
-      decoder.push(chunk)
-      for (;;) {
-        const next = decoder.next()
-        if (Either.isLeft(next)) throw next.left
-        if (next.right === undefined) break
-        if (Either.isLeft(decodeOwnedMessage(next.right))) throw new Error("bench gossip does not decode")
-        n++
-      }
-    }
-    if (n !== gossip.length) throw new Error(`received ${n} of ${gossip.length}`)
+    const n = receiveAll(key, chunks)
     best = Math.min(best, (cpuMicros() - t0) / n)
   }
   return best
+}
+
+/**
+ * Heap bytes allocated per message by the same receive loop (one warm pass, then one sampled pass), from V8's sampling
+ * heap profiler with collected objects included: node's own cipher objects and result buffers are in it.
+ */
+const receiveAllocated = async (): Promise<number> => {
+  const key = crypto.randomBytes(32)
+  const chunks = encryptedChunks(key)
+  receiveAll(key, chunks)
+  const session = new Session()
+  session.connect()
+  const post = <A>(method: string, params: object = {}) =>
+    new Promise<A>((resolve, reject) =>
+      session.post(method, params, (e, r) => (e === null ? resolve(r as A) : reject(e)))
+    )
+  interface Node {
+    readonly selfSize: number
+    readonly children: ReadonlyArray<Node>
+  }
+  await post("HeapProfiler.startSampling", {
+    samplingInterval: 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true
+  })
+  const n = receiveAll(key, chunks)
+  const { profile } = await post<{ readonly profile: { readonly head: Node } }>("HeapProfiler.stopSampling")
+  session.disconnect()
+  const total = (node: Node): number => node.children.reduce((sum, c) => sum + total(c), node.selfSize)
+  return total(profile.head) / n
 }
 
 // --- transport over loopback -------------------------------------------------------------------------------------
@@ -164,6 +202,7 @@ const bench = Effect.gen(function* () {
 const main = async () => {
   const started = performance.now()
   const receiveMicros = receiveCpu(5)
+  const receiveBytes = await receiveAllocated()
   const { raw: rawRates, ours: rates, gossipRounds } = await Effect.runPromise(bench)
   const best = (xs: ReadonlyArray<number>) => Math.max(...xs)
   const raw = best(rawRates)
@@ -183,7 +222,9 @@ const main = async () => {
   console.log(
     `receive ${gossip.length} bench-graph gossip messages (avg ${
       avgSize.toFixed(0)
-    } B) in 64 KB chunks, FrameDecoder + decode, in process: ${receiveMicros.toFixed(2)} µs CPU/msg (best of 5)`
+    } B) in 64 KB chunks, FrameDecoder + decode, in process: ${receiveMicros.toFixed(2)} µs CPU/msg (best of 5), ${
+      Math.round(receiveBytes)
+    } bytes allocated/msg`
   )
   const bestGossip = gossipRounds.reduce((a, b) => (b.cpu < a.cpu ? b : a))
   console.log(

@@ -80,9 +80,21 @@ const hkdf = (salt: Uint8Array, ikm: Uint8Array): readonly [Buffer, Buffer] => {
 
 /** 96-bit ChaCha20-Poly1305 nonce: 32 zero bits then the 64-bit little-endian counter (BOLT 8). */
 const writeNonce = (nonce: Buffer, n: number): Buffer => {
-  nonce.writeUInt32LE(0, 0)
-  nonce.writeUInt32LE(n >>> 0, 4)
-  nonce.writeUInt32LE(Math.floor(n / 0x1_0000_0000), 8)
+  // byte stores, not three `writeUInt32LE` calls (each a checked call into node's buffer code, twice per frame)
+  const hi = Math.floor(n / 0x1_0000_0000)
+  nonce[0] =
+    nonce[1] =
+    nonce[2] =
+    nonce[3] =
+      0
+  nonce[4] = n & 0xff
+  nonce[5] = (n >>> 8) & 0xff
+  nonce[6] = (n >>> 16) & 0xff
+  nonce[7] = (n >>> 24) & 0xff
+  nonce[8] = hi & 0xff
+  nonce[9] = (hi >>> 8) & 0xff
+  nonce[10] = (hi >>> 16) & 0xff
+  nonce[11] = (hi >>> 24) & 0xff
   return nonce
 }
 const nonceOf = (n: number): Buffer => writeNonce(Buffer.alloc(12), n)
