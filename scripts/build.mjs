@@ -106,7 +106,29 @@ if (missing.length > 0) {
   throw new Error(`the CLI bundle loads files the build did not copy beside it: ${missing.join(", ")}`)
 }
 
-const previous = path.join(dist, `.bin-old-${process.pid}`)
-if (fs.existsSync(bin)) fs.renameSync(bin, previous)
-fs.renameSync(staging, bin)
-fs.rmSync(previous, { recursive: true, force: true })
+// the banner's `require` is declared in every chunk: a bundled module declaring its own would not load
+for (const output of Object.keys(result.metafile.outputs).filter((f) => f.endsWith(".js"))) {
+  await esbuild.transform(fs.readFileSync(path.join(root, output), "utf8"), { format: "esm", logLevel: "silent" })
+    .catch((cause) => {
+      fs.rmSync(staging, { recursive: true, force: true })
+      throw new Error(`the CLI bundle's ${path.basename(output)} does not parse`, { cause })
+    })
+}
+
+// the swap; several builds may run at once in one tree (bench:sync builds first): the last one in wins
+for (let attempt = 0;; attempt++) {
+  const previous = path.join(dist, `.bin-old-${process.pid}-${attempt}`)
+  try {
+    fs.renameSync(bin, previous)
+  } catch (e) {
+    if (e.code !== "ENOENT") throw e
+  }
+  try {
+    fs.renameSync(staging, bin)
+    break
+  } catch (e) {
+    if ((e.code !== "ENOTEMPTY" && e.code !== "EEXIST") || attempt === 9) throw e
+  } finally {
+    fs.rmSync(previous, { recursive: true, force: true })
+  }
+}
