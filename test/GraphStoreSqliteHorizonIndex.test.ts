@@ -75,4 +75,24 @@ describe("GraphStore SQLite horizon indexes (migration 7)", () => {
       // oldest first: the channel at its earliest update in the window (u1), then the node
       expect(reopened.gossip).toEqual([c, u1, channelUpdate(id, 0, 1_700_000_400), a].map((m) => toHex(m.raw)))
     }))
+
+  it.effect("a count builds them too (without them it would scan every update), and counts what it did before", () =>
+    Effect.gen(function* () {
+      const id = scid(800_001, 2, 1)
+      const c = channelAnnouncement(id, nodeId(3), nodeId(4))
+      const u = channelUpdate(id, 1, 1_700_000_500)
+      const result = yield* Effect.provide(
+        Effect.gen(function* () {
+          const store = yield* GraphStore
+          yield* store.applyBatch({ channels: [c], updates: [u], nodes: [nodeAnnouncement(nodeId(4), 1_700_000_600)] })
+          const before = yield* horizonIndexes
+          const counts = yield* store.counts
+          return { before, counts, after: yield* horizonIndexes }
+        }),
+        GraphStoreSqlite.layerWithClient({ filename: path.join(dir, "count.db"), chain: BITCOIN_MAINNET })
+      )
+      expect(result.before).toEqual([])
+      expect(result.counts).toEqual({ channels: 1, updates: 1, nodes: 1, zombies: 0, newestTimestamp: 1_700_000_600 })
+      expect(result.after).toEqual(["channel_updates_time", "nodes_time"])
+    }))
 })
