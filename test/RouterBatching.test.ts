@@ -5,7 +5,7 @@
  * A real syncer against a scripted peer, with a pipeline that records each `submit`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Deferred, Effect, FiberId, TestClock } from "effect"
 import type { Scope } from "effect"
 import type { GossipMessage, Message } from "../src/domain/Messages.js"
 import { make as scid } from "../src/domain/ShortChannelId.js"
@@ -13,6 +13,7 @@ import type { GossipPipelineService } from "../src/services/GossipPipeline.js"
 import type { MadeSyncer, SyncerState } from "../src/services/GossipSyncer.js"
 import { makeGossipSyncer, makeShared } from "../src/services/GossipSyncer.js"
 import { makeMemory } from "../src/services/GraphStore.js"
+import type { Tracker } from "../src/services/internal/gossipSyncer/context.js"
 import { HOLD_BOUNDS, Held } from "../src/services/internal/gossipSyncer/router.js"
 import { channelAnnouncement, channelUpdate, nodeId } from "./support/gossip.js"
 import { makePassThroughPipeline } from "./support/PassThroughPipeline.js"
@@ -208,5 +209,31 @@ describe("router: Held's bounds", () => {
     expect([held.messages.length, held.bytes, held.full]).toEqual([0, 0, false])
     held.add(m(1000))
     expect(held.full).toBe(true) // 1000 bytes
+  })
+
+  const tracker = (dump: boolean): Tracker => ({
+    scids: new Set(),
+    pendingAnnouncements: new Set(),
+    lastProgress: 0,
+    progressed: false,
+    announced: undefined,
+    nodesPending: new Set(),
+    heard: false,
+    lastHeard: 0,
+    routing: false,
+    maxGap: 0,
+    firstProgress: dump ? Deferred.unsafeMake<void>(FiberId.none) : undefined
+  })
+
+  it("held for an SCID query's reply; not for a dump, nothing, or a reply whose end went by", () => {
+    const held = new Held(HOLD_BOUNDS)
+    const query = tracker(false)
+    expect(held.replyOf(query)).toBe(query)
+    expect(held.replyOf(tracker(true))).toBeUndefined()
+    expect(held.replyOf(undefined)).toBeUndefined()
+    held.ended = query // its reply_short_channel_ids_end was handed on; the machine has not cleared it yet
+    expect(held.replyOf(query)).toBeUndefined()
+    const next = tracker(false)
+    expect(held.replyOf(next)).toBe(next)
   })
 })

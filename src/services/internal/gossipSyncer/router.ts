@@ -77,7 +77,17 @@ export class Held {
   bytes = 0
   noted = 0
   tracker: Tracker | undefined = undefined
+  /** The SCID query whose reply_short_channel_ids_end was handed on (the machine may not have cleared it yet). */
+  ended: Tracker | undefined = undefined
   constructor(readonly bounds: HoldBounds) {}
+
+  /**
+   * The SCID query whose reply gossip is held for, given the installed tracker: none for a dump (its tracker has
+   * `firstProgress`; a dump ends only by silence), and none once its end went by (gossip after it is live gossip).
+   */
+  replyOf(t: Tracker | undefined): Tracker | undefined {
+    return t !== undefined && t.firstProgress === undefined && t !== this.ended ? t : undefined
+  }
 
   /** Whether `m` fits beside what is held (an empty buffer takes anything: a message is at most 65,535 bytes). */
   fits(m: GossipMessage): boolean {
@@ -149,8 +159,7 @@ const routeChunk = (ctx: SyncerContext, held: Held, chunk: Chunk.Chunk<Message>)
 const routeMessages = (ctx: SyncerContext, held: Held, chunk: Chunk.Chunk<Message>) =>
   Effect.gen(function* () {
     const t = yield* Ref.get(ctx.tracker)
-    // a dump's tracker has `firstProgress`; an SCID query's does not
-    const scidReply = t !== undefined && t.firstProgress === undefined ? t : undefined
+    let scidReply = held.replyOf(t)
     // the reply the held gossip arrived in is over for the machine (ended, revoked, timed out): it goes on now
     if (held.tracker !== scidReply) yield* submitHeld(ctx, held)
     held.tracker = scidReply
@@ -172,6 +181,11 @@ const routeMessages = (ctx: SyncerContext, held: Held, chunk: Chunk.Chunk<Messag
           break
         case "ReplyChannelRange":
         case "ReplyShortChannelIdsEnd": {
+          if (m._tag === "ReplyShortChannelIdsEnd" && scidReply !== undefined) {
+            // what follows it (in this chunk or before the machine clears the tracker) is not the reply's
+            held.ended = scidReply
+            held.tracker = scidReply = undefined
+          }
           const s = yield* SubscriptionRef.get(ctx.state)
           // queryNewChannels too: between two SCID batches the machine still reads its queue (the reply to a
           // first-answer probe may land there, scidQueries.ts); leftovers are dropped before the next range query
