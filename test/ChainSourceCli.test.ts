@@ -22,55 +22,77 @@ import { runCli } from "./support/cli.js"
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-chain-cli-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
+/**
+ * One sync against the chain server through `source` (a --chain-source value built from the server's URLs), with
+ * `env` added to the child's environment; then the store must hold every funded channel with its capacity and not
+ * the unfunded one.
+ */
+const syncAgainstChain = (
+  name: string,
+  source: (server: ChainServer.ChainServer) => string,
+  env: Record<string, string>,
+  requestKind: string
+) =>
+  Effect.gen(function* () {
+    const graph = generateGraph({
+      seed: 41,
+      channels: 40,
+      chainHash: BITCOIN_REGTEST,
+      now: Math.floor(Date.now() / 1000)
+    })
+    const [unfunded, ...funded] = graph.channelAnnouncements
+    const chain = SyntheticChain.forAnnouncements(funded, GENERATED_TIP)
+    const server = yield* ChainServer.make(chain)
+    const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: `chain-cli/${name}` })
+    const db = path.join(dir, `${name}.sqlite`)
+    const run = yield* runCli([
+      "sync",
+      "--peer",
+      `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
+      "--db",
+      db,
+      "--key-file",
+      path.join(dir, "key"),
+      "--chain",
+      "regtest",
+      "--chain-source",
+      source(server),
+      "--exit-when-synced",
+      "--reply-timeout",
+      "5s",
+      "--sync-deadline",
+      "60s"
+    ], { LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1", ...env })
+    if (run.code !== 0) console.log(run.stdout, run.stderr)
+    expect(run.code).toBe(0)
+    expect(server.requests.get(requestKind) ?? 0).toBeGreaterThan(0)
+
+    const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<
+        { readonly scid: bigint; readonly capacity_sat: bigint | null }
+      >`SELECT scid, capacity_sat FROM channels ORDER BY scid`.pipe(
+        Effect.provideService(SqlClient.SafeIntegers, true)
+      )).pipe(Effect.provide(SqliteClient.layer({ filename: db, readonly: true })))
+    const held = new Map(rows.map((r) => [BigInt(r.scid), r.capacity_sat === null ? null : BigInt(r.capacity_sat)]))
+    expect(held.has(unfunded.shortChannelId)).toBe(false)
+    expect(held.size).toBe(funded.length)
+    for (const a of funded) expect(held.get(a.shortChannelId)).toBe(capacityOf(a.shortChannelId))
+  }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
+
 describe("lnsync sync --chain-source (issue 15)", () => {
   it.live(
     "esplora: the channel without a funding output is rejected, the others stored with their capacity",
-    () =>
-      Effect.gen(function* () {
-        const graph = generateGraph({
-          seed: 41,
-          channels: 40,
-          chainHash: BITCOIN_REGTEST,
-          now: Math.floor(Date.now() / 1000)
-        })
-        const [unfunded, ...funded] = graph.channelAnnouncements
-        const chain = SyntheticChain.forAnnouncements(funded, GENERATED_TIP)
-        const server = yield* ChainServer.make(chain)
-        const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "chain-cli/honest" })
-        const db = path.join(dir, "esplora.sqlite")
-        const run = yield* runCli([
-          "sync",
-          "--peer",
-          `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
-          "--db",
-          db,
-          "--key-file",
-          path.join(dir, "key"),
-          "--chain",
-          "regtest",
-          "--chain-source",
-          `esplora:${server.esploraUrl}`,
-          "--exit-when-synced",
-          "--reply-timeout",
-          "5s",
-          "--sync-deadline",
-          "60s"
-        ], { LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1" })
-        if (run.code !== 0) console.log(run.stdout, run.stderr)
-        expect(run.code).toBe(0)
-        expect(server.requests.get("txs") ?? 0).toBeGreaterThan(0)
+    () => syncAgainstChain("esplora", (server) => `esplora:${server.esploraUrl}`, {}, "txs"),
+    120_000
+  )
 
-        const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql<
-            { readonly scid: bigint; readonly capacity_sat: bigint | null }
-          >`SELECT scid, capacity_sat FROM channels ORDER BY scid`.pipe(
-            Effect.provideService(SqlClient.SafeIntegers, true)
-          )).pipe(Effect.provide(SqliteClient.layer({ filename: db, readonly: true })))
-        const held = new Map(rows.map((r) => [BigInt(r.scid), r.capacity_sat === null ? null : BigInt(r.capacity_sat)]))
-        expect(held.has(unfunded.shortChannelId)).toBe(false)
-        expect(held.size).toBe(funded.length)
-        for (const a of funded) expect(held.get(a.shortChannelId)).toBe(capacityOf(a.shortChannelId))
-      }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning)),
+  it.live(
+    "bitcoind named by the flag takes its credentials from LNSYNC_BITCOIND_USER/PASSWORD (the RPC refuses without)",
+    () =>
+      syncAgainstChain("bitcoind", (server) => `bitcoind:${server.rpcUrl}`, {
+        LNSYNC_BITCOIND_USER: "lnsync",
+        LNSYNC_BITCOIND_PASSWORD: "secret"
+      }, "gettxout"),
     120_000
   )
 })

@@ -177,7 +177,10 @@ const syncCommand = Command.make(
         chain: Option.getOrElse(o.chain, () => env.chain),
         exitWhenSynced: o.exitWhenSynced || env.exitWhenSynced,
         chainSource: Option.isSome(o.chainSource)
-          ? yield* fromEither(ChainSourceConfig.parseChainSource(o.chainSource.value))
+          ? ChainSourceConfig.withCredentials(
+            yield* fromEither(ChainSourceConfig.parseChainSource(o.chainSource.value)),
+            yield* Config.nested(ChainSourceConfig.credentials, "LNSYNC")
+          )
           : env.chainSource,
         syncDeadline: Option.isSome(o.syncDeadline)
           ? yield* duration("sync-deadline")(o.syncDeadline.value)

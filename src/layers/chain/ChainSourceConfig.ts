@@ -31,27 +31,40 @@ export const parseChainSource = (text: string): Either.Either<ChainSourceSpec, s
   return Either.right({ kind: m[1] as "esplora" | "bitcoind", url: m[2] })
 }
 
+export interface BitcoindCredentials {
+  readonly user?: string | undefined
+  readonly password?: string | undefined
+  readonly cookieFile?: string | undefined
+}
+
+/** `LNSYNC_BITCOIND_USER`/`PASSWORD`/`COOKIE` (nested under `LNSYNC` by the caller). */
+export const credentials: Config.Config<BitcoindCredentials> = Config.all({
+  user: Config.option(Config.string("BITCOIND_USER")),
+  password: Config.option(Config.string("BITCOIND_PASSWORD")),
+  cookieFile: Config.option(Config.string("BITCOIND_COOKIE"))
+}).pipe(
+  Config.map(({ cookieFile, password, user }) => ({
+    user: user._tag === "Some" ? user.value : undefined,
+    password: password._tag === "Some" ? password.value : undefined,
+    cookieFile: cookieFile._tag === "Some" ? cookieFile.value : undefined
+  }))
+)
+
+/**
+ * A bitcoind source with the environment's credentials, however it was named: `--chain-source bitcoind:<url>` on
+ * the command line takes them from the environment just as `LNSYNC_CHAIN_SOURCE` does.
+ */
+export const withCredentials = (spec: ChainSourceSpec, creds: BitcoindCredentials): ChainSourceSpec =>
+  spec.kind === "bitcoind" ? { ...spec, ...creds } : spec
+
 /** `LNSYNC_CHAIN_SOURCE` and the bitcoind credentials (nested under `LNSYNC` by the caller). */
 export const config: Config.Config<ChainSourceSpec> = Config.all({
   spec: Config.string("CHAIN_SOURCE").pipe(
     Config.withDefault("none"),
     Config.mapOrFail((t) => Either.mapLeft(parseChainSource(t), (e) => ConfigError.InvalidData(["CHAIN_SOURCE"], e)))
   ),
-  user: Config.option(Config.string("BITCOIND_USER")),
-  password: Config.option(Config.string("BITCOIND_PASSWORD")),
-  cookieFile: Config.option(Config.string("BITCOIND_COOKIE"))
-}).pipe(
-  Config.map(({ cookieFile, password, spec, user }) =>
-    spec.kind === "bitcoind"
-      ? {
-        ...spec,
-        user: user._tag === "Some" ? user.value : undefined,
-        password: password._tag === "Some" ? password.value : undefined,
-        cookieFile: cookieFile._tag === "Some" ? cookieFile.value : undefined
-      }
-      : spec
-  )
-)
+  creds: credentials
+}).pipe(Config.map(({ creds, spec }) => withCredentials(spec, creds)))
 
 /**
  * A backend's module, loaded when its layer is built (issue 18: Esplora, bitcoind and @effect/platform's HTTP client
