@@ -3,6 +3,7 @@
  * channel without a funding output and stores the capacity of the others. The real CLI, spawned as a user runs it,
  * syncs over loopback TCP from an honest lnsync peer serving a small signed graph; the chain holds real funding
  * outputs (P2WSH 2-of-2 of each announcement's bitcoin keys) for every channel but one. Waits on the child's exit.
+ * A chain source that refuses us (wrong bitcoind credentials) fails the run at start, before any sync.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -11,6 +12,7 @@ import { Effect, Logger, LogLevel } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { ExitCode } from "../src/bin/terminal.js"
 import { BITCOIN_REGTEST } from "../src/domain/Chain.js"
 import { toHex } from "../src/domain/Hex.js"
 import * as ChainServer from "../src/testing/chain/ChainServer.js"
@@ -66,6 +68,8 @@ const syncAgainstChain = (
     if (run.code !== 0) console.log(run.stdout, run.stderr)
     expect(run.code).toBe(0)
     expect(server.requests.get(requestKind) ?? 0).toBeGreaterThan(0)
+    // probed once at start (one source for the pipeline and the chain watcher), and it answered
+    expect(run.stderr.split("\n").filter((l) => l.includes(": tip at height "))).toHaveLength(1)
 
     const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql<
@@ -79,7 +83,80 @@ const syncAgainstChain = (
     for (const a of funded) expect(held.get(a.shortChannelId)).toBe(capacityOf(a.shortChannelId))
   }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
 
+/** `lnsync sync` against the chain server's RPC named by `source`, with `env` added; the server is never asked to sync. */
+const syncRefused = (source: (server: ChainServer.ChainServer) => string, env: Record<string, string>) =>
+  Effect.gen(function* () {
+    const graph = generateGraph({
+      seed: 42,
+      channels: 5,
+      chainHash: BITCOIN_REGTEST,
+      now: Math.floor(Date.now() / 1000)
+    })
+    const server = yield* ChainServer.make(SyntheticChain.forAnnouncements(graph.channelAnnouncements, GENERATED_TIP))
+    const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "chain-cli/refused" })
+    const run = yield* runCli([
+      "sync",
+      "--peer",
+      `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
+      "--db",
+      path.join(dir, "refused.sqlite"),
+      "--key-file",
+      path.join(dir, "key"),
+      "--chain",
+      "regtest",
+      "--chain-source",
+      source(server),
+      "--exit-when-synced",
+      "--sync-deadline",
+      "60s"
+    ], { LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1", ...env })
+    return { run, server }
+  }).pipe(Effect.scoped)
+
 describe("lnsync sync --chain-source (issue 15)", () => {
+  it.live(
+    "bitcoind refusing our credentials fails the run at start: exit 2, one line naming the source, no password",
+    () =>
+      Effect.gen(function* () {
+        const cases: ReadonlyArray<{
+          readonly source: (s: ChainServer.ChainServer) => string
+          readonly env: Record<string, string>
+          readonly secret: string
+          readonly shown: (s: ChainServer.ChainServer) => string
+        }> = [
+          // the password from the environment
+          {
+            source: (s) => `bitcoind:${s.rpcUrl}`,
+            env: { LNSYNC_BITCOIND_USER: "lnsync", LNSYNC_BITCOIND_PASSWORD: "env-pw-not-this-one" },
+            secret: "env-pw-not-this-one",
+            shown: (s) => `bitcoind:${s.rpcUrl}`
+          },
+          // the password in the URL: masked where the source is named
+          {
+            source: (s) => `bitcoind:${s.rpcUrl.replace("http://", "http://lnsync:url-pw-not-this-one@")}`,
+            env: {},
+            secret: "url-pw-not-this-one",
+            shown: (s) => `bitcoind:${s.rpcUrl.replace("http://", "http://lnsync:***@")}`
+          }
+        ]
+        for (const c of cases) {
+          const { run, server } = yield* syncRefused(c.source, c.env)
+          const shown = c.shown(server)
+          const output = `exit ${run.code}\n${run.stdout}\n${run.stderr}`
+          expect(run.code, output).toBe(ExitCode.usage)
+          const failures = run.stderr.split("\n").filter((l) => l.startsWith("lnsync: "))
+          expect(failures, output).toEqual([
+            `lnsync: chain source ${shown} unusable (getblockcount): RPC credentials refused (HTTP 401)`
+          ])
+          // refused before the sync began: nothing synced, nothing claimed
+          expect(run.stdout).not.toContain("synced:")
+          expect(run.stderr).not.toContain("syncing regtest gossip")
+          expect(output).not.toContain(c.secret)
+        }
+      }),
+    120_000
+  )
+
   it.live(
     "esplora: the channel without a funding output is rejected, the others stored with their capacity",
     () => syncAgainstChain("esplora", (server) => `esplora:${server.esploraUrl}`, {}, "txs"),

@@ -14,8 +14,9 @@
  * The terminal (issue 16): logs go to stderr, one line per event (`--log-format`/`LNSYNC_LOG_FORMAT`: line, logfmt,
  * json, pretty; `--log-level`/`LNSYNC_LOG_LEVEL`); results go to stdout. A failed command prints one line,
  * `lnsync: <reason>`, and exits 2 for a user's mistake (bad flag, bad `LNSYNC_*` value, missing database, wrong
- * chain), 1 when the work itself failed (no peer completed a sync, the store failed), 130 when interrupted, 70 for
- * a bug (then with the whole cause).
+ * chain, a chain source that refuses our credentials or is not the API its kind says), 1 when the work itself
+ * failed (no peer completed a sync, the store failed), 130 when interrupted, 70 for a bug (then with the whole
+ * cause).
  *
  * Startup (issue 18): a command's heavy modules (the HTTP API, PostgreSQL, the demo, the vectors check) load when
  * that command runs (`lazy.ts`), so `--help` and `sync` into SQLite never load them. The shipped command is this file
@@ -326,7 +327,7 @@ const cli = Command.run(root, { name: "lnsync", version: "0.1.0" })
 const isUsageError = (e: unknown): boolean => {
   if (ValidationError.isValidationError(e) || ConfigError.isConfigError(e)) return true
   const tag = typeof e === "object" && e !== null && "_tag" in e ? e._tag : undefined
-  return tag === "CliError" || tag === "GraphStoreChainMismatch"
+  return tag === "CliError" || tag === "GraphStoreChainMismatch" || tag === "ChainSourceStartupError"
 }
 
 /** An error's one-line reason: its message, else its `reason`, else its tag. */

@@ -430,12 +430,14 @@ const layerStoreFor = (
 
 /**
  * The settings a `NodeConfig` describes, given our key (`loadNodeKey(config.keyFile)`): the store at `config.db`
- * (a `postgres://` URL: PostgreSQL, else a SQLite file), TCP, the worker pool, no chain backend. Spread overrides over the result to replace any of them.
+ * (a `postgres://` URL: PostgreSQL, else a SQLite file), TCP, the worker pool, the chain source `config.chainSource`
+ * names (probed when the node starts: one that answers nonsense fails the start with `ChainSourceStartupError`).
+ * Spread overrides over the result to replace any of them.
  */
 export const settingsFromConfig = (
   config: NodeConfig,
   nodePrivateKey: Uint8Array
-): NodeSettings<GraphStoreError | GraphStoreChainMismatch> => ({
+): NodeSettings<GraphStoreError | GraphStoreChainMismatch, ChainSourceConfig.ChainSourceStartupError> => ({
   chain: Chain.fromName(config.chain),
   nodePrivateKey,
   listen: config.listen,
@@ -455,12 +457,20 @@ export const settingsFromConfig = (
 export const layerConfig = <ES = GraphStoreError, EC = never, EP = never, EV = never>(
   overrides: Partial<NodeSettings<ES, EC, EP, EV>> = {},
   nodeConfig: Config.Config<NodeConfig> = config
-): Layer.Layer<NodeServices, NodeError | ConfigError.ConfigError | NodeKeyError | ES | EC | EP | EV> =>
+): Layer.Layer<
+  NodeServices,
+  NodeError | ConfigError.ConfigError | NodeKeyError | ChainSourceConfig.ChainSourceStartupError | ES | EC | EP | EV
+> =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const c = yield* nodeConfig
       const key = yield* loadNodeKey(c.keyFile)
-      return layer<ES | GraphStoreError | GraphStoreChainMismatch, EC, EP, EV>({
+      return layer<
+        ES | GraphStoreError | GraphStoreChainMismatch,
+        EC | ChainSourceConfig.ChainSourceStartupError,
+        EP,
+        EV
+      >({
         ...settingsFromConfig(c, key),
         ...overrides
       })

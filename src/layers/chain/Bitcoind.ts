@@ -87,9 +87,13 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
       if (creds !== undefined) request = HttpClientRequest.basicAuth(request, creds[0], creds[1])
       const answer = yield* send(client, operation, request, timeout)
       if (answer.status === 401 || answer.status === 403) {
-        return yield* Effect.fail(bad(operation, "RPC credentials refused"))
+        return yield* Effect.fail(bad(operation, `RPC credentials refused (HTTP ${answer.status})`))
       }
-      const body = yield* parseJson(operation, answer.text)
+      // a page that is not JSON-RPC at all: the URL names something else (what the startup probe reports)
+      const body = yield* Effect.mapError(
+        parseJson(operation, answer.text),
+        (e) => answer.status === 404 ? bad(operation, "HTTP 404: no JSON-RPC here (not bitcoind?)") : e
+      )
       if (!Array.isArray(body)) return yield* Effect.fail(bad(operation, `HTTP ${answer.status}: not a batch answer`))
       const out: Array<RpcResult> = new Array(calls.length)
       for (const item of body) {
@@ -219,6 +223,10 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
       })
   }
 }
+
+/** The backend over the platform's fetch client, for a caller that probes it before use (`ChainSourceConfig.layer`). */
+export const backend = (config: BitcoindConfig): Effect.Effect<ChainBackend> =>
+  Effect.map(HttpClient.HttpClient, (client) => makeBackend(client, config)).pipe(Effect.provide(FetchHttpClient.layer))
 
 /** A bitcoind chain source over the ambient HttpClient. */
 export const layerWithClient = (config: BitcoindConfig): Layer.Layer<ChainSource, never, HttpClient.HttpClient> =>

@@ -3,9 +3,9 @@
  * (`--chain-source`, `LNSYNC_CHAIN_SOURCE`). bitcoind credentials come from the URL (`http://user:pass@host:8332`),
  * `LNSYNC_BITCOIND_USER`/`LNSYNC_BITCOIND_PASSWORD`, or the cookie file `LNSYNC_BITCOIND_COOKIE`.
  */
-import { Config, ConfigError, Effect, Either, Layer } from "effect"
-import type { ChainSource } from "../../services/ChainSource.js"
-import { layerNone } from "../../services/ChainSource.js"
+import { Config, ConfigError, Data, Duration, Effect, Either, Layer } from "effect"
+import type { ChainBackend, ChainSourceOptions } from "../../services/ChainSource.js"
+import { ChainSource, ChainSourceUnavailable, fromBackend, layerNone } from "../../services/ChainSource.js"
 
 export type ChainSourceSpec =
   | { readonly kind: "none" }
@@ -67,6 +67,90 @@ export const config: Config.Config<ChainSourceSpec> = Config.all({
 }).pipe(Config.map(({ creds, spec }) => withCredentials(spec, creds)))
 
 /**
+ * How messages and logs name a source: `bitcoind:<url>` with the URL's password masked (as `displayUrl` does for a
+ * PostgreSQL URL), so an operator sees which source failed and never its credentials.
+ */
+export const displaySource = (spec: ChainSourceSpec): string => {
+  if (spec.kind === "none") return "none"
+  try {
+    const parsed = new URL(spec.url)
+    if (parsed.password !== "") parsed.password = "***"
+    return `${spec.kind}:${parsed.toString()}`
+  } catch {
+    return `the ${spec.kind} chain source`
+  }
+}
+
+/** A backend's answer as one short line: an error page or a JSON body must not spread over the terminal. */
+const oneLine = (text: string): string => {
+  const flat = text.replace(/\s+/g, " ").trim()
+  return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat
+}
+
+/**
+ * The chain source answered its startup probe with something that will never work (refused credentials, not the
+ * API its kind says, a broken answer): `ChainSourceBadResponse` is not retried, so a node that carried on would drop
+ * every announcement and report a sync of nothing. Refused at start instead (the house rule: a failure the
+ * operator must know about reaches the exit code). `source` is `displaySource`: no credentials.
+ */
+export class ChainSourceStartupError extends Data.TaggedError("ChainSourceStartupError")<{
+  readonly source: string
+  readonly operation: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `chain source ${this.source} unusable (${this.operation}): ${oneLine(this.detail)}`
+  }
+}
+
+/** The startup probe's own bound: a hung backend should not hold the node's start for the backend's 30 s timeout. */
+export const PROBE_TIMEOUT: Duration.Duration = Duration.seconds(10)
+
+/**
+ * Asks `backend` its tip once, unretried, before the node uses it. A response that cannot be read is a
+ * `ChainSourceStartupError`. An unreachable backend (down, restarting, too slow) is only a warning: the funding
+ * checks and the chain watcher retry it, and a node restarting beside a restarting bitcoind should not die.
+ */
+export const probe = (
+  source: string,
+  backend: ChainBackend,
+  timeout: Duration.DurationInput = PROBE_TIMEOUT
+): Effect.Effect<void, ChainSourceStartupError> =>
+  backend.tipHeight.pipe(
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () =>
+        new ChainSourceUnavailable({ operation: "tip height", cause: `no answer within ${Duration.format(timeout)}` })
+    }),
+    Effect.matchEffect({
+      onSuccess: (height) => Effect.logInfo(`chain source ${source}: tip at height ${height}`),
+      onFailure: (e) =>
+        e._tag === "ChainSourceBadResponse"
+          ? Effect.fail(new ChainSourceStartupError({ source, operation: e.operation, detail: e.detail }))
+          : Effect.logWarning(
+            `chain source ${source} unavailable at startup (${e.operation}: ${
+              oneLine(String(e.cause))
+            }); carrying on, funding checks and the chain watcher retry it`
+          )
+    })
+  )
+
+/** The ChainSource over `backend`, built once `probe` passed. */
+const probed = (
+  spec: ChainSourceSpec,
+  backend: Effect.Effect<ChainBackend>,
+  options: ChainSourceOptions = {}
+): Layer.Layer<ChainSource, ChainSourceStartupError> =>
+  Layer.effect(
+    ChainSource,
+    Effect.gen(function* () {
+      const b = yield* backend
+      yield* probe(displaySource(spec), b)
+      return fromBackend(b, options)
+    })
+  )
+
+/**
  * A backend's module, loaded when its layer is built (issue 18: Esplora, bitcoind and @effect/platform's HTTP client
  * cost ~0.04 CPU-seconds and ~4 MB at start, unbundled, that `--chain-source none`, the default, never uses). A module that cannot load is
  * a broken install, not a chain source that is down: a defect naming it.
@@ -78,20 +162,24 @@ const loadBackend = <M>(what: string, load: () => Promise<M>): Effect.Effect<M> 
       new Error(`cannot load ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
   }).pipe(Effect.orDie)
 
-/** The ChainSource layer a spec names; a backend's module loads when the layer is built. */
-export const layer = (spec: ChainSourceSpec): Layer.Layer<ChainSource> =>
+/**
+ * The ChainSource layer a spec names; a backend's module loads when the layer is built, and the backend is probed
+ * once (`probe`) before anything asks it: a source that answers nonsense fails the build with
+ * `ChainSourceStartupError`.
+ */
+export const layer = (spec: ChainSourceSpec): Layer.Layer<ChainSource, ChainSourceStartupError> =>
   spec.kind === "esplora"
     ? Layer.unwrapEffect(
       Effect.map(
         loadBackend("the Esplora chain source (layers/chain/Esplora)", () => import("./Esplora.js")),
-        (Esplora) => Esplora.layer({ url: spec.url })
+        (Esplora) => probed(spec, Esplora.backend({ url: spec.url }))
       )
     )
     : spec.kind === "bitcoind"
     ? Layer.unwrapEffect(
       Effect.map(
         loadBackend("the bitcoind chain source (layers/chain/Bitcoind)", () => import("./Bitcoind.js")),
-        (Bitcoind) => Bitcoind.layer(spec)
+        (Bitcoind) => probed(spec, Bitcoind.backend(spec))
       )
     )
     : layerNone

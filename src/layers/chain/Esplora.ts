@@ -122,9 +122,13 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
 
   return {
     kind: "esplora",
+    // what the startup probe asks (ChainSourceConfig.probe): its detail must tell a wrong URL from a broken answer
     tipHeight: Effect.flatMap(get("tip height", "/blocks/tip/height"), (t) => {
-      const n = Number(t)
-      return t !== undefined && Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(bad("tip height", `got ${t}`))
+      if (t === undefined) return Effect.fail(bad("tip height", "no /blocks/tip/height here: not an Esplora API"))
+      const n = Number(t.trim())
+      return /^\d+$/.test(t.trim()) && Number.isSafeInteger(n)
+        ? Effect.succeed(n)
+        : Effect.fail(bad("tip height", `not a block height: ${JSON.stringify(t.slice(0, 60))}`))
     }),
     blocksPerCall: 1,
     fundingOutputs: (blocks) => Effect.forEach(blocks, blockOutputs),
@@ -155,6 +159,10 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
       })
   }
 }
+
+/** The backend over the platform's fetch client, for a caller that probes it before use (`ChainSourceConfig.layer`). */
+export const backend = (config: EsploraConfig): Effect.Effect<ChainBackend> =>
+  Effect.map(HttpClient.HttpClient, (client) => makeBackend(client, config)).pipe(Effect.provide(FetchHttpClient.layer))
 
 /** An Esplora chain source over the ambient HttpClient. */
 export const layerWithClient = (config: EsploraConfig): Layer.Layer<ChainSource, never, HttpClient.HttpClient> =>
