@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Either, Logger, LogLevel } from "effect"
-import { etaText, peerLine, progressText } from "../src/bin/run.js"
+import { countingEvery, etaText, peerLine, progressText } from "../src/bin/run.js"
 import type { LogFormat, TerminalStream } from "../src/bin/terminal.js"
 import { causeLine, makeTerminal, parseDuration, withLogger } from "../src/bin/terminal.js"
 import { PeerOutcome } from "../src/services/Reconciler.js"
@@ -131,6 +131,22 @@ describe("the status line", () => {
       "35 messages stored (10 channels, 20 updates, 5 nodes), 12 msg/s | 0 peers "
     )
   })
+
+  it.effect("issue 18: the status line counts the graph every 2 s at most, reusing the last counts between", () =>
+    Effect.gen(function* () {
+      let calls = 0
+      const at = yield* countingEvery(Effect.sync(() => ++calls), 2000)
+      expect(yield* at(0)).toEqual({ counts: 1, fresh: true })
+      expect(yield* at(250)).toEqual({ counts: 1, fresh: false })
+      expect(yield* at(1999)).toEqual({ counts: 1, fresh: false })
+      expect(yield* at(2000)).toEqual({ counts: 2, fresh: true })
+      expect(yield* at(2250)).toEqual({ counts: 2, fresh: false })
+      expect(calls).toBe(2)
+      // a failed count is not remembered: the next draw counts again
+      const failing = yield* countingEvery(Effect.fail("store down"), 2000)
+      expect(yield* Effect.either(failing(0))).toEqual(Either.left("store down"))
+      expect(yield* Effect.either(failing(1))).toEqual(Either.left("store down"))
+    }))
 
   it("etaText: m:ss, minutes past 59, dashes when unknown", () => {
     expect(etaText(0)).toBe("0:00")

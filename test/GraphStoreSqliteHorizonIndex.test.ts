@@ -76,7 +76,7 @@ describe("GraphStore SQLite horizon indexes (migration 7)", () => {
       expect(reopened.gossip).toEqual([c, u1, channelUpdate(id, 0, 1_700_000_400), a].map((m) => toHex(m.raw)))
     }))
 
-  it.effect("a count builds them too (without them it would scan every update), and counts what it did before", () =>
+  it.effect("a count builds none (a sync's progress counts while it loads) and counts right without them", () =>
     Effect.gen(function* () {
       const id = scid(800_001, 2, 1)
       const c = channelAnnouncement(id, nodeId(3), nodeId(4))
@@ -93,6 +93,6 @@ describe("GraphStore SQLite horizon indexes (migration 7)", () => {
       )
       expect(result.before).toEqual([])
       expect(result.counts).toEqual({ channels: 1, updates: 1, nodes: 1, zombies: 0, newestTimestamp: 1_700_000_600 })
-      expect(result.after).toEqual(["channel_updates_time", "nodes_time"])
+      expect(result.after).toEqual([])
     }))
 })

@@ -148,6 +148,31 @@ export const progressText = (view: {
 
 const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
+/** How often the progress display counts the graph (the spinner turns more often). */
+const COUNT_EVERY_MS = 2000
+
+/**
+ * `count`, run again only once `everyMs` have passed since it last ran: a function of the time now giving the
+ * counts and whether they were just taken (`fresh`) or are the last ones, reused.
+ */
+export interface Counted<A> {
+  readonly counts: A
+  readonly fresh: boolean
+}
+
+export const countingEvery = <A, E>(count: Effect.Effect<A, E>, everyMs: number) =>
+  Effect.map(
+    Ref.make<{ readonly at: number; readonly value: A } | undefined>(undefined),
+    (held) => (now: number): Effect.Effect<Counted<A>, E> =>
+      Effect.flatMap(Ref.get(held), (h): Effect.Effect<Counted<A>, E> =>
+        h !== undefined && now - h.at < everyMs
+          ? Effect.succeed({ counts: h.value, fresh: false })
+          : Effect.map(
+            Effect.tap(count, (value) => Ref.set(held, { at: now, value })),
+            (value) => ({ counts: value, fresh: true })
+          ))
+  )
+
 /**
  * Progress: what the historical syncs fetched of what their range replies made them want (`GossipSyncer.progress`)
  * while they know it, else what is stored; the rates are smoothed over the last intervals.
@@ -157,25 +182,37 @@ const showProgress = (mode: ProgressMode, terminal: Terminal) =>
     if (mode === "none" || (mode === "tty" && !terminal.tty)) return
     const store = yield* GraphStore
     const every = mode === "tty" ? Duration.millis(250) : Duration.seconds(10)
-    const last = yield* Ref.make({ total: -1, at: 0, rate: 0, tick: 0, received: -1, channelRate: 0 })
+    const last = yield* Ref.make({ total: -1, totalAt: 0, at: 0, rate: 0, tick: 0, received: -1, channelRate: 0 })
+    // the spinner turns every 250 ms; the graph is counted every 2 s at most (issue 18: while an initial sync
+    // loads, the SQLite store has no timestamp index to count through, and a count then reads every update)
+    const countsAt = yield* countingEvery(store.counts, COUNT_EVERY_MS)
     const draw = Effect.gen(function* () {
-      const counts = yield* store.counts
       const now = yield* Clock.currentTimeMillis
+      const { counts, fresh: recounted } = yield* countsAt(now)
       const total = counts.channels + counts.updates + counts.nodes
       const prev = yield* Ref.get(last)
-      const perSecond = (from: number, to: number) =>
-        from < 0 || now <= prev.at ? 0 : ((to - from) * 1000) / (now - prev.at)
+      const perSecond = (from: number, to: number, since: number) =>
+        from < 0 || now <= since ? 0 : ((to - from) * 1000) / (now - since)
       // smoothed, so the figures do not flicker between batches
       const smooth = (old: number, fresh: number, first: boolean) => first ? fresh : 0.7 * old + 0.3 * fresh
-      const rate = smooth(prev.rate, perSecond(prev.total, total), prev.total < 0)
+      // the message rate moves only when the graph was counted again
+      const rate = recounted ? smooth(prev.rate, perSecond(prev.total, total, prev.totalAt), prev.total < 0) : prev.rate
       const { fetched, states } = yield* syncerStates
       const received = fetched?.received ?? -1
       // a new sync (or a peer gone) resets the channels' pace rather than counting backwards
       const fresh = prev.received < 0 || received < prev.received
       const channelRate = received < 0
         ? 0
-        : smooth(prev.channelRate, fresh ? 0 : perSecond(prev.received, received), fresh)
-      yield* Ref.set(last, { total, at: now, rate, tick: prev.tick + 1, received, channelRate })
+        : smooth(prev.channelRate, fresh ? 0 : perSecond(prev.received, received, prev.at), fresh)
+      yield* Ref.set(last, {
+        total: recounted ? total : prev.total,
+        totalAt: recounted ? now : prev.totalAt,
+        at: now,
+        rate,
+        tick: prev.tick + 1,
+        received,
+        channelRate
+      })
       const text = progressText({ counts, msgPerSecond: rate, fetched, channelsPerSecond: channelRate, states })
       if (mode === "tty") terminal.status(`${SPINNER[prev.tick % SPINNER.length]} syncing: ${text}`)
       else yield* Effect.logInfo(`progress: ${text}`)

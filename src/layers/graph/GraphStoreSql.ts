@@ -1138,13 +1138,12 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
       )
     )
 
-  // Migration 7: without the horizon indexes, a count scans every update row (its COUNT and MAX: ~17 ms CPU on a
-  // mainnet graph, against ~0.04 ms through the index), and the CLI's progress bar counts 4 times a second (src/bin
-  // run.ts: +0.6 to +3 CPU-s over a sync); so the first count builds them too, and a node whose progress or metrics
-  // poll the counts keeps them from then on, as before migration 7.
+  // Migration 7: a count builds no horizon index. Without them it scans the updates (COUNT and MAX: ~17 ms CPU on a
+  // mainnet graph, against ~0.04 ms through the index); a sync's progress counts every 2 s at most (src/bin/run.ts)
+  // and /metrics on each scrape, which costs less than keeping both indexes in order through the load (issue 18).
   const counts = run(
     "counts",
-    Effect.map(Effect.zipRight(ensureHorizonIndexes, graphTotals(sql)), (t): GraphCounts => ({
+    Effect.map(graphTotals(sql), (t): GraphCounts => ({
       channels: t.channels,
       updates: t.updates,
       nodes: t.nodes,
