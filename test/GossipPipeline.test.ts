@@ -16,10 +16,11 @@ import type { GossipPipelineConfigValues } from "../src/services/GossipPipelineC
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
 import { GraphStore, GraphStoreError, layerMemory, makeMemory } from "../src/services/GraphStore.js"
-import { makeInThread, SignatureVerifier } from "../src/services/SignatureVerifier.js"
+import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
 import {
   channel,
   corrupt,
+  countingVerifier,
   DAY,
   failingStore,
   node,
@@ -33,26 +34,6 @@ import {
 
 const PEER = "02" + "aa".repeat(32)
 const OTHER = "03" + "bb".repeat(32)
-
-/** An in-thread verifier that counts the signatures it is asked to check. */
-const countingVerifier = () => {
-  const inner = makeInThread()
-  const state = { checked: 0 }
-  const layer = Layer.succeed(SignatureVerifier, {
-    parallelism: 1,
-    verifyBatch: (items) =>
-      Effect.suspend(() => {
-        state.checked += items.length
-        return inner.verifyBatch(items)
-      }),
-    verifyPacked: (packed, count) =>
-      Effect.suspend(() => {
-        state.checked += count
-        return inner.verifyPacked(packed, count)
-      })
-  })
-  return { state, layer }
-}
 
 interface HarnessOptions {
   readonly config?: Partial<GossipPipelineConfigValues>

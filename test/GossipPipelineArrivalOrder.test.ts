@@ -11,30 +11,13 @@ import { GossipPipeline, GossipPipelineMetrics, layer as layerGossipPipeline } f
 import { layerNone } from "../src/services/ChainSource.js"
 import { layerGossipPipelineConfig } from "../src/services/GossipPipelineConfig.js"
 import { GraphStore, layerMemory } from "../src/services/GraphStore.js"
-import { makeInThread, SignatureVerifier } from "../src/services/SignatureVerifier.js"
-import { channel, corrupt, node, NOW, NOW_MILLIS, scid, update } from "./pipelineFixtures.js"
+import { SignatureVerifier } from "../src/services/SignatureVerifier.js"
+import { channel, corrupt, countingVerifier, node, NOW, NOW_MILLIS, scid, update } from "./pipelineFixtures.js"
 
 const HONEST = "02" + "aa".repeat(32)
 const FORGER = "03" + "bb".repeat(32)
 
-const counting = () => {
-  const inner = makeInThread()
-  const state = { checked: 0 }
-  const layer = Layer.succeed(SignatureVerifier, {
-    parallelism: 1,
-    verifyBatch: (items) =>
-      Effect.suspend(() => {
-        state.checked += items.length
-        return inner.verifyBatch(items)
-      }),
-    verifyPacked: (packed, count) =>
-      Effect.suspend(() => {
-        state.checked += count
-        return inner.verifyPacked(packed, count)
-      })
-  })
-  return { state, layer }
-}
+const counting = countingVerifier
 
 const harness = (verifier: Layer.Layer<SignatureVerifier>) =>
   layerGossipPipeline.pipe(

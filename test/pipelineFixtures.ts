@@ -17,6 +17,7 @@ import type { ShortChannelId } from "../src/domain/ShortChannelId.js"
 import * as Scid from "../src/domain/ShortChannelId.js"
 import type { GraphStoreService } from "../src/services/GraphStore.js"
 import { GraphStore, GraphStoreError, makeMemory } from "../src/services/GraphStore.js"
+import { makeInThread, SignatureVerifier } from "../src/services/SignatureVerifier.js"
 import {
   publicKeyOf,
   signChannelAnnouncement,
@@ -207,3 +208,23 @@ export const failingStore = (
       }
     })
   )
+
+/** An in-thread verifier that counts the signatures it is asked to check. */
+export const countingVerifier = () => {
+  const inner = makeInThread()
+  const state = { checked: 0 }
+  const layer = Layer.succeed(SignatureVerifier, {
+    parallelism: 1,
+    verifyBatch: (items) =>
+      Effect.suspend(() => {
+        state.checked += items.length
+        return inner.verifyBatch(items)
+      }),
+    verifyPacked: (packed, count) =>
+      Effect.suspend(() => {
+        state.checked += count
+        return inner.verifyPacked(packed, count)
+      })
+  })
+  return { state, layer }
+}
