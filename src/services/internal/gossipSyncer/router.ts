@@ -150,20 +150,23 @@ const runEnds = (ctx: SyncerContext) =>
 
 const routeChunk = (ctx: SyncerContext, held: Held, chunk: Chunk.Chunk<Message>) =>
   Effect.gen(function* () {
-    const hasGossip = Chunk.some(chunk, isGossipMessage)
+    // one array for the check and the loop (an array-backed chunk gives its own, no copy; Chunk.some copied it)
+    const messages = Chunk.toReadonlyArray(chunk)
+    const hasGossip = messages.some(isGossipMessage)
     if (hasGossip) yield* runStarts(ctx)
-    yield* routeMessages(ctx, held, chunk)
+    yield* routeMessages(ctx, held, messages)
     if (hasGossip) yield* runEnds(ctx)
   })
 
-const routeMessages = (ctx: SyncerContext, held: Held, chunk: Chunk.Chunk<Message>) =>
+const routeMessages = (ctx: SyncerContext, held: Held, messages: ReadonlyArray<Message>) =>
   Effect.gen(function* () {
     const t = yield* Ref.get(ctx.tracker)
     let scidReply = held.replyOf(t)
     // the reply the held gossip arrived in is over for the machine (ended, revoked, timed out): it goes on now
     if (held.tracker !== scidReply) yield* submitHeld(ctx, held)
     held.tracker = scidReply
-    for (const m of chunk) {
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]
       if (isGossipMessage(m)) {
         if (!held.fits(m)) {
           yield* noteArrivals(ctx, held, t)
