@@ -18,7 +18,7 @@
  * the pipeline's batches and write transactions until synced (`lnsync_gossip_batches`, the store write histogram's
  * count): gossip trickling in from rate-limited peers costs per batch, not only per message.
  */
-import { Data, Duration, Effect, Fiber, Layer, Metric } from "effect"
+import { Data, Duration, Effect, Fiber, Layer, Logger, LogLevel, Metric } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -227,7 +227,9 @@ const program = Effect.gen(function* () {
   )
 })
 
-Effect.runPromise(Effect.scoped(program)).then(
+// warnings and errors only: the node's info lines (connections, syncs, its shutdown after the headline) would
+// otherwise interleave with the report and follow its last line
+Effect.runPromise(Effect.scoped(program).pipe(Logger.withMinimumLogLevel(LogLevel.Warning))).then(
   () => process.exit(0),
   (e: unknown) => {
     console.error(e)
