@@ -24,6 +24,30 @@ import { runCli } from "./support/cli.js"
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lnsync-chain-cli-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
+/** `lnsync sync` from `peer` into `db` through the chain source `source`, on regtest, until synced. */
+const syncArgs = (
+  peer: { readonly address: { readonly nodeId: Uint8Array; readonly host: string; readonly port: number } },
+  db: string,
+  source: string,
+  extra: ReadonlyArray<string> = []
+): Array<string> => [
+  "sync",
+  "--peer",
+  `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
+  "--db",
+  db,
+  "--key-file",
+  path.join(dir, "key"),
+  "--chain",
+  "regtest",
+  "--chain-source",
+  source,
+  "--exit-when-synced",
+  ...extra,
+  "--sync-deadline",
+  "60s"
+]
+
 /**
  * One sync against the chain server through `source` (a --chain-source value built from the server's URLs), with
  * `env` added to the child's environment; then the store must hold every funded channel with its capacity and not
@@ -47,24 +71,11 @@ const syncAgainstChain = (
     const server = yield* ChainServer.make(chain)
     const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: `chain-cli/${name}` })
     const db = path.join(dir, `${name}.sqlite`)
-    const run = yield* runCli([
-      "sync",
-      "--peer",
-      `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
-      "--db",
-      db,
-      "--key-file",
-      path.join(dir, "key"),
-      "--chain",
-      "regtest",
-      "--chain-source",
-      source(server),
-      "--exit-when-synced",
-      "--reply-timeout",
-      "5s",
-      "--sync-deadline",
-      "60s"
-    ], { LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1", ...env })
+    const run = yield* runCli(syncArgs(peer, db, source(server), ["--reply-timeout", "5s"]), {
+      LNSYNC_LOG_FORMAT: "line",
+      NO_COLOR: "1",
+      ...env
+    })
     if (run.code !== 0) console.log(run.stdout, run.stderr)
     expect(run.code).toBe(0)
     expect(server.requests.get(requestKind) ?? 0).toBeGreaterThan(0)
@@ -94,22 +105,11 @@ const syncRefused = (source: (server: ChainServer.ChainServer) => string, env: R
     })
     const server = yield* ChainServer.make(SyntheticChain.forAnnouncements(graph.channelAnnouncements, GENERATED_TIP))
     const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "chain-cli/refused" })
-    const run = yield* runCli([
-      "sync",
-      "--peer",
-      `${toHex(peer.address.nodeId)}@${peer.address.host}:${peer.address.port}`,
-      "--db",
-      path.join(dir, "refused.sqlite"),
-      "--key-file",
-      path.join(dir, "key"),
-      "--chain",
-      "regtest",
-      "--chain-source",
-      source(server),
-      "--exit-when-synced",
-      "--sync-deadline",
-      "60s"
-    ], { LNSYNC_LOG_FORMAT: "line", NO_COLOR: "1", ...env })
+    const run = yield* runCli(syncArgs(peer, path.join(dir, "refused.sqlite"), source(server)), {
+      LNSYNC_LOG_FORMAT: "line",
+      NO_COLOR: "1",
+      ...env
+    })
     return { run, server }
   }).pipe(Effect.scoped)
 
