@@ -12,7 +12,7 @@
  *   they are.
  * - Range queries walk the scid primary key; horizon queries walk `channel_updates (timestamp, scid, direction)`
  *   and `nodes (timestamp, node_id)` with keyset pagination, a page at a time, so a stream never holds more
- *   than a page of rows (SQLite: those two indexes are built by the first horizon walk or count, migration 7).
+ *   than a page of rows (SQLite: those two indexes are built by the first horizon walk, migration 7).
  * - `applyBatch` states GraphStoreRules' rules as conditional writes (the in-memory store runs the planner; the
  *   shared contract suite holds both to the same outcomes) in one transaction: all or nothing.
  * - Integers are read as bigint (`SafeIntegers`): scids above 2^53 (every mainnet scid) round-trip exactly.
@@ -409,11 +409,12 @@ const migration6 = Effect.gen(function* () {
 
 /**
  * Migration 7: the horizon indexes (`channel_updates_time`, `nodes_time`: GS-44's walks in timestamp order) are no
- * longer kept from the start; the first horizon walk or count builds them (`ensureHorizonIndexes`), and from then on
+ * longer kept from the start; the first horizon walk builds them (`ensureHorizonIndexes`), and from then on
  * every write keeps them. An initial sync inserts every update and node announcement at a random place in timestamp
  * order, so each 2048-message batch dirtied most pages of both indexes (WAL writes at commit, again at checkpoint),
  * for no reader until the graph is there (issue 18, bench/graphSync.ts: store CPU of a mainnet sync ~20% lower) —
- * as long as nothing counts the graph meanwhile (`counts` builds them: without them it scans every update).
+ * A count builds none: without them it scans the updates (~17 ms on a mainnet graph), which costs less while a
+ * sync loads than keeping both indexes in order (the CLI's status line counts every 2 s at most).
  * Ranges and lookups walk primary keys, `prune` reads an update's time by its (scid, direction) key. PG: kept (a
  * heap with separate indexes; not what the SQLite figures measure).
  */
@@ -598,7 +599,7 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
   const list = (rows: number) => sql`(${sql.csv(Array.from({ length: rows }, () => sql`${0}`))})`
 
   /**
-   * Migration 7: the horizon indexes, built by the first horizon walk or count (a mainnet graph's: ~180 ms, once;
+   * Migration 7: the horizon indexes, built by the first horizon walk (a mainnet graph's: ~180 ms, once;
    * bench:graph prints it). `IF NOT EXISTS`: another store on the file may have built them. Remembered per store
    * (its closure, not the module) once built; PG keeps them always.
    */
