@@ -412,7 +412,7 @@ const migration6 = Effect.gen(function* () {
  * longer kept from the start; the first horizon walk builds them (`ensureHorizonIndexes`), and from then on
  * every write keeps them. An initial sync inserts every update and node announcement at a random place in timestamp
  * order, so each 2048-message batch dirtied most pages of both indexes (WAL writes at commit, again at checkpoint),
- * for no reader until the graph is there (issue 18, bench/graphSync.ts: store CPU of a mainnet sync ~20% lower) —
+ * for no reader until the graph is there (issue 18, bench/graphSync.ts: store CPU of a mainnet sync ~20% lower).
  * A count builds none: without them it scans the updates (~17 ms on a mainnet graph), which costs less while a
  * sync loads than keeping both indexes in order (the CLI's status line counts every 2 s at most).
  * Ranges and lookups walk primary keys, `prune` reads an update's time by its (scid, direction) key. PG: kept (a
