@@ -3,7 +3,8 @@
  * channel without a funding output and stores the capacity of the others. The real CLI, spawned as a user runs it,
  * syncs over loopback TCP from an honest lnsync peer serving a small signed graph; the chain holds real funding
  * outputs (P2WSH 2-of-2 of each announcement's bitcoin keys) for every channel but one. Waits on the child's exit.
- * A chain source that refuses us (wrong bitcoind credentials) fails the run at start, before any sync.
+ * A chain source that refuses us (wrong bitcoind credentials) or is on another network than `--chain` fails the run
+ * at start, before any sync.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -29,7 +30,8 @@ const syncArgs = (
   peer: { readonly address: { readonly nodeId: Uint8Array; readonly host: string; readonly port: number } },
   db: string,
   source: string,
-  extra: ReadonlyArray<string> = []
+  extra: ReadonlyArray<string> = [],
+  chain = "regtest"
 ): Array<string> => [
   "sync",
   "--peer",
@@ -39,7 +41,7 @@ const syncArgs = (
   "--key-file",
   path.join(dir, "key"),
   "--chain",
-  "regtest",
+  chain,
   "--chain-source",
   source,
   "--exit-when-synced",
@@ -94,8 +96,15 @@ const syncAgainstChain = (
     for (const a of funded) expect(held.get(a.shortChannelId)).toBe(capacityOf(a.shortChannelId))
   }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Warning))
 
-/** `lnsync sync` against the chain server's RPC named by `source`, with `env` added; the server is never asked to sync. */
-const syncRefused = (source: (server: ChainServer.ChainServer) => string, env: Record<string, string>) =>
+/**
+ * `lnsync sync --chain <chain>` (into its own file) against the regtest chain server's source named by `source`, with
+ * `env` added; the server is never asked to sync.
+ */
+const syncRefused = (
+  source: (server: ChainServer.ChainServer) => string,
+  env: Record<string, string>,
+  chain = "regtest"
+) =>
   Effect.gen(function* () {
     const graph = generateGraph({
       seed: 42,
@@ -105,7 +114,7 @@ const syncRefused = (source: (server: ChainServer.ChainServer) => string, env: R
     })
     const server = yield* ChainServer.make(SyntheticChain.forAnnouncements(graph.channelAnnouncements, GENERATED_TIP))
     const peer = yield* servingPeer(splitGraph(graph, 1)[0]!, { chain: BITCOIN_REGTEST, name: "chain-cli/refused" })
-    const run = yield* runCli(syncArgs(peer, path.join(dir, "refused.sqlite"), source(server)), {
+    const run = yield* runCli(syncArgs(peer, path.join(dir, `refused-${chain}.sqlite`), source(server), [], chain), {
       LNSYNC_LOG_FORMAT: "line",
       NO_COLOR: "1",
       ...env
@@ -153,6 +162,22 @@ describe("lnsync sync --chain-source (issue 15)", () => {
           expect(run.stderr).not.toContain("syncing regtest gossip")
           expect(output).not.toContain(c.secret)
         }
+      }),
+    120_000
+  )
+
+  it.live(
+    "--chain mainnet against a regtest chain source fails the run at start: exit 2, one line naming both networks",
+    () =>
+      Effect.gen(function* () {
+        const { run, server } = yield* syncRefused((s) => `esplora:${s.esploraUrl}`, {}, "mainnet")
+        const output = `exit ${run.code}\n${run.stdout}\n${run.stderr}`
+        expect(run.code, output).toBe(ExitCode.usage)
+        expect(run.stderr.split("\n").filter((l) => l.startsWith("lnsync: ")), output).toEqual([
+          `lnsync: chain source esplora:${server.esploraUrl} unusable (network): on regtest, the node syncs mainnet`
+        ])
+        expect(run.stdout).not.toContain("synced:")
+        expect(run.stderr).not.toContain("syncing mainnet gossip")
       }),
     120_000
   )

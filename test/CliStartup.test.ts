@@ -136,7 +136,7 @@ describe("lnsync loads a command's modules when the command runs (issue 18)", ()
         const [kind, results] = yield* Effect.flatMap(
           ChainSource,
           (source) => Effect.map(source.checkFunding([unfunded, ...funded]), (r) => [source.kind, r] as const)
-        ).pipe(Effect.provide(ChainSourceConfig.layer(spec)))
+        ).pipe(Effect.provide(ChainSourceConfig.layer(spec, BITCOIN_REGTEST)))
         expect(kind).toBe(spec.kind)
         expect(results.map((r) => r._tag)).toEqual(["Invalid", "Valid", "Valid"])
       }

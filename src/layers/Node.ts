@@ -442,7 +442,7 @@ export const settingsFromConfig = (
   nodePrivateKey,
   listen: config.listen,
   store: layerStoreFor(config.db, Chain.fromName(config.chain)),
-  chainSource: ChainSourceConfig.layer(config.chainSource),
+  chainSource: ChainSourceConfig.layer(config.chainSource, Chain.fromName(config.chain)),
   syncManager: { ...config.syncManager, numActiveSyncers: config.active, pinnedPeers: config.pinned },
   syncer: config.replyTimeout === undefined ? undefined : { replyTimeout: Option.some(config.replyTimeout) },
   pipeline: config.pipeline,

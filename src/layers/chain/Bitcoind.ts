@@ -17,7 +17,7 @@ import * as fs from "node:fs"
 import { fromHex } from "../../domain/Hex.js"
 import type { ChainBackend, ChainOutput, ChainSourceOptions, FundingOutput } from "../../services/ChainSource.js"
 import { ChainSource, ChainSourceUnavailable, fromBackend } from "../../services/ChainSource.js"
-import { bad, type ChainHttpError, isRecord, parseJson, send } from "./http.js"
+import { bad, blockHashHex, type ChainHttpError, isRecord, parseJson, type ProbedBackend, send } from "./http.js"
 
 export interface BitcoindConfig extends ChainSourceOptions {
   /** e.g. `http://127.0.0.1:8332`; credentials in the URL are used too. */
@@ -45,7 +45,7 @@ type RpcResult = { readonly ok: true; readonly value: unknown } | { readonly ok:
 
 const SATS_PER_BTC = 100_000_000
 
-export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfig): ChainBackend => {
+export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfig): ProbedBackend => {
   const url = new URL(config.url)
   const urlUser = decodeURIComponent(url.username)
   const urlPassword = decodeURIComponent(url.password)
@@ -207,6 +207,11 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
           (v) => typeof v === "number" ? Effect.succeed(v) : Effect.fail(bad("getblockcount", `got ${String(v)}`))
         )
     ),
+    // the startup probe's network check: `getblockhash 0`, the genesis block
+    genesisHash: Effect.flatMap(
+      call("getblockhash", "getblockhash", [0]),
+      (r) => Effect.flatMap(value("getblockhash", r), (v) => blockHashHex("getblockhash", v))
+    ),
     fundingOutputs,
     spentInBlock: (height) =>
       Effect.map(blockAt(height), (txs) => {
@@ -225,7 +230,7 @@ export const makeBackend = (client: HttpClient.HttpClient, config: BitcoindConfi
 }
 
 /** The backend over the platform's fetch client, for a caller that probes it before use (`ChainSourceConfig.layer`). */
-export const backend = (config: BitcoindConfig): Effect.Effect<ChainBackend> =>
+export const backend = (config: BitcoindConfig): Effect.Effect<ProbedBackend> =>
   Effect.map(HttpClient.HttpClient, (client) => makeBackend(client, config)).pipe(Effect.provide(FetchHttpClient.layer))
 
 /** A bitcoind chain source over the ambient HttpClient. */

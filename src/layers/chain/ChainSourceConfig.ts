@@ -4,8 +4,12 @@
  * `LNSYNC_BITCOIND_USER`/`LNSYNC_BITCOIND_PASSWORD`, or the cookie file `LNSYNC_BITCOIND_COOKIE`.
  */
 import { Config, ConfigError, Data, Duration, Effect, Either, Layer } from "effect"
-import type { ChainBackend, ChainSourceOptions } from "../../services/ChainSource.js"
+import * as Chain from "../../domain/Chain.js"
+import { fromHex, toHex } from "../../domain/Hex.js"
+import type { ChainHash } from "../../domain/Messages.js"
+import type { ChainSourceOptions } from "../../services/ChainSource.js"
 import { ChainSource, ChainSourceUnavailable, fromBackend, layerNone } from "../../services/ChainSource.js"
+import type { ProbedBackend } from "./http.js"
 
 export type ChainSourceSpec =
   | { readonly kind: "none" }
@@ -106,24 +110,50 @@ export class ChainSourceStartupError extends Data.TaggedError("ChainSourceStartu
 /** The startup probe's own bound: a hung backend should not hold the node's start for the backend's 30 s timeout. */
 export const PROBE_TIMEOUT: Duration.Duration = Duration.seconds(10)
 
+/** A chain hash (internal byte order) as bitcoind and Esplora show a block hash: reversed, in hex. */
+const reversedHex = (bytes: Uint8Array): string => toHex(Uint8Array.from(bytes).reverse())
+
 /**
- * Asks `backend` its tip once, unretried, before the node uses it. A response that cannot be read is a
- * `ChainSourceStartupError`. An unreachable backend (down, restarting, too slow) is only a warning: the funding
- * checks and the chain watcher retry it, and a node restarting beside a restarting bitcoind should not die.
+ * Whether block 0 of the source (`genesis`, hex as bitcoind/Esplora show it) is the genesis block of `chain` (BOLT 7
+ * `chain_hash`: the same hash, internal byte order); undefined when it is, else the detail naming both networks (or,
+ * for a chain not known here, both hashes).
+ */
+export const wrongNetwork = (genesis: string, chain: ChainHash): string | undefined => {
+  const sourceHash = Uint8Array.from(fromHex(genesis)).reverse()
+  if (Chain.sameChain(sourceHash, chain)) return undefined
+  const theirs = Chain.chainName(sourceHash)
+  const ours = Chain.chainName(chain)
+  return theirs !== undefined
+    ? `on ${theirs}, the node syncs ${ours ?? reversedHex(chain)}`
+    : `block 0 is ${genesis}, ${ours ?? "the node's chain"}'s is ${reversedHex(chain)}`
+}
+
+/**
+ * Asks `backend` its tip and its genesis block once, unretried, before the node uses it. A response that cannot be
+ * read, or a genesis block of another chain than `chain` (a `--chain mainnet` node over a testnet bitcoind would
+ * find every funding output "missing" and drop every announcement), is a `ChainSourceStartupError`. An
+ * unreachable backend (down, restarting, too slow) is only a warning: the funding checks and the chain watcher
+ * retry it, and a node restarting beside a restarting bitcoind should not die.
  */
 export const probe = (
   source: string,
-  backend: ChainBackend,
+  backend: ProbedBackend,
+  chain: ChainHash,
   timeout: Duration.DurationInput = PROBE_TIMEOUT
 ): Effect.Effect<void, ChainSourceStartupError> =>
-  backend.tipHeight.pipe(
+  Effect.all([backend.tipHeight, backend.genesisHash]).pipe(
     Effect.timeoutFail({
       duration: timeout,
       onTimeout: () =>
         new ChainSourceUnavailable({ operation: "tip height", cause: `no answer within ${Duration.format(timeout)}` })
     }),
     Effect.matchEffect({
-      onSuccess: (height) => Effect.logInfo(`chain source ${source}: tip at height ${height}`),
+      onSuccess: ([height, genesis]) => {
+        const wrong = wrongNetwork(genesis, chain)
+        return wrong === undefined
+          ? Effect.logInfo(`chain source ${source}: tip at height ${height}`)
+          : Effect.fail(new ChainSourceStartupError({ source, operation: "network", detail: wrong }))
+      },
       onFailure: (e) =>
         e._tag === "ChainSourceBadResponse"
           ? Effect.fail(new ChainSourceStartupError({ source, operation: e.operation, detail: e.detail }))
@@ -138,14 +168,15 @@ export const probe = (
 /** The ChainSource over `backend`, built once `probe` passed. */
 const probed = (
   spec: ChainSourceSpec,
-  backend: Effect.Effect<ChainBackend>,
+  chain: ChainHash,
+  backend: Effect.Effect<ProbedBackend>,
   options: ChainSourceOptions = {}
 ): Layer.Layer<ChainSource, ChainSourceStartupError> =>
   Layer.effect(
     ChainSource,
     Effect.gen(function* () {
       const b = yield* backend
-      yield* probe(displaySource(spec), b)
+      yield* probe(displaySource(spec), b, chain)
       return fromBackend(b, options)
     })
   )
@@ -164,22 +195,22 @@ const loadBackend = <M>(what: string, load: () => Promise<M>): Effect.Effect<M> 
 
 /**
  * The ChainSource layer a spec names; a backend's module loads when the layer is built, and the backend is probed
- * once (`probe`) before anything asks it: a source that answers nonsense fails the build with
- * `ChainSourceStartupError`.
+ * once (`probe`) before anything asks it: a source that answers nonsense, or is on another network than `chain` (the
+ * node's), fails the build with `ChainSourceStartupError`.
  */
-export const layer = (spec: ChainSourceSpec): Layer.Layer<ChainSource, ChainSourceStartupError> =>
+export const layer = (spec: ChainSourceSpec, chain: ChainHash): Layer.Layer<ChainSource, ChainSourceStartupError> =>
   spec.kind === "esplora"
     ? Layer.unwrapEffect(
       Effect.map(
         loadBackend("the Esplora chain source (layers/chain/Esplora)", () => import("./Esplora.js")),
-        (Esplora) => probed(spec, Esplora.backend({ url: spec.url }))
+        (Esplora) => probed(spec, chain, Esplora.backend({ url: spec.url }))
       )
     )
     : spec.kind === "bitcoind"
     ? Layer.unwrapEffect(
       Effect.map(
         loadBackend("the bitcoind chain source (layers/chain/Bitcoind)", () => import("./Bitcoind.js")),
-        (Bitcoind) => probed(spec, Bitcoind.backend(spec))
+        (Bitcoind) => probed(spec, chain, Bitcoind.backend(spec))
       )
     )
     : layerNone

@@ -11,15 +11,9 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Effect, Layer } from "effect"
 import type { Duration } from "effect"
 import { fromHex } from "../../domain/Hex.js"
-import type {
-  BlockRefs,
-  ChainBackend,
-  ChainOutput,
-  ChainSourceOptions,
-  FundingOutput
-} from "../../services/ChainSource.js"
+import type { BlockRefs, ChainOutput, ChainSourceOptions, FundingOutput } from "../../services/ChainSource.js"
 import { ChainSource, fromBackend } from "../../services/ChainSource.js"
-import { bad, type ChainHttpError, isRecord, parseJson, send } from "./http.js"
+import { bad, blockHashHex, type ChainHttpError, isRecord, parseJson, type ProbedBackend, send } from "./http.js"
 
 export interface EsploraConfig extends ChainSourceOptions {
   /** Base URL of the API, e.g. `https://blockstream.info/api` (no trailing slash needed). */
@@ -34,7 +28,7 @@ export interface EsploraConfig extends ChainSourceOptions {
 const TXS_PAGE = 25
 
 /** The backend over `client`. */
-export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig): ChainBackend => {
+export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig): ProbedBackend => {
   const base = config.url.replace(/\/+$/, "")
   const timeout = config.timeout ?? "10 seconds"
   const concurrency = config.requestConcurrency ?? 8
@@ -130,6 +124,14 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
         ? Effect.succeed(n)
         : Effect.fail(bad("tip height", `not a block height: ${JSON.stringify(t.slice(0, 60))}`))
     }),
+    // the startup probe's network check: `/block-height/0`, the genesis block
+    genesisHash: Effect.flatMap(
+      blockHash(0),
+      (h) =>
+        h === undefined
+          ? Effect.fail(bad("block-height", "no /block-height/0 here: not an Esplora API"))
+          : blockHashHex("block-height", h)
+    ),
     blocksPerCall: 1,
     fundingOutputs: (blocks) => Effect.forEach(blocks, blockOutputs),
     spentInBlock: (height) =>
@@ -161,7 +163,7 @@ export const makeBackend = (client: HttpClient.HttpClient, config: EsploraConfig
 }
 
 /** The backend over the platform's fetch client, for a caller that probes it before use (`ChainSourceConfig.layer`). */
-export const backend = (config: EsploraConfig): Effect.Effect<ChainBackend> =>
+export const backend = (config: EsploraConfig): Effect.Effect<ProbedBackend> =>
   Effect.map(HttpClient.HttpClient, (client) => makeBackend(client, config)).pipe(Effect.provide(FetchHttpClient.layer))
 
 /** An Esplora chain source over the ambient HttpClient. */

@@ -6,6 +6,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Duration, Effect } from "effect"
+import type { ChainBackend } from "../../services/ChainSource.js"
 import { ChainSourceBadResponse, ChainSourceUnavailable } from "../../services/ChainSource.js"
 
 export type ChainHttpError = ChainSourceUnavailable | ChainSourceBadResponse
@@ -54,6 +55,21 @@ export const parseJson = (operation: string, text: string): Effect.Effect<unknow
   })
 
 export const bad = (operation: string, detail: string) => new ChainSourceBadResponse({ operation, detail })
+
+/**
+ * A backend as its module builds it: the ChainBackend plus the hash of block 0 (hex as bitcoind and Esplora show
+ * it), which only the startup probe asks (`ChainSourceConfig.probe`: is the source on the node's chain?), so the
+ * service interface stays as it is.
+ */
+export interface ProbedBackend extends ChainBackend {
+  readonly genesisHash: Effect.Effect<string, ChainHttpError>
+}
+
+/** `v` as a block hash (64 hex digits, lower case), or ChainSourceBadResponse. */
+export const blockHashHex = (operation: string, v: unknown): Effect.Effect<string, ChainSourceBadResponse> =>
+  typeof v === "string" && /^[0-9a-fA-F]{64}$/.test(v.trim())
+    ? Effect.succeed(v.trim().toLowerCase())
+    : Effect.fail(bad(operation, `not a block hash: ${JSON.stringify(String(v).slice(0, 60))}`))
 
 export const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v)

@@ -2,11 +2,14 @@
  * A synthetic bitcoin chain for tests and benches: blocks whose transactions hold real funding outputs (P2WSH of
  * the BOLT 3 2-of-2 of each announcement's bitcoin keys) exactly where the announcements' short channel ids say —
  * block height, transaction index, output index — with filler transactions before them. Every height up to the tip
- * has a block (a hash derived from the height); only blocks with channels or spends hold transactions.
+ * has a block (a hash derived from the height; block 0 is the real genesis block of the fixture's chain, regtest
+ * unless told, since the startup probe checks it); only blocks with channels or spends hold transactions.
  *
  * Mutable on purpose (a test advances the tip, spends an output, breaks a script); one instance per test.
  */
 import { createHash } from "node:crypto"
+import { BITCOIN_REGTEST } from "../../domain/Chain.js"
+import { toHex } from "../../domain/Hex.js"
 import type { ChannelAnnouncement } from "../../domain/Messages.js"
 import * as Scid from "../../domain/ShortChannelId.js"
 import { expectedFundingScriptPubKey } from "../../services/ChainSource.js"
@@ -33,18 +36,23 @@ export class SyntheticChain {
   /** Every transaction by txid: a lookup per funding output stays O(1) on a mainnet-size chain (bench). */
   private readonly byTxid = new Map<string, SynthTx>()
   tip: number
+  /** Block 0's hash as bitcoind/Esplora show it: the chain hash (BOLT 7, internal byte order) reversed. */
+  readonly genesis: string
 
-  constructor(tip: number) {
+  /** `chainHash`: the chain whose genesis block is block 0 (what `ChainSourceConfig.probe` checks). */
+  constructor(tip: number, chainHash: Uint8Array = BITCOIN_REGTEST) {
     this.tip = tip
+    this.genesis = toHex(Uint8Array.from(chainHash).reverse())
   }
 
   /** A chain holding a funding output for each announcement (value `capacity(scid)`), tip at `tip`. */
   static forAnnouncements(
     anns: ReadonlyArray<ChannelAnnouncement>,
     tip: number,
-    capacity: (scid: Scid.ShortChannelId) => bigint = capacityOf
+    capacity: (scid: Scid.ShortChannelId) => bigint = capacityOf,
+    chainHash: Uint8Array = BITCOIN_REGTEST
   ): SyntheticChain {
-    const chain = new SyntheticChain(tip)
+    const chain = new SyntheticChain(tip, chainHash)
     for (const a of anns) chain.fund(a, capacity(a.shortChannelId))
     return chain
   }
@@ -53,10 +61,13 @@ export class SyntheticChain {
     // the height is readable from the hash's last 12 hex digits, so any block can be looked up by hash
     return height < 0 || height > this.tip
       ? undefined
+      : height === 0
+      ? this.genesis
       : sha(`block ${height}`).slice(0, 52) + height.toString(16).padStart(12, "0")
   }
 
   heightOf(hash: string): number | undefined {
+    if (hash === this.genesis) return 0
     const h = Number.parseInt(hash.slice(52), 16)
     return this.blockHash(h) === hash ? h : undefined
   }
