@@ -604,11 +604,11 @@ export const make: Effect.Effect<GraphStoreService, GraphStoreError, SqlClient.S
    * (its closure, not the module) once built; PG keeps them always.
    */
   let horizonIndexed = columnTypes(sql).pg
-  const ensureHorizonIndexes = Effect.suspend(() =>
+  const ensureHorizonIndexes: Effect.Effect<void, SqlError> = Effect.suspend((): Effect.Effect<void, SqlError> =>
     horizonIndexed ? Effect.void : Effect.zipRight(
       sql`CREATE INDEX IF NOT EXISTS channel_updates_time ON channel_updates (timestamp, scid, direction)`,
       sql`CREATE INDEX IF NOT EXISTS nodes_time ON nodes (timestamp, node_id)`
-    ).pipe(Effect.tap(() => {
+    ).pipe(Effect.andThen(() => {
       horizonIndexed = true
     }))
   )
