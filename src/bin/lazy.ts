@@ -8,6 +8,7 @@
  * the module and why, exit 70 (a bug, `ExitCode.software`).
  */
 import { Effect } from "effect"
+import { loadFailure } from "../layers/loading.js"
 import { CommandFailed, ExitCode } from "./terminal.js"
 
 /** `load()` of the module that `what` names (for the message), failing with CommandFailed when it cannot load. */
@@ -16,7 +17,7 @@ export const load = <M>(what: string, load: () => Promise<M>): Effect.Effect<M, 
     try: load,
     catch: (cause) =>
       new CommandFailed({
-        reason: `cannot load ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        reason: loadFailure(what, cause),
         code: ExitCode.software
       })
   })

@@ -3,6 +3,7 @@
  * the reverse of the hex block explorers show. BOLT 7 gossip and queries carry one; a node ignores other chains.
  */
 import type { ChainHash } from "./Messages.js"
+import { equalAt } from "./Bytes.js"
 import { fromHex, toHex } from "./Hex.js"
 
 export const BITCOIN_MAINNET: ChainHash = fromHex("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000")
@@ -24,6 +25,15 @@ export const sameChain = (a: Uint8Array, b: Uint8Array): boolean => {
   if (a.length !== 32 || b.length !== 32) return false
   for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return false
   return true
+}
+
+/**
+ * The well-known chain whose hash is at `buf[at]` (32 bytes, which the caller checked are there), as its shared
+ * constant; undefined for any other (the codec's `chain_hash`: one constant instead of a view per message).
+ */
+export const knownAt = (buf: Uint8Array, at: number): ChainHash | undefined => {
+  for (const [, h] of KNOWN) if (equalAt(buf, at, h)) return h
+  return undefined
 }
 
 /** The name of a well-known chain, undefined for any other hash. */

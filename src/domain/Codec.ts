@@ -10,7 +10,6 @@ import { Data, Either } from "effect"
 import { inflateSync } from "node:zlib"
 import { decodeAddresses } from "./Addresses.js"
 import * as BigSize from "./BigSize.js"
-import { equalAt } from "./Bytes.js"
 import * as Chain from "./Chain.js"
 import type {
   ChainHash,
@@ -295,27 +294,12 @@ const readQueryFlags = (r: Reader, value: Uint8Array, count: number): QueryShort
   return encoding === 1 ? { encoding, flags, compressed: payload } : { encoding, flags }
 }
 
-/** The chains a node may sync (mainnet first: nearly every message names it). */
-const KNOWN_CHAINS: ReadonlyArray<ChainHash> = [
-  Chain.BITCOIN_MAINNET,
-  Chain.BITCOIN_TESTNET3,
-  Chain.BITCOIN_SIGNET,
-  Chain.BITCOIN_REGTEST
-]
-
-/**
- * `chain_hash`: a well-known chain is returned as its shared constant (byte-identical, never written to), not as a
- * view object per message; ~160,000 gossip messages of a mainnet sync name the same chain. Any other is a view.
- */
 const chain = (r: Reader): ChainHash => {
   r.need(CHAIN, "chain_hash")
-  for (const known of KNOWN_CHAINS) {
-    if (equalAt(r.buf, r.pos, known)) {
-      r.pos += CHAIN
-      return known
-    }
-  }
-  return r.bytes(CHAIN, "chain_hash")
+  const known = Chain.knownAt(r.buf, r.pos)
+  if (known === undefined) return r.bytes(CHAIN, "chain_hash")
+  r.pos += CHAIN
+  return known
 }
 
 const readInit = (r: Reader): Init => {

@@ -43,6 +43,7 @@ import type {
 } from "../services/SyncManagerConfig.js"
 import { layerSyncManagerConfig, SyncManagerDefaults } from "../services/SyncManagerConfig.js"
 import { isPostgresUrl } from "./graph/databaseUrl.js"
+import { loadModule } from "./loading.js"
 import * as GraphStoreSqlite from "./graph/GraphStoreSqlite.js"
 import * as TcpPeerConnector from "./net/TcpPeerConnector.js"
 import * as VerifyWorkerPool from "./verify/VerifyWorkerPool.js"
@@ -412,18 +413,9 @@ const layerStoreFor = (
 ): Layer.Layer<GraphStore, GraphStoreError | GraphStoreChainMismatch> =>
   isPostgresUrl(db)
     ? Layer.unwrapEffect(
-      Effect.tryPromise({
-        try: () => import("./graph/GraphStorePg.js"),
-        catch: (cause) =>
-          new Error(
-            `cannot load the PostgreSQL store (layers/graph/GraphStorePg): ${
-              cause instanceof Error ? cause.message : String(cause)
-            }`,
-            { cause }
-          )
-      }).pipe(
-        Effect.orDie,
-        Effect.map((GraphStorePg) => GraphStorePg.layer({ url: db, chain }))
+      Effect.map(
+        loadModule("the PostgreSQL store (layers/graph/GraphStorePg)", () => import("./graph/GraphStorePg.js")),
+        (GraphStorePg) => GraphStorePg.layer({ url: db, chain })
       )
     )
     : GraphStoreSqlite.layer({ filename: db, chain })

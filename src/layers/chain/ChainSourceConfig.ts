@@ -9,6 +9,7 @@ import { fromHex, toHex } from "../../domain/Hex.js"
 import type { ChainHash } from "../../domain/Messages.js"
 import type { ChainSourceOptions } from "../../services/ChainSource.js"
 import { ChainSource, ChainSourceUnavailable, fromBackend, layerNone } from "../../services/ChainSource.js"
+import { loadModule, maskedUrl } from "../loading.js"
 import type { ProbedBackend } from "./http.js"
 
 export type ChainSourceSpec =
@@ -76,13 +77,8 @@ export const config: Config.Config<ChainSourceSpec> = Config.all({
  */
 export const displaySource = (spec: ChainSourceSpec): string => {
   if (spec.kind === "none") return "none"
-  try {
-    const parsed = new URL(spec.url)
-    if (parsed.password !== "") parsed.password = "***"
-    return `${spec.kind}:${parsed.toString()}`
-  } catch {
-    return `the ${spec.kind} chain source`
-  }
+  const masked = maskedUrl(spec.url)
+  return masked === undefined ? `the ${spec.kind} chain source` : `${spec.kind}:${masked}`
 }
 
 /** A backend's answer as one short line: an error page or a JSON body must not spread over the terminal. */
@@ -182,18 +178,6 @@ const probed = (
   )
 
 /**
- * A backend's module, loaded when its layer is built (issue 18: Esplora, bitcoind and @effect/platform's HTTP client
- * cost ~0.04 CPU-seconds and ~4 MB at start, unbundled, that `--chain-source none`, the default, never uses). A module that cannot load is
- * a broken install, not a chain source that is down: a defect naming it.
- */
-const loadBackend = <M>(what: string, load: () => Promise<M>): Effect.Effect<M> =>
-  Effect.tryPromise({
-    try: load,
-    catch: (cause) =>
-      new Error(`cannot load ${what}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
-  }).pipe(Effect.orDie)
-
-/**
  * The ChainSource layer a spec names; a backend's module loads when the layer is built, and the backend is probed
  * once (`probe`) before anything asks it: a source that answers nonsense, or is on another network than `chain` (the
  * node's), fails the build with `ChainSourceStartupError`.
@@ -202,14 +186,14 @@ export const layer = (spec: ChainSourceSpec, chain: ChainHash): Layer.Layer<Chai
   spec.kind === "esplora"
     ? Layer.unwrapEffect(
       Effect.map(
-        loadBackend("the Esplora chain source (layers/chain/Esplora)", () => import("./Esplora.js")),
+        loadModule("the Esplora chain source (layers/chain/Esplora)", () => import("./Esplora.js")),
         (Esplora) => probed(spec, chain, Esplora.backend({ url: spec.url }))
       )
     )
     : spec.kind === "bitcoind"
     ? Layer.unwrapEffect(
       Effect.map(
-        loadBackend("the bitcoind chain source (layers/chain/Bitcoind)", () => import("./Bitcoind.js")),
+        loadModule("the bitcoind chain source (layers/chain/Bitcoind)", () => import("./Bitcoind.js")),
         (Bitcoind) => probed(spec, chain, Bitcoind.backend(spec))
       )
     )

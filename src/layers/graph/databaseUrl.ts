@@ -3,17 +3,10 @@
  * choose between SQLite and PostgreSQL before node-postgres loads, which only a postgres:// database pays for (issue
  * 18: the CLI's startup cost).
  */
+import { maskedUrl } from "../loading.js"
 
 /** Whether `db` names a PostgreSQL database (`postgres://` or `postgresql://`) rather than a SQLite file. */
 export const isPostgresUrl = (db: string): boolean => /^postgres(ql)?:\/\//i.test(db)
 
 /** The URL without its password, to name the database in messages and logs. */
-export const displayUrl = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "the PostgreSQL database"
-  }
-}
+export const displayUrl = (url: string): string => maskedUrl(url) ?? "the PostgreSQL database"
