@@ -151,15 +151,13 @@ const SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 /** How often the progress display counts the graph (the spinner turns more often). */
 const COUNT_EVERY_MS = 2000
 
-/**
- * `count`, run again only once `everyMs` have passed since it last ran: a function of the time now giving the
- * counts and whether they were just taken (`fresh`) or are the last ones, reused.
- */
+/** Counts, and whether they were just taken (`fresh`) or are the last ones, reused. */
 export interface Counted<A> {
   readonly counts: A
   readonly fresh: boolean
 }
 
+/** `count`, run again only once `everyMs` have passed since it last ran: a function of the time now. */
 export const countingEvery = <A, E>(count: Effect.Effect<A, E>, everyMs: number) =>
   Effect.map(
     Ref.make<{ readonly at: number; readonly value: A } | undefined>(undefined),

@@ -23,7 +23,7 @@ const FULL = 65
 const cacheKeys = workerData?.keyCache !== false
 /** latin1 of a compressed key → its slot in `slab`, or -1 when seen once. */
 const slots = new Map()
-const slab = new Uint8Array(MAX_KEYS * FULL)
+const slab = new Uint8Array(cacheKeys ? MAX_KEYS * FULL : 0) // ~2 MB, only where keys are cached
 let used = 0
 const full = new Uint8Array(FULL)
 
