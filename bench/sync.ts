@@ -12,7 +12,8 @@
  *
  * The floor — every signature of the graph through raw `secp256k1.ecdsaVerify` on one worker per core — is measured
  * afterwards in this process (best of two). Two headlines: wall time and CPU-seconds, each as a ratio to the
- * floor's; the CPU ratio is the one a shared machine does not distort.
+ * floor's; the CPU ratio is the one a shared machine does not distort. The line before them splits the syncing
+ * process's CPU: its main thread (and that thread's GC pauses), V8's helper threads, and the signature workers.
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
@@ -33,6 +34,9 @@ const channels = Number(process.env.BENCH_CHANNELS ?? 54_000)
 interface Resources {
   readonly cpuSeconds: number
   readonly mainThreadSeconds: number
+  /** Threads other than the main one alive at exit: V8's GC and compiler helpers (the workers have exited). */
+  readonly otherThreadsSeconds: number
+  readonly gcPauses: { readonly count: number; readonly seconds: number }
   readonly peakRssKb: number
   readonly peakMb: Readonly<Record<string, number>>
 }
@@ -122,6 +126,17 @@ const program = Effect.gen(function* () {
     `floor: ${items.length} signatures, raw ecdsaVerify on ${os.availableParallelism()} threads: ${
       (floorMs / 1000).toFixed(2)
     } s, cpu ${floorCpu.toFixed(1)} s`
+  )
+  // where the CPU above the floor goes: the signature workers' share is what the main thread and the helpers left
+  const workers = syncCpu - resources.mainThreadSeconds - resources.otherThreadsSeconds
+  console.log(
+    `cpu split: main thread ${resources.mainThreadSeconds.toFixed(1)} s (GC pauses ${
+      resources.gcPauses.seconds.toFixed(1)
+    } s in ${resources.gcPauses.count}), V8 helper threads ${
+      resources.otherThreadsSeconds.toFixed(1)
+    } s (parallel and concurrent GC, compilation), signature workers ${workers.toFixed(1)} s (floor ${
+      floorCpu.toFixed(1)
+    } s)`
   )
   // cpu: what a shared machine does not distort (other processes stretch the wall time, not our CPU-seconds)
   console.log(
