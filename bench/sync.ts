@@ -13,7 +13,8 @@
  * The floor — every signature of the graph through raw `secp256k1.ecdsaVerify` on one worker per core — is measured
  * afterwards in this process (best of two). Two headlines: wall time and CPU-seconds, each as a ratio to the
  * floor's; the CPU ratio is the one a shared machine does not distort. The line before them splits the syncing
- * process's CPU: its main thread (and that thread's GC pauses), V8's helper threads, and the signature workers.
+ * process's CPU: its main thread (and that thread's GC pauses), the other threads alive at exit (V8's helpers), and
+ * the signature workers.
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
@@ -34,7 +35,7 @@ const channels = Number(process.env.BENCH_CHANNELS ?? 54_000)
 interface Resources {
   readonly cpuSeconds: number
   readonly mainThreadSeconds: number
-  /** Threads other than the main one alive at exit: V8's GC and compiler helpers (the workers have exited). */
+  /** Threads other than the main one alive at exit: V8's GC and compiler helpers, libuv's pool (not the workers). */
   readonly otherThreadsSeconds: number
   readonly gcPauses: { readonly count: number; readonly seconds: number }
   readonly peakRssKb: number
@@ -132,9 +133,9 @@ const program = Effect.gen(function* () {
   console.log(
     `cpu split: main thread ${resources.mainThreadSeconds.toFixed(1)} s (GC pauses ${
       resources.gcPauses.seconds.toFixed(1)
-    } s in ${resources.gcPauses.count}), V8 helper threads ${
+    } s in ${resources.gcPauses.count}), other threads ${
       resources.otherThreadsSeconds.toFixed(1)
-    } s (parallel and concurrent GC, compilation), signature workers ${workers.toFixed(1)} s (floor ${
+    } s (V8's GC and compiler helpers, libuv's pool), signature workers ${workers.toFixed(1)} s (floor ${
       floorCpu.toFixed(1)
     } s)`
   )

@@ -7,6 +7,7 @@ import { make as scid } from "../src/domain/ShortChannelId.js"
 import type { ChannelState } from "../src/services/GraphStore.js"
 import type { RangeReplyLimits } from "../src/services/internal/gossipSyncer/rules.js"
 import {
+  acceptedCount,
   acceptRangeReply,
   chunkLimit,
   chunkReplies,
@@ -20,6 +21,7 @@ import {
   refreshFlags,
   revivesZombie,
   skipByTimestamps,
+  takeInfos,
   U32_MAX,
   wireSize
 } from "../src/services/internal/gossipSyncer/rules.js"
@@ -262,6 +264,22 @@ describe("GossipSyncerRules", () => {
       expect(acc.scids).toBe(3)
       expect(acc.infos.map((i) => i.shortChannelId)).toEqual([scid(2, 0, 0)])
       expect(acc.skipped).toBe(2)
+    })
+
+    it("issue 18: taken channels leave the accumulator; the accepted count keeps them", () => {
+      const q = query(0, 10)
+      const acc = newAccumulator(q)
+      const oneStale = { timestamps: { encoding: 0 as const, entries: [ts(fresh, fresh), ts(stale, stale)] } }
+      expect(acceptRangeReply(acc, reply(0, 5, [scid(1, 0, 0), scid(2, 0, 0)], oneStale), limits)).toEqual({
+        complete: false
+      })
+      expect(takeInfos(acc).map((i) => i.shortChannelId)).toEqual([scid(1, 0, 0)])
+      expect(acc.infos).toEqual([])
+      expect(acceptedCount(acc)).toBe(1)
+      expect(acceptRangeReply(acc, reply(5, 5, [scid(6, 0, 0), scid(7, 0, 0)]), limits)).toEqual({ complete: true })
+      expect(takeInfos(acc).map((i) => i.shortChannelId)).toEqual([scid(6, 0, 0), scid(7, 0, 0)])
+      expect(acceptedCount(acc)).toBe(3)
+      expect(takeInfos(acc)).toEqual([])
     })
 
     it("GS-18: a timestamp or checksum count that differs from the scid count is an error", () => {

@@ -19,7 +19,7 @@ const threadSeconds = (tid) => {
   }
 }
 const mainThreadSeconds = () => threadSeconds(process.pid)
-/** The threads other than the main one that are alive now, summed. */
+/** The threads other than the main one that are alive now, summed (one that ended between listing and reading: 0). */
 const otherThreadsSeconds = () => {
   try {
     return fs.readdirSync(`/proc/${process.pid}/task`).filter((tid) => Number(tid) !== process.pid)
@@ -28,7 +28,7 @@ const otherThreadsSeconds = () => {
     return Number.NaN
   }
 }
-/** The main thread's GC pauses: count and milliseconds (scavenges, mark-compacts and incremental marking steps together). */
+/** The main thread's GC pauses: count and milliseconds (scavenges, mark-compacts, incremental marking steps). */
 const gcPauses = { count: 0, ms: 0 }
 /** The peaks of process.memoryUsage()'s parts, sampled every 250 ms: where the peak RSS is held. */
 const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }

@@ -17,6 +17,7 @@ import { aborted, enter, fromStore, nextEvent, nowSeconds, releaseQueryState } f
 import { send, sendHorizon } from "./outbound.js"
 import type { ChannelInfo, RangeReplyAccumulator } from "./rules.js"
 import {
+  acceptedCount,
   acceptRangeReply,
   newAccumulator,
   QUERY_FLAGS_ALL,
@@ -25,7 +26,8 @@ import {
   queryNumBlocks,
   queryStartHeight,
   refreshFlags,
-  revivesZombie
+  revivesZombie,
+  takeInfos
 } from "./rules.js"
 import { dumpFallback, lookUpNodes, queryChannels } from "./scidQueries.js"
 import type { SharePool } from "./shares.js"
@@ -139,7 +141,6 @@ const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator, poo
     const { settings } = ctx
     const missingNodes: Array<Announced> = []
     const covered = new Set<string>()
-    let selected = 0
     while (true) {
       const event = yield* nextEvent(ctx, Option.getOrUndefined(ctx.replyTimeoutMillis))
       if (Option.isNone(event)) {
@@ -161,31 +162,16 @@ const collectRangeReplies = (ctx: SyncerContext, acc: RangeReplyAccumulator, poo
       if ("error" in outcome) {
         return yield* aborted(`reply_channel_range ${outcome.error.violation}: ${outcome.error.detail}`)
       }
-      if (acc.infos.length > selected) {
-        const picked = yield* selectWanted(ctx, acc.infos.slice(selected), pool.nodeLacks, covered)
-        selected = acc.infos.length
+      if (acc.infos.length > 0) {
+        const picked = yield* selectWanted(ctx, takeInfos(acc), pool.nodeLacks, covered)
         for (const m of picked.missingNodes) missingNodes.push(m)
         yield* Shares.publish(ctx.shared.board, pool, picked.wanted)
         ctx.counts.channelsRequested = pool.items.length
-        yield* Ref.set(ctx.announced, Option.some(selected)) // issue 16: progress is known from the first reply
+        // issue 16: progress is known from the first reply
+        yield* Ref.set(ctx.announced, Option.some(acceptedCount(acc)))
       }
       if (outcome.complete) return missingNodes
     }
-  })
-
-/**
- * GS-12..20: the range phase, in a generator of its own so that its accumulator is released with it. A generator
- * keeps every local of a suspended frame reachable, dead or not: as a local of `syncChannels` the accumulator (a
- * mainnet range: 54,000 `ChannelInfo`s with their timestamps and checksums, ~280,000 objects) stayed reachable
- * through the whole SCID phase, marked again by every major GC (issue 18).
- */
-const rangePhase = (ctx: SyncerContext, pool: SharePool) =>
-  Effect.gen(function* () {
-    const acc = yield* sendRangeQuery(ctx)
-    yield* Shares.open(ctx.shared.board, pool)
-    const missingNodes = yield* collectRangeReplies(ctx, acc, pool)
-    yield* Ref.set(ctx.rangeAcc, undefined) // GS-20: per-query state released before the next phase
-    return missingNodes
   })
 
 /** One historical sync, range phase then SCID phase (GS-8..22). */
@@ -202,7 +188,10 @@ export const syncChannels = (ctx: SyncerContext): Effect.Effect<void, SyncAborte
     const graphSynced = ctx.options.isGraphSynced === undefined || (yield* ctx.options.isGraphSynced)
     const pool = yield* Shares.makePool(ctx.peerId, ctx.extended, !graphSynced, ctx.counts)
     yield* Ref.set(ctx.pool, pool)
-    const missingNodes = yield* rangePhase(ctx, pool)
+    const acc = yield* sendRangeQuery(ctx)
+    yield* Shares.open(ctx.shared.board, pool)
+    const missingNodes = yield* collectRangeReplies(ctx, acc, pool)
+    yield* Ref.set(ctx.rangeAcc, undefined) // GS-20: per-query state released before the next phase
     yield* Shares.markComplete(pool)
     yield* enter(ctx, "queryNewChannels")
     if (pool.items.length === 0 && missingNodes.length === 0) return

@@ -42,11 +42,12 @@ import { historicalSync, processSyncTransition, resetSyncedSignal } from "./hand
 import { machine } from "./machine.js"
 import { replyHandler } from "./replies.js"
 import { router } from "./router.js"
+import { acceptedCount } from "./rules.js"
 import * as Shares from "./shares.js"
 
 /** What tests and diagnostics may look at beyond the public handle. */
 export interface GossipSyncerInternals {
-  /** GS-17: SCIDs buffered for the range query in flight (0 when none). */
+  /** GS-17: channels accepted from the range query in flight (0 when none). */
   readonly bufferedScids: Effect.Effect<number>
   /** SCIDs still to be queried in the current sync. */
   readonly pendingScids: Effect.Effect<number>
@@ -120,7 +121,7 @@ export const makeGossipSyncer = (
     }
 
     const internals: GossipSyncerInternals = {
-      bufferedScids: Effect.map(Ref.get(ctx.rangeAcc), (a) => a?.infos.length ?? 0),
+      bufferedScids: Effect.map(Ref.get(ctx.rangeAcc), (a) => (a === undefined ? 0 : acceptedCount(a))),
       pendingScids: Effect.map(Ref.get(ctx.pool), (p) => (p === undefined ? 0 : Shares.unleasedCount(p))),
       localHorizon: Ref.get(ctx.localHorizon),
       remoteHorizon: Ref.get(ctx.remoteHorizon),

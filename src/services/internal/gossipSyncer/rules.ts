@@ -140,8 +140,19 @@ export interface RangeReplyAccumulator {
   scids: number
   /** GS-18: SCIDs dropped for stale/skewed timestamps. */
   skipped: number
+  /**
+   * Accepted channels the caller has not taken yet (`takeInfos`). Taken as each reply is selected from, so the
+   * accumulator holds one reply's channels, not a whole range (mainnet: 54,000 with their timestamps and checksums,
+   * ~280,000 objects that every major GC would mark again through the SCID phase; issue 18).
+   */
   readonly infos: Array<ChannelInfo>
 }
+
+/** Channels accepted so far by this query (GS-16's SCIDs less GS-18's skipped), taken or not. */
+export const acceptedCount = (acc: RangeReplyAccumulator): number => acc.scids - acc.skipped
+
+/** The accepted channels not taken yet; the accumulator keeps none of them. */
+export const takeInfos = (acc: RangeReplyAccumulator): Array<ChannelInfo> => acc.infos.splice(0)
 
 export const newAccumulator = (query: QueryChannelRange): RangeReplyAccumulator => ({
   query,
