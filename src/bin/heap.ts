@@ -6,7 +6,7 @@
  * issue 18, bench:sync ~315 MB peak, CPU within the run-to-run noise). Only the CLI does this: a program that embeds
  * lnsync owns its process's heap. A `--heap-growing-percent` given on the command line or in NODE_OPTIONS wins.
  *
- * 70 since the range phase releases its accumulator (a9f1c92: ~255k fewer live objects mid-sync). Three interleaved
+ * 70 since the range accumulator stopped keeping its channels (~255k fewer live objects mid-sync). Three interleaved
  * bench:sync pairs on a shared machine: 40 gave 1.70/1.64/1.87× floor CPU (V8 helper threads 5.8–7.4 s), peak RSS
  * 247–251 MB; 70 gave 1.61/1.64/1.69× (5.7–6.3 s), 259–263 MB. Fewer major collections, still well under 300 MB.
  */
